@@ -1,0 +1,1 @@
+"""forge: a lightweight, self-hosted git forge."""

@@ -1,0 +1,187 @@
+"""Repositories and collaborators: /user/repos, /users/{u}/repos, /repos/{o}/{r}[...]."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from forge.api import api, shapes
+from forge.api.auth import repo_viewer, require_scope, require_user
+from forge.api.errors import ApiError
+from forge.api.pagination import paginate
+from forge.services import repos as repo_service
+from forge.services.accounts import get_user
+from forge.services.errors import Invalid
+from forge.services.permissions import role_of
+from forge.web.context import db, settings
+
+
+def json_body() -> dict:
+    body = request.get_json(force=True, silent=True)
+    if body is None and not request.get_data():
+        return {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "Problems parsing JSON")
+    return body
+
+
+def _field(body: dict, name: str, kind: type, default=None):
+    value = body.get(name, default)
+    if value is not None and not isinstance(value, kind):
+        raise Invalid(f"{name} must be a {kind.__name__}", field=name)
+    return value
+
+
+def _repo_json(repo):
+    return shapes.repository(repo, role_of(db(), repo_viewer(), repo))
+
+
+def _listing(repos: list):
+    items, headers = paginate(repos, _repo_json)
+    return jsonify(items), 200, headers
+
+
+@api.get("/user/repos")
+def my_repositories():
+    require_user()
+    viewer = repo_viewer()
+    repos = repo_service.repositories_of_member(db(), require_user())
+    if viewer is None:
+        repos = [r for r in repos if not r.is_private]
+    visibility = request.args.get("visibility", "all")
+    if visibility in ("public", "private"):
+        repos = [r for r in repos if r.is_private == (visibility == "private")]
+    return _listing(repos)
+
+
+@api.post("/user/repos")
+def create_repository():
+    user = require_scope("repo")
+    body = json_body()
+    name = _field(body, "name", str)
+    if not name:
+        raise Invalid("name is required", field="name")
+    repo = repo_service.create_repository(
+        db(),
+        settings().repos_dir,
+        user,
+        name,
+        description=_field(body, "description", str, "") or "",
+        private=bool(_field(body, "private", bool, False)),
+        default_branch=_field(body, "default_branch", str, "main") or "main",
+    )
+    return jsonify(_repo_json(repo)), 201
+
+
+@api.get("/users/<username>/repos")
+def user_repositories(username: str):
+    owner = get_user(db(), username)
+    return _listing(repo_service.visible_repositories(db(), repo_viewer(), owner=owner))
+
+
+def _repository(owner: str, name: str, action: str = "read"):
+    return repo_service.get_repository(db(), owner, name, repo_viewer(), action)
+
+
+@api.get("/repos/<owner>/<name>")
+def get_repository(owner: str, name: str):
+    return jsonify(_repo_json(_repository(owner, name)))
+
+
+@api.patch("/repos/<owner>/<name>")
+def update_repository(owner: str, name: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    body = json_body()
+    visibility = _field(body, "visibility", str)
+    private = _field(body, "private", bool)
+    if visibility is not None:
+        if visibility not in ("public", "private"):
+            raise Invalid("visibility must be public or private", field="visibility")
+        private = visibility == "private"
+    repo_service.update_repository(
+        db(),
+        settings().repos_dir,
+        repo,
+        user,
+        name=_field(body, "name", str),
+        description=_field(body, "description", str),
+        private=private,
+        default_branch=_field(body, "default_branch", str),
+    )
+    return jsonify(_repo_json(repo))
+
+
+@api.delete("/repos/<owner>/<name>")
+def delete_repository(owner: str, name: str):
+    user = require_scope("delete_repo")
+    repo = _repository(owner, name)
+    repo_service.delete_repository(db(), settings().repos_dir, repo, user, confirmation=None)
+    return "", 204
+
+
+# --- collaborators --------------------------------------------------------------------------
+
+
+@api.get("/repos/<owner>/<name>/collaborators")
+def list_collaborators(owner: str, name: str):
+    repo = _repository(owner, name, "write")
+    people = [(repo.owner, "admin")] + [
+        (c.user, c.role) for c in repo_service.collaborators(db(), repo)
+    ]
+    items, headers = paginate(people, lambda pair: shapes.collaborator(*pair))
+    return jsonify(items), 200, headers
+
+
+@api.get("/repos/<owner>/<name>/collaborators/<username>")
+def check_collaborator(owner: str, name: str, username: str):
+    repo = _repository(owner, name, "write")
+    role = repo_service.get_collaborator_role(db(), repo, username)
+    if role is None:
+        raise ApiError(404, "Not Found")
+    return "", 204
+
+
+@api.get("/repos/<owner>/<name>/collaborators/<username>/permission")
+def collaborator_permission(owner: str, name: str, username: str):
+    repo = _repository(owner, name, "write")
+    user = get_user(db(), username)
+    role = role_of(db(), user, repo)
+    return jsonify(
+        {
+            "permission": shapes.GITHUB_PERMISSION[role] if role else "none",
+            "role_name": role or "none",
+            "user": shapes.collaborator(user, role) if role else shapes.simple_user(user),
+        }
+    )
+
+
+@api.put("/repos/<owner>/<name>/collaborators/<username>")
+def add_collaborator(owner: str, name: str, username: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    permission = _field(json_body(), "permission", str, "push")
+    if permission not in shapes.FORGE_ROLE:
+        raise Invalid(
+            f"permission must be one of {', '.join(shapes.FORGE_ROLE)}", field="permission"
+        )
+    added = repo_service.set_collaborator(db(), repo, user, username, shapes.FORGE_ROLE[permission])
+    if not added:
+        return "", 204
+    invitee = get_user(db(), username)
+    return jsonify(
+        {
+            "id": invitee.id,
+            "repository": _repo_json(repo),
+            "invitee": shapes.simple_user(invitee),
+            "inviter": shapes.simple_user(user),
+            "permissions": permission,
+        }
+    ), 201
+
+
+@api.delete("/repos/<owner>/<name>/collaborators/<username>")
+def remove_collaborator(owner: str, name: str, username: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    repo_service.remove_collaborator(db(), repo, user, username)
+    return "", 204

@@ -1,0 +1,43 @@
+"""GET /user, PATCH /user, GET /users/{u}."""
+
+from flask import jsonify, request
+
+from forge.api import api, shapes
+from forge.api.auth import require_scope, require_user
+from forge.services.accounts import EMAIL_RE, get_user
+from forge.services.errors import Invalid
+from forge.services.repos import visible_repositories
+from forge.web.context import db
+
+
+def _public_repo_count(user) -> int:
+    return len(visible_repositories(db(), None, owner=user))
+
+
+@api.get("/user")
+def authenticated_user():
+    user = require_user()
+    return jsonify(shapes.full_user(user, _public_repo_count(user), private=True))
+
+
+@api.patch("/user")
+def update_authenticated_user():
+    user = require_scope("user")
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("send a JSON object")
+    if "name" in body:
+        if not isinstance(body["name"], str) or len(body["name"]) > 100:
+            raise Invalid("name must be a string of at most 100 characters", field="name")
+        user.full_name = body["name"].strip()
+    if "email" in body:
+        if not isinstance(body["email"], str) or not EMAIL_RE.fullmatch(body["email"].strip()):
+            raise Invalid("invalid email address", field="email")
+        user.email = body["email"].strip()
+    return jsonify(shapes.full_user(user, _public_repo_count(user), private=True))
+
+
+@api.get("/users/<username>")
+def user_profile(username: str):
+    user = get_user(db(), username)
+    return jsonify(shapes.full_user(user, _public_repo_count(user)))

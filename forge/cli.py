@@ -1,0 +1,201 @@
+"""The `forge` command: serve, worker, user, token, db.
+
+Bad input ends with exit code 2 and one line on stderr, having written nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from forge.config import ConfigError, Settings
+from forge.version import __version__
+
+
+class Failure(click.ClickException):
+    """A user-facing failure: one line on stderr and exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"forge: error: {self.format_message()}", err=True)
+
+
+def fail(message: str):
+    raise Failure(message)
+
+
+def _load_settings(ctx: click.Context, create_home: bool) -> Settings:
+    try:
+        settings = Settings.from_env(home=ctx.obj.get("home"))
+        if create_home and not settings.home.exists() and not _is_sqlite(settings):
+            # Check an external database before creating anything, so a typo writes nothing.
+            _open_database(settings).dispose()
+        settings.ensure_home(create=create_home)
+    except ConfigError as exc:
+        fail(str(exc))
+    return settings
+
+
+def _is_sqlite(settings: Settings) -> bool:
+    return settings.database_url.startswith("sqlite")
+
+
+def _open_database(settings: Settings):
+    from forge.db import Database, DatabaseUnavailable
+
+    database = Database(settings.database_url)
+    try:
+        database.check()
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    return database
+
+
+def _database(settings: Settings, upgrade: bool):
+    database = _open_database(settings)
+    if upgrade:
+        database.upgrade()
+    elif not database.is_current():
+        fail("the database schema is not up to date; run 'forge db upgrade'")
+    return database
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    help="Directory holding forge's data (default: $FORGE_HOME or ./instance).",
+)
+@click.version_option(__version__, prog_name="forge")
+@click.pass_context
+def main(ctx: click.Context, home: str | None):
+    """forge: a lightweight, self-hosted git forge."""
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int):
+    """Run everything: migrations, web server, embedded Redis and a worker."""
+    from forge.server import Supervisor
+
+    settings = _load_settings(ctx, create_home=True)
+    _database(settings, upgrade=True).dispose()
+    try:
+        code = Supervisor(settings, host, port).run()
+    except RuntimeError as exc:
+        fail(str(exc))
+    sys.exit(code)
+
+
+@main.command()
+@click.option(
+    "--queues",
+    default="default,hooks,ci",
+    show_default=True,
+    help="Comma-separated queues to take jobs from.",
+)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.pass_context
+def worker(ctx: click.Context, queues: str, burst: bool):
+    """Run a job worker (start more of them to scale out)."""
+    from forge.queue import QUEUES, QueueUnavailable
+    from forge.queue.worker import run_worker
+
+    settings = _load_settings(ctx, create_home=False)
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in names if q not in QUEUES]
+    if unknown or not names:
+        fail(f"unknown queue {unknown[0] if unknown else queues!r}; queues: {', '.join(QUEUES)}")
+    _database(settings, upgrade=False).dispose()
+    try:
+        run_worker(settings.redis_url, names, burst=burst)
+    except QueueUnavailable as exc:
+        hint = " (is 'forge serve' running?)" if settings.redis_embedded else ""
+        fail(f"{exc}{hint}")
+
+
+@main.group()
+def user():
+    """Manage user accounts."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--email", required=True, help="The user's email address.")
+@click.option("--admin", is_flag=True, help="Make the user a site administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_context
+def user_create(ctx: click.Context, name: str, email: str, admin: bool, password_stdin: bool):
+    """Create a user account."""
+    from forge.services import accounts
+    from forge.services.errors import ForgeError
+
+    settings = _load_settings(ctx, create_home=False)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        fail("no password given: pass --password-stdin and write it to standard input")
+    database = _database(settings, upgrade=True)
+    try:
+        with database.session() as session:
+            created = accounts.create_user(session, name, email, password, is_admin=admin)
+            click.echo(f"created user {created.name}" + (" (admin)" if admin else ""), err=True)
+    except ForgeError as exc:
+        fail(exc.message)
+    finally:
+        database.dispose()
+
+
+@main.group()
+def token():
+    """Manage personal access tokens."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--scopes", default=None, help="Comma-separated scopes (default: all allowed).")
+@click.option("--label", default="cli", show_default=True, help="A note to recognise it by.")
+@click.pass_context
+def token_create(ctx: click.Context, name: str, scopes: str | None, label: str):
+    """Create a token for user NAME and print it (it is shown only this once)."""
+    from forge.services import accounts
+    from forge.services.errors import ForgeError
+
+    settings = _load_settings(ctx, create_home=False)
+    database = _database(settings, upgrade=False)
+    try:
+        with database.session() as session:
+            owner = accounts.get_user(session, name)
+            _row, secret = accounts.create_token(session, owner, label, scopes)
+    except ForgeError as exc:
+        fail(exc.message)
+    finally:
+        database.dispose()
+    click.echo(secret)
+
+
+@main.group()
+def db():
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context):
+    """Create or migrate the database schema to the newest version."""
+    settings = _load_settings(ctx, create_home=True)
+    _database(settings, upgrade=True).dispose()
+    click.echo("database is up to date", err=True)
+
+
+if __name__ == "__main__":
+    main(prog_name=os.path.basename(sys.argv[0]))

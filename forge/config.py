@@ -1,0 +1,135 @@
+"""Settings for forge, read from the environment and FORGE_HOME, and nothing else.
+
+Every environment variable forge reads is listed in `ENVIRONMENT` below and in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENVIRONMENT = {
+    "FORGE_HOME": "directory holding the database, repositories, Redis socket, logs (./instance)",
+    "DATABASE_URL": "SQLAlchemy URL of the database (sqlite:///$FORGE_HOME/forge.db)",
+    "REDIS_URL": "Redis for the job queue (unset: an embedded Redis under $FORGE_HOME)",
+    "SECRET_KEY": "signs sessions and CSRF tokens (unset: generated once into $FORGE_HOME)",
+    "FORGE_BASE_URL": "external URL of the forge, for links in API answers (from the request)",
+    "FORGE_WORKERS": "web worker processes started by `forge serve` (2)",
+    "FORGE_MAX_BODY_MB": "largest request body accepted, in MiB (1024)",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used as given."""
+
+
+@dataclass
+class Settings:
+    home: Path
+    database_url: str
+    redis_url: str
+    redis_embedded: bool
+    secret_key: str = field(repr=False)
+    base_url: str | None = None
+    web_workers: int = 2
+    max_body_bytes: int = 1024 * 1024 * 1024
+    # Login throttling: failures allowed per window, per account and per client address.
+    login_window_seconds: int = 15 * 60
+    login_failures_per_user: int = 10
+    login_failures_per_ip: int = 30
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.home / "repos"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.home / "redis"
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.redis_dir / "redis.sock"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.home / "workspaces"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, home: str | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        home_path = Path(home or env.get("FORGE_HOME") or "instance").resolve()
+        redis_url = env.get("REDIS_URL", "").strip()
+        embedded = not redis_url
+        if embedded:
+            redis_url = f"unix://{home_path / 'redis' / 'redis.sock'}"
+        database_url = env.get("DATABASE_URL", "").strip() or f"sqlite:///{home_path / 'forge.db'}"
+        return cls(
+            home=home_path,
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_embedded=embedded,
+            secret_key=env.get("SECRET_KEY", ""),
+            base_url=(env.get("FORGE_BASE_URL") or "").rstrip("/") or None,
+            web_workers=_int(env, "FORGE_WORKERS", 2),
+            max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
+        )
+
+    def ensure_home(self, create: bool) -> None:
+        """Make sure FORGE_HOME exists (creating it if asked) and holds a secret key."""
+        if not self.home.is_dir():
+            if not create:
+                raise ConfigError(
+                    f"FORGE_HOME {self.home} does not exist; "
+                    f"create it with 'forge --home {self.home} db upgrade'"
+                )
+            if not self.home.parent.is_dir():
+                raise ConfigError(f"cannot create FORGE_HOME {self.home}: parent does not exist")
+            self.home.mkdir(mode=0o700)
+        for sub in (self.repos_dir, self.redis_dir, self.logs_dir, self.workspaces_dir):
+            sub.mkdir(exist_ok=True)
+        if not self.secret_key:
+            self.secret_key = load_or_create_secret(self.home / "secret_key")
+
+    def environment(self) -> dict[str, str]:
+        """Variables that let a child process (web server, worker) see these same settings."""
+        env = {"FORGE_HOME": str(self.home), "DATABASE_URL": self.database_url}
+        if not self.redis_embedded:
+            env["REDIS_URL"] = self.redis_url
+        if self.base_url:
+            env["FORGE_BASE_URL"] = self.base_url
+        return env
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the secret key file, writing a new random key first if there is none."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process wrote it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    return value

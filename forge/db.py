@@ -1,0 +1,161 @@
+"""The database: engine, sessions, the declarative base, and schema migrations (Alembic).
+
+Web requests, CLI commands and jobs each open their own session from `Database.session()`.
+The schema is only ever created by migrations in forge/migrations, never by `create_all`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored naive in UTC and always handed back timezone-aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; the message is safe to show (no password)."""
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = make_url(url)
+        kwargs: dict = {"future": True}
+        if self.url.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.url.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def safe_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self):
+        """A session that commits when the block succeeds and rolls back when it raises."""
+        session: Session = self.sessionmaker()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def check(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
+            raise DatabaseUnavailable(
+                f"cannot connect to database {self.safe_url}: {reason}"
+            ) from None
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration."""
+        from alembic import command
+
+        self.check()
+        with self.engine.begin() as conn:
+            cfg = _alembic_config(conn)
+            command.upgrade(cfg, "head")
+
+    def is_current(self) -> bool:
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return False
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        heads = set(ScriptDirectory.from_config(_alembic_config(None)).get_heads())
+        return current == heads
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _alembic_config(connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+# --- work on disk that must follow the fate of the transaction --------------------------------
+# Creating a repository writes a directory; deleting one removes it. These hooks let services
+# tie such work to the commit or rollback of the session, so disk and database agree.
+
+
+def after_commit(session: Session, action) -> None:
+    session.info.setdefault("after_commit", []).append(action)
+
+
+def after_rollback(session: Session, action) -> None:
+    session.info.setdefault("after_rollback", []).append(action)
+
+
+def _run_hooks(session: Session, name: str) -> None:
+    actions = session.info.pop(name, [])
+    session.info.pop("after_commit" if name == "after_rollback" else "after_rollback", None)
+    for action in actions:
+        action()
+
+
+event.listen(Session, "after_commit", lambda s: _run_hooks(s, "after_commit"))
+event.listen(Session, "after_soft_rollback", lambda s, _t: _run_hooks(s, "after_rollback"))

@@ -1,0 +1,1 @@
+"""Every dulwich call lives in this package: storage, smart HTTP, packs, diffs."""

@@ -1,0 +1,56 @@
+"""Repositories and the people who may work on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from forge.db import Base, UTCDateTime, utcnow
+from forge.models.accounts import User
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    lower_name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_branch: Mapped[str] = mapped_column(String(255), default="main")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    owner: Mapped[User] = relationship(lazy="joined")
+    collaborators: Mapped[list[Collaborator]] = relationship(
+        back_populates="repository", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (UniqueConstraint("owner_id", "lower_name"),)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner.name}/{self.name}"
+
+
+class Collaborator(Base):
+    """A user given a role on a repository: read, triage, write, maintain or admin."""
+
+    __tablename__ = "collaborators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    repository: Mapped[Repository] = relationship(back_populates="collaborators")
+    user: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("repository_id", "user_id"),)

@@ -1,0 +1,221 @@
+"""Accounts: creating users, checking passwords with throttling, personal access tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from forge.db import utcnow
+from forge.models import AccessToken, LoginFailure, SiteSetting, User
+from forge.services.errors import Invalid, NotFound, Throttled
+from forge.services.names import check_user_name
+
+# Scopes a token may carry, GitHub's names where GitHub has one.
+SCOPES = {
+    "repo": "read and write repositories you can access, including private ones",
+    "delete_repo": "delete repositories",
+    "admin:repo_hook": "manage repository webhooks",
+    "user": "read and change your profile",
+    "site_admin": "administer this forge (admins only)",
+}
+ADMIN_ONLY_SCOPES = frozenset({"site_admin"})
+TOKEN_PREFIX = "forge_"
+MIN_PASSWORD_LENGTH = 8
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
+
+_hasher = PasswordHasher()
+# Compared against when the account does not exist, so a miss takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+def find_user(session: Session, name: str) -> User | None:
+    if not isinstance(name, str):
+        return None
+    return session.scalar(select(User).where(User.lower_name == name.lower()))
+
+
+def get_user(session: Session, name: str) -> User:
+    user = find_user(session, name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}")
+    return user
+
+
+def create_user(
+    session: Session, name: str, email: str, password: str, is_admin: bool = False
+) -> User:
+    check_user_name(name)
+    email = (email or "").strip()
+    if not EMAIL_RE.fullmatch(email) or len(email) > 254:
+        raise Invalid(f"invalid email address {email!r}", field="email")
+    check_password(password)
+    if find_user(session, name) is not None:
+        raise Invalid(f"a user named {name!r} already exists", field="name")
+    if session.scalar(select(func.count()).select_from(User)) == 0:
+        is_admin = True  # as in Gitea: the first account administers the forge
+    user = User(
+        name=name,
+        lower_name=name.lower(),
+        email=email,
+        password_hash=_hasher.hash(password),
+        is_admin=is_admin,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    if len(password) > 1024:
+        raise Invalid("the password is too long", field="password")
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    check_password(password)
+    user.password_hash = _hasher.hash(password)
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    try:
+        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+    return ok and user is not None
+
+
+def authenticate(
+    session: Session,
+    name: str,
+    password: str,
+    client_ip: str,
+    window_seconds: int,
+    max_per_user: int,
+    max_per_ip: int,
+) -> User | None:
+    """Check a name and password, refusing once too many attempts failed recently.
+
+    Failures are counted per account and per client address, so neither guessing one
+    password from many addresses nor many accounts from one address gets far.
+    """
+    keys = {f"user:{(name or '').lower()[:100]}": max_per_user, f"ip:{client_ip}": max_per_ip}
+    since = utcnow() - timedelta(seconds=window_seconds)
+    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    for key, limit in keys.items():
+        count = session.scalar(
+            select(func.count()).where(LoginFailure.key == key, LoginFailure.at >= since)
+        )
+        if count >= limit:
+            raise Throttled(
+                "too many failed sign-in attempts; try again in a few minutes",
+                retry_after=window_seconds,
+            )
+    user = find_user(session, name)
+    if password_matches(user, password) and user.is_active:
+        return user
+    for key in keys:
+        session.add(LoginFailure(key=key))
+    return None
+
+
+# --- personal access tokens -----------------------------------------------------------------
+
+
+def _hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def allowed_scopes(user: User) -> list[str]:
+    return [s for s in SCOPES if user.is_admin or s not in ADMIN_ONLY_SCOPES]
+
+
+def parse_scopes(user: User, scopes: str | list[str] | None) -> list[str]:
+    """Validate a scope list (comma-separated or a list); None means every allowed scope."""
+    if scopes is None:
+        return allowed_scopes(user)
+    if isinstance(scopes, str):
+        scopes = [s.strip() for s in scopes.split(",") if s.strip()]
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise Invalid(
+            f"unknown scope {unknown[0]!r}; known scopes: {', '.join(SCOPES)}", field="scopes"
+        )
+    forbidden = [s for s in scopes if s not in allowed_scopes(user)]
+    if forbidden:
+        raise Invalid(f"{user.name} may not hold the scope {forbidden[0]!r}", field="scopes")
+    return [s for s in SCOPES if s in scopes]
+
+
+def create_token(
+    session: Session, user: User, label: str, scopes: str | list[str] | None = None
+) -> tuple[AccessToken, str]:
+    """Create a token; returns the row and the secret, which is never stored or shown again."""
+    label = (label or "").strip()
+    if not label or len(label) > 100:
+        raise Invalid("a token needs a label of 1 to 100 characters", field="label")
+    chosen = parse_scopes(user, scopes)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(30)
+    token = AccessToken(
+        user=user,
+        label=label,
+        token_hash=_hash_token(secret),
+        token_prefix=secret[: len(TOKEN_PREFIX) + 4],
+        scopes=",".join(chosen),
+    )
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def user_for_token(session: Session, secret: str) -> tuple[User, AccessToken] | None:
+    if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    token = session.scalar(select(AccessToken).where(AccessToken.token_hash == _hash_token(secret)))
+    if token is None or not token.user.is_active:
+        return None
+    now = utcnow()
+    # Writing on every request would serialise readers on SQLite; a minute's precision is plenty.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
+    return token.user, token
+
+
+def revoke_token(session: Session, user: User, token_id: int) -> None:
+    token = session.get(AccessToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("no such token")
+    session.delete(token)
+
+
+# --- site settings --------------------------------------------------------------------------
+
+SITE_DEFAULTS = {"signup_enabled": "1"}
+
+
+def site_setting(session: Session, key: str) -> str:
+    row = session.get(SiteSetting, key)
+    return row.value if row else SITE_DEFAULTS[key]
+
+
+def set_site_setting(session: Session, key: str, value: str) -> None:
+    if key not in SITE_DEFAULTS:
+        raise Invalid(f"unknown site setting {key!r}")
+    row = session.get(SiteSetting, key)
+    if row is None:
+        session.add(SiteSetting(key=key, value=value))
+    else:
+        row.value = value
+
+
+def signup_enabled(session: Session) -> bool:
+    return site_setting(session, "signup_enabled") == "1"

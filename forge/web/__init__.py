@@ -1,0 +1,111 @@
+"""The HTML side of forge: blueprints that parse a request, call a service and render.
+
+`init_app` wires the per-request database session, the signed-in user, security headers
+and the error pages that translate domain errors.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from forge.app import login_manager
+from forge.services.errors import Forbidden, ForgeError, Invalid, NotFound, Throttled
+from forge.web.context import db, settings
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    from forge.web import account, admin, auth, health, home, repos, users
+
+    for module in (health, auth, account, admin, home, repos, users):
+        app.register_blueprint(module.bp)
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from forge.models import User
+
+        try:
+            user = db().get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user is not None and user.is_active else None
+
+    @app.after_request
+    def finish_transaction(response):
+        # A request that answered with success keeps what it wrote; an error answer does not.
+        session = g.get("db_session")
+        if session is not None:
+            if response.status_code < 400:
+                session.commit()
+            else:
+                session.rollback()
+        return response
+
+    @app.teardown_appcontext
+    def close_session(exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        return response
+
+    @app.context_processor
+    def template_globals():
+        return {"site_url": external_url(""), "signup_open": _signup_open}
+
+    @app.errorhandler(ForgeError)
+    def domain_error(exc: ForgeError):
+        status = _status_for(exc)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else {}
+        return render_error(status, exc.message), status, headers
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code is None or exc.code < 400:
+            return exc
+        if request.path.startswith("/api/"):
+            from forge.api.errors import http_error_response
+
+            return http_error_response(exc)
+        return render_error(exc.code, exc.description), exc.code
+
+
+def _status_for(exc: ForgeError) -> int:
+    for cls, status in ((NotFound, 404), (Forbidden, 403), (Invalid, 400), (Throttled, 429)):
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def render_error(status: int, message: str) -> str:
+    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 429: "Slow down"}
+    if status == 404:
+        message = "There is nothing here, or you may not see it."
+    return render_template(
+        "error.html", status=status, title=titles.get(status, "Error"), message=message
+    )
+
+
+def external_url(path: str) -> str:
+    base = settings().base_url or request.host_url.rstrip("/")
+    return base + path
+
+
+def _signup_open() -> bool:
+    from forge.services.accounts import signup_enabled
+
+    return signup_enabled(db())

@@ -1,0 +1,97 @@
+"""The signed-in user's own settings: profile, password, personal access tokens."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from forge.services import accounts
+from forge.services.errors import Invalid
+from forge.web.context import db, viewer
+from forge.web.forms import PasswordChangeForm, PostForm, ProfileForm, TokenForm
+
+bp = Blueprint("account", __name__, url_prefix="/settings")
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def profile():
+    user = viewer()
+    form = ProfileForm(obj=user)
+    password_form = PasswordChangeForm(prefix="pw")
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            email = form.email.data.strip()
+            if not accounts.EMAIL_RE.fullmatch(email):
+                form.email.errors.append("invalid email address")
+                status = 400
+            else:
+                user.full_name, user.email = form.full_name.data.strip(), email
+                flash("Profile saved.", "success")
+                return redirect(url_for(".profile"))
+        else:
+            status = 400
+    return render_template("settings_profile.html", form=form, password_form=password_form), status
+
+
+@bp.route("/password", methods=["POST"])
+@login_required
+def password():
+    user = viewer()
+    form = PasswordChangeForm(prefix="pw")
+    if not form.validate_on_submit():
+        abort(400, "Fill in both password fields.")
+    if not accounts.password_matches(user, form.current.data):
+        flash("The current password is wrong.", "error")
+        return redirect(url_for(".profile"))
+    try:
+        accounts.set_password(db(), user, form.new.data)
+    except Invalid as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".profile"))
+    flash("Password changed.", "success")
+    return redirect(url_for(".profile"))
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@login_required
+def tokens():
+    user = viewer()
+    form = TokenForm()
+    form.scopes.choices = [(s, f"{s}: {accounts.SCOPES[s]}") for s in accounts.allowed_scopes(user)]
+    new_secret = None
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                _token, new_secret = accounts.create_token(
+                    db(), user, form.label.data, form.scopes.data or []
+                )
+            except Invalid as exc:
+                db().rollback()
+                form.label.errors.append(exc.message)
+                status = 400
+            else:
+                db().commit()
+                form = TokenForm(formdata=None)
+                form.scopes.choices = [
+                    (s, f"{s}: {accounts.SCOPES[s]}") for s in accounts.allowed_scopes(user)
+                ]
+        else:
+            status = 400
+    return render_template(
+        "settings_tokens.html",
+        form=form,
+        tokens=user.tokens,
+        new_secret=new_secret,
+        revoke_form=PostForm(),
+    ), status
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int):
+    if not PostForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    accounts.revoke_token(db(), viewer(), token_id)
+    flash("Token revoked; it no longer works.", "success")
+    return redirect(url_for(".tokens"))

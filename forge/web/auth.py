@@ -1,0 +1,88 @@
+"""Signing in, signing out and signing up."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_user, logout_user
+
+from forge.services import accounts
+from forge.services.errors import Invalid
+from forge.web.context import db, settings, viewer
+from forge.web.forms import LoginForm, PostForm, SignupForm
+
+bp = Blueprint("auth", __name__)
+
+
+def safe_next(target: str | None) -> str:
+    """Follow ?next= only to a path on this site, never to another host."""
+    if not target:
+        return url_for("home.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("home.index")
+    if "\\" in target or any(ord(c) < 0x20 for c in target):
+        return url_for("home.index")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if viewer() is not None:
+        return redirect(safe_next(request.args.get("next")))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        cfg = settings()
+        user = accounts.authenticate(
+            db(),
+            form.username.data.strip(),
+            form.password.data,
+            client_ip=request.remote_addr or "unknown",
+            window_seconds=cfg.login_window_seconds,
+            max_per_user=cfg.login_failures_per_user,
+            max_per_ip=cfg.login_failures_per_ip,
+        )
+        if user is not None:
+            login_user(user)
+            return redirect(safe_next(request.args.get("next")))
+        db().commit()  # keep the failure on record for throttling
+        flash("Incorrect username or password.", "error")
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    PostForm().validate_on_submit() or abort(400, "The form expired; please try again.")
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("home.index"))
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    if not accounts.signup_enabled(db()):
+        return render_template("signup_closed.html"), 403
+    form = SignupForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                db(), form.username.data.strip(), form.email.data, form.password.data
+            )
+        except Invalid as exc:
+            db().rollback()
+            getattr(form, exc.field or "username", form.username).errors.append(exc.message)
+            status = 400
+        else:
+            db().commit()
+            login_user(user)
+            flash(f"Welcome to forge, {user.name}!", "success")
+            return redirect(url_for("home.index"))
+    elif request.method == "POST":
+        status = 400
+    return render_template("signup.html", form=form), status

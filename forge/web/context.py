@@ -1,0 +1,31 @@
+"""Per-request access to the database session, settings, Redis and the signed-in user."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from flask_login import current_user
+from sqlalchemy.orm import Session
+
+from forge.config import Settings
+from forge.models import User
+
+
+def db() -> Session:
+    """The request's database session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["forge.db"].sessionmaker()
+    return g.db_session
+
+
+def settings() -> Settings:
+    return current_app.extensions["forge.settings"]
+
+
+def redis_connection():
+    return current_app.extensions["forge.redis"]
+
+
+def viewer() -> User | None:
+    """The signed-in user, or None for an anonymous visitor."""
+    user = current_user._get_current_object()
+    return user if getattr(user, "is_authenticated", False) else None

@@ -1,0 +1,91 @@
+"""The HTML forms (Flask-WTF, so every one carries and checks a CSRF token)."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Length
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from forge.services.accounts import SCOPES
+from forge.services.permissions import ROLES
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class SignupForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired()])
+    email = EmailField("Email", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class PostForm(FlaskForm):
+    """A form with nothing but its CSRF token: for buttons such as Sign out and Revoke."""
+
+
+class NewRepositoryForm(FlaskForm):
+    name = StringField("Repository name", validators=[DataRequired(), Length(max=100)])
+    description = StringField("Description (optional)", validators=[Length(max=350)])
+    visibility = RadioField(
+        "Visibility",
+        choices=[
+            ("public", "Public: anyone can see it"),
+            ("private", "Private: only you and collaborators"),
+        ],
+        default="public",
+    )
+    default_branch = StringField("Default branch", default="main")
+
+
+class RepositorySettingsForm(FlaskForm):
+    name = StringField("Repository name", validators=[DataRequired(), Length(max=100)])
+    description = StringField("Description", validators=[Length(max=350)])
+    private = BooleanField("Private")
+    default_branch = StringField("Default branch", validators=[DataRequired()])
+
+
+class CollaboratorForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired()])
+    role = SelectField("Role", choices=[(r, r) for r in ROLES], default="write")
+
+
+class RemoveCollaboratorForm(FlaskForm):
+    username = HiddenField(validators=[DataRequired()])
+
+
+class DeleteRepositoryForm(FlaskForm):
+    confirmation = StringField("Type the full name to confirm", validators=[DataRequired()])
+
+
+class TokenForm(FlaskForm):
+    label = StringField("Note", validators=[DataRequired(), Length(max=100)])
+    scopes = SelectMultipleField(
+        "Scopes",
+        choices=[(s, f"{s}: {what}") for s, what in SCOPES.items()],
+        option_widget=CheckboxInput(),
+        widget=ListWidget(prefix_label=False),
+    )
+
+
+class SiteSettingsForm(FlaskForm):
+    signup_enabled = BooleanField("Anyone may sign up")
+
+
+class ProfileForm(FlaskForm):
+    full_name = StringField("Name", validators=[Length(max=100)])
+    email = EmailField("Email", validators=[DataRequired()])
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    new = PasswordField("New password", validators=[DataRequired()])

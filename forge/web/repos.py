@@ -1,0 +1,173 @@
+"""Repository pages: create, the repository's front page, and its settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from forge.services import repos as repo_service
+from forge.services.errors import Invalid, NotFound
+from forge.services.permissions import can
+from forge.web import external_url
+from forge.web.context import db, settings, viewer
+from forge.web.forms import (
+    CollaboratorForm,
+    DeleteRepositoryForm,
+    NewRepositoryForm,
+    RemoveCollaboratorForm,
+    RepositorySettingsForm,
+)
+
+bp = Blueprint("repos", __name__)
+
+
+def clone_url(repo) -> str:
+    return external_url(f"/{repo.owner.name}/{repo.name}.git")
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = NewRepositoryForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            repo = repo_service.create_repository(
+                db(),
+                settings().repos_dir,
+                viewer(),
+                form.name.data.strip(),
+                description=form.description.data,
+                private=form.visibility.data == "private",
+                default_branch=(form.default_branch.data or "main").strip(),
+            )
+        except Invalid as exc:
+            db().rollback()
+            field = getattr(form, exc.field or "name", form.name)
+            field.errors = [*field.errors, exc.message]
+            status = 400
+        else:
+            db().commit()
+            return redirect(url_for(".show", owner=repo.owner.name, name=repo.name))
+    elif request.method == "POST":
+        status = 400
+    return render_template("repo_new.html", form=form), status
+
+
+@bp.route("/<owner>/<name>")
+def show(owner: str, name: str):
+    repo = repo_service.get_repository(db(), owner, name, viewer())
+    return render_template(
+        "repo_home.html",
+        repo=repo,
+        clone_url=clone_url(repo),
+        can_admin=can(db(), viewer(), "admin", repo),
+    )
+
+
+def _settings_page(repo, status=200, **forms):
+    forms.setdefault("form", RepositorySettingsForm(obj=repo, private=repo.is_private))
+    forms.setdefault("collaborator_form", CollaboratorForm(prefix="collab"))
+    forms.setdefault("delete_form", DeleteRepositoryForm(prefix="delete"))
+    return render_template(
+        "repo_settings.html",
+        repo=repo,
+        collaborators=repo_service.collaborators(db(), repo),
+        remove_form=RemoveCollaboratorForm(prefix="remove"),
+        **forms,
+    ), status
+
+
+def _admin_repo(owner: str, name: str):
+    user = viewer()
+    repo = repo_service.get_repository(db(), owner, name, user)
+    if not can(db(), user, "admin", repo):
+        # Readers may know the repository exists, but its settings are not theirs to see.
+        abort(403, f"You need the admin role on {repo.full_name} to change its settings.")
+    return repo
+
+
+@bp.route("/<owner>/<name>/settings", methods=["GET", "POST"])
+@login_required
+def settings_page(owner: str, name: str):
+    repo = _admin_repo(owner, name)
+    if request.method == "GET":
+        return _settings_page(repo)
+    form = RepositorySettingsForm()
+    if not form.validate_on_submit():
+        return _settings_page(repo, 400, form=form)
+    try:
+        repo_service.update_repository(
+            db(),
+            settings().repos_dir,
+            repo,
+            viewer(),
+            name=form.name.data.strip(),
+            description=form.description.data,
+            private=form.private.data,
+            default_branch=form.default_branch.data.strip(),
+        )
+    except Invalid as exc:
+        db().rollback()
+        repo = _admin_repo(owner, name)
+        field = getattr(form, exc.field or "name", form.name)
+        field.errors = [*field.errors, exc.message]
+        return _settings_page(repo, 400, form=form)
+    db().commit()
+    flash("Settings saved.", "success")
+    return redirect(url_for(".settings_page", owner=repo.owner.name, name=repo.name))
+
+
+@bp.route("/<owner>/<name>/settings/collaborators", methods=["POST"])
+@login_required
+def add_collaborator(owner: str, name: str):
+    repo = _admin_repo(owner, name)
+    form = CollaboratorForm(prefix="collab")
+    if not form.validate_on_submit():
+        return _settings_page(repo, 400, collaborator_form=form)
+    try:
+        added = repo_service.set_collaborator(
+            db(), repo, viewer(), form.username.data.strip(), form.role.data
+        )
+    except (Invalid, NotFound) as exc:
+        db().rollback()
+        repo = _admin_repo(owner, name)
+        form.username.errors = [*form.username.errors, exc.message]
+        return _settings_page(repo, 400, collaborator_form=form)
+    verb = "added as" if added else "changed to"
+    flash(f"{form.username.data.strip()} {verb} {form.role.data}.", "success")
+    return redirect(url_for(".settings_page", owner=repo.owner.name, name=repo.name))
+
+
+@bp.route("/<owner>/<name>/settings/collaborators/remove", methods=["POST"])
+@login_required
+def remove_collaborator(owner: str, name: str):
+    repo = _admin_repo(owner, name)
+    form = RemoveCollaboratorForm(prefix="remove")
+    if not form.validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    repo_service.remove_collaborator(db(), repo, viewer(), form.username.data)
+    flash(f"{form.username.data} removed.", "success")
+    return redirect(url_for(".settings_page", owner=repo.owner.name, name=repo.name))
+
+
+@bp.route("/<owner>/<name>/settings/delete", methods=["POST"])
+@login_required
+def delete(owner: str, name: str):
+    repo = _admin_repo(owner, name)
+    form = DeleteRepositoryForm(prefix="delete")
+    if not form.validate_on_submit():
+        return _settings_page(repo, 400, delete_form=form)
+    try:
+        full_name = repo.full_name
+        repo_service.delete_repository(
+            db(), settings().repos_dir, repo, viewer(), form.confirmation.data
+        )
+    except Invalid as exc:
+        db().rollback()
+        repo = _admin_repo(owner, name)
+        form.confirmation.errors = [*form.confirmation.errors, exc.message]
+        return _settings_page(repo, 400, delete_form=form)
+    db().commit()
+    flash(f"{full_name} was deleted.", "success")
+    return redirect(url_for("home.index"))

@@ -1,0 +1,193 @@
+"""Fixtures that start real parts: the app on a temporary FORGE_HOME, a real Redis, a real
+database (SQLite by default, PostgreSQL when DATABASE_URL is set), and a live HTTP server.
+
+The suite runs on the embedded default unless DATABASE_URL / REDIS_URL are set, in which case
+every test gets a fresh PostgreSQL schema of its own and the shared Redis is flushed per test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from forge.app import create_app
+from forge.config import Settings
+from forge.queue.embedded import EmbeddedRedis
+from forge.services import accounts
+
+EXTERNAL_DATABASE = os.environ.get("DATABASE_URL", "").strip()
+EXTERNAL_REDIS = os.environ.get("REDIS_URL", "").strip()
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    if EXTERNAL_REDIS:
+        yield EXTERNAL_REDIS
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def clean_redis(redis_url):
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
+    yield redis_url
+    connection.close()
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    if not EXTERNAL_DATABASE:
+        yield f"sqlite:///{tmp_path / 'forge.db'}"
+        return
+    schema = "test_" + secrets.token_hex(6)
+    admin = create_engine(EXTERNAL_DATABASE)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in EXTERNAL_DATABASE else "?"
+    yield f"{EXTERNAL_DATABASE}{separator}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, clean_redis) -> Settings:
+    home = tmp_path / "home"
+    return Settings(
+        home=home,
+        database_url=database_url,
+        redis_url=clean_redis,
+        redis_embedded=False,
+        secret_key="test-secret-key",
+        # Tight limits so throttling can be seen within a test.
+        login_failures_per_user=5,
+        login_failures_per_ip=8,
+    )
+
+
+@pytest.fixture
+def app(settings):
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    database = application.extensions["forge.db"]
+    database.upgrade()
+    yield application
+    database.dispose()
+
+
+@pytest.fixture
+def database(app):
+    return app.extensions["forge.db"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(database):
+    def make(name: str, admin: bool = False, password: str = PASSWORD, email: str | None = None):
+        with database.session() as session:
+            user = accounts.create_user(
+                session, name, email or f"{name.lower()}@example.org", password, is_admin=admin
+            )
+            user.is_admin = admin  # the first account is made admin; tests say what they want
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_token(database):
+    def make(user_name: str, scopes: str | None = None) -> str:
+        with database.session() as session:
+            user = accounts.get_user(session, user_name)
+            _row, secret = accounts.create_token(session, user, "test", scopes)
+        return secret
+
+    return make
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def login(client):
+    def sign_in(name: str, password: str = PASSWORD, test_client=None):
+        c = test_client or client
+        token = csrf_from(c.get("/login").get_data(as_text=True))
+        response = c.post(
+            "/login", data={"username": name, "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return c
+
+    return sign_in
+
+
+def form_post(client, page_url: str, action: str, data: dict, **kwargs):
+    """Load a page, take its CSRF token, and post a form the way a browser would."""
+    token = csrf_from(client.get(page_url).get_data(as_text=True))
+    return client.post(action, data={"csrf_token": token, **data}, **kwargs)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a real socket on 127.0.0.1, for real clients (git, PyGithub, a browser)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def forge_cli(*args, home: Path, env: dict | None = None, input: str | None = None, timeout=60):
+    """Run the installed `forge` command as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "forge.cli", "--home", str(home), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
