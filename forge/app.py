@@ -48,8 +48,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from forge import web
     from forge.api import api
+    from forge.web.git_http import GitHTTP
 
     web.init_app(app)
     csrf.exempt(api)
     app.register_blueprint(api)
+    app.wsgi_app = GitHTTP(app, app.wsgi_app)
     return app

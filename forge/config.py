@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forge.services.accounts import LoginLimits
+
 ENVIRONMENT = {
     "FORGE_HOME": "directory holding the database, repositories, Redis socket, logs (./instance)",
     "DATABASE_URL": "SQLAlchemy URL of the database (sqlite:///$FORGE_HOME/forge.db)",
@@ -17,7 +19,8 @@ ENVIRONMENT = {
     "SECRET_KEY": "signs sessions and CSRF tokens (unset: generated once into $FORGE_HOME)",
     "FORGE_BASE_URL": "external URL of the forge, for links in API answers (from the request)",
     "FORGE_WORKERS": "web worker processes started by `forge serve` (2)",
-    "FORGE_MAX_BODY_MB": "largest request body accepted, in MiB (1024)",
+    "FORGE_MAX_BODY_MB": "largest request body (a push's pack) accepted, in MiB (1024)",
+    "FORGE_MAX_FILE_MB": "largest file a push may contain, in MiB (100)",
 }
 
 
@@ -35,10 +38,9 @@ class Settings:
     base_url: str | None = None
     web_workers: int = 2
     max_body_bytes: int = 1024 * 1024 * 1024
-    # Login throttling: failures allowed per window, per account and per client address.
-    login_window_seconds: int = 15 * 60
-    login_failures_per_user: int = 10
-    login_failures_per_ip: int = 30
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
+    # Largest file (blob) a push may carry, like GitHub's 100 MB.
+    max_object_bytes: int = 100 * 1024 * 1024
 
     @property
     def repos_dir(self) -> Path:
@@ -78,6 +80,7 @@ class Settings:
             base_url=(env.get("FORGE_BASE_URL") or "").rstrip("/") or None,
             web_workers=_int(env, "FORGE_WORKERS", 2),
             max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
+            max_object_bytes=_int(env, "FORGE_MAX_FILE_MB", 100) * 1024 * 1024,
         )
 
     def ensure_home(self, create: bool) -> None:

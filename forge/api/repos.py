@@ -145,14 +145,7 @@ def check_collaborator(owner: str, name: str, username: str):
 def collaborator_permission(owner: str, name: str, username: str):
     repo = _repository(owner, name, "write")
     user = get_user(db(), username)
-    role = role_of(db(), user, repo)
-    return jsonify(
-        {
-            "permission": shapes.GITHUB_PERMISSION[role] if role else "none",
-            "role_name": role or "none",
-            "user": shapes.collaborator(user, role) if role else shapes.simple_user(user),
-        }
-    )
+    return jsonify(shapes.collaborator_permission(user, role_of(db(), user, repo)))
 
 
 @api.put("/repos/<owner>/<name>/collaborators/<username>")
@@ -164,19 +157,13 @@ def add_collaborator(owner: str, name: str, username: str):
         raise Invalid(
             f"permission must be one of {', '.join(shapes.FORGE_ROLE)}", field="permission"
         )
-    added = repo_service.set_collaborator(db(), repo, user, username, shapes.FORGE_ROLE[permission])
+    role = shapes.FORGE_ROLE[permission]
+    added = repo_service.set_collaborator(db(), repo, user, username, role)
     if not added:
         return "", 204
     invitee = get_user(db(), username)
-    return jsonify(
-        {
-            "id": invitee.id,
-            "repository": _repo_json(repo),
-            "invitee": shapes.simple_user(invitee),
-            "inviter": shapes.simple_user(user),
-            "permissions": permission,
-        }
-    ), 201
+    viewer_role = role_of(db(), repo_viewer(), repo)
+    return jsonify(shapes.invitation(repo, role, invitee, user, viewer_role)), 201
 
 
 @api.delete("/repos/<owner>/<name>/collaborators/<username>")

@@ -1,6 +1,13 @@
-"""Rules for ref names, following `git check-ref-format`."""
+"""Refs: name rules (as `git check-ref-format`), and atomic, locked ref updates."""
 
 from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from dulwich.repo import Repo
 
 _FORBIDDEN_CHARS = set(" ~^:?*[\\\x7f")
 
@@ -41,3 +48,94 @@ def _problem(ref: str) -> str | None:
     if ".." in ref:
         return "it contains '..'"
     return None
+
+
+ZERO = "0" * 40
+
+
+@dataclass
+class RefUpdate:
+    """One requested change of a ref: from `old` to `new` (all zeros for none)."""
+
+    ref: str
+    old: str
+    new: str
+
+    @property
+    def created(self) -> bool:
+        return self.old == ZERO
+
+    @property
+    def deleted(self) -> bool:
+        return self.new == ZERO
+
+    @property
+    def branch(self) -> str | None:
+        return self.ref[len("refs/heads/") :] if self.ref.startswith("refs/heads/") else None
+
+    @property
+    def tag(self) -> str | None:
+        return self.ref[len("refs/tags/") :] if self.ref.startswith("refs/tags/") else None
+
+
+class StaleRef(Exception):
+    """A ref no longer has the value the update expected (someone else moved it first)."""
+
+
+@contextmanager
+def locked_refs(repo: Repo):
+    """Hold the repository's ref lock: one ref transaction at a time per repository."""
+    path = os.path.join(repo.controldir(), "forge-refs.lock")
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current_value(repo: Repo, ref: str) -> str:
+    try:
+        return repo.refs[ref.encode()].decode()
+    except KeyError:
+        return ZERO
+
+
+def apply_updates(repo: Repo, updates: list[RefUpdate]) -> None:
+    """Apply all updates or none: each ref must still hold its expected old value.
+
+    The caller holds `locked_refs`, so no other forge process moves refs in between.
+    """
+    for update in updates:
+        actual = current_value(repo, update.ref)
+        if actual != update.old:
+            raise StaleRef(
+                f"{update.ref} moved (expected {update.old[:12]}, found {actual[:12]}); fetch first"
+            )
+    done: list[RefUpdate] = []
+    try:
+        for update in updates:
+            name = update.ref.encode()
+            if update.deleted:
+                ok = repo.refs.remove_if_equals(name, update.old.encode())
+            elif update.created:
+                ok = repo.refs.add_if_new(name, update.new.encode())
+            else:
+                ok = repo.refs.set_if_equals(name, update.old.encode(), update.new.encode())
+            if not ok:
+                raise StaleRef(f"{update.ref} changed while it was being updated")
+            done.append(update)
+    except BaseException:
+        _undo(repo, done)
+        raise
+
+
+def _undo(repo: Repo, done: list[RefUpdate]) -> None:
+    for update in reversed(done):
+        name = update.ref.encode()
+        if update.created:
+            repo.refs.remove_if_equals(name, update.new.encode())
+        else:
+            repo.refs.set_if_equals(
+                name, None if update.deleted else update.new.encode(), update.old.encode()
+            )

@@ -1,6 +1,19 @@
 """SQLAlchemy models, one module per domain; importing this package registers every table."""
 
 from forge.models.accounts import AccessToken, LoginFailure, SiteSetting, User
+from forge.models.branches import BranchProtection
+from forge.models.pushes import PushEvent
 from forge.models.repos import Collaborator, Repository
+from forge.models.statuses import CommitStatus
 
-__all__ = ["AccessToken", "Collaborator", "LoginFailure", "Repository", "SiteSetting", "User"]
+__all__ = [
+    "AccessToken",
+    "BranchProtection",
+    "Collaborator",
+    "CommitStatus",
+    "LoginFailure",
+    "PushEvent",
+    "Repository",
+    "SiteSetting",
+    "User",
+]

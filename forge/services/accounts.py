@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -94,22 +95,45 @@ def password_matches(user: User | None, password: str) -> bool:
     return ok and user is not None
 
 
-def authenticate(
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed sign-ins allowed per window, per account and per client address."""
+
+    window_seconds: int = 15 * 60
+    per_user: int = 10
+    per_ip: int = 30
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: User
+    # The token's scopes; None when the user gave their password, which is not limited.
+    scopes: frozenset[str] | None
+
+    def allows(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+
+def check_credentials(
     session: Session,
     name: str,
     password: str,
     client_ip: str,
-    window_seconds: int,
-    max_per_user: int,
-    max_per_ip: int,
-) -> User | None:
+    limits: LoginLimits,
+    accept_tokens: bool = False,
+) -> Credentials | None:
     """Check a name and password, refusing once too many attempts failed recently.
 
     Failures are counted per account and per client address, so neither guessing one
-    password from many addresses nor many accounts from one address gets far.
+    password from many addresses nor many accounts from one address gets far. With
+    `accept_tokens` (git over HTTP), a personal access token works as the password for any
+    name, as on GitHub.
     """
-    keys = {f"user:{(name or '').lower()[:100]}": max_per_user, f"ip:{client_ip}": max_per_ip}
-    since = utcnow() - timedelta(seconds=window_seconds)
+    is_token = accept_tokens and (password or "").startswith(TOKEN_PREFIX)
+    keys = {f"ip:{client_ip}": limits.per_ip}
+    if not is_token:
+        keys[f"user:{(name or '').lower()[:100]}"] = limits.per_user
+    since = utcnow() - timedelta(seconds=limits.window_seconds)
     session.execute(delete(LoginFailure).where(LoginFailure.at < since))
     for key, limit in keys.items():
         count = session.scalar(
@@ -118,11 +142,16 @@ def authenticate(
         if count >= limit:
             raise Throttled(
                 "too many failed sign-in attempts; try again in a few minutes",
-                retry_after=window_seconds,
+                retry_after=limits.window_seconds,
             )
-    user = find_user(session, name)
-    if password_matches(user, password) and user.is_active:
-        return user
+    if is_token:
+        found = user_for_token(session, password)
+        if found is not None:
+            return Credentials(found[0], frozenset(found[1].scope_list))
+    else:
+        user = find_user(session, name)
+        if password_matches(user, password) and user.is_active:
+            return Credentials(user, None)
     for key in keys:
         session.add(LoginFailure(key=key))
     return None

@@ -34,18 +34,15 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        cfg = settings()
-        user = accounts.authenticate(
+        credentials = accounts.check_credentials(
             db(),
             form.username.data.strip(),
             form.password.data,
             client_ip=request.remote_addr or "unknown",
-            window_seconds=cfg.login_window_seconds,
-            max_per_user=cfg.login_failures_per_user,
-            max_per_ip=cfg.login_failures_per_ip,
+            limits=settings().login_limits,
         )
-        if user is not None:
-            login_user(user)
+        if credentials is not None:
+            login_user(credentials.user)
             return redirect(safe_next(request.args.get("next")))
         db().commit()  # keep the failure on record for throttling
         flash("Incorrect username or password.", "error")

@@ -1,0 +1,362 @@
+"""git's smart HTTP protocol (v0), served with dulwich's protocol handlers.
+
+This module knows git, not forge: the caller authenticates, finds the repository on disk and
+passes a callback that decides about and applies ref updates (hooks, protection, records).
+
+upload-pack (clone, fetch) is dulwich's own handler. receive-pack (push) is ours, because a
+push must be checked before any ref moves: the pack is received into a quarantine object
+directory, every new object is checked (see `forge.git.integrity`), only then are the objects
+moved into the repository and the ref updates handed to the callback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dulwich.errors import ApplyDeltaError, ChecksumMismatch, GitProtocolError, HangupException
+from dulwich.object_store import DiskObjectStore
+from dulwich.objects import ObjectFormatException
+from dulwich.pack import PackInflater
+from dulwich.protocol import (
+    CAPABILITY_ATOMIC,
+    CAPABILITY_DELETE_REFS,
+    CAPABILITY_OFS_DELTA,
+    CAPABILITY_PUSH_OPTIONS,
+    CAPABILITY_QUIET,
+    CAPABILITY_REPORT_STATUS,
+    CAPABILITY_SIDE_BAND_64K,
+    SIDE_BAND_CHANNEL_DATA,
+    SIDE_BAND_CHANNEL_PROGRESS,
+    ZERO_SHA,
+    Protocol,
+    ReceivableProtocol,
+    extract_capabilities,
+    format_ref_line,
+    symref_capabilities,
+)
+from dulwich.repo import Repo
+from dulwich.server import Backend, UploadPackHandler
+
+from forge.git.integrity import IntegrityError, check_new_objects
+from forge.git.refs import RefUpdate, check_ref_name
+
+SERVICES = ("git-upload-pack", "git-receive-pack")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class PushRefused(Exception):
+    """The callback refused the ref updates; the message is shown to the pusher."""
+
+
+# The callback: given the parsed ref updates, push options and a function that prints a
+# `remote:` line, check and apply them or raise PushRefused.
+ApplyUpdates = Callable[[list[RefUpdate], dict[str, str], Callable[[str], None]], None]
+
+
+class RequestBody:
+    """The request body as a file: dechunked by the server, gunzipped here, size-capped."""
+
+    def __init__(self, environ: dict, limit: int):
+        self.stream = environ["wsgi.input"]
+        self.remaining = None
+        if not environ.get("wsgi.input_terminated"):
+            self.remaining = int(environ.get("CONTENT_LENGTH") or 0)
+        encoding = environ.get("HTTP_CONTENT_ENCODING", "").lower()
+        self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if "gzip" in encoding else None
+        self.limit = limit
+        self.read_bytes = 0
+        self.buffer = b""
+        self.eof = False
+
+    def _raw(self, size: int) -> bytes:
+        if self.remaining is not None:
+            size = min(size, self.remaining)
+            if size <= 0:
+                return b""
+        data = self.stream.read(size)
+        if self.remaining is not None:
+            self.remaining -= len(data)
+        return data
+
+    def _fill(self, want: int) -> None:
+        while len(self.buffer) < want and not self.eof:
+            raw = self._raw(65536)
+            if not raw:
+                self.eof = True
+                if self.inflater is not None:
+                    self.buffer += self.inflater.flush()
+                break
+            chunk = self.inflater.decompress(raw) if self.inflater is not None else raw
+            self.read_bytes += len(chunk)
+            if self.read_bytes > self.limit:
+                raise BodyTooLarge(f"the request is larger than the limit of {self.limit} bytes")
+            self.buffer += chunk
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            self._fill(1 << 62)
+            data, self.buffer = self.buffer, b""
+            return data
+        self._fill(size)
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def recv(self, size: int) -> bytes:
+        if not self.buffer:
+            self._fill(1)
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+
+class _OneRepoBackend(Backend):
+    def __init__(self, repo: Repo):
+        self.repo = repo
+
+    def open_repository(self, path):
+        return self.repo
+
+
+def advertise_refs(repo: Repo, service: str, write: Callable[[bytes], object]) -> None:
+    """The answer to GET info/refs?service=...: a service line, then the refs."""
+    proto = Protocol(lambda n: b"", write)
+    proto.write_pkt_line(f"# service={service}\n".encode())
+    proto.write_pkt_line(None)
+    if service == "git-upload-pack":
+        handler = UploadPackHandler(
+            _OneRepoBackend(repo), ["/"], proto, stateless_rpc=True, advertise_refs=True
+        )
+        handler.handle()
+        return
+    refs = sorted(repo.get_refs().items())
+    if not refs:
+        refs = [(b"capabilities^{}", ZERO_SHA)]
+    symrefs = sorted(repo.refs.get_symrefs().items())
+    proto.write_pkt_line(
+        format_ref_line(refs[0][0], refs[0][1], RECEIVE_CAPABILITIES + symref_capabilities(symrefs))
+    )
+    for name, sha in refs[1:]:
+        proto.write_pkt_line(format_ref_line(name, sha))
+    proto.write_pkt_line(None)
+
+
+def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object]) -> None:
+    """Answer a fetch or clone: negotiate, then stream the pack (dulwich does both)."""
+    proto = ReceivableProtocol(body.recv, write)
+    handler = UploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
+    handler.handle()
+
+
+RECEIVE_CAPABILITIES = [
+    CAPABILITY_REPORT_STATUS,
+    CAPABILITY_DELETE_REFS,
+    CAPABILITY_QUIET,
+    CAPABILITY_ATOMIC,
+    CAPABILITY_OFS_DELTA,
+    CAPABILITY_SIDE_BAND_64K,
+    CAPABILITY_PUSH_OPTIONS,
+    b"object-format=sha1",
+    b"agent=forge",
+]
+
+
+@dataclass
+class _Session:
+    proto: ReceivableProtocol
+    capabilities: set[bytes]
+
+    @property
+    def sideband(self) -> bool:
+        return CAPABILITY_SIDE_BAND_64K in self.capabilities
+
+    def say(self, message: str) -> None:
+        """A line the pusher sees as `remote: ...`."""
+        if self.sideband:
+            for line in message.splitlines() or [""]:
+                self.proto.write_sideband(SIDE_BAND_CHANNEL_PROGRESS, line.encode() + b"\n")
+
+    def report(self, unpack: str, statuses: list[tuple[bytes, str | None]]) -> None:
+        if CAPABILITY_REPORT_STATUS not in self.capabilities:
+            return
+        lines = [f"unpack {unpack}\n".encode()]
+        for ref, error in statuses:
+            lines.append(
+                b"ok " + ref + b"\n"
+                if error is None
+                else b"ng " + ref + b" " + error.encode() + b"\n"
+            )
+        if self.sideband:
+            inner = Protocol(
+                lambda n: b"", lambda d: self.proto.write_sideband(SIDE_BAND_CHANNEL_DATA, d)
+            )
+            for line in lines:
+                inner.write_pkt_line(line)
+            inner.write_pkt_line(None)
+            self.proto.write_pkt_line(None)
+        else:
+            for line in lines:
+                self.proto.write_pkt_line(line)
+            self.proto.write_pkt_line(None)
+
+
+def receive_pack(
+    repo: Repo,
+    body: RequestBody,
+    write: Callable[[bytes], object],
+    apply_updates: ApplyUpdates,
+    max_object_bytes: int,
+) -> None:
+    """Answer a push: read commands and pack, check everything, then let the callback apply."""
+    proto = ReceivableProtocol(body.recv, write)
+    commands, capabilities = _read_commands(proto)
+    if commands is None:
+        return
+    session = _Session(proto, capabilities)
+    options = _read_push_options(proto) if CAPABILITY_PUSH_OPTIONS in capabilities else {}
+
+    def refuse_all(unpack: str, reason: str, message: str | None = None):
+        if message:
+            session.say(message)
+        session.report(unpack, [(u.ref.encode(), reason) for u in commands])
+
+    bad = _bad_ref_names(commands)
+    if bad:
+        # Still read the pack so the client sees our answer rather than a broken pipe.
+        _drain(body)
+        refuse_all("ok", "invalid ref name", f"error: {bad}")
+        return
+
+    quarantine = None
+    try:
+        if any(not u.deleted for u in commands):
+            quarantine = _receive_into_quarantine(repo, body)
+            new_objects = check_new_objects(
+                quarantine,
+                repo.object_store,
+                [u.new for u in commands if not u.deleted],
+                max_object_bytes,
+            )
+            session.say(f"Checked {new_objects} new objects.") if new_objects > 500 else None
+    except BodyTooLarge as exc:
+        refuse_all("too large", "pack too large", f"error: {exc}")
+        return
+    except IntegrityError as exc:
+        refuse_all(f"error {exc}", "rejected", f"error: {exc}")
+        return
+    except (
+        ChecksumMismatch,
+        ApplyDeltaError,
+        ObjectFormatException,
+        zlib.error,
+        GitProtocolError,
+        HangupException,
+        AssertionError,
+        ValueError,
+        KeyError,
+    ) as exc:
+        reason = str(exc).replace("\n", " ")[:200] or type(exc).__name__
+        refuse_all(
+            "error bad pack", "unpacker error", f"error: the pack could not be read: {reason}"
+        )
+        return
+    finally:
+        if quarantine is not None:
+            quarantine.close()
+    try:
+        if quarantine is not None:
+            _migrate(quarantine, repo)
+        apply_updates(commands, options, session.say)
+    except PushRefused as exc:
+        refuse_all("ok", "rejected", str(exc))
+        return
+    finally:
+        if quarantine is not None:
+            shutil.rmtree(quarantine.path, ignore_errors=True)
+    session.report("ok", [(u.ref.encode(), None) for u in commands])
+
+
+def _read_commands(proto) -> tuple[list[RefUpdate] | None, set[bytes]]:
+    line = proto.read_pkt_line()
+    if line is None:
+        return None, set()
+    line, caps = extract_capabilities(line)
+    commands = []
+    while line:
+        parts = line.rstrip(b"\n").split(b" ", 2)
+        if len(parts) != 3 or len(parts[0]) != 40 or len(parts[1]) != 40:
+            raise GitProtocolError(f"invalid ref update line: {line[:120]!r}")
+        old, new, ref = parts
+        commands.append(RefUpdate(ref.decode("utf-8", "replace"), old.decode(), new.decode()))
+        line = proto.read_pkt_line()
+    return commands, set(caps)
+
+
+def _read_push_options(proto) -> dict[str, str]:
+    options: dict[str, str] = {}
+    while True:
+        line = proto.read_pkt_line()
+        if line is None:
+            return options
+        key, _, value = line.rstrip(b"\n").decode("utf-8", "replace").partition("=")
+        options[key] = value
+
+
+def _bad_ref_names(commands: list[RefUpdate]) -> str | None:
+    for update in commands:
+        try:
+            check_ref_name(update.ref)
+        except ValueError as exc:
+            return str(exc)
+    if len({u.ref for u in commands}) != len(commands):
+        return "the same ref is updated twice in one push"
+    return None
+
+
+def _drain(body: RequestBody) -> None:
+    while body.recv(65536):
+        pass
+
+
+def _receive_into_quarantine(repo: Repo, body: RequestBody) -> DiskObjectStore:
+    """Receive the pack into a private object directory that borrows the repository's objects.
+
+    Nothing in it is visible to the repository until `_migrate` moves it in.
+    """
+    objects_dir = Path(repo.object_store.path)
+    path = Path(tempfile.mkdtemp(prefix="incoming-", dir=objects_dir))
+    (path / "pack").mkdir()
+    (path / "info").mkdir()
+    (path / "info" / "alternates").write_text(str(objects_dir) + "\n")
+    store = DiskObjectStore(str(path))
+    try:
+        store.add_thin_pack(body.read, body.recv)
+    except BaseException:
+        store.close()
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return store
+
+
+def _migrate(quarantine: DiskObjectStore, repo: Repo) -> None:
+    """Move the checked pack files into the repository (index last, so readers never see
+    a pack without its index)."""
+    source = Path(quarantine.path) / "pack"
+    target = Path(repo.object_store.pack_dir)
+    packs = sorted(source.glob("pack-*.pack"))
+    for pack in packs:
+        os.replace(pack, target / pack.name)
+    for index in sorted(source.glob("pack-*.idx")):
+        os.replace(index, target / index.name)
+
+
+def iter_pack_objects(store: DiskObjectStore):
+    for pack in store.packs:
+        yield from PackInflater.for_pack_data(pack.data, resolve_ext_ref=store.get_raw)

@@ -1,0 +1,214 @@
+"""git over smart HTTP: /OWNER/REPO(.git)/info/refs, git-upload-pack, git-receive-pack.
+
+A WSGI layer in front of the Flask app, because git's protocol streams in both directions:
+responses are written as dulwich produces them (through WSGI's `write`), never held whole.
+It authenticates (HTTP Basic: password, or a token as the password), finds the repository,
+checks access, and hands the protocol to `forge.git.smart_http`; ref updates go through
+`forge.services.refs`, the same path as merges in the browser and the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import re
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.repo import Repo
+
+from forge.git import smart_http
+from forge.models import User
+from forge.services import accounts
+from forge.services import refs as ref_service
+from forge.services.errors import Forbidden, Invalid, Throttled
+from forge.services.permissions import role_of
+from forge.services.repos import disk_path, find_repository
+
+log = logging.getLogger(__name__)
+
+ROUTE = re.compile(
+    r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?"
+    r"/(?P<action>info/refs|git-upload-pack|git-receive-pack)$"
+)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class _Answer(Exception):
+    def __init__(self, status: str, message: str, headers: list | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or []
+
+
+class GitHTTP:
+    """WSGI middleware: git's requests are answered here, everything else goes to Flask."""
+
+    def __init__(self, flask_app, wrapped):
+        self.flask_app = flask_app
+        self.wrapped = wrapped
+        self.settings = flask_app.extensions["forge.settings"]
+        self.database = flask_app.extensions["forge.db"]
+
+    def __call__(self, environ, start_response):
+        match = ROUTE.match(environ.get("PATH_INFO", ""))
+        if match is None:
+            return self.wrapped(environ, start_response)
+        try:
+            return self._serve(environ, start_response, **match.groupdict())
+        except _Answer as answer:
+            body = (answer.message.rstrip("\n") + "\n").encode()
+            headers = [("Content-Type", "text/plain; charset=utf-8"), *answer.headers]
+            headers.append(("Content-Length", str(len(body))))
+            start_response(answer.status, headers)
+            return [body]
+
+    def _serve(self, environ, start_response, owner: str, name: str, action: str):
+        method = environ["REQUEST_METHOD"]
+        if action == "info/refs":
+            if method not in ("GET", "HEAD"):
+                raise _Answer("405 Method Not Allowed", "use GET for info/refs")
+            service = parse_qs(environ.get("QUERY_STRING", "")).get("service", [""])[0]
+            if service not in smart_http.SERVICES:
+                raise _Answer(
+                    "403 Forbidden",
+                    "forge speaks git's smart HTTP protocol only; use git 1.6.6 or newer",
+                )
+        else:
+            if method != "POST":
+                raise _Answer("405 Method Not Allowed", f"use POST for {action}")
+            service = action
+            expected = f"application/x-{service}-request"
+            if environ.get("CONTENT_TYPE", "").split(";")[0].strip() != expected:
+                raise _Answer("415 Unsupported Media Type", f"expected Content-Type {expected}")
+        writing = service == "git-receive-pack"
+
+        with self.database.session() as session:
+            user = self._authenticate(session, environ)
+            # Readers may start a push too (refs/for/* is theirs); the hooks judge each ref.
+            repository, path = self._repository(session, owner, name, user, writing)
+            repository_id, pusher_id = repository.id, (user.id if user else None)
+
+        try:
+            git = Repo(str(path))
+        except NotGitRepository:
+            raise _Answer("404 Not Found", "Repository not found.") from None
+        body = smart_http.RequestBody(environ, self.settings.max_body_bytes)
+        kind = "advertisement" if action == "info/refs" else "result"
+        write = start_response(
+            "200 OK",
+            [
+                ("Content-Type", f"application/x-{service}-{kind}"),
+                ("Cache-Control", "no-cache, max-age=0, must-revalidate"),
+                ("Expires", "Fri, 01 Jan 1980 00:00:00 GMT"),
+                ("Pragma", "no-cache"),
+            ],
+        )
+        try:
+            if action == "info/refs":
+                smart_http.advertise_refs(git, service, write)
+            elif writing:
+                apply = self._ref_applier(git, repository_id, pusher_id, environ)
+                smart_http.receive_pack(git, body, write, apply, self.settings.max_object_bytes)
+            else:
+                smart_http.upload_pack(git, body, write)
+        except (HangupException, ConnectionError, BrokenPipeError):
+            log.info("git client hung up during %s of %s/%s", service, owner, name)
+        except (GitProtocolError, smart_http.BodyTooLarge) as exc:
+            log.info("refused %s of %s/%s: %s", service, owner, name, exc)
+        finally:
+            git.close()
+        return []
+
+    # --- who and what ---------------------------------------------------------------------
+
+    def _authenticate(self, session, environ) -> User | None:
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            environ["forge.credentials"] = None
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise _Answer("401 Unauthorized", "use HTTP Basic authentication", _challenge())
+        try:
+            name, _, password = base64.b64decode(value.strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _Answer("400 Bad Request", "malformed Authorization header") from None
+        try:
+            credentials = accounts.check_credentials(
+                session,
+                name,
+                password,
+                client_ip=environ.get("REMOTE_ADDR", "unknown"),
+                limits=self.settings.login_limits,
+                accept_tokens=True,
+            )
+        except Throttled as exc:
+            raise _Answer(
+                "429 Too Many Requests", exc.message, [("Retry-After", str(exc.retry_after))]
+            ) from None
+        if credentials is None:
+            session.commit()  # keep the failure on record for throttling
+            raise _Answer("401 Unauthorized", "Invalid username or token.", _challenge())
+        environ["forge.credentials"] = credentials
+        if not credentials.allows("repo"):
+            # A token without the `repo` scope acts for nobody in particular here.
+            return None
+        return credentials.user
+
+    def _repository(self, session, owner: str, name: str, user: User | None, writing: bool):
+        repository = None
+        if NAME.match(owner) and NAME.match(name):
+            repository = find_repository(session, owner, name)
+        role = role_of(session, user, repository) if repository is not None else None
+        if role is None or (writing and user is None):
+            if user is None:
+                # Anonymous: ask for credentials, saying nothing about whether it exists.
+                raise _Answer("401 Unauthorized", "Authentication required.", _challenge())
+            raise _Answer("404 Not Found", "Repository not found.")
+        path = disk_path(self.settings.repos_dir, repository)
+        root = os.path.realpath(self.settings.repos_dir)
+        if os.path.islink(path) or not os.path.realpath(path).startswith(root + os.sep):
+            log.warning("refusing repository path outside FORGE_HOME: %s", path)
+            raise _Answer("404 Not Found", "Repository not found.")
+        return repository, Path(path)
+
+    def _ref_applier(self, git: Repo, repository_id: int, pusher_id: int | None, environ):
+        base_url = self.settings.base_url or _base_url(environ)
+        config = ref_service.RefChangeSettings(base_url, self.settings.max_object_bytes)
+        database = self.database
+
+        def apply(updates, options, say):
+            from forge.models import Repository
+
+            with database.session() as session:
+                repository = session.get(Repository, repository_id)
+                pusher = session.get(User, pusher_id) if pusher_id else None
+                try:
+                    ref_service.update_refs(
+                        session,
+                        repository,
+                        git,
+                        pusher,
+                        updates,
+                        config,
+                        say,
+                        via="push",
+                        options=options,
+                    )
+                except (Forbidden, Invalid) as exc:
+                    raise smart_http.PushRefused(exc.message) from None
+
+        return apply
+
+
+def _challenge() -> list[tuple[str, str]]:
+    return [("WWW-Authenticate", 'Basic realm="forge", charset="UTF-8"')]
+
+
+def _base_url(environ) -> str:
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
+    return f"{scheme}://{host}"

@@ -1,0 +1,31 @@
+"""Receive hooks: what every ref change in forge passes through, however it is made.
+
+A git push, a merge in the browser and an API call all end in
+`forge.services.refs.update_refs`, which runs the pre-receive checks here (any of them may
+refuse the whole change with a reason the user sees) and, once the refs moved, the
+post-receive actions. Each check and action is a small function of a `PushContext`; to add
+one, write it in `checks.py` or `actions.py` and list it below.
+"""
+
+from hooks.actions import POST_RECEIVE
+from hooks.checks import PRE_RECEIVE
+from hooks.context import PushContext, Refused
+
+__all__ = [
+    "POST_RECEIVE",
+    "PRE_RECEIVE",
+    "PushContext",
+    "Refused",
+    "run_post_receive",
+    "run_pre_receive",
+]
+
+
+def run_pre_receive(context: PushContext) -> None:
+    for check in PRE_RECEIVE:
+        check(context)
+
+
+def run_post_receive(context: PushContext) -> None:
+    for action in POST_RECEIVE:
+        action(context)

@@ -1,0 +1,57 @@
+"""Post-receive actions: run once the refs moved. They record and announce; they never refuse."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from forge.db import utcnow
+from forge.models import PushEvent
+from hooks.context import PushContext
+
+
+def record_push(ctx: PushContext) -> None:
+    for update in ctx.updates:
+        ctx.session.add(
+            PushEvent(
+                repository_id=ctx.repository.id,
+                pusher_id=ctx.pusher.id if ctx.pusher else None,
+                ref=update.ref,
+                before=update.old,
+                after=update.new,
+                forced=update.ref in ctx.forced,
+                via=ctx.via,
+            )
+        )
+    ctx.repository.pushed_at = utcnow()
+
+
+def adopt_first_branch(ctx: PushContext) -> None:
+    """When the default branch does not exist yet, the first branch pushed becomes it."""
+    repo = ctx.repository
+    if f"refs/heads/{repo.default_branch}".encode() in ctx.git.refs:
+        return
+    for update in ctx.updates:
+        if update.branch and update.created:
+            repo.default_branch = update.branch
+            ctx.git.refs.set_symbolic_ref(b"HEAD", update.ref.encode())
+            return
+
+
+def suggest_change_request(ctx: PushContext) -> None:
+    """Like GitHub: after pushing a new branch, show where to open a change request for it."""
+    if ctx.via != "push":
+        return
+    default = ctx.repository.default_branch
+    for update in ctx.updates:
+        if update.branch and update.created and update.branch != default:
+            url = (
+                f"{ctx.base_url}/{ctx.repository.full_name}/compare/"
+                f"{quote(default, safe='/')}...{quote(update.branch, safe='/')}"
+            )
+            ctx.say("")
+            ctx.say(f"Create a change request for '{update.branch}' on forge by visiting:")
+            ctx.say(f"     {url}")
+            ctx.say("")
+
+
+POST_RECEIVE = [record_push, adopt_first_branch, suggest_change_request]

@@ -1,0 +1,100 @@
+"""Pre-receive checks: each raises `Refused` with a reason, or returns to let the change on."""
+
+from __future__ import annotations
+
+from dulwich.graph import can_fast_forward
+from sqlalchemy import select
+
+from forge.models import BranchProtection, CommitStatus
+from forge.services.permissions import ROLE_RANK
+from hooks.context import PushContext, Refused
+
+# Refs people may push to directly. refs/pull/* and refs/for/* belong to change requests.
+WRITABLE_PREFIXES = ("refs/heads/", "refs/tags/")
+
+
+def writable_refs(ctx: PushContext) -> None:
+    for update in ctx.updates:
+        if not update.ref.startswith(WRITABLE_PREFIXES):
+            raise Refused(
+                f"{update.ref}: only branches (refs/heads/) and tags (refs/tags/) can be pushed"
+            )
+
+
+def write_permission(ctx: PushContext) -> None:
+    if ctx.role is None or ROLE_RANK[ctx.role] < ROLE_RANK["write"]:
+        raise Refused(f"you may not push to {ctx.repository.full_name}: it needs the write role")
+
+
+def objects_are_commits_for_branches(ctx: PushContext) -> None:
+    for update in ctx.updates:
+        if update.branch is not None and not update.deleted:
+            obj = ctx.git.object_store[update.new.encode()]
+            if obj.type_name != b"commit":
+                raise Refused(
+                    f"{update.ref}: a branch must point at a commit, not a {obj.type_name.decode()}"
+                )
+
+
+def _protection(ctx: PushContext, branch: str) -> BranchProtection | None:
+    return ctx.session.scalar(
+        select(BranchProtection).where(
+            BranchProtection.repository_id == ctx.repository.id, BranchProtection.branch == branch
+        )
+    )
+
+
+def branch_protection(ctx: PushContext) -> None:
+    for update in ctx.updates:
+        if update.branch is None:
+            continue
+        forced = (
+            not update.created
+            and not update.deleted
+            and not can_fast_forward(ctx.git, update.old.encode(), update.new.encode())
+        )
+        if forced:
+            ctx.forced.add(update.ref)
+        rule = _protection(ctx, update.branch)
+        if rule is None:
+            continue
+        if ctx.role == "admin" and not rule.enforce_admins:
+            if update.deleted or forced or rule.required_approving_review_count:
+                ctx.say(f"Bypassed the protection of {update.branch} as a repository admin.")
+            continue
+        name = update.branch
+        if update.deleted and not rule.allow_deletions:
+            raise Refused(f"{name} is a protected branch: it cannot be deleted")
+        if forced and not rule.allow_force_pushes:
+            raise Refused(
+                f"{name} is a protected branch: force-pushes are not allowed (pull and merge first)"
+            )
+        if update.deleted:
+            continue
+        if rule.required_approving_review_count and ctx.via == "push":
+            raise Refused(
+                f"{name} is a protected branch: changes must go through a reviewed change request "
+                f"({rule.required_approving_review_count} approving review(s) required)"
+            )
+        missing = _unmet_status_checks(ctx, rule, update.new)
+        if missing:
+            raise Refused(
+                f"{name} is a protected branch: required status checks have not passed on "
+                f"{update.new[:12]}: {', '.join(missing)}"
+            )
+
+
+def _unmet_status_checks(ctx: PushContext, rule: BranchProtection, sha: str) -> list[str]:
+    contexts = rule.required_contexts
+    if not contexts:
+        return []
+    rows = ctx.session.scalars(
+        select(CommitStatus)
+        .where(CommitStatus.repository_id == ctx.repository.id, CommitStatus.sha == sha)
+        .order_by(CommitStatus.id)
+    )
+    latest = {row.context: row.state for row in rows}
+    return [c for c in contexts if latest.get(c) != "success"]
+
+
+PRE_RECEIVE = [writable_refs, write_permission, objects_are_commits_for_branches, branch_protection]

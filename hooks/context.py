@@ -1,0 +1,33 @@
+"""What a hook sees of a ref change: who, where, which refs, and a way to talk to the user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dulwich.repo import Repo
+from sqlalchemy.orm import Session
+
+from forge.git.refs import RefUpdate
+from forge.models import Repository, User
+
+
+class Refused(Exception):
+    """A pre-receive check refuses the change; the message tells the user why."""
+
+
+@dataclass
+class PushContext:
+    session: Session
+    repository: Repository
+    git: Repo
+    pusher: User | None
+    role: str | None
+    updates: list[RefUpdate]
+    say: Callable[[str], None]
+    base_url: str
+    via: str = "push"
+    options: dict[str, str] = field(default_factory=dict)
+    max_object_bytes: int = 100 * 1024 * 1024
+    # Filled by checks for the actions that follow (e.g. which updates were forced).
+    forced: set[str] = field(default_factory=set)
