@@ -78,8 +78,7 @@ def settings(tmp_path, database_url, clean_redis) -> Settings:
         redis_embedded=False,
         secret_key="test-secret-key",
         # Tight limits so throttling can be seen within a test.
-        login_failures_per_user=5,
-        login_failures_per_ip=8,
+        login_limits=accounts.LoginLimits(per_user=5, per_ip=8),
     )
 
 
