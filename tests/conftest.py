@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -190,3 +191,105 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str 
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- git ----------------------------------------------------------------------------------
+
+
+class Git:
+    """The real `git` command line, isolated from the machine's own configuration."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            "HOME": str(home),
+            "PATH": os.environ["PATH"],
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_AUTHOR_NAME": "Test Author",
+            "GIT_AUTHOR_EMAIL": "author@example.org",
+            "GIT_COMMITTER_NAME": "Test Author",
+            "GIT_COMMITTER_EMAIL": "author@example.org",
+            "LANG": "C",
+        }
+        (home / ".gitconfig").write_text(
+            "[init]\n\tdefaultBranch = main\n[protocol]\n\tversion = 2\n"
+            "[advice]\n\tdetachedHead = false\n"
+        )
+
+    def run(self, *args, cwd=None, check=True, timeout=120, input=None):
+        result = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"git {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
+        return result
+
+    def init(self, path: Path, files: dict[str, str] | None = None, message="first") -> Path:
+        self.run("init", "-q", str(path))
+        self.commit(path, files or {"README.md": "# hello\n"}, message)
+        return path
+
+    def commit(self, path: Path, files: dict[str, str], message: str) -> str:
+        for name, content in files.items():
+            target = path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        self.run("add", "-A", cwd=path)
+        self.run("commit", "-q", "-m", message, cwd=path)
+        return self.head(path)
+
+    def head(self, path: Path, ref: str = "HEAD") -> str:
+        return self.run("rev-parse", ref, cwd=path).stdout.strip()
+
+
+@pytest.fixture
+def git(tmp_path) -> Git:
+    return Git(tmp_path / "git-home")
+
+
+def authed(url: str, user: str, secret: str) -> str:
+    """`http://user:secret@host/...` for git remotes."""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{quote(user, safe='')}:{quote(secret, safe='')}@{rest}"
+
+
+@pytest.fixture
+def hosted_repo(live_server, make_user, make_token, database, settings):
+    """Make a user and a repository on the live server; returns what a test needs of them."""
+
+    def make(owner="alice", name="project", private=False):
+        from forge.services import repos as repo_service
+
+        with database.session() as session:
+            user = accounts.find_user(session, owner)
+        if user is None:
+            make_user(owner)
+        token = make_token(owner)
+        with database.session() as session:
+            user = accounts.get_user(session, owner)
+            repo_service.create_repository(session, settings.repos_dir, user, name, private=private)
+        url = f"{live_server}/{owner}/{name}.git"
+        return HostedRepo(
+            owner=owner, name=name, url=url, token=token, push_url=authed(url, owner, token)
+        )
+
+    return make
+
+
+@dataclass
+class HostedRepo:
+    owner: str
+    name: str
+    url: str  # without credentials, as an anonymous reader uses it
+    token: str  # the owner's token (every scope)
+    push_url: str  # with the owner's token in it

@@ -1,0 +1,209 @@
+"""The real git client against forge over smart HTTP: clone, fetch, push, and access rules."""
+
+import requests
+from conftest import authed
+from dulwich.repo import Repo
+from sqlalchemy import select
+
+from forge.models import PushEvent
+
+
+def test_push_then_clone_fetch_and_ls_remote(git, hosted_repo, tmp_path, database):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# project\n", "src/app.py": "print(1)\n"})
+    first = git.head(work)
+    pushed = git.run("push", repo.push_url, "main", cwd=work)
+    assert "[new branch]      main -> main" in pushed.stderr
+
+    clone = tmp_path / "clone"
+    git.run("clone", repo.url, str(clone))
+    assert (clone / "src/app.py").read_text() == "print(1)\n"
+    assert git.head(clone) == first
+
+    # An incremental fetch brings only what is new.
+    second = git.commit(work, {"src/app.py": "print(2)\n"}, "second")
+    git.run("push", repo.push_url, "main", cwd=work)
+    git.run("pull", "-q", "--ff-only", cwd=clone)
+    assert git.head(clone) == second
+    assert git.run("fsck", "--strict", cwd=clone).returncode == 0
+
+    listing = git.run("ls-remote", repo.url).stdout
+    assert f"{second}\tHEAD" in listing and f"{second}\trefs/heads/main" in listing
+
+    with database.session() as session:
+        events = session.scalars(select(PushEvent).order_by(PushEvent.id)).all()
+    assert [(e.ref, e.after, e.pusher.name, e.via) for e in events] == [
+        ("refs/heads/main", first, "alice", "push"),
+        ("refs/heads/main", second, "alice", "push"),
+    ]
+
+
+def test_url_without_dot_git_works(git, hosted_repo, tmp_path):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("push", repo.push_url.removesuffix(".git"), "main", cwd=work)
+    git.run("clone", repo.url.removesuffix(".git"), str(tmp_path / "clone"))
+    assert (tmp_path / "clone" / "README.md").exists()
+
+
+def test_shallow_and_partial_clones(git, hosted_repo, tmp_path):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"a.txt": "1\n"})
+    for i in range(2, 6):
+        git.commit(work, {"a.txt": f"{i}\n", f"big{i}.bin": "x" * 5000}, f"commit {i}")
+    git.run("push", repo.push_url, "main", cwd=work)
+
+    shallow = tmp_path / "shallow"
+    git.run("clone", "--depth", "1", repo.url, str(shallow))
+    assert git.run("rev-list", "--count", "HEAD", cwd=shallow).stdout.strip() == "1"
+    git.run("fetch", "--depth", "3", cwd=shallow)
+    assert git.run("rev-list", "--count", "HEAD", cwd=shallow).stdout.strip() == "3"
+
+    partial = tmp_path / "partial"
+    git.run("clone", "--filter=blob:none", "--no-checkout", repo.url, str(partial))
+    missing = git.run("rev-list", "--objects", "--all", "--missing=print", cwd=partial).stdout
+    assert any(line.startswith("?") for line in missing.splitlines()), "blobs were sent anyway"
+
+
+def test_new_branch_tags_delete_and_force_push(git, hosted_repo, tmp_path, live_server):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("push", repo.push_url, "main", cwd=work)
+
+    git.run("checkout", "-q", "-b", "feature/x", cwd=work)
+    git.commit(work, {"f.txt": "feature\n"}, "feature")
+    out = git.run("push", repo.push_url, "feature/x", cwd=work).stderr
+    assert "remote: Create a change request for 'feature/x' on forge by visiting:" in out
+    assert f"remote:      {live_server}/alice/project/compare/main...feature/x" in out
+
+    git.run("tag", "-a", "v1.0", "-m", "release", cwd=work)
+    git.run("push", repo.push_url, "v1.0", cwd=work)
+    assert "refs/tags/v1.0^{}" in git.run("ls-remote", repo.url).stdout
+
+    git.run("commit", "-q", "--amend", "-m", "rewritten", cwd=work)
+    rewritten = git.head(work)
+    refused = git.run("push", repo.push_url, "feature/x", cwd=work, check=False)
+    assert refused.returncode != 0
+    assert "fetch first" in refused.stderr or "non-fast-forward" in refused.stderr
+    git.run("push", "--force", repo.push_url, "feature/x", cwd=work)
+    assert f"{rewritten}\trefs/heads/feature/x" in git.run("ls-remote", repo.url).stdout
+
+    git.run("push", repo.push_url, "--delete", "feature/x", cwd=work)
+    assert "feature/x" not in git.run("ls-remote", repo.url).stdout
+
+
+def test_first_pushed_branch_becomes_default_when_main_is_missing(git, hosted_repo, tmp_path):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("branch", "-m", "trunk", cwd=work)
+    git.run("push", repo.push_url, "trunk", cwd=work)
+    clone = tmp_path / "clone"
+    git.run("clone", repo.url, str(clone))
+    assert git.run("branch", "--show-current", cwd=clone).stdout.strip() == "trunk"
+    response = requests.get(f"{repo.url[:-4].replace('/alice/', '/api/v3/repos/alice/')}")
+    assert response.json()["default_branch"] == "trunk"
+
+
+# --- who may do what ----------------------------------------------------------------------
+
+
+def test_anonymous_push_is_asked_for_credentials(git, hosted_repo, tmp_path):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    result = git.run("push", repo.url, "main", cwd=work, check=False)
+    assert result.returncode != 0
+    assert "could not read Username" in result.stderr or "Authentication failed" in result.stderr
+    assert requests.get(repo.url + "/info/refs?service=git-receive-pack").status_code == 401
+    assert (
+        "WWW-Authenticate" in requests.get(repo.url + "/info/refs?service=git-receive-pack").headers
+    )
+
+
+def test_password_and_token_with_any_username_both_work(git, hosted_repo, tmp_path):
+    from conftest import PASSWORD
+
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("push", authed(repo.url, "alice", PASSWORD), "main", cwd=work)
+    git.commit(work, {"x": "1"}, "more")
+    git.run("push", authed(repo.url, "anything-at-all", repo.token), "main", cwd=work)
+    wrong = git.run(
+        "push", authed(repo.url, "alice", "wrong password"), "main", cwd=work, check=False
+    )
+    assert wrong.returncode != 0 and "Authentication failed" in wrong.stderr
+
+
+def test_private_repository_is_missing_for_strangers_and_asks_anonymous(
+    git, hosted_repo, make_user, make_token, tmp_path
+):
+    repo = hosted_repo(private=True)
+    work = git.init(tmp_path / "work")
+    git.run("push", repo.push_url, "main", cwd=work)
+
+    anonymous = git.run("clone", repo.url, str(tmp_path / "a"), check=False)
+    assert anonymous.returncode != 0
+    assert "could not read Username" in anonymous.stderr
+    make_user("mallory")
+    stranger = authed(repo.url, "mallory", make_token("mallory"))
+    refused = git.run("clone", stranger, str(tmp_path / "b"), check=False)
+    assert refused.returncode != 0 and "Repository not found" in refused.stderr
+    # Exactly what a repository that does not exist answers.
+    nowhere = git.run(
+        "clone", stranger.replace("project", "nothing"), str(tmp_path / "c"), check=False
+    )
+    assert "Repository not found" in nowhere.stderr
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+
+
+def test_reader_may_clone_but_not_push_and_sees_why(
+    git, hosted_repo, make_user, make_token, database, tmp_path
+):
+    from forge.services import accounts, repos
+
+    repo = hosted_repo(private=True)
+    work = git.init(tmp_path / "work")
+    git.run("push", repo.push_url, "main", cwd=work)
+    make_user("reader")
+    with database.session() as session:
+        owner = accounts.get_user(session, "alice")
+        hosted = repos.find_repository(session, "alice", "project")
+        repos.set_collaborator(session, hosted, owner, "reader", "read")
+    reader_url = authed(repo.url, "reader", make_token("reader"))
+    git.run("clone", reader_url, str(tmp_path / "clone"))
+    git.commit(tmp_path / "clone", {"x": "1"}, "reader's change")
+    refused = git.run("push", reader_url, "main", cwd=tmp_path / "clone", check=False)
+    assert refused.returncode != 0
+    assert "remote: you may not push to alice/project: it needs the write role" in refused.stderr
+    assert "[remote rejected] main -> main" in refused.stderr
+
+
+def test_token_without_repo_scope_cannot_push(git, hosted_repo, make_token, tmp_path):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    limited = authed(repo.url, "alice", make_token("alice", scopes="user"))
+    refused = git.run("push", limited, "main", cwd=work, check=False)
+    assert refused.returncode != 0
+    assert "main" not in git.run("ls-remote", repo.url).stdout
+
+
+def test_failed_git_logins_are_throttled(hosted_repo):
+    repo = hosted_repo()
+    statuses = [
+        requests.get(
+            repo.url + "/info/refs?service=git-upload-pack", auth=("alice", f"bad-{i}")
+        ).status_code
+        for i in range(6)
+    ]
+    assert statuses[:5] == [401] * 5 and statuses[5] == 429
+
+
+def test_push_moves_nothing_on_disk_but_refs_and_objects(git, hosted_repo, tmp_path, settings):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("push", repo.push_url, "main", cwd=work)
+    bare = Repo(str(settings.repos_dir / "alice" / "project.git"))
+    assert bare.refs[b"refs/heads/main"].decode() == git.head(work)
+    leftovers = [
+        p.name for p in (settings.repos_dir / "alice" / "project.git" / "objects").iterdir()
+    ]
+    assert not [name for name in leftovers if name.startswith("incoming-")]
