@@ -153,6 +153,8 @@ def after_rollback(session: Session, action) -> None:
 def _run_hooks(session: Session, name: str) -> None:
     actions = session.info.pop(name, [])
     session.info.pop("after_commit" if name == "after_rollback" else "after_rollback", None)
+    if name == "after_rollback":
+        actions.reverse()  # undo the last change first: a rename is undone before its HEAD
     for action in actions:
         action()
 

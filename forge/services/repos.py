@@ -104,18 +104,29 @@ def update_repository(
     default_branch: str | None = None,
 ) -> Repository:
     require(session, actor, "admin", repo)
+    # Every check comes before the first change, so refused input leaves disk and row alone.
     if description is not None:
-        repo.description = _check_description(description)
-    if private is not None:
-        repo.is_private = bool(private)
+        description = _check_description(description)
+    new_branch = None
     if default_branch is not None and default_branch != repo.default_branch:
-        repo.default_branch = _check_branch_name(default_branch)
-        storage.set_default_branch(disk_path(repos_dir, repo), repo.default_branch)
-    if name is not None and name != repo.name:
+        new_branch = _check_branch_name(default_branch)
+    renamed = name is not None and name != repo.name
+    if renamed:
         check_repo_name(name)
         clash = find_repository(session, repo.owner.name, name)
         if clash is not None and clash.id != repo.id:
             raise Invalid(f"{repo.owner.name} already has a repository named {name!r}", "name")
+
+    if description is not None:
+        repo.description = description
+    if private is not None:
+        repo.is_private = bool(private)
+    if new_branch is not None:
+        old_branch, path = repo.default_branch, disk_path(repos_dir, repo)
+        repo.default_branch = new_branch
+        storage.set_default_branch(path, new_branch)
+        after_rollback(session, lambda: storage.set_default_branch(path, old_branch))
+    if renamed:
         old_path = disk_path(repos_dir, repo)
         repo.name, repo.lower_name = name, name.lower()
         new_path = disk_path(repos_dir, repo)
