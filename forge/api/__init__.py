@@ -9,4 +9,4 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api/v3")
 
-from forge.api import auth, errors, repos, users  # noqa: E402,F401  (routes register on import)
+from forge.api import auth, branches, errors, repos, statuses, users  # noqa: E402,F401

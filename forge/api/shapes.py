@@ -141,3 +141,113 @@ def invitation(repo: Repository, role: str, invitee: User, inviter: User, viewer
         "html_url": external_url(f"/{repo.full_name}/settings"),
         "expired": False,
     }
+
+
+# --- branches, tags, refs, protection, statuses -------------------------------------------
+
+
+def commit_ref(full_name: str, sha: str) -> dict:
+    return {"sha": sha, "url": api_url(f"/repos/{full_name}/commits/{sha}")}
+
+
+def branch(repo: Repository, item) -> dict:
+    url = api_url(f"/repos/{repo.full_name}/branches/{item.name}")
+    return {
+        "name": item.name,
+        "commit": commit_ref(repo.full_name, item.sha),
+        "protected": item.protected,
+        "protection_url": url + "/protection",
+    }
+
+
+def branch_detail(repo: Repository, item, rule) -> dict:
+    body = branch(repo, item)
+    body["_links"] = {
+        "self": api_url(f"/repos/{repo.full_name}/branches/{item.name}"),
+        "html": external_url(f"/{repo.full_name}/tree/{item.name}"),
+    }
+    if rule is not None:
+        body["protection"] = protection(repo, rule)
+    return body
+
+
+def protection(repo: Repository, rule) -> dict:
+    url = api_url(f"/repos/{repo.full_name}/branches/{rule.branch}/protection")
+    body = {
+        "url": url,
+        "enabled": True,
+        "allow_force_pushes": {"enabled": rule.allow_force_pushes},
+        "allow_deletions": {"enabled": rule.allow_deletions},
+        "enforce_admins": {"url": url + "/enforce_admins", "enabled": rule.enforce_admins},
+        "required_linear_history": {"enabled": False},
+        "required_conversation_resolution": {"enabled": False},
+    }
+    if rule.required_approving_review_count is not None:
+        body["required_pull_request_reviews"] = {
+            "url": url + "/required_pull_request_reviews",
+            "dismiss_stale_reviews": False,
+            "require_code_owner_reviews": False,
+            "required_approving_review_count": rule.required_approving_review_count,
+        }
+    if rule.required_status_checks is not None:
+        contexts = rule.required_contexts
+        body["required_status_checks"] = {
+            "url": url + "/required_status_checks",
+            "strict": bool(rule.required_status_checks.get("strict")),
+            "contexts": contexts,
+            "checks": [{"context": c, "app_id": None} for c in contexts],
+            "contexts_url": url + "/required_status_checks/contexts",
+        }
+    return body
+
+
+def tag(repo: Repository, item) -> dict:
+    base = api_url(f"/repos/{repo.full_name}")
+    return {
+        "name": item.name,
+        "commit": commit_ref(repo.full_name, item.commit),
+        "zipball_url": f"{base}/zipball/{item.name}",
+        "tarball_url": f"{base}/tarball/{item.name}",
+        "node_id": f"T_{repo.id}_{item.name}",
+    }
+
+
+def git_ref(repo: Repository, name: str, sha: str, object_type: str) -> dict:
+    return {
+        "ref": name,
+        "node_id": f"REF_{repo.id}_{name}",
+        "url": api_url(f"/repos/{repo.full_name}/git/{name}"),
+        "object": {
+            "sha": sha,
+            "type": object_type,
+            "url": api_url(f"/repos/{repo.full_name}/git/{object_type}s/{sha}"),
+        },
+    }
+
+
+def status(repo: Repository, row) -> dict:
+    return {
+        "id": row.id,
+        "node_id": f"S_{row.id}",
+        "url": api_url(f"/repos/{repo.full_name}/statuses/{row.sha}"),
+        "state": row.state,
+        "description": row.description or None,
+        "target_url": row.target_url or None,
+        "context": row.context,
+        "avatar_url": "",
+        "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.created_at),
+        "creator": simple_user(row.creator) if row.creator else None,
+    }
+
+
+def combined_status(repo: Repository, sha: str, state: str, latest: list) -> dict:
+    return {
+        "state": state,
+        "sha": sha,
+        "total_count": len(latest),
+        "statuses": [status(repo, row) for row in latest],
+        "repository": repository(repo, None),
+        "commit_url": api_url(f"/repos/{repo.full_name}/commits/{sha}"),
+        "url": api_url(f"/repos/{repo.full_name}/commits/{sha}/status"),
+    }

@@ -139,3 +139,18 @@ def _undo(repo: Repo, done: list[RefUpdate]) -> None:
             repo.refs.set_if_equals(
                 name, None if update.deleted else update.new.encode(), update.old.encode()
             )
+
+
+def list_refs(repo: Repo, prefix: str) -> list[tuple[str, str]]:
+    """(full ref name, sha) of every ref under `prefix`, sorted by name."""
+    refs = repo.refs.as_dict(prefix.encode().rstrip(b"/"))
+    base = prefix.rstrip("/") + "/"
+    return sorted((base + name.decode(), sha.decode()) for name, sha in refs.items())
+
+
+def peel(repo: Repo, sha: str) -> str:
+    """The commit a ref points at, following annotated tags."""
+    obj = repo.object_store[sha.encode()]
+    while obj.type_name == b"tag":
+        obj = repo.object_store[obj.object[1]]
+    return obj.id.decode()

@@ -1,0 +1,142 @@
+"""Branches, tags, refs and branch protection: /repos/{o}/{r}/branches, /tags, /git/refs."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from forge.api import api, shapes
+from forge.api.auth import repo_viewer, require_scope
+from forge.api.errors import ApiError
+from forge.api.pagination import paginate
+from forge.api.repos import _field, json_body
+from forge.services import branches as branch_service
+from forge.services.errors import Invalid, NotFound
+from forge.services.repos import get_repository
+from forge.web.context import db, settings
+
+
+def _repository(owner: str, name: str, action: str = "read"):
+    return get_repository(db(), owner, name, repo_viewer(), action)
+
+
+@api.get("/repos/<owner>/<name>/branches")
+def list_branches(owner: str, name: str):
+    repo = _repository(owner, name)
+    items = branch_service.list_branches(db(), settings().repos_dir, repo)
+    body, headers = paginate(items, lambda b: shapes.branch(repo, b))
+    return jsonify(body), 200, headers
+
+
+@api.get("/repos/<owner>/<name>/branches/<path:branch>")
+def get_branch(owner: str, name: str, branch: str):
+    repo = _repository(owner, name)
+    item = branch_service.get_branch(db(), settings().repos_dir, repo, branch)
+    try:
+        rule = branch_service.get_protection(db(), repo, branch)
+    except NotFound:
+        rule = None
+    return jsonify(shapes.branch_detail(repo, item, rule))
+
+
+@api.get("/repos/<owner>/<name>/branches/<path:branch>/protection")
+def get_protection(owner: str, name: str, branch: str):
+    repo = _repository(owner, name, "admin")
+    return jsonify(shapes.protection(repo, branch_service.get_protection(db(), repo, branch)))
+
+
+def _enabled(body: dict, key: str) -> bool:
+    value = body.get(key)
+    if isinstance(value, dict):  # GitHub answers {"enabled": x}; accept it back
+        value = value.get("enabled")
+    if value is not None and not isinstance(value, bool):
+        raise Invalid(f"{key} must be true, false or null", field=key)
+    return bool(value)
+
+
+@api.put("/repos/<owner>/<name>/branches/<path:branch>/protection")
+def set_protection(owner: str, name: str, branch: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    body = json_body()
+    for required in ("required_status_checks", "enforce_admins", "required_pull_request_reviews"):
+        if required not in body:
+            # GitHub insists on these keys (null allowed), so clients always send them.
+            raise Invalid(f"{required} is required (it may be null)", field=required)
+    reviews = _field(body, "required_pull_request_reviews", dict)
+    checks = _field(body, "required_status_checks", dict)
+    review_count = None
+    if reviews is not None:
+        review_count = reviews.get("required_approving_review_count", 1)
+        if not isinstance(review_count, int) or isinstance(review_count, bool):
+            raise Invalid("required_approving_review_count must be a number", "reviews")
+    if checks is not None:
+        contexts = checks.get("contexts")
+        if contexts is None and isinstance(checks.get("checks"), list):
+            contexts = [c.get("context") for c in checks["checks"] if isinstance(c, dict)]
+        if not isinstance(contexts or [], list):
+            raise Invalid("contexts must be a list", field="contexts")
+        checks = {"strict": bool(checks.get("strict")), "contexts": contexts or []}
+    rule = branch_service.set_protection(
+        db(),
+        repo,
+        user,
+        branch,
+        allow_force_pushes=_enabled(body, "allow_force_pushes"),
+        allow_deletions=_enabled(body, "allow_deletions"),
+        enforce_admins=_enabled(body, "enforce_admins"),
+        required_approving_review_count=review_count,
+        required_status_checks=checks,
+    )
+    return jsonify(shapes.protection(repo, rule))
+
+
+@api.delete("/repos/<owner>/<name>/branches/<path:branch>/protection")
+def delete_protection(owner: str, name: str, branch: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    branch_service.delete_protection(db(), repo, user, branch)
+    return "", 204
+
+
+@api.get("/repos/<owner>/<name>/tags")
+def list_tags(owner: str, name: str):
+    repo = _repository(owner, name)
+    items = branch_service.list_tags(settings().repos_dir, repo)
+    body, headers = paginate(items, lambda t: shapes.tag(repo, t))
+    return jsonify(body), 200, headers
+
+
+@api.get("/repos/<owner>/<name>/git/refs")
+@api.get("/repos/<owner>/<name>/git/refs/<path:prefix>")
+def list_refs(owner: str, name: str, prefix: str = ""):
+    """GitHub's older form: an exact match answers one ref, a prefix answers a list."""
+    repo = _repository(owner, name)
+    pairs = branch_service.list_refs(settings().repos_dir, repo, prefix)
+    exact = [p for p in pairs if p[0] == "refs/" + prefix.strip("/")]
+    if prefix and exact:
+        return jsonify(_ref_json(repo, *exact[0]))
+    matching = [
+        p for p in pairs if not prefix or p[0].startswith("refs/" + prefix.strip("/") + "/")
+    ]
+    if prefix and not matching:
+        raise ApiError(404, "Not Found")
+    return jsonify([_ref_json(repo, ref, sha) for ref, sha in matching])
+
+
+@api.get("/repos/<owner>/<name>/git/ref/<path:ref>")
+def get_ref(owner: str, name: str, ref: str):
+    repo = _repository(owner, name)
+    for found, sha in branch_service.list_refs(settings().repos_dir, repo, ""):
+        if found == "refs/" + ref.strip("/"):
+            return jsonify(_ref_json(repo, found, sha))
+    raise ApiError(404, "Not Found")
+
+
+def _ref_json(repo, ref: str, sha: str) -> dict:
+    kind = (
+        "tag"
+        if ref.startswith("refs/tags/")
+        and branch_service.is_tag_object(settings().repos_dir, repo, sha)
+        else "commit"
+    )
+    return shapes.git_ref(repo, ref, sha, kind)

@@ -1,0 +1,54 @@
+"""Commit statuses: POST /repos/{o}/{r}/statuses/{sha}, GET .../commits/{ref}/status(es)."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from forge.api import api, shapes
+from forge.api.auth import repo_viewer, require_scope
+from forge.api.pagination import paginate
+from forge.api.repos import _field, json_body
+from forge.services import statuses as status_service
+from forge.services.errors import Invalid
+from forge.services.repos import get_repository
+from forge.web.context import db, settings
+
+
+@api.post("/repos/<owner>/<name>/statuses/<sha>")
+def create_status(owner: str, name: str, sha: str):
+    user = require_scope("repo")
+    repo = get_repository(db(), owner, name, repo_viewer())
+    body = json_body()
+    state = _field(body, "state", str)
+    if not state:
+        raise Invalid("state is required", field="state")
+    row = status_service.create_status(
+        db(),
+        settings().repos_dir,
+        repo,
+        user,
+        sha,
+        state,
+        context=_field(body, "context", str, "default") or "default",
+        description=_field(body, "description", str, "") or "",
+        target_url=_field(body, "target_url", str, "") or "",
+    )
+    return jsonify(shapes.status(repo, row)), 201
+
+
+@api.get("/repos/<owner>/<name>/commits/<path:ref>/statuses")
+def list_statuses(owner: str, name: str, ref: str):
+    repo = get_repository(db(), owner, name, repo_viewer())
+    sha = status_service.resolve_commit(settings().repos_dir, repo, ref)
+    rows = status_service.statuses_for(db(), repo, sha)
+    body, headers = paginate(rows, lambda row: shapes.status(repo, row))
+    return jsonify(body), 200, headers
+
+
+@api.get("/repos/<owner>/<name>/commits/<path:ref>/status")
+def combined_status(owner: str, name: str, ref: str):
+    repo = get_repository(db(), owner, name, repo_viewer())
+    sha = status_service.resolve_commit(settings().repos_dir, repo, ref)
+    latest = status_service.latest_per_context(status_service.statuses_for(db(), repo, sha))
+    state = status_service.combined_state(latest)
+    return jsonify(shapes.combined_status(repo, sha, state, latest))
