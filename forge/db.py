@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -54,9 +54,18 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached; the message is safe to show (no password)."""
 
 
+def parse_database_url(url: str) -> URL:
+    """Parse a database URL; `postgres://` and a bare `postgresql://` mean psycopg (version 3),
+    the driver forge's `pg` extra installs (SQLAlchemy 2.0 would otherwise look for psycopg2)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
 class Database:
     def __init__(self, url: str):
-        self.url = make_url(url)
+        self.url = parse_database_url(url)
         kwargs: dict = {"future": True}
         if self.url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
