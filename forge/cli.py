@@ -5,7 +5,6 @@ Bad input ends with exit code 2 and one line on stderr, having written nothing.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -19,12 +18,29 @@ class Failure(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file=None):
-        click.echo(f"forge: error: {self.format_message()}", err=True)
-
 
 def fail(message: str):
     raise Failure(message)
+
+
+class ForgeGroup(click.Group):
+    """Reports every error, click's usage errors too, as one `forge: error:` line."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            message = exc.format_message()
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                message += f" (see '{exc.ctx.command_path} --help')"
+            click.echo(f"forge: error: {message}", err=True)
+            code = exc.exit_code
+        except click.Abort:
+            click.echo("forge: error: aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _load_settings(ctx: click.Context, create_home: bool) -> Settings:
@@ -63,7 +79,7 @@ def _database(settings: Settings, upgrade: bool):
     return database
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ForgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home",
     type=click.Path(file_okay=False),
@@ -198,4 +214,4 @@ def db_upgrade(ctx: click.Context):
 
 
 if __name__ == "__main__":
-    main(prog_name=os.path.basename(sys.argv[0]))
+    main(prog_name="forge")
