@@ -7,9 +7,13 @@ post-receive actions. Each check and action is a small function of a `PushContex
 one, write it in `checks.py` or `actions.py` and list it below.
 """
 
+import logging
+
 from hooks.actions import POST_RECEIVE
 from hooks.checks import PRE_RECEIVE
 from hooks.context import PushContext, Refused
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "POST_RECEIVE",
@@ -27,5 +31,10 @@ def run_pre_receive(context: PushContext) -> None:
 
 
 def run_post_receive(context: PushContext) -> None:
+    # The refs have moved already: an action that fails must not make the change look failed.
     for action in POST_RECEIVE:
-        action(context)
+        try:
+            action(context)
+        except Exception:
+            log.exception("post-receive action %s failed", action.__name__)
+            context.say(f"warning: {action.__name__.replace('_', ' ')} failed; see the server log")

@@ -54,4 +54,10 @@ def suggest_change_request(ctx: PushContext) -> None:
             ctx.say("")
 
 
-POST_RECEIVE = [record_push, adopt_first_branch, suggest_change_request]
+def schedule_maintenance(ctx: PushContext) -> None:
+    """A push added a pack; merge the packs in the background so clones stay fast."""
+    if ctx.enqueue is not None and any(not u.deleted for u in ctx.updates):
+        ctx.enqueue("default", "forge.queue.jobs.maintain_repository", ctx.git.path)
+
+
+POST_RECEIVE = [record_push, adopt_first_branch, suggest_change_request, schedule_maintenance]

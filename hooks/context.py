@@ -29,5 +29,6 @@ class PushContext:
     via: str = "push"
     options: dict[str, str] = field(default_factory=dict)
     max_object_bytes: int = 100 * 1024 * 1024
+    enqueue: Callable[..., object] | None = None
     # Filled by checks for the actions that follow (e.g. which updates were forced).
     forced: set[str] = field(default_factory=set)

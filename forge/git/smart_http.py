@@ -19,10 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dulwich.errors import ApplyDeltaError, ChecksumMismatch, GitProtocolError, HangupException
+from dulwich.errors import (
+    ApplyDeltaError,
+    ChecksumMismatch,
+    FileFormatException,
+    GitProtocolError,
+    HangupException,
+    ObjectMissing,
+)
 from dulwich.object_store import DiskObjectStore
-from dulwich.objects import ObjectFormatException
-from dulwich.pack import PackInflater
+from dulwich.pack import PackInflater, UnresolvedDeltas
 from dulwich.protocol import (
     CAPABILITY_ATOMIC,
     CAPABILITY_DELETE_REFS,
@@ -43,7 +49,8 @@ from dulwich.protocol import (
 from dulwich.repo import Repo
 from dulwich.server import Backend, UploadPackHandler
 
-from forge.git.integrity import IntegrityError, check_new_objects
+from forge.git import packs
+from forge.git.integrity import IntegrityError, check_new_objects, format_size
 from forge.git.refs import RefUpdate, check_ref_name
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
@@ -98,8 +105,14 @@ class RequestBody:
             chunk = self.inflater.decompress(raw) if self.inflater is not None else raw
             self.read_bytes += len(chunk)
             if self.read_bytes > self.limit:
-                raise BodyTooLarge(f"the request is larger than the limit of {self.limit} bytes")
+                raise BodyTooLarge(
+                    f"the request is larger than the limit of {format_size(self.limit)}"
+                )
             self.buffer += chunk
+
+    def unread(self, data: bytes) -> None:
+        """Put back bytes already read, to be read again first."""
+        self.buffer = data + self.buffer
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -148,8 +161,24 @@ def advertise_refs(repo: Repo, service: str, write: Callable[[bytes], object]) -
     proto.write_pkt_line(None)
 
 
+def write_error(write: Callable[[bytes], object], message: str) -> None:
+    """An `ERR` pkt-line: git shows it as `remote error: <message>` and stops."""
+    Protocol(lambda n: b"", write).write_pkt_line(b"ERR " + message.encode()[:900] + b"\n")
+
+
 def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object]) -> None:
-    """Answer a fetch or clone: negotiate, then stream the pack (dulwich does both)."""
+    """Answer a fetch or clone: negotiate, then stream the pack.
+
+    A plain full clone of a repository kept in one pack is answered by streaming that pack
+    file as it is (see `forge.git.packs`); everything else goes through dulwich's handler.
+    """
+    request = packs.read_negotiation(body)
+    if request is not None:
+        pack = packs.whole_pack_for(repo, request)
+        if pack is not None:
+            packs.send_whole_pack(pack, request, write)
+            return
+        body.unread(request.raw)
     proto = ReceivableProtocol(body.recv, write)
     handler = UploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
     handler.handle()
@@ -234,49 +263,64 @@ def receive_pack(
         refuse_all("ok", "invalid ref name", f"error: {bad}")
         return
 
+    # The quarantine directory goes away however this ends: refused, accepted or failed.
+    # (It used to be removed only once the checks had passed, so every refused push left an
+    # `objects/incoming-*` directory behind.)
     quarantine = None
     try:
-        if any(not u.deleted for u in commands):
-            quarantine = _receive_into_quarantine(repo, body)
-            new_objects = check_new_objects(
-                quarantine,
-                repo.object_store,
-                [u.new for u in commands if not u.deleted],
-                max_object_bytes,
+        try:
+            if any(not u.deleted for u in commands):
+                quarantine = _receive_into_quarantine(repo, body)
+                new_objects = check_new_objects(
+                    quarantine,
+                    repo.object_store,
+                    [u.new for u in commands if not u.deleted],
+                    max_object_bytes,
+                )
+                session.say(f"Checked {new_objects} new objects.") if new_objects > 500 else None
+        except BodyTooLarge as exc:
+            refuse_all("too large", "pack too large", f"error: {exc}")
+            return
+        except IntegrityError as exc:
+            refuse_all(f"error {exc}", "rejected", f"error: {exc}")
+            return
+        except UnresolvedDeltas as exc:
+            # A thin pack whose delta bases are neither in the pack nor in the repository;
+            # without this the push ended in a 500 with no word to the pusher.
+            missing = ", ".join(sha.decode()[:12] for sha in exc.shas)
+            refuse_all(
+                "error missing delta base",
+                "unpacker error",
+                f"error: the pack is missing objects its deltas are based on: {missing}",
             )
-            session.say(f"Checked {new_objects} new objects.") if new_objects > 500 else None
-    except BodyTooLarge as exc:
-        refuse_all("too large", "pack too large", f"error: {exc}")
-        return
-    except IntegrityError as exc:
-        refuse_all(f"error {exc}", "rejected", f"error: {exc}")
-        return
-    except (
-        ChecksumMismatch,
-        ApplyDeltaError,
-        ObjectFormatException,
-        zlib.error,
-        GitProtocolError,
-        HangupException,
-        AssertionError,
-        ValueError,
-        KeyError,
-    ) as exc:
-        reason = str(exc).replace("\n", " ")[:200] or type(exc).__name__
-        refuse_all(
-            "error bad pack", "unpacker error", f"error: the pack could not be read: {reason}"
-        )
-        return
-    finally:
-        if quarantine is not None:
-            quarantine.close()
-    try:
-        if quarantine is not None:
-            _migrate(quarantine, repo)
-        apply_updates(commands, options, session.say)
-    except PushRefused as exc:
-        refuse_all("ok", "rejected", str(exc))
-        return
+            return
+        except (
+            ChecksumMismatch,
+            ApplyDeltaError,
+            FileFormatException,  # includes ObjectFormatException
+            ObjectMissing,
+            zlib.error,
+            GitProtocolError,
+            HangupException,
+            AssertionError,
+            ValueError,
+            KeyError,
+        ) as exc:
+            reason = str(exc).replace("\n", " ")[:200] or type(exc).__name__
+            refuse_all(
+                "error bad pack", "unpacker error", f"error: the pack could not be read: {reason}"
+            )
+            return
+        finally:
+            if quarantine is not None:
+                quarantine.close()
+        try:
+            if quarantine is not None:
+                _migrate(quarantine, repo)
+            apply_updates(commands, options, session.say)
+        except PushRefused as exc:
+            refuse_all("ok", "rejected", str(exc))
+            return
     finally:
         if quarantine is not None:
             shutil.rmtree(quarantine.path, ignore_errors=True)

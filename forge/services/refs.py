@@ -25,6 +25,8 @@ from forge.services.permissions import role_of
 class RefChangeSettings:
     base_url: str
     max_object_bytes: int
+    # Puts a background job on a queue: enqueue(queue_name, "module.function", *args).
+    enqueue: Callable[..., object] | None = None
 
 
 def update_refs(
@@ -56,6 +58,7 @@ def update_refs(
         via=via,
         options=options or {},
         max_object_bytes=config.max_object_bytes,
+        enqueue=config.enqueue,
     )
     with git_refs.locked_refs(git):
         try:

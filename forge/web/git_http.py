@@ -22,6 +22,7 @@ from dulwich.repo import Repo
 
 from forge.git import smart_http
 from forge.models import User
+from forge.queue import enqueue
 from forge.services import accounts
 from forge.services import refs as ref_service
 from forge.services.errors import Forbidden, Invalid, Throttled
@@ -97,7 +98,7 @@ class GitHTTP:
             raise _Answer("404 Not Found", "Repository not found.") from None
         body = smart_http.RequestBody(environ, self.settings.max_body_bytes)
         kind = "advertisement" if action == "info/refs" else "result"
-        write = start_response(
+        write_response = start_response(
             "200 OK",
             [
                 ("Content-Type", f"application/x-{service}-{kind}"),
@@ -106,6 +107,13 @@ class GitHTTP:
                 ("Pragma", "no-cache"),
             ],
         )
+        written = False
+
+        def write(data: bytes):
+            nonlocal written
+            written = written or bool(data)
+            return write_response(data)
+
         try:
             if action == "info/refs":
                 smart_http.advertise_refs(git, service, write)
@@ -118,6 +126,10 @@ class GitHTTP:
             log.info("git client hung up during %s of %s/%s", service, owner, name)
         except (GitProtocolError, smart_http.BodyTooLarge) as exc:
             log.info("refused %s of %s/%s: %s", service, owner, name, exc)
+            if not written:
+                # Say why in git's own words (`remote error: ...`) rather than answering an
+                # empty 200 that leaves the client guessing.
+                smart_http.write_error(write, str(exc))
         finally:
             git.close()
         return []
@@ -177,7 +189,12 @@ class GitHTTP:
 
     def _ref_applier(self, git: Repo, repository_id: int, pusher_id: int | None, environ):
         base_url = self.settings.base_url or _base_url(environ)
-        config = ref_service.RefChangeSettings(base_url, self.settings.max_object_bytes)
+        redis = self.flask_app.extensions["forge.redis"]
+        config = ref_service.RefChangeSettings(
+            base_url,
+            self.settings.max_object_bytes,
+            enqueue=lambda queue_name, func, *args: enqueue(redis, queue_name, func, *args),
+        )
         database = self.database
 
         def apply(updates, options, say):

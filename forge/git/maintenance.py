@@ -1,0 +1,199 @@
+"""Repository maintenance: keep each repository in a single pack.
+
+Every push adds a pack; `merge_packs` folds all packs and loose objects into one, copying
+each object's bytes (and git's deltas) as they are, so it costs I/O, not delta search.
+A single pack is what lets `forge.git.packs` answer clones by streaming the file.
+
+Offset deltas (OFS_DELTA) name their base by distance; when objects move, that distance is
+recomputed. An object found in two packs (a push completes its thin pack with copies of
+bases the repository had) is written once, and deltas on the dropped copy point at the kept
+one, which always comes earlier in the new pack.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import mmap
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from dulwich.object_format import SHA1
+from dulwich.objects import ShaFile
+from dulwich.pack import load_pack_index, pack_object_header, write_pack_index_v2
+
+OFS_DELTA = 6
+REF_DELTA = 7
+PACK_SUFFIXES = (".pack", ".idx", ".bitmap", ".rev", ".keep", ".promisor")
+
+
+@dataclass
+class MergeResult:
+    packs_merged: int
+    loose_merged: int
+    objects: int
+    pack: Path | None
+
+
+def merge_packs(repo_path: Path) -> MergeResult | None:
+    """Fold every pack and loose object of the bare repository into one new pack.
+
+    Returns None without doing anything when another merge of this repository is running.
+    """
+    lock_path = Path(repo_path) / "forge-maintenance.lock"
+    with open(lock_path, "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        return _merge_packs(Path(repo_path))
+
+
+def _merge_packs(repo_path: Path) -> MergeResult:
+    objects_dir = Path(repo_path) / "objects"
+    pack_dir = objects_dir / "pack"
+    packs = sorted(pack_dir.glob("pack-*.pack"), key=lambda p: (p.stat().st_mtime, p.name))
+    packs = [p for p in packs if p.with_suffix(".idx").exists()]
+    loose = _loose_objects(objects_dir)
+    if len(packs) <= 1 and not loose:
+        return MergeResult(0, 0, 0, packs[0] if packs else None)
+
+    fd, tmp_name = tempfile.mkstemp(dir=pack_dir, prefix="tmp_merge_", suffix=".pack")
+    tmp_path = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w+b") as out:
+            index_entries, checksum = _write_merged(out, packs, loose)
+            out.flush()
+            os.fsync(out.fileno())
+        names = sorted(sha for sha, _offset, _crc in index_entries)
+        base = pack_dir / ("pack-" + hashlib.sha1(b"".join(names)).hexdigest())
+        os.replace(tmp_path, base.with_suffix(".pack"))
+        with tempfile.NamedTemporaryFile(dir=pack_dir, prefix="tmp_merge_", delete=False) as idx:
+            write_pack_index_v2(idx, sorted(index_entries), checksum)
+            idx.flush()
+            os.fsync(idx.fileno())
+        os.replace(idx.name, base.with_suffix(".idx"))
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    for pack in packs:
+        if pack.with_suffix("") != base:
+            for suffix in PACK_SUFFIXES:
+                pack.with_suffix(suffix).unlink(missing_ok=True)
+    for path, _sha in loose:
+        path.unlink(missing_ok=True)
+    return MergeResult(len(packs), len(loose), len(index_entries), base.with_suffix(".pack"))
+
+
+def _write_merged(out, packs: list[Path], loose: list[tuple[Path, bytes]]):
+    """Write the merged pack; returns its index entries and checksum."""
+    digest = hashlib.sha1()
+    position = 0
+
+    def emit(data: bytes) -> int:
+        nonlocal position
+        out.write(data)
+        digest.update(data)
+        start, position = position, position + len(data)
+        return start
+
+    plans = [_plan(pack) for pack in packs]
+    emitted: dict[bytes, int] = {}  # sha -> offset in the new pack
+    total = len({sha for plan in plans for sha, *_ in plan.entries} | {sha for _, sha in loose})
+    emit(b"PACK" + (2).to_bytes(4, "big") + total.to_bytes(4, "big"))
+    index_entries: list[tuple[bytes, int, int]] = []
+    for plan in plans:
+        new_offset_of: dict[int, int] = {}  # old offset in this pack -> offset in the new one
+        with (
+            open(plan.path, "rb") as source,
+            mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as data,
+        ):
+            for sha, offset, end, crc in plan.entries:
+                if sha in emitted:
+                    new_offset_of[offset] = emitted[sha]
+                    continue
+                kind, size, header_end, base_distance = _parse_header(data, offset)
+                if kind == OFS_DELTA:
+                    base_offset = new_offset_of[offset - base_distance]
+                    header = bytes(
+                        pack_object_header(OFS_DELTA, position - base_offset, size, SHA1)
+                    )
+                    chunk = header + data[header_end:end]
+                    crc = zlib.crc32(chunk)
+                else:
+                    chunk = data[offset:end]
+                start = emit(chunk)
+                new_offset_of[offset] = start
+                emitted[sha] = start
+                index_entries.append((sha, start, crc))
+    for path, sha in loose:
+        if sha in emitted:
+            continue
+        obj = ShaFile.from_path(str(path))
+        raw = obj.as_raw_string()
+        chunk = bytes(pack_object_header(obj.type_num, None, len(raw), SHA1)) + zlib.compress(raw)
+        start = emit(chunk)
+        emitted[sha] = start
+        index_entries.append((sha, start, zlib.crc32(chunk)))
+    checksum = digest.digest()
+    out.write(checksum)
+    return index_entries, checksum
+
+
+@dataclass
+class _PackPlan:
+    path: Path
+    entries: list[tuple[bytes, int, int, int]]  # sha, offset, end, crc32 in pack order
+
+
+def _plan(pack: Path) -> _PackPlan:
+    index = load_pack_index(str(pack.with_suffix(".idx")), SHA1)
+    try:
+        rows = sorted(((offset, sha, crc) for sha, offset, crc in index.iterentries()))
+    finally:
+        index.close()
+    end_of_data = pack.stat().st_size - 20
+    entries = []
+    for i, (offset, sha, crc) in enumerate(rows):
+        end = rows[i + 1][0] if i + 1 < len(rows) else end_of_data
+        entries.append((sha, offset, end, crc))
+    return _PackPlan(pack, entries)
+
+
+def _parse_header(data, offset: int) -> tuple[int, int, int, int]:
+    """Type, size, where the header ends, and (for OFS_DELTA) the distance to the base."""
+    byte = data[offset]
+    kind = (byte >> 4) & 7
+    size = byte & 15
+    shift = 4
+    pos = offset + 1
+    while byte & 0x80:
+        byte = data[pos]
+        pos += 1
+        size |= (byte & 0x7F) << shift
+        shift += 7
+    distance = 0
+    if kind == OFS_DELTA:
+        byte = data[pos]
+        pos += 1
+        distance = byte & 0x7F
+        while byte & 0x80:
+            byte = data[pos]
+            pos += 1
+            distance = ((distance + 1) << 7) | (byte & 0x7F)
+    elif kind == REF_DELTA:
+        pos += 20
+    return kind, size, pos, distance
+
+
+def _loose_objects(objects_dir: Path) -> list[tuple[Path, bytes]]:
+    found = []
+    for entry in os.scandir(objects_dir):
+        if len(entry.name) == 2 and entry.is_dir():
+            for obj in os.scandir(entry.path):
+                if len(obj.name) == 38:
+                    found.append((Path(obj.path), bytes.fromhex(entry.name + obj.name)))
+    return found

@@ -1,0 +1,114 @@
+"""Serving a full clone straight from the pack on disk.
+
+A clone asks for every branch and tag and has nothing yet. When the repository keeps all its
+objects in a single pack (which the maintenance job in `forge.git.maintenance` restores after
+pushes), that pack is already a valid answer: it holds every object the refs reach, with the
+deltas git computed once. Streaming the file as it is costs no object walk and no memory, the
+way C git reuses packs and bitmaps. Anything else (fetches, shallow or partial clones,
+several packs) is left to dulwich's negotiation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dulwich.protocol import SIDE_BAND_CHANNEL_DATA, SIDE_BAND_CHANNEL_PROGRESS, Protocol
+from dulwich.repo import Repo
+
+# Bytes of negotiation we are willing to look at before giving the request to dulwich.
+MAX_PEEK = 1 << 20
+CHUNK = 65515  # the most a side-band-64k packet carries
+
+
+@dataclass
+class Negotiation:
+    raw: bytes
+    wants: list[bytes] = field(default_factory=list)
+    capabilities: set[bytes] = field(default_factory=set)
+    other_commands: set[bytes] = field(default_factory=set)  # have, shallow, deepen, filter...
+    done: bool = False
+
+
+def read_negotiation(body) -> Negotiation | None:
+    """Read the client's want/have lines (a stateless request has them all up front)."""
+    raw = b""
+    request = Negotiation(raw=b"")
+    while len(raw) < MAX_PEEK:
+        header = body.read(4)
+        raw += header
+        if len(header) < 4:
+            break
+        try:
+            length = int(header, 16)
+        except ValueError:
+            break
+        if length == 0:
+            continue  # flush between wants and done
+        if length < 4:
+            break
+        payload = body.read(length - 4)
+        raw += payload
+        line = payload.rstrip(b"\n")
+        command, _, rest = line.partition(b" ")
+        if command == b"want":
+            sha, _, caps = rest.partition(b" ")
+            request.wants.append(sha)
+            if caps:
+                request.capabilities.update(caps.split())
+        elif command == b"done":
+            request.done = True
+            break
+        else:
+            request.other_commands.add(command)
+            break
+    request.raw = raw
+    return request
+
+
+def whole_pack_for(repo: Repo, request: Negotiation) -> Path | None:
+    """The single pack file that answers this request exactly, if there is one."""
+    if not request.done or request.other_commands or not request.wants:
+        return None
+    if not {b"side-band-64k", b"ofs-delta"} <= request.capabilities:
+        return None
+    objects = Path(repo.object_store.path)
+    pack_files = list((objects / "pack").glob("pack-*.pack"))
+    if len(pack_files) != 1 or _has_loose_objects(objects) or _has_alternates(objects):
+        return None
+    tips = {
+        sha
+        for name, sha in repo.get_refs().items()
+        if name.startswith((b"refs/heads/", b"refs/tags/"))
+    }
+    # Only a request for everything (a clone) is answered with everything.
+    if set(request.wants) != tips:
+        return None
+    return pack_files[0]
+
+
+def send_whole_pack(pack: Path, request: Negotiation, write: Callable[[bytes], object]) -> None:
+    proto = Protocol(lambda n: b"", write)
+    proto.write_pkt_line(b"NAK\n")
+    if b"no-progress" not in request.capabilities:
+        size = pack.stat().st_size
+        proto.write_sideband(
+            SIDE_BAND_CHANNEL_PROGRESS,
+            f"Sending the packed repository ({size / 1e6:.1f} MB) as it is.\n".encode(),
+        )
+    with open(pack, "rb") as source:
+        while chunk := source.read(CHUNK):
+            proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_DATA]) + chunk)
+    proto.write_pkt_line(None)
+
+
+def _has_loose_objects(objects: Path) -> bool:
+    with os.scandir(objects) as entries:
+        return any(e.is_dir() and len(e.name) == 2 and any(os.scandir(e.path)) for e in entries)
+
+
+def _has_alternates(objects: Path) -> bool:
+    alternates = objects / "info" / "alternates"
+    return alternates.exists() and alternates.read_text().strip() != ""

@@ -1,0 +1,69 @@
+"""Pack maintenance and the whole-pack clone: pushes add packs, a real rq worker merges
+them, and a clone of a single-pack repository is served by streaming that pack."""
+
+import subprocess
+
+from forge.git.maintenance import merge_packs
+from forge.queue.worker import run_worker
+
+
+def pack_files(settings, owner="alice", name="project"):
+    return sorted((settings.repos_dir / owner / f"{name}.git" / "objects" / "pack").glob("*.pack"))
+
+
+def test_pushes_are_merged_into_one_pack_by_the_worker(git, hosted_repo, tmp_path, settings):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"a.txt": "base\n" * 200})
+    git.run("push", repo.push_url, "main", cwd=work)
+    for i in range(3):
+        # Small edits of one big file, so pushes carry deltas against objects already there.
+        git.commit(work, {"a.txt": "base\n" * 200 + f"edit {i}\n"}, f"edit {i}")
+        git.run("tag", f"v{i}", cwd=work)
+        git.run("push", repo.push_url, "main", f"v{i}", cwd=work)
+    assert len(pack_files(settings)) == 4
+
+    run_worker(settings.redis_url, ["default"], burst=True)
+
+    packs = pack_files(settings)
+    assert len(packs) == 1
+    bare = settings.repos_dir / "alice" / "project.git"
+    fsck = subprocess.run(["git", "fsck", "--strict"], cwd=bare, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr
+    verify = subprocess.run(
+        ["git", "verify-pack", str(packs[0].with_suffix(".idx"))], capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stderr
+
+
+def test_clone_of_a_single_pack_repository_streams_the_pack(git, hosted_repo, tmp_path, settings):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    for i in range(5):
+        git.commit(work, {f"f{i}.txt": f"{i}\n"}, f"commit {i}")
+        git.run("push", repo.push_url, "main", cwd=work)
+    git.run("tag", "-a", "v1", "-m", "one", cwd=work)
+    git.run("push", repo.push_url, "v1", cwd=work)
+    merge_packs(settings.repos_dir / "alice" / "project.git")
+
+    clone = tmp_path / "clone"
+    result = git.run("clone", "--progress", repo.url, str(clone))
+    assert "remote: Sending the packed repository" in result.stderr
+    assert git.head(clone) == git.head(work)
+    assert git.run("fsck", "--strict", cwd=clone).returncode == 0
+    assert "v1" in git.run("tag", cwd=clone).stdout
+
+    # A fetch of one branch, or a shallow clone, is negotiated object by object instead.
+    shallow = git.run("clone", "--progress", "--depth", "1", repo.url, str(tmp_path / "s"))
+    assert "Sending the packed repository" not in shallow.stderr
+
+
+def test_merge_is_a_no_op_for_a_single_pack_and_keeps_every_object(
+    git, hosted_repo, tmp_path, settings
+):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("push", repo.push_url, "main", cwd=work)
+    bare = settings.repos_dir / "alice" / "project.git"
+    before = pack_files(settings)
+    result = merge_packs(bare)
+    assert result.packs_merged == 0 and pack_files(settings) == before
