@@ -62,8 +62,8 @@ def check_new_objects(
             if isinstance(obj, Blob):
                 if obj.raw_length() > max_object_bytes:
                     raise IntegrityError(
-                        f"file {sha.decode()[:12]} is {obj.raw_length() // (1024 * 1024)} MiB, "
-                        f"larger than the limit of {max_object_bytes // (1024 * 1024)} MiB"
+                        f"file {sha.decode()[:12]} is {format_size(obj.raw_length())}, "
+                        f"larger than the limit of {format_size(max_object_bytes)}"
                     )
             elif isinstance(obj, Tree):
                 for entry in obj.iteritems():
@@ -83,6 +83,17 @@ def check_new_objects(
         if not exists(tip.encode()):
             raise IntegrityError(f"the pushed object {tip[:12]} is missing")
     return len(seen)
+
+
+def format_size(size: int) -> str:
+    """A size for a message: whole MiB stay whole ("100 MiB"); below 1 MiB, in bytes.
+
+    (Whole MiB alone printed a 5 kB file over a 1 kB limit as "0 MiB, larger than 0 MiB".)
+    """
+    mib = 1024 * 1024
+    if size < mib:
+        return f"{size} bytes"
+    return f"{size // mib} MiB" if size % mib == 0 else f"{size / mib:.1f} MiB"
 
 
 def _check_tree_names(tree: Tree) -> None:

@@ -80,7 +80,8 @@ class RequestBody:
         encoding = environ.get("HTTP_CONTENT_ENCODING", "").lower()
         self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if "gzip" in encoding else None
         self.limit = limit
-        self.read_bytes = 0
+        self.read_bytes = 0  # bytes that arrived (inflated), buffered or handed out
+        self.taken = 0  # bytes handed out to the reader
         self.buffer = b""
         self.eof = False
 
@@ -95,7 +96,11 @@ class RequestBody:
         return data
 
     def _fill(self, want: int) -> None:
-        while len(self.buffer) < want and not self.eof:
+        # Reading stops once more than the limit has arrived; `_take` refuses the byte past
+        # it. The limit is not enforced here, when a chunk arrives: the first 64 kB chunk
+        # holds the push's commands too, and refusing before they are read meant the pusher
+        # got a bare `ERR` instead of a report on each ref naming the limit.
+        while len(self.buffer) < want and not self.eof and self.read_bytes <= self.limit:
             raw = self._raw(65536)
             if not raw:
                 self.eof = True
@@ -104,30 +109,31 @@ class RequestBody:
                 break
             chunk = self.inflater.decompress(raw) if self.inflater is not None else raw
             self.read_bytes += len(chunk)
-            if self.read_bytes > self.limit:
-                raise BodyTooLarge(
-                    f"the request is larger than the limit of {format_size(self.limit)}"
-                )
             self.buffer += chunk
+
+    def _take(self, size: int) -> bytes:
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        self.taken += len(data)
+        if self.taken > self.limit:
+            raise BodyTooLarge(f"the request is larger than the limit of {format_size(self.limit)}")
+        return data
 
     def unread(self, data: bytes) -> None:
         """Put back bytes already read, to be read again first."""
         self.buffer = data + self.buffer
+        self.taken -= len(data)
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             self._fill(1 << 62)
-            data, self.buffer = self.buffer, b""
-            return data
+            return self._take(len(self.buffer))
         self._fill(size)
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+        return self._take(size)
 
     def recv(self, size: int) -> bytes:
         if not self.buffer:
             self._fill(1)
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+        return self._take(size)
 
 
 class _OneRepoBackend(Backend):
@@ -365,8 +371,11 @@ def _bad_ref_names(commands: list[RefUpdate]) -> str | None:
 
 
 def _drain(body: RequestBody) -> None:
-    while body.recv(65536):
-        pass
+    try:
+        while body.recv(65536):
+            pass
+    except BodyTooLarge:
+        pass  # the refusal is written next; the server discards what is left
 
 
 def _receive_into_quarantine(repo: Repo, body: RequestBody) -> DiskObjectStore:

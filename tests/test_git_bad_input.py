@@ -1,0 +1,592 @@
+"""Bad input over git smart HTTP: each gets a clear answer and changes nothing.
+
+Broken packs, objects that name what is not there, tree entries a checkout must not write,
+ill-formed ref names, repository paths that try to leave FORGE_HOME, oversized bodies and
+files, a client that hangs up halfway, and twenty clients racing for one branch. After each
+refusal the refs are exactly as before, no quarantine directory (`objects/incoming-*`) is
+left behind, and the next ordinary push works.
+
+The real `git` client makes the input where it can; where git refuses to produce it, the
+request is written by hand: pkt-lines and a pack built with dulwich.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import socket
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import HostedRepo, wait_for
+from dulwich.objects import DEFAULT_OBJECT_FORMAT, Blob, Commit, ShaFile, Tree
+from dulwich.pack import REF_DELTA, create_delta, write_pack_objects
+from dulwich.repo import Repo
+from requests.auth import _basic_auth_str
+
+ZERO = "0" * 40
+FLUSH = b"0000"
+
+# --- speaking the protocol by hand ----------------------------------------------------------
+
+
+def pkt(payload: bytes) -> bytes:
+    return b"%04x" % (len(payload) + 4) + payload
+
+
+def pkt_lines(data: bytes) -> list[bytes]:
+    """The payloads of a run of pkt-lines (flushes dropped)."""
+    payloads = []
+    while data:
+        length = int(data[:4], 16)
+        payloads.append(data[4:length]) if length else None
+        data = data[max(length, 4) :]
+    return payloads
+
+
+def commands(*updates: tuple[str, str, str], sideband: bool = True) -> bytes:
+    """The command section of a push: `old new ref` lines, capabilities on the first."""
+    caps = b"report-status side-band-64k" if sideband else b"report-status"
+    lines = [
+        pkt(f"{old} {new} {ref}".encode() + (b"\0" + caps if i == 0 else b"") + b"\n")
+        for i, (old, new, ref) in enumerate(updates)
+    ]
+    return b"".join(lines) + FLUSH
+
+
+def pack_of(*objects: ShaFile) -> bytes:
+    out = BytesIO()
+    write_pack_objects(out.write, objects, DEFAULT_OBJECT_FORMAT)
+    return out.getvalue()
+
+
+def raw_pack(*entries: tuple[int, bytes, bytes | None]) -> bytes:
+    """A pack written byte by byte: (type number, data, delta base id or None) per entry."""
+    out = BytesIO()
+    out.write(b"PACK" + struct.pack(">II", 2, len(entries)))
+    for type_num, data, base in entries:
+        size = len(data)
+        byte, size = (type_num << 4) | (size & 0x0F), size >> 4
+        header = bytearray()
+        while size:
+            header.append(byte | 0x80)
+            byte, size = size & 0x7F, size >> 7
+        header.append(byte)
+        out.write(bytes(header) + (bytes.fromhex(base.decode()) if base else b""))
+        out.write(zlib.compress(data))
+    body = out.getvalue()
+    return body + hashlib.sha1(body).digest()
+
+
+def raw_tree(name: bytes, blob: Blob) -> tuple[bytes, bytes]:
+    """Tree bytes made by hand with one entry, and the tree's id."""
+    data = b"100644 " + name + b"\0" + bytes.fromhex(blob.id.decode())
+    return data, hashlib.sha1(b"tree %d\0" % len(data) + data).hexdigest().encode()
+
+
+def make_commit(tree: bytes, parents: list[bytes], message: bytes = b"pushed by hand") -> Commit:
+    commit = Commit()
+    commit.tree = tree
+    commit.parents = parents
+    commit.author = commit.committer = b"Test Author <author@example.org>"
+    commit.author_time = commit.commit_time = 1_700_000_000
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = message + b"\n"
+    return commit
+
+
+@dataclass
+class Answer:
+    status: int
+    report: list[str]  # report-status lines: "unpack ok", "ng refs/heads/main rejected", ...
+    remote: str  # what git prints as `remote: ...`
+
+
+def parse_answer(response: requests.Response, sideband: bool = True) -> Answer:
+    """Split a receive-pack answer: report-status (side-band 1) and messages (side-band 2)."""
+    payloads = pkt_lines(response.content)
+    remote = b""
+    if sideband:
+        remote = b"".join(p[1:] for p in payloads if p[:1] == b"\x02")
+        payloads = pkt_lines(b"".join(p[1:] for p in payloads if p[:1] == b"\x01"))
+    report = [p.rstrip(b"\n").decode("utf-8", "replace") for p in payloads]
+    return Answer(response.status_code, report, remote.decode("utf-8", "replace"))
+
+
+def basic_auth(repo: HostedRepo) -> str:
+    return _basic_auth_str(repo.owner, repo.token)
+
+
+# --- a repository with one pushed commit ----------------------------------------------------
+
+
+@dataclass
+class Pushed:
+    """A hosted repository whose main holds one commit pushed by the real git client."""
+
+    repo: HostedRepo
+    work: Path
+    bare: Path
+    base: str  # the commit main points at
+
+    def refs(self) -> dict[bytes, bytes]:
+        with Repo(str(self.bare)) as bare:
+            return bare.get_refs()
+
+    def leftovers(self) -> list[str]:
+        return [p.name for p in (self.bare / "objects").iterdir() if p.name.startswith("incoming")]
+
+    def post(self, body, headers: dict | None = None) -> requests.Response:
+        return requests.post(
+            self.repo.url + "/git-receive-pack",
+            data=body,
+            headers={"Content-Type": "application/x-git-receive-pack-request", **(headers or {})},
+            auth=(self.repo.owner, self.repo.token),
+            timeout=30,
+        )
+
+    def push(self, body) -> Answer:
+        return parse_answer(self.post(body))
+
+    def next_commit(self, content: bytes = b"new content\n") -> tuple[Commit, list[ShaFile]]:
+        """A good commit on top of main, and the objects a pack for it needs."""
+        blob = Blob.from_string(content)
+        tree = Tree()
+        tree.add(b"README.md", 0o100644, blob.id)
+        commit = make_commit(tree.id, [self.base.encode()])
+        return commit, [blob, tree, commit]
+
+    def update_main(self, new: bytes, sideband: bool = True) -> bytes:
+        return commands((self.base, new.decode(), "refs/heads/main"), sideband=sideband)
+
+
+@pytest.fixture
+def pushed(git, hosted_repo, settings, tmp_path) -> Pushed:
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# project\n"})
+    git.run("push", "-q", repo.push_url, "main", cwd=work)
+    bare = settings.repos_dir / "alice" / "project.git"
+    return Pushed(repo=repo, work=work, bare=bare, base=git.head(work))
+
+
+def assert_unchanged(pushed: Pushed, before: dict[bytes, bytes], git) -> None:
+    """Nothing moved, nothing was left behind, and an ordinary push still works."""
+    assert pushed.refs() == before
+    assert pushed.leftovers() == []
+    git.run("reset", "-q", "--hard", pushed.base, cwd=pushed.work)
+    after = git.commit(pushed.work, {"next.txt": "an ordinary change\n"}, "an ordinary change")
+    git.run("push", "-q", pushed.repo.push_url, "HEAD:main", cwd=pushed.work)
+    assert pushed.refs()[b"refs/heads/main"] == after.encode()
+    assert pushed.leftovers() == []
+
+
+# --- broken packs ---------------------------------------------------------------------------
+
+
+def push_broken_pack(pushed: Pushed, git, damage) -> Answer:
+    commit, objects = pushed.next_commit(b"some content to damage\n" * 50)
+    before = pushed.refs()
+    answer = pushed.push(pushed.update_main(commit.id) + damage(bytearray(pack_of(*objects))))
+    assert answer.report[0].startswith("unpack error")
+    assert answer.report[1:] == ["ng refs/heads/main unpacker error"]
+    assert "error: the pack could not be read: " in answer.remote
+    assert_unchanged(pushed, before, git)
+    return answer
+
+
+def test_corrupt_pack_is_refused(pushed, git):
+    def flip_the_middle(pack: bytearray) -> bytes:
+        middle = len(pack) // 2
+        pack[middle : middle + 8] = bytes(b ^ 0xFF for b in pack[middle : middle + 8])
+        return bytes(pack)
+
+    push_broken_pack(pushed, git, flip_the_middle)
+
+
+def test_truncated_pack_is_refused(pushed, git):
+    push_broken_pack(pushed, git, lambda pack: bytes(pack[: len(pack) // 2]))
+
+
+def test_pack_with_a_wrong_checksum_is_refused(pushed, git):
+    def flip_the_checksum(pack: bytearray) -> bytes:
+        pack[-1] ^= 0xFF
+        return bytes(pack)
+
+    answer = push_broken_pack(pushed, git, flip_the_checksum)
+    assert "checksum" in answer.remote.lower()
+
+
+# --- objects that name what is not there ----------------------------------------------------
+
+
+def test_thin_pack_against_a_base_the_server_lacks_is_refused(pushed, git):
+    base = Blob.from_string(b"a blob only the client has\n" * 10)
+    target = Blob.from_string(base.as_raw_string() + b"and one more line\n")
+    delta = b"".join(create_delta(base.as_raw_string(), target.as_raw_string()))
+    tree = Tree()
+    tree.add(b"README.md", 0o100644, target.id)
+    commit = make_commit(tree.id, [pushed.base.encode()])
+    pack = raw_pack(
+        (REF_DELTA, delta, base.id),
+        (Tree.type_num, tree.as_raw_string(), None),
+        (Commit.type_num, commit.as_raw_string(), None),
+    )
+    before = pushed.refs()
+    answer = pushed.push(pushed.update_main(commit.id) + pack)
+    assert answer.status == 200
+    assert answer.report == ["unpack error missing delta base", "ng refs/heads/main unpacker error"]
+    assert (
+        f"error: the pack is missing objects its deltas are based on: {base.id.decode()[:12]}"
+        in answer.remote
+    )
+    assert_unchanged(pushed, before, git)
+
+
+@pytest.mark.parametrize("missing", ["parent", "tree"])
+def test_commit_naming_a_missing_object_is_refused(pushed, git, missing):
+    _, (blob, tree, _) = pushed.next_commit()
+    nowhere = b"1234567890" * 4
+    if missing == "parent":
+        commit, objects = make_commit(tree.id, [nowhere]), [blob, tree]
+    else:
+        commit, objects = make_commit(nowhere, [pushed.base.encode()]), [blob]
+    before = pushed.refs()
+    answer = pushed.push(pushed.update_main(commit.id) + pack_of(*objects, commit))
+    problem = f"object {commit.id.decode()[:12]} names a missing {missing} 123456789012"
+    assert answer.report == [f"unpack error {problem}", "ng refs/heads/main rejected"]
+    assert f"error: {problem}" in answer.remote
+    assert_unchanged(pushed, before, git)
+
+
+# --- tree entries a checkout must not write -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [b".git", b"..", b".GIT", b"git~1", b".git.", b"a/b"])
+def test_tree_entry_with_a_dangerous_name_is_refused(pushed, git, name):
+    blob = Blob.from_string(b"[core]\n\tfsmonitor = echo owned\n")
+    data, tree_id = raw_tree(name, blob)
+    commit = make_commit(tree_id, [pushed.base.encode()])
+    pack = raw_pack(
+        (Blob.type_num, blob.as_raw_string(), None),
+        (Tree.type_num, data, None),
+        (Commit.type_num, commit.as_raw_string(), None),
+    )
+    before = pushed.refs()
+    answer = pushed.push(pushed.update_main(commit.id) + pack)
+    assert answer.report[1:] == ["ng refs/heads/main rejected"]
+    problem = f"has an entry named {name.decode()!r}, which a checkout must not write"
+    assert problem in answer.report[0] and problem in answer.remote
+    assert_unchanged(pushed, before, git)
+
+
+def test_dangerous_tree_made_by_git_itself_is_refused(pushed, git):
+    # git's own mktree writes a `.GIT` entry if asked to; its push is refused by forge.
+    cwd = pushed.work
+    blob = git.run("hash-object", "-w", "--stdin", cwd=cwd, input="x\n").stdout.strip()
+    tree = git.run("mktree", cwd=cwd, input=f"100644 blob {blob}\t.GIT\n").stdout.strip()
+    commit = git.run("commit-tree", tree, "-p", pushed.base, "-m", "poison", cwd=cwd).stdout
+    before = pushed.refs()
+    refused = git.run(
+        "push", pushed.repo.push_url, f"{commit.strip()}:refs/heads/main", cwd=cwd, check=False
+    )
+    assert refused.returncode != 0
+    assert "remote: error: tree " in refused.stderr
+    assert "has an entry named '.GIT', which a checkout must not write" in refused.stderr
+    assert "[remote rejected] " in refused.stderr
+    assert_unchanged(pushed, before, git)
+
+
+# --- ref names ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref, problem",
+    [
+        ("refs/heads/../x", "a component starts with '.'"),
+        ("HEAD", "ref 'HEAD' must start with refs/"),
+        ("refs/heads/a b", "it contains a space, control character"),
+        ("refs/heads/a\x01b", "it contains a space, control character"),
+        ("refs/heads/x.lock", "ends with '.lock'"),
+    ],
+)
+def test_ill_formed_ref_name_is_refused(pushed, git, ref, problem):
+    commit, objects = pushed.next_commit()
+    before = pushed.refs()
+    answer = pushed.push(commands((ZERO, commit.id.decode(), ref)) + pack_of(*objects))
+    assert answer.report == ["unpack ok", f"ng {ref} invalid ref name"]
+    assert problem in answer.remote
+    assert_unchanged(pushed, before, git)
+
+
+def test_same_ref_twice_in_one_push_is_refused(pushed, git):
+    commit, objects = pushed.next_commit()
+    other, more = pushed.next_commit(b"other content\n")
+    body = commands(
+        (pushed.base, commit.id.decode(), "refs/heads/main"),
+        (pushed.base, other.id.decode(), "refs/heads/main"),
+    )
+    before = pushed.refs()
+    answer = pushed.push(body + pack_of(*objects, *more))
+    assert answer.report == ["unpack ok"] + ["ng refs/heads/main invalid ref name"] * 2
+    assert "error: the same ref is updated twice in one push" in answer.remote
+    assert_unchanged(pushed, before, git)
+
+
+def test_refusal_without_side_band_is_plain_pkt_lines(pushed, git):
+    commit, objects = pushed.next_commit()
+    body = commands((ZERO, commit.id.decode(), "refs/heads/x.lock"), sideband=False)
+    before = pushed.refs()
+    response = pushed.post(body + pack_of(*objects))
+    assert response.content == (
+        pkt(b"unpack ok\n") + pkt(b"ng refs/heads/x.lock invalid ref name\n") + FLUSH
+    )
+    assert_unchanged(pushed, before, git)
+
+
+def test_garbled_command_line_gets_an_error_line(pushed, git):
+    before = pushed.refs()
+    response = pushed.post(pkt(b"abc def refs/heads/main\0report-status\n") + FLUSH)
+    assert response.status_code == 200
+    [line] = pkt_lines(response.content)
+    assert line.startswith(b"ERR invalid ref update line: b'abc def refs/heads/main")
+    assert_unchanged(pushed, before, git)
+
+
+# --- repository paths -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def outside(git, tmp_path) -> tuple[Path, str]:
+    """A bare repository outside FORGE_HOME, and its commit, which must never be served."""
+    work = git.init(tmp_path / "outside-work", {"secret.txt": "not yours\n"})
+    git.run("clone", "-q", "--bare", str(work), str(tmp_path / "outside.git"))
+    return tmp_path / "outside.git", git.head(work)
+
+
+def raw_get(live_server: str, path: str, authorization: str) -> tuple[int, bytes]:
+    """GET a path exactly as written (requests would resolve `..` before sending)."""
+    host, port = live_server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("GET", path, headers={"Authorization": authorization})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/alice/../alice/project.git/info/refs",
+        "/alice/%2e%2e/alice/project.git/info/refs",
+        "/%2e%2e/outside.git/info/refs",
+        "/alice/%2e%2e%2f%2e%2e%2f%2e%2e%2foutside.git/info/refs",
+        "/alice/..%2f..%2f..%2foutside/info/refs",
+        "/alice/project%00.git/info/refs",
+        "/alice%00/project.git/info/refs",
+        "/alice/project.git%00/info/refs",
+        "/alice/project.git%00/../../outside.git/info/refs",
+    ],
+)
+def test_repository_path_tricks_answer_not_found(pushed, live_server, outside, path):
+    status, body = raw_get(live_server, path + "?service=git-upload-pack", basic_auth(pushed.repo))
+    assert status in (400, 404)
+    assert outside[1].encode() not in body and pushed.base.encode() not in body
+
+
+@pytest.mark.parametrize("target", ["outside FORGE_HOME", "another repository"])
+def test_repository_directory_replaced_by_a_symlink_is_not_served(
+    pushed, live_server, outside, hosted_repo, settings, tmp_path, git, target
+):
+    elsewhere, secret = outside
+    if target == "another repository":
+        hosted_repo(owner="bob", name="private", private=True)
+        elsewhere = settings.repos_dir / "bob" / "private.git"
+        git.run("push", "-q", str(elsewhere), f"{secret}:refs/heads/main", cwd=outside[0])
+    pushed.bare.rename(tmp_path / "moved-away.git")
+    pushed.bare.symlink_to(elsewhere)
+
+    status, body = raw_get(
+        live_server, "/alice/project.git/info/refs?service=git-upload-pack", basic_auth(pushed.repo)
+    )
+    assert (status, body) == (404, b"Repository not found.\n")
+    refused = git.run("clone", pushed.repo.push_url, str(tmp_path / "clone"), check=False)
+    assert refused.returncode != 0 and "Repository not found" in refused.stderr
+    assert secret not in refused.stdout + refused.stderr
+
+
+def test_owner_directory_replaced_by_a_symlink_is_not_served(
+    pushed, live_server, outside, hosted_repo, settings, tmp_path
+):
+    bob = hosted_repo(owner="bob", name="project")
+    bob_dir = settings.repos_dir / "bob"
+    bob_dir.rename(tmp_path / "bob-moved-away")
+    bob_dir.symlink_to(outside[0].parent)  # .../outside.git becomes bob/outside.git
+    (outside[0].parent / "project.git").symlink_to(outside[0])
+    status, body = raw_get(
+        live_server, "/bob/project.git/info/refs?service=git-upload-pack", basic_auth(bob)
+    )
+    assert (status, body) == (404, b"Repository not found.\n")
+
+
+# --- sizes ----------------------------------------------------------------------------------
+
+
+def incompressible(size: int) -> str:
+    """Text that zlib cannot shrink much: hex digits of a hash chain."""
+    digests, seed = [], b"seed"
+    while len(digests) * 64 < size:
+        seed = hashlib.sha256(seed).digest()
+        digests.append(seed.hex())
+    return "".join(digests)[:size]
+
+
+def test_body_over_the_limit_is_refused_naming_the_limit(pushed, git, app):
+    app.extensions["forge.settings"].max_body_bytes = 10_000
+    before = pushed.refs()
+    git.commit(pushed.work, {"big.txt": incompressible(100_000)}, "big")
+    refused = git.run("push", pushed.repo.push_url, "main", cwd=pushed.work, check=False)
+    assert refused.returncode != 0
+    assert "remote: error: the request is larger than the limit of 10000 bytes" in refused.stderr
+    assert "[remote rejected] main -> main (pack too large)" in refused.stderr
+    app.extensions["forge.settings"].max_body_bytes = 1 << 30
+    assert_unchanged(pushed, before, git)
+
+
+def test_file_over_the_size_limit_is_refused_naming_the_limit(pushed, git, app):
+    app.extensions["forge.settings"].max_object_bytes = 1000
+    before = pushed.refs()
+    git.commit(pushed.work, {"big.bin": "x" * 5000}, "big file")
+    big = git.run("rev-parse", "HEAD:big.bin", cwd=pushed.work).stdout.strip()
+    refused = git.run("push", pushed.repo.push_url, "main", cwd=pushed.work, check=False)
+    assert refused.returncode != 0
+    assert (
+        f"remote: error: file {big[:12]} is 5000 bytes, larger than the limit of 1000 bytes"
+        in refused.stderr
+    )
+    assert "[remote rejected] main -> main (rejected)" in refused.stderr
+    assert_unchanged(pushed, before, git)
+
+
+# --- a client that hangs up -----------------------------------------------------------------
+
+
+def test_client_disconnecting_mid_push_leaves_nothing_behind(pushed, git, live_server):
+    commit, objects = pushed.next_commit(incompressible(600_000).encode())
+    body = pushed.update_main(commit.id) + pack_of(*objects)
+    before = pushed.refs()
+    host, port = live_server.removeprefix("http://").split(":")
+    head = (
+        f"POST /alice/project.git/git-receive-pack HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: {basic_auth(pushed.repo)}\r\n"
+        "Content-Type: application/x-git-receive-pack-request\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + body[: len(body) // 2])
+        # The server is receiving into quarantine and waits for the rest; hang up on it.
+        wait_for(pushed.leftovers, timeout=20, what="the server to start receiving")
+    wait_for(lambda: not pushed.leftovers(), timeout=20, what="the quarantine to go")
+    assert_unchanged(pushed, before, git)
+
+
+# --- twenty clients, one branch -------------------------------------------------------------
+
+
+def test_twenty_concurrent_pushes_to_one_branch_let_exactly_one_win(pushed, git, tmp_path):
+    racers = []
+    for i in range(20):
+        clone = tmp_path / f"racer-{i}"
+        git.run("clone", "-q", str(pushed.work), str(clone))
+        racers.append((clone, git.commit(clone, {f"racer-{i}.txt": f"{i}\n"}, f"racer {i}")))
+    results: list = [None] * len(racers)
+    start = threading.Barrier(len(racers))
+
+    def push(i: int) -> None:
+        start.wait(timeout=30)
+        clone = racers[i][0]
+        results[i] = git.run("push", pushed.repo.push_url, "main", cwd=clone, check=False)
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(len(racers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=150)
+    assert None not in results
+    [winner] = [i for i, result in enumerate(results) if result.returncode == 0]
+    for i, result in enumerate(results):
+        if i != winner:
+            # Refused by git itself (it saw the new main) or by forge's compare-and-swap.
+            assert "fetch first" in result.stderr or "non-fast-forward" in result.stderr, (
+                result.stderr
+            )
+    assert pushed.refs()[b"refs/heads/main"] == racers[winner][1].encode()
+    assert pushed.leftovers() == []
+    clone = tmp_path / "after-the-race"
+    git.run("clone", "-q", pushed.repo.url, str(clone))
+    git.run("fsck", "--strict", cwd=clone)
+    assert git.head(clone) == racers[winner][1]
+
+
+# --- encodings git uses ---------------------------------------------------------------------
+
+
+def test_gzip_encoded_upload_pack_request_gets_a_pack(pushed):
+    want = pkt(f"want {pushed.base} side-band-64k ofs-delta\n".encode()) + FLUSH
+    response = requests.post(
+        pushed.repo.url + "/git-upload-pack",
+        data=gzip.compress(want + pkt(b"done\n")),
+        headers={
+            "Content-Type": "application/x-git-upload-pack-request",
+            "Content-Encoding": "gzip",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200
+    nak, *bands = pkt_lines(response.content)
+    assert nak == b"NAK\n"
+    pack = b"".join(band[1:] for band in bands if band[:1] == b"\x01")
+    assert pack[:4] == b"PACK" and struct.unpack(">I", pack[8:12]) == (3,)  # commit, tree, blob
+
+
+def test_gzip_bomb_in_upload_pack_is_cut_off_at_the_limit(pushed, app):
+    app.extensions["forge.settings"].max_body_bytes = 100_000
+    want = pkt(f"want {pushed.base} side-band-64k\n".encode())
+    response = requests.post(
+        pushed.repo.url + "/git-upload-pack",
+        data=gzip.compress(want * 20_000),  # 1 MB inflated, a few kB on the wire
+        headers={
+            "Content-Type": "application/x-git-upload-pack-request",
+            "Content-Encoding": "gzip",
+        },
+        timeout=30,
+    )
+    assert pkt_lines(response.content) == [
+        b"ERR the request is larger than the limit of 100000 bytes\n"
+    ]
+
+
+def test_chunked_receive_pack_request_is_accepted(pushed, git, tmp_path):
+    commit, objects = pushed.next_commit()
+    body = pushed.update_main(commit.id) + pack_of(*objects)
+
+    def in_chunks():
+        for start in range(0, len(body), 100):
+            yield body[start : start + 100]
+
+    answer = pushed.push(in_chunks())
+    assert answer.report == ["unpack ok", "ok refs/heads/main"]
+    assert pushed.refs()[b"refs/heads/main"] == commit.id
+    assert pushed.leftovers() == []
+    clone = tmp_path / "clone"
+    git.run("clone", "-q", pushed.repo.url, str(clone))
+    git.run("fsck", "--strict", cwd=clone)
+    assert (clone / "README.md").read_text() == "new content\n"
