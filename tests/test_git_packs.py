@@ -67,3 +67,37 @@ def test_merge_is_a_no_op_for_a_single_pack_and_keeps_every_object(
     before = pack_files(settings)
     result = merge_packs(bare)
     assert result.packs_merged == 0 and pack_files(settings) == before
+
+
+def test_incremental_fetch_across_merges_sends_exactly_what_is_missing(
+    git, hosted_repo, tmp_path, settings
+):
+    """Fetches walk wants and haves by date and reuse stored deltas; the result must be a
+    complete, valid history whatever the shape (branches, merges, several packs)."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"big.txt": "".join(f"line {i}\n" for i in range(400))})
+    git.run("push", repo.push_url, "main", cwd=work)
+    clone = tmp_path / "clone"
+    git.run("clone", repo.url, str(clone))
+    merge_packs(settings.repos_dir / "alice" / "project.git")
+
+    git.run("checkout", "-q", "-b", "side", cwd=work)
+    for i in range(3):
+        git.commit(work, {"side.txt": f"side {i}\n"}, f"side {i}")
+    git.run("checkout", "-q", "main", cwd=work)
+    for i in range(3):
+        lines = "".join(f"line {j}{'!' if j == i else ''}\n" for j in range(400))
+        git.commit(work, {"big.txt": lines}, f"main {i}")
+    git.run("merge", "-q", "--no-edit", "side", cwd=work)
+    git.run("push", repo.push_url, "main", "side", cwd=work)
+
+    fetched = git.run("fetch", "--progress", "origin", cwd=clone)
+    assert "side" in fetched.stderr
+    assert git.head(clone, "origin/main") == git.head(work)
+    assert git.run("fsck", "--strict", cwd=clone).returncode == 0
+    count = git.run("rev-list", "--count", "origin/main", cwd=clone).stdout.strip()
+    assert count == git.run("rev-list", "--count", "main", cwd=work).stdout.strip()
+
+    # Nothing new: a second fetch transfers nothing and changes nothing.
+    again = git.run("fetch", "origin", cwd=clone)
+    assert again.stderr == "" and git.head(clone, "origin/main") == git.head(work)

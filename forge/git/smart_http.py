@@ -49,11 +49,13 @@ from dulwich.protocol import (
 from dulwich.repo import Repo
 from dulwich.server import Backend, UploadPackHandler
 
-from forge.git import packs
+from forge.git import fetch, packs
 from forge.git.integrity import IntegrityError, check_new_objects, format_size
 from forge.git.refs import RefUpdate, check_ref_name
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
+
+fetch.install()
 
 
 class BodyTooLarge(Exception):
@@ -186,7 +188,7 @@ def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object])
             return
         body.unread(request.raw)
     proto = ReceivableProtocol(body.recv, write)
-    handler = UploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
+    handler = fetch.ForgeUploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
     handler.handle()
 
 

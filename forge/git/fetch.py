@@ -1,0 +1,325 @@
+"""Answering fetches fast on long histories: what to send, and writing it from the packs.
+
+dulwich's upload-pack keeps its negotiation (ACK/NAK, shallow, filters); two of its parts
+cost seconds per fetch on a 20,000-commit repository even when the client is 100 commits
+behind, and are replaced here (see `install`):
+
+* What to send. dulwich's MissingObjectFinder first collects every commit reachable from
+  the client's haves (and loads the pack bitmap, 0.2 s, even to advertise refs). Git walks
+  wants and haves together, newest first, and stops once only commits the client has are
+  left; `WalkingMissingObjectFinder` does the same. Clock skew can make the walk stop
+  early; that only sends objects the client already has, never too few, because a commit
+  is left out only once it is proven reachable from a have.
+
+* Writing the pack. dulwich looks for reusable deltas by reading every entry of every pack
+  (85,000 decompressions to send 400 objects). `write_pack_reusing_deltas` looks up each
+  object to send in the pack indexes and copies its stored bytes: a delta is kept (as a
+  REF_DELTA) when its base is sent too or the client has it (thin packs), otherwise the
+  object is sent whole.
+"""
+
+from __future__ import annotations
+
+import array
+import contextvars
+import hashlib
+import heapq
+import sys
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import dulwich.repo
+import dulwich.server
+from dulwich.object_format import SHA1
+from dulwich.object_store import MissingObjectFinder
+from dulwich.objects import Commit, Tag, Tree
+from dulwich.pack import pack_object_header
+from dulwich.server import UploadPackHandler
+
+UNINTERESTING = True
+OFS_DELTA, REF_DELTA = 6, 7
+
+
+@dataclass
+class _FetchState:
+    thin_pack: bool = False
+    remote_has: set[bytes] = field(default_factory=set)
+
+
+# What the running upload-pack learned (client capabilities, what the client has), for the
+# pack writer, which dulwich calls without it. Set per request, in the request's thread.
+_state: contextvars.ContextVar[_FetchState] = contextvars.ContextVar("fetch_state")
+
+
+class ForgeUploadPackHandler(UploadPackHandler):
+    """dulwich's upload-pack, remembering whether the client accepts thin packs."""
+
+    def handle(self) -> None:
+        token = _state.set(_FetchState())
+        try:
+            super().handle()
+        finally:
+            _state.reset(token)
+
+    def set_client_capabilities(self, caps) -> None:
+        super().set_client_capabilities(caps)
+        _state.get().thin_pack = self.has_capability(b"thin-pack")
+
+
+class WalkingMissingObjectFinder(MissingObjectFinder):
+    def __init__(
+        self,
+        object_store,
+        haves: Iterable[bytes],
+        wants: Iterable[bytes],
+        *,
+        shallow=None,
+        progress=None,
+        get_tagged=None,
+        get_parents=lambda commit: commit.parents,
+    ) -> None:
+        self.object_store = object_store
+        self._get_parents = get_parents
+        shallow = set(shallow or ())
+        have_commits, have_tags, _ = _peel_all(object_store, haves, unknown_ok=True)
+        want_commits, want_tags, want_others = _peel_all(object_store, wants, unknown_ok=False)
+        missing, boundary = commits_between(
+            object_store, want_commits, have_commits, shallow, get_parents
+        )
+        self.remote_has: set[bytes] = set(boundary) | set(have_tags)
+        for sha in boundary:
+            self.remote_has.update(_tree_closure(object_store, object_store[sha].tree))
+        state = _state.get(None)
+        if state is not None:
+            state.remote_has = self.remote_has
+        self.sha_done = set(self.remote_has)
+        self.objects_to_send = {(sha, None, Commit.type_num, False) for sha in missing}
+        self.objects_to_send.update(
+            (sha, None, Tag.type_num, False) for sha in want_tags - have_tags
+        )
+        self.objects_to_send.update((sha, None, None, False) for sha in want_others)
+        self.progress = progress or (lambda _message: None)
+        self._tagged = (get_tagged and get_tagged()) or {}
+
+
+def commits_between(store, wants, haves, shallow, get_parents):
+    """(commits reachable from wants but not haves, the have-side commits at the edge)."""
+    flags: dict[bytes, bool] = {}
+    heap: list[tuple[int, int, bytes]] = []
+    order = 0
+
+    def push(sha: bytes, uninteresting: bool) -> None:
+        nonlocal order
+        known = flags.get(sha)
+        if known is not None and (known or not uninteresting):
+            return  # nothing new: already uninteresting, or interesting again
+        try:
+            commit = store[sha]
+        except KeyError:
+            if uninteresting:
+                return  # a have we do not know: the client has more than we do
+            raise
+        flags[sha] = uninteresting
+        order += 1
+        # Re-pushed when it turns uninteresting, so the mark spreads to its parents.
+        heapq.heappush(heap, (-commit.commit_time, order, sha))
+
+    for sha in haves:
+        push(sha, UNINTERESTING)
+    for sha in wants:
+        push(sha, not UNINTERESTING)
+    while heap and not all(flags[sha] for _, _, sha in heap):
+        _, _, sha = heapq.heappop(heap)
+        if sha in shallow:
+            continue
+        uninteresting = flags[sha]
+        for parent in get_parents(store[sha]):
+            push(parent, uninteresting)
+    missing = {sha for sha, uninteresting in flags.items() if not uninteresting}
+    boundary = {
+        parent
+        for sha in missing
+        if sha not in shallow
+        for parent in get_parents(store[sha])
+        if flags.get(parent)
+    }
+    return missing, boundary
+
+
+def _peel_all(store, shas, unknown_ok: bool) -> tuple[set[bytes], set[bytes], set[bytes]]:
+    """Commits (tags peeled), tags, and other objects (trees, blobs) among `shas`."""
+    commits, tags, others = set(), set(), set()
+    for sha in shas:
+        try:
+            obj = store[sha]
+        except KeyError:
+            if unknown_ok:
+                continue
+            raise
+        while isinstance(obj, Tag):
+            tags.add(obj.id)
+            obj = store[obj.object[1]]
+        if isinstance(obj, Commit):
+            commits.add(obj.id)
+        else:
+            others.add(obj.id)
+    return commits, tags, others
+
+
+def _tree_closure(store, tree_sha: bytes) -> set[bytes]:
+    seen = {tree_sha}
+    pending = [tree_sha]
+    while pending:
+        tree = store[pending.pop()]
+        if not isinstance(tree, Tree):
+            continue
+        for entry in tree.iteritems():
+            if entry.sha in seen or entry.mode == 0o160000:
+                continue
+            seen.add(entry.sha)
+            if entry.mode & 0o170000 == 0o040000:
+                pending.append(entry.sha)
+    return seen
+
+
+# --- writing the pack -----------------------------------------------------------------------
+
+
+def write_pack_reusing_deltas(write, container, object_ids, object_format=SHA1, **_options):
+    """Write a pack of `object_ids` (sha, hint) from `container`, copying stored bytes."""
+    state = _state.get(None) or _FetchState()
+    shas = [sha for sha, _hint in object_ids]
+    sending = set(shas)
+    client_has = state.remote_has if state.thin_pack else set()
+    digest = hashlib.sha1()
+
+    def emit(data: bytes) -> None:
+        digest.update(data)
+        write(data)
+
+    emit(b"PACK" + (2).to_bytes(4, "big") + len(shas).to_bytes(4, "big"))
+    for sha in shas:
+        emit(_stored_entry(container, sha, sending, client_has) or _whole_entry(container, sha))
+    write(digest.digest())
+    return {}, digest.digest()
+
+
+def _stored_entry(store, sha: bytes, sending: set, client_has: set) -> bytes | None:
+    """The object's bytes as stored in a pack, if the receiver can resolve them."""
+    for pack in store.packs:
+        try:
+            offset = pack.index.object_offset(sha)
+        except KeyError:
+            continue
+        data = pack.data
+        kind, size, header_end, base = _entry_header(data, offset)
+        compressed = _compressed_at(data, header_end)
+        if kind == OFS_DELTA:
+            base = _sha_at_offset(pack, offset - base)
+        if kind in (OFS_DELTA, REF_DELTA):
+            if base not in sending and base not in client_has:
+                return None  # its base is neither sent nor at the client: send it whole
+            header = pack_object_header(REF_DELTA, bytes.fromhex(base.decode()), size, SHA1)
+            return bytes(header) + compressed
+        return bytes(pack_object_header(kind, None, size, SHA1)) + compressed
+    return None  # a loose object
+
+
+def _whole_entry(store, sha: bytes) -> bytes:
+    type_num, raw = store.get_raw(sha)
+    return bytes(pack_object_header(type_num, None, len(raw), SHA1)) + zlib.compress(raw, 1)
+
+
+def _entry_header(data, offset: int):
+    """(type, size, end of header, base) where base is a distance (OFS) or a sha (REF)."""
+    chunk = _read(data, offset, 32)
+    byte = chunk[0]
+    kind, size, shift, pos = (byte >> 4) & 7, byte & 15, 4, 1
+    while byte & 0x80:
+        byte = chunk[pos]
+        pos += 1
+        size |= (byte & 0x7F) << shift
+        shift += 7
+    base = None
+    if kind == OFS_DELTA:
+        byte = chunk[pos]
+        pos += 1
+        base = byte & 0x7F
+        while byte & 0x80:
+            byte = chunk[pos]
+            pos += 1
+            base = ((base + 1) << 7) | (byte & 0x7F)
+    elif kind == REF_DELTA:
+        base = chunk[pos : pos + 20].hex().encode()
+        pos += 20
+    return kind, size, offset + pos, base
+
+
+def _compressed_at(data, start: int) -> bytes:
+    """The zlib stream starting at `start`, up to its end."""
+    inflater = zlib.decompressobj()
+    out = []
+    position = start
+    while not inflater.eof:
+        chunk = _read(data, position, 65536)
+        if not chunk:
+            raise ValueError("pack entry runs past the end of the pack")
+        inflater.decompress(chunk)
+        used = len(chunk) - len(inflater.unused_data)
+        out.append(chunk[:used])
+        position += used
+    return b"".join(out)
+
+
+def _read(data, offset: int, size: int) -> bytes:
+    # dulwich's PackData keeps its file open; each request opens its own repository, so
+    # no other thread moves this file position.
+    data._file.seek(offset)
+    return data._file.read(size)
+
+
+_reverse_indexes: OrderedDict[str, dict[int, bytes]] = OrderedDict()
+
+
+def _sha_at_offset(pack, offset: int) -> bytes:
+    """The object at an offset of a pack, from an offset -> sha table kept per pack file."""
+    key = pack._basename
+    table = _reverse_indexes.get(key)
+    if table is None:
+        table = _read_reverse_index(key + ".idx")
+        _reverse_indexes[key] = table
+        while len(_reverse_indexes) > 8:  # packs are immutable; keep the recent ones
+            _reverse_indexes.popitem(last=False)
+    _reverse_indexes.move_to_end(key)
+    return table[offset].hex().encode()
+
+
+def _read_reverse_index(idx_path: str) -> dict[int, bytes]:
+    """offset -> raw sha, read straight from a version 2 .idx file (fast: no per-entry calls)."""
+    with open(idx_path, "rb") as handle:
+        raw = handle.read()
+    if raw[:8] != b"\xfftOc\x00\x00\x00\x02":
+        raise ValueError(f"{idx_path} is not a version 2 pack index")
+    count = int.from_bytes(raw[8 + 255 * 4 : 8 + 256 * 4], "big")
+    shas_at = 8 + 256 * 4
+    offsets_at = shas_at + count * 24  # after the names and their CRC32s
+    offsets = array.array("I", raw[offsets_at : offsets_at + count * 4])
+    if sys.byteorder == "little":
+        offsets.byteswap()
+    large = offsets_at + count * 4
+    shas = [raw[shas_at + i * 20 : shas_at + i * 20 + 20] for i in range(count)]
+    table = {}
+    for sha, offset in zip(shas, offsets, strict=True):
+        if offset & 0x80000000:  # packs over 2 GiB keep big offsets in a second table
+            at = large + (offset & 0x7FFFFFFF) * 8
+            offset = int.from_bytes(raw[at : at + 8], "big")
+        table[offset] = sha
+    return table
+
+
+def install() -> None:
+    """Put the finder and the pack writer into dulwich's upload-pack."""
+    dulwich.repo.MissingObjectFinder = WalkingMissingObjectFinder
+    dulwich.server.write_pack_from_container = write_pack_reusing_deltas
