@@ -157,7 +157,8 @@ def form_post(client, page_url: str, action: str, data: dict, **kwargs):
 def live_server(app):
     """The app on a real socket on 127.0.0.1, for real clients (git, PyGithub, a browser)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for it, and every test using this fixture stops it.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
