@@ -375,6 +375,7 @@ def test_a_new_token_is_shown_once_stored_hashed_and_works_until_revoked(alice, 
     )
     assert response.status_code == 200
     secret = re.search(r'id="new-token"[^>]*value="(forge_[^"]+)"', text(response)).group(1)
+    assert response.headers["Cache-Control"] == "no-store"  # not even the browser keeps it
 
     later = text(alice.get("/settings/tokens"))
     assert secret not in later
@@ -454,3 +455,22 @@ def test_password_change_needs_the_current_password(alice, app, login):
         "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token}
     )
     assert old.status_code == 401
+
+
+def test_guessing_the_current_password_is_throttled_like_signing_in(alice, app, login):
+    def change(current: str):
+        fields = {"pw-current": current, "pw-new": "brand new password"}
+        return submit(alice, "/settings/", "/settings/password", fields, prefix="pw")
+
+    for attempt in range(5):
+        assert change(f"guess number {attempt}").status_code == 302
+    locked = change(PASSWORD)
+    assert locked.status_code == 429
+    assert "too many failed sign-in attempts" in text(locked)
+    assert change(PASSWORD).status_code == 429
+    other = app.test_client()
+    token = csrf_from(text(other.get("/login")))
+    response = other.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 429  # the same account limit as the sign-in form

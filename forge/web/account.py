@@ -5,7 +5,7 @@ from flask_login import login_required
 
 from forge.services import accounts
 from forge.services.errors import Invalid
-from forge.web.context import db, viewer
+from forge.web.context import db, settings, viewer
 from forge.web.forms import PasswordChangeForm, PostForm, ProfileForm, TokenForm
 
 bp = Blueprint("account", __name__, url_prefix="/settings")
@@ -40,7 +40,16 @@ def password():
     form = PasswordChangeForm(prefix="pw")
     if not form.validate_on_submit():
         abort(400, "Fill in both password fields.")
-    if not accounts.password_matches(user, form.current.data):
+    # The same throttled check as signing in: a borrowed session must not become a way to
+    # guess the password without limit.
+    checked = accounts.check_credentials(
+        db(),
+        user.name,
+        form.current.data,
+        client_ip=request.remote_addr or "unknown",
+        limits=settings().login_limits,
+    )
+    if checked is None or checked.user.id != user.id:
         flash("The current password is wrong.", "error")
         return redirect(url_for(".profile"))
     try:
@@ -78,13 +87,15 @@ def tokens():
                 ]
         else:
             status = 400
-    return render_template(
+    page = render_template(
         "settings_tokens.html",
         form=form,
         tokens=user.tokens,
         new_secret=new_secret,
         revoke_form=PostForm(),
-    ), status
+    )
+    # The secret is shown once: neither the browser's cache nor its back button keeps it.
+    return page, status, ({"Cache-Control": "no-store"} if new_secret else {})
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
