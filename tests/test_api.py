@@ -202,6 +202,19 @@ def test_listings_paginate_with_link_headers(github, alice, api):
     assert paged.get_user().get_repos().totalCount == 5
 
 
+def test_links_use_the_configured_external_url(client, settings, alice):
+    settings.base_url = "https://forge.example"  # as behind a proxy: FORGE_BASE_URL
+    headers = {"Authorization": f"token {alice}"}
+    for name in ("one", "two"):
+        assert (
+            client.post("/api/v3/user/repos", json={"name": name}, headers=headers).status_code
+            == 201
+        )
+    response = client.get("/api/v3/user/repos?per_page=1", headers=headers)
+    assert response.json[0]["html_url"].startswith("https://forge.example/alice/")
+    assert response.headers["Link"].startswith("<https://forge.example/api/v3/user/repos?")
+
+
 def test_user_repos_lists_repositories_shared_with_me(github, alice, bob):
     github(alice).get_user().create_repo("shared", private=True).add_to_collaborators(
         "bob", permission="pull"

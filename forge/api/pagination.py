@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from flask import request
 
 from forge.api.errors import ApiError
+from forge.web import external_url
 
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
@@ -31,7 +32,9 @@ def paginate(items: list, make_json) -> tuple[list, dict]:
     def url(n: int) -> str:
         args = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
         args.update(per_page=per_page, page=n)
-        return f"{request.base_url}?{urlencode(args)}"
+        # The external URL, as in every other link forge answers with: behind a proxy the
+        # address the request arrived on is not one the client can reach.
+        return f"{external_url(request.path)}?{urlencode(args)}"
 
     if page < last:
         links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
