@@ -12,11 +12,13 @@ request is written by hand: pkt-lines and a pack built with dulwich.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import http.client
 import socket
 import struct
+import subprocess
 import threading
 import zlib
 from dataclasses import dataclass
@@ -29,7 +31,6 @@ from conftest import HostedRepo, wait_for
 from dulwich.objects import DEFAULT_OBJECT_FORMAT, Blob, Commit, ShaFile, Tree
 from dulwich.pack import REF_DELTA, create_delta, write_pack_objects
 from dulwich.repo import Repo
-from requests.auth import _basic_auth_str
 
 ZERO = "0" * 40
 FLUSH = b"0000"
@@ -46,7 +47,8 @@ def pkt_lines(data: bytes) -> list[bytes]:
     payloads = []
     while data:
         length = int(data[:4], 16)
-        payloads.append(data[4:length]) if length else None
+        if length:
+            payloads.append(data[4:length])
         data = data[max(length, 4) :]
     return payloads
 
@@ -109,19 +111,18 @@ class Answer:
     remote: str  # what git prints as `remote: ...`
 
 
-def parse_answer(response: requests.Response, sideband: bool = True) -> Answer:
+def parse_answer(response: requests.Response) -> Answer:
     """Split a receive-pack answer: report-status (side-band 1) and messages (side-band 2)."""
-    payloads = pkt_lines(response.content)
-    remote = b""
-    if sideband:
-        remote = b"".join(p[1:] for p in payloads if p[:1] == b"\x02")
-        payloads = pkt_lines(b"".join(p[1:] for p in payloads if p[:1] == b"\x01"))
-    report = [p.rstrip(b"\n").decode("utf-8", "replace") for p in payloads]
+    bands = pkt_lines(response.content)
+    remote = b"".join(band[1:] for band in bands if band[:1] == b"\x02")
+    status = pkt_lines(b"".join(band[1:] for band in bands if band[:1] == b"\x01"))
+    report = [line.rstrip(b"\n").decode("utf-8", "replace") for line in status]
     return Answer(response.status_code, report, remote.decode("utf-8", "replace"))
 
 
 def basic_auth(repo: HostedRepo) -> str:
-    return _basic_auth_str(repo.owner, repo.token)
+    """The Authorization header for the repository's owner and token."""
+    return "Basic " + base64.b64encode(f"{repo.owner}:{repo.token}".encode()).decode()
 
 
 # --- a repository with one pushed commit ----------------------------------------------------
@@ -141,13 +142,18 @@ class Pushed:
             return bare.get_refs()
 
     def leftovers(self) -> list[str]:
-        return [p.name for p in (self.bare / "objects").iterdir() if p.name.startswith("incoming")]
+        """Quarantine directories, temporary files and packs without their index."""
+        objects, packs = self.bare / "objects", self.bare / "objects" / "pack"
+        found = [p.name for p in objects.iterdir() if p.name.startswith(("incoming", "tmp"))]
+        found += [p.name for p in packs.iterdir() if p.name.startswith("tmp")]
+        found += [p.name for p in packs.glob("*.pack") if not p.with_suffix(".idx").exists()]
+        return found
 
-    def post(self, body, headers: dict | None = None) -> requests.Response:
+    def post(self, body) -> requests.Response:
         return requests.post(
             self.repo.url + "/git-receive-pack",
             data=body,
-            headers={"Content-Type": "application/x-git-receive-pack-request", **(headers or {})},
+            headers={"Content-Type": "application/x-git-receive-pack-request"},
             auth=(self.repo.owner, self.repo.token),
             timeout=30,
         )
@@ -163,8 +169,8 @@ class Pushed:
         commit = make_commit(tree.id, [self.base.encode()])
         return commit, [blob, tree, commit]
 
-    def update_main(self, new: bytes, sideband: bool = True) -> bytes:
-        return commands((self.base, new.decode(), "refs/heads/main"), sideband=sideband)
+    def update_main(self, new: bytes) -> bytes:
+        return commands((self.base, new.decode(), "refs/heads/main"))
 
 
 @pytest.fixture
@@ -268,21 +274,22 @@ def test_commit_naming_a_missing_object_is_refused(pushed, git, missing):
 # --- tree entries a checkout must not write -------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [b".git", b"..", b".GIT", b"git~1", b".git.", b"a/b"])
-def test_tree_entry_with_a_dangerous_name_is_refused(pushed, git, name):
-    blob = Blob.from_string(b"[core]\n\tfsmonitor = echo owned\n")
-    data, tree_id = raw_tree(name, blob)
-    commit = make_commit(tree_id, [pushed.base.encode()])
-    pack = raw_pack(
-        (Blob.type_num, blob.as_raw_string(), None),
-        (Tree.type_num, data, None),
-        (Commit.type_num, commit.as_raw_string(), None),
-    )
+def test_tree_entries_with_dangerous_names_are_refused(pushed, git):
     before = pushed.refs()
-    answer = pushed.push(pushed.update_main(commit.id) + pack)
-    assert answer.report[1:] == ["ng refs/heads/main rejected"]
-    problem = f"has an entry named {name.decode()!r}, which a checkout must not write"
-    assert problem in answer.report[0] and problem in answer.remote
+    blob = Blob.from_string(b"[core]\n\tfsmonitor = echo owned\n")
+    for name in [b".git", b"..", b".GIT", b"git~1", b".git.", b"a/b"]:
+        data, tree_id = raw_tree(name, blob)
+        commit = make_commit(tree_id, [pushed.base.encode()])
+        pack = raw_pack(
+            (Blob.type_num, blob.as_raw_string(), None),
+            (Tree.type_num, data, None),
+            (Commit.type_num, commit.as_raw_string(), None),
+        )
+        answer = pushed.push(pushed.update_main(commit.id) + pack)
+        assert answer.report[1:] == ["ng refs/heads/main rejected"], name
+        problem = f"has an entry named {name.decode()!r}, which a checkout must not write"
+        assert problem in answer.report[0] and problem in answer.remote, name
+        assert pushed.refs() == before and pushed.leftovers() == [], name
     assert_unchanged(pushed, before, git)
 
 
@@ -306,22 +313,21 @@ def test_dangerous_tree_made_by_git_itself_is_refused(pushed, git):
 # --- ref names ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "ref, problem",
-    [
+def test_ill_formed_ref_names_are_refused(pushed, git):
+    before = pushed.refs()
+    commit, objects = pushed.next_commit()
+    for ref, problem in [
         ("refs/heads/../x", "a component starts with '.'"),
         ("HEAD", "ref 'HEAD' must start with refs/"),
         ("refs/heads/a b", "it contains a space, control character"),
         ("refs/heads/a\x01b", "it contains a space, control character"),
         ("refs/heads/x.lock", "ends with '.lock'"),
-    ],
-)
-def test_ill_formed_ref_name_is_refused(pushed, git, ref, problem):
-    commit, objects = pushed.next_commit()
-    before = pushed.refs()
-    answer = pushed.push(commands((ZERO, commit.id.decode(), ref)) + pack_of(*objects))
-    assert answer.report == ["unpack ok", f"ng {ref} invalid ref name"]
-    assert problem in answer.remote
+    ]:
+        answer = pushed.push(commands((ZERO, commit.id.decode(), ref)) + pack_of(*objects))
+        assert answer.report == ["unpack ok", f"ng {ref} invalid ref name"]
+        assert problem in answer.remote, ref
+        assert "\x01" not in answer.remote  # named with escapes, never echoed raw
+        assert pushed.refs() == before and pushed.leftovers() == [], ref
     assert_unchanged(pushed, before, git)
 
 
@@ -363,11 +369,13 @@ def test_garbled_command_line_gets_an_error_line(pushed, git):
 
 
 @pytest.fixture
-def outside(git, tmp_path) -> tuple[Path, str]:
-    """A bare repository outside FORGE_HOME, and its commit, which must never be served."""
+def outside(git, tmp_path, settings) -> tuple[Path, str]:
+    """A bare repository beside the repositories directory, where `..` would lead, and its
+    commit, which must never be served."""
     work = git.init(tmp_path / "outside-work", {"secret.txt": "not yours\n"})
-    git.run("clone", "-q", "--bare", str(work), str(tmp_path / "outside.git"))
-    return tmp_path / "outside.git", git.head(work)
+    bare = settings.repos_dir.parent / "outside.git"
+    git.run("clone", "-q", "--bare", str(work), str(bare))
+    return bare, git.head(work)
 
 
 def raw_get(live_server: str, path: str, authorization: str) -> tuple[int, bytes]:
@@ -382,27 +390,27 @@ def raw_get(live_server: str, path: str, authorization: str) -> tuple[int, bytes
         connection.close()
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/alice/../alice/project.git/info/refs",
-        "/alice/%2e%2e/alice/project.git/info/refs",
-        "/%2e%2e/outside.git/info/refs",
-        "/alice/%2e%2e%2f%2e%2e%2f%2e%2e%2foutside.git/info/refs",
-        "/alice/..%2f..%2f..%2foutside/info/refs",
-        "/alice/project%00.git/info/refs",
-        "/alice%00/project.git/info/refs",
-        "/alice/project.git%00/info/refs",
-        "/alice/project.git%00/../../outside.git/info/refs",
-    ],
-)
-def test_repository_path_tricks_answer_not_found(pushed, live_server, outside, path):
-    status, body = raw_get(live_server, path + "?service=git-upload-pack", basic_auth(pushed.repo))
-    assert status in (400, 404)
-    assert outside[1].encode() not in body and pushed.base.encode() not in body
+def test_repository_path_tricks_answer_not_found(pushed, live_server, outside):
+    paths = [
+        "/alice/../alice/project.git",
+        "/alice/%2e%2e/alice/project.git",
+        "/%2e%2e/outside.git",  # FORGE_HOME/repos/../outside.git is there
+        "/%2e%2e/outside",
+        "/alice/%2e%2e%2f%2e%2e%2foutside.git",
+        "/alice/..%2f..%2foutside",
+        "/alice/project%00.git",
+        "/alice%00/project.git",
+        "/alice/project.git%00",
+        "/alice/project.git%00/../../outside.git",
+    ]
+    for path in paths:
+        url = path + "/info/refs?service=git-upload-pack"
+        status, body = raw_get(live_server, url, basic_auth(pushed.repo))
+        assert status in (400, 404), path
+        assert outside[1].encode() not in body and pushed.base.encode() not in body, path
 
 
-@pytest.mark.parametrize("target", ["outside FORGE_HOME", "another repository"])
+@pytest.mark.parametrize("target", ["outside the repositories", "another repository"])
 def test_repository_directory_replaced_by_a_symlink_is_not_served(
     pushed, live_server, outside, hosted_repo, settings, tmp_path, git, target
 ):
@@ -429,8 +437,10 @@ def test_owner_directory_replaced_by_a_symlink_is_not_served(
     bob = hosted_repo(owner="bob", name="project")
     bob_dir = settings.repos_dir / "bob"
     bob_dir.rename(tmp_path / "bob-moved-away")
-    bob_dir.symlink_to(outside[0].parent)  # .../outside.git becomes bob/outside.git
-    (outside[0].parent / "project.git").symlink_to(outside[0])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "project.git").symlink_to(outside[0])
+    bob_dir.symlink_to(elsewhere)
     status, body = raw_get(
         live_server, "/bob/project.git/info/refs?service=git-upload-pack", basic_auth(bob)
     )
@@ -453,10 +463,23 @@ def test_body_over_the_limit_is_refused_naming_the_limit(pushed, git, app):
     app.extensions["forge.settings"].max_body_bytes = 10_000
     before = pushed.refs()
     git.commit(pushed.work, {"big.txt": incompressible(100_000)}, "big")
-    refused = git.run("push", pushed.repo.push_url, "main", cwd=pushed.work, check=False)
-    assert refused.returncode != 0
-    assert "remote: error: the request is larger than the limit of 10000 bytes" in refused.stderr
-    assert "[remote rejected] main -> main (pack too large)" in refused.stderr
+    # git sends a body up to http.postBuffer with a Content-Length, a larger one chunked.
+    for post_buffer, framing in [("1m", "Content-Length"), ("65520", "Transfer-Encoding")]:
+        refused = subprocess.run(
+            ["git", "-c", f"http.postBuffer={post_buffer}", "push", pushed.repo.push_url, "main"],
+            cwd=pushed.work,
+            env={**git.env, "GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode != 0
+        assert f"Send header: {framing}" in refused.stderr.split("Send header: POST ")[-1]
+        assert (
+            "remote: error: the request is larger than the limit of 10000 bytes" in refused.stderr
+        )
+        assert "[remote rejected] main -> main (pack too large)" in refused.stderr
+        assert pushed.refs() == before and pushed.leftovers() == []
     app.extensions["forge.settings"].max_body_bytes = 1 << 30
     assert_unchanged(pushed, before, git)
 
@@ -513,7 +536,9 @@ def test_twenty_concurrent_pushes_to_one_branch_let_exactly_one_win(pushed, git,
     def push(i: int) -> None:
         start.wait(timeout=30)
         clone = racers[i][0]
-        results[i] = git.run("push", pushed.repo.push_url, "main", cwd=clone, check=False)
+        results[i] = git.run(
+            "push", pushed.repo.push_url, "main", cwd=clone, check=False, timeout=60
+        )
 
     threads = [threading.Thread(target=push, args=(i,)) for i in range(len(racers))]
     for thread in threads:
