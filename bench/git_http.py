@@ -1,0 +1,465 @@
+"""Benchmark: forge's git over HTTP against C git's own servers, measured in one run.
+
+Serves the same repository (bench/make_repo.py: 20,000 commits, 5,000 files) from
+  forge            gunicorn running forge (2 workers x 8 threads), as `forge serve` runs it
+  http-backend     C git's `git http-backend` (CGI) behind lighttpd
+  git-daemon       C git's `git daemon` (git:// protocol), a second reference
+and times, with the real `git` client over 127.0.0.1: a full clone, a no-op fetch, an
+incremental fetch of 100 commits, a push of 100 commits and 8 clones at once. For each it
+reports wall time (median of --runs), the server's CPU time and its peak memory (PSS of the
+serving process tree), and prints the ratio forge / C git (http-backend).
+
+    python bench/git_http.py [--runs 3] [--keep]
+
+Needs git, lighttpd (`apt-get install lighttpd`) and forge installed. Run by hand; nothing
+here is a test. Only loopback is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import requests
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+SOURCE = WORK / "big.git"
+GIT_ENV = {
+    **os.environ,
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.org",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.org",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def git(*args, cwd=None, check=True, quiet=True):
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=GIT_ENV,
+        check=check,
+        stdout=subprocess.DEVNULL if quiet else None,
+        stderr=subprocess.DEVNULL if quiet else None,
+    )
+
+
+def wait_until_up(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+# --- servers ------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    url: str  # clone URL of the benchmark repository
+    push_url: str
+    process: subprocess.Popen
+    repo_dir: Path
+    extra: list = field(default_factory=list)  # helper processes not measured (forge's worker)
+
+    def tree(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> None:
+        for proc in [self.process, *self.extra]:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in [self.process, *self.extra]:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def copy_repository(target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(SOURCE, target)
+
+
+def start_forge(root: Path) -> Server:
+    home = root / "forge-home"
+    env = {**os.environ, "FORGE_HOME": str(home)}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    forge = [sys.executable, "-m", "forge.cli"]
+    subprocess.run([*forge, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*forge, "user", "create", "bench", "--email", "bench@example.org", "--password-stdin"],
+        input=b"bench-password\n",
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    token = subprocess.run(
+        [*forge, "token", "create", "bench"], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    # The embedded Redis and a worker, as `forge serve` runs them, but outside the measured tree:
+    # the web server is what answers git, as lighttpd + http-backend do for C git.
+    from forge.queue.embedded import EmbeddedRedis
+
+    redis_server = EmbeddedRedis(home / "redis")
+    redis_server.start()
+    env["REDIS_URL"] = redis_server.url
+    worker = subprocess.Popen(
+        [*forge, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    port = free_port()
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--timeout",
+            "300",
+            "--no-control-socket",
+            "--log-level",
+            "warning",
+            "forge.app:create_app()",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    wait_until_up(port)
+    api = f"http://127.0.0.1:{port}/api/v3"
+    response = requests.post(
+        f"{api}/user/repos", json={"name": "big"}, headers={"Authorization": f"token {token}"}
+    )
+    response.raise_for_status()
+    repo_dir = home / "repos" / "bench" / "big.git"
+    for part in ("objects", "refs", "packed-refs"):
+        target = repo_dir / part
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        source = SOURCE / part
+        shutil.copytree(source, target) if source.is_dir() else shutil.copy(source, target)
+    server = Server(
+        "forge",
+        f"http://127.0.0.1:{port}/bench/big.git",
+        f"http://bench:{token}@127.0.0.1:{port}/bench/big.git",
+        web,
+        repo_dir,
+        extra=[worker],
+    )
+    server.redis = redis_server
+    return server
+
+
+LIGHTTPD_CONF = """
+server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
+server.document-root = "{root}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{root}/lighttpd-error.log"
+server.max-request-size = 0
+alias.url = ("/git/" => "/usr/lib/git-core/git-http-backend/")
+$HTTP["url"] =~ "^/git/" {{
+  cgi.assign = ("" => "")
+  setenv.add-environment = ("GIT_PROJECT_ROOT" => "{root}/repos", "GIT_HTTP_EXPORT_ALL" => "1",
+                            "REMOTE_USER" => "bench")
+}}
+"""
+
+
+def start_http_backend(root: Path) -> Server:
+    lighttpd = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
+    if not os.path.exists(lighttpd):
+        sys.exit("lighttpd is needed for the C git reference: apt-get install lighttpd")
+    site = root / "http-backend"
+    repo_dir = site / "repos" / "big.git"
+    copy_repository(repo_dir)
+    git("config", "http.receivepack", "true", cwd=repo_dir)
+    port = free_port()
+    conf = site / "lighttpd.conf"
+    conf.write_text(LIGHTTPD_CONF.format(root=site, port=port))
+    process = subprocess.Popen([lighttpd, "-D", "-f", str(conf)])
+    wait_until_up(port)
+    url = f"http://127.0.0.1:{port}/git/big.git"
+    return Server("http-backend", url, url, process, repo_dir)
+
+
+def start_git_daemon(root: Path) -> Server:
+    base = root / "daemon"
+    repo_dir = base / "big.git"
+    copy_repository(repo_dir)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            f"--base-path={base}",
+            "--export-all",
+            "--enable=receive-pack",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(base),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until_up(port)
+    url = f"git://127.0.0.1:{port}/big.git"
+    return Server("git-daemon", url, url, process, repo_dir)
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    wall: float
+    cpu: float
+    peak_mb: float
+
+
+def cpu_of(processes: list[psutil.Process]) -> dict[int, float]:
+    seen = {}
+    for proc in processes:
+        try:
+            t = proc.cpu_times()
+            seen[proc.pid] = t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return seen
+
+
+@contextmanager
+def measured(server: Server):
+    """Wall time, CPU seconds and peak memory (sum of PSS) of the server's process tree."""
+    before = cpu_of(server.tree())
+    peak = [0.0]
+    last_cpu: dict[int, float] = dict(before)
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            total = 0
+            for proc in server.tree():
+                try:
+                    total += proc.memory_full_info().pss
+                    t = proc.cpu_times()
+                    last_cpu[proc.pid] = t.user + t.system + t.children_user + t.children_system
+                except psutil.Error:
+                    pass
+            peak[0] = max(peak[0], total)
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    result = Sample(0.0, 0.0, 0.0)
+    started = time.perf_counter()
+    try:
+        yield result
+    finally:
+        result.wall = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        after = cpu_of(server.tree())
+        last_cpu.update(after)
+        # Processes that ended during the run are counted through their parents' child times,
+        # or by their last sample when no parent waited for them inside the tree.
+        result.cpu = sum(last_cpu.values()) - sum(before.values())
+        result.peak_mb = peak[0] / 1e6
+
+
+def wait_for_single_pack(server: Server, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(list((server.repo_dir / "objects" / "pack").glob("*.pack"))) == 1:
+            return
+        time.sleep(0.2)
+
+
+def prepare_clients(root: Path) -> tuple[Path, Path]:
+    """A client 100 commits behind (for the incremental fetch) and one with the full history."""
+    behind = root / "client-behind.git"
+    if not behind.exists():
+        git("clone", "--bare", "--no-local", "-q", str(SOURCE), str(behind))
+        git("update-ref", "refs/heads/main", "main~100", cwd=behind)
+        git("reflog", "expire", "--expire=now", "--all", cwd=behind)
+        git("gc", "--prune=now", "-q", cwd=behind)
+    full = root / "client-full.git"
+    if not full.exists():
+        git("clone", "--bare", "--no-local", "-q", str(SOURCE), str(full))
+    return behind, full
+
+
+def hundred_new_commits(repo: Path, branch: str, salt: str) -> None:
+    """Append 100 commits with unique content to `branch` (made from main) of `repo`."""
+    lines = []
+    for n in range(100):
+        data = f"{salt} change {n}\n".encode() * 40
+        msg = f"bench push {salt} {n}".encode()
+        lines.append(b"commit refs/heads/" + branch.encode() + b"\n")
+        lines.append(b"committer Bench <bench@example.org> 1700000000 +0000\n")
+        lines.append(b"data %d\n%s\n" % (len(msg), msg))
+        if n == 0:
+            lines.append(b"from refs/heads/main\n")
+        lines.append(
+            b"M 100644 inline bench/%s-%d.txt\ndata %d\n%s\n" % (salt.encode(), n, len(data), data)
+        )
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(lines), check=True)
+
+
+def run_operations(server: Server, root: Path, runs: int) -> dict[str, list[Sample]]:
+    behind, full = prepare_clients(root)
+    scratch = root / f"scratch-{server.name}"
+    results: dict[str, list[Sample]] = {}
+
+    def record(op: str, sample: Sample) -> None:
+        results.setdefault(op, []).append(sample)
+
+    # Warm up every server the same way (page cache, worker processes, per-pack tables), so
+    # the figures are those of a server that has been up for a while, not of its first request.
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    for _ in range(4):
+        git("ls-remote", server.url)
+        warm = scratch / "warm.git"
+        subprocess.run(["cp", "-al", str(behind), str(warm)], check=True)
+        git("fetch", "-q", server.url, "refs/heads/main:refs/remotes/origin/main", cwd=warm)
+        shutil.rmtree(warm)
+
+    for run in range(runs):
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        clone = scratch / "clone.git"
+        with measured(server) as sample:
+            git("clone", "--bare", "-q", server.url, str(clone))
+        record("full clone", sample)
+
+        with measured(server) as sample:
+            git("fetch", "-q", server.url, "+refs/heads/*:refs/heads/*", cwd=clone)
+        record("no-op fetch", sample)
+
+        client = scratch / "behind.git"
+        subprocess.run(["cp", "-al", str(behind), str(client)], check=True)
+        with measured(server) as sample:
+            git("fetch", "-q", server.url, "refs/heads/main:refs/remotes/origin/main", cwd=client)
+        record("fetch 100 commits", sample)
+
+        clones = [scratch / f"c{i}.git" for i in range(8)]
+        with measured(server) as sample:
+            procs = [
+                subprocess.Popen(["git", "clone", "--bare", "-q", server.url, str(c)], env=GIT_ENV)
+                for c in clones
+            ]
+            codes = [p.wait() for p in procs]
+        if any(codes):
+            raise RuntimeError(f"{server.name}: a concurrent clone failed: {codes}")
+        record("8 clones at once", sample)
+
+        pusher = scratch / "pusher.git"
+        subprocess.run(["cp", "-al", str(full), str(pusher)], check=True)
+        branch = f"push-{run}"
+        hundred_new_commits(pusher, branch, f"{server.name}-{run}")
+        with measured(server) as sample:
+            git("push", "-q", server.push_url, f"{branch}:refs/heads/{branch}", cwd=pusher)
+        record("push 100 commits", sample)
+        if server.name == "forge":
+            wait_for_single_pack(server)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="forge vs C git over HTTP")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = parser.parse_args()
+    if not SOURCE.exists():
+        print("building the benchmark repository (once) ...", file=sys.stderr)
+        subprocess.run([sys.executable, str(HERE / "make_repo.py"), str(SOURCE)], check=True)
+    pack_mb = sum(p.stat().st_size for p in (SOURCE / "objects/pack").glob("*.pack")) / 1e6
+    commits = subprocess.run(
+        ["git", "rev-list", "--count", "main"], cwd=SOURCE, capture_output=True, text=True
+    ).stdout.strip()
+    root = Path(tempfile.mkdtemp(prefix="forge-bench-", dir=WORK))
+    servers = []
+    try:
+        servers = [start_forge(root), start_http_backend(root), start_git_daemon(root)]
+        results = {}
+        for server in servers:
+            print(f"measuring {server.name} ...", file=sys.stderr)
+            results[server.name] = run_operations(server, root, args.runs)
+    finally:
+        for server in servers:
+            server.stop()
+            if getattr(server, "redis", None):
+                server.redis.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print_table(results, commits, pack_mb, args.runs)
+
+
+def median(samples: list[Sample], attr: str) -> float:
+    return statistics.median(getattr(s, attr) for s in samples)
+
+
+def print_table(results, commits: str, pack_mb: float, runs: int) -> None:
+    ops = list(results["forge"])
+    print(
+        f"\nrepository: {commits} commits, {pack_mb:.1f} MB packed; median of {runs} runs; "
+        "ratio = forge / http-backend\n"
+    )
+    header = (
+        f"| {'operation':<18} | {'forge s':>8} | {'http-backend s':>14} | {'daemon s':>8} | "
+        f"{'ratio':>5} | {'forge CPU s':>11} | {'backend CPU s':>13} | {'CPU ratio':>9} | "
+        f"{'forge peak MB':>13} | {'backend peak MB':>15} |"
+    )
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for op in ops:
+        f, b, d = results["forge"][op], results["http-backend"][op], results["git-daemon"][op]
+        fw, bw, dw = median(f, "wall"), median(b, "wall"), median(d, "wall")
+        fc, bc = median(f, "cpu"), median(b, "cpu")
+        print(
+            f"| {op:<18} | {fw:8.3f} | {bw:14.3f} | {dw:8.3f} | {fw / bw:5.2f} | {fc:11.3f} | "
+            f"{bc:13.3f} | {fc / bc if bc else float('nan'):9.2f} | "
+            f"{max(s.peak_mb for s in f):13.0f} | {max(s.peak_mb for s in b):15.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
