@@ -132,6 +132,23 @@ def test_edit_changes_description_visibility_and_renames_on_disk(github, alice, 
         github(alice).get_repo("alice/draft")
 
 
+def test_a_leftover_directory_is_never_overwritten(github, alice, settings, api, database):
+    stray = repo_dir(settings, "alice", "stray")
+    stray.mkdir(parents=True)
+    (stray / "keep-me").write_text("not forge's")
+    created = api("POST", "/user/repos", alice, json={"name": "stray"})
+    assert created.status_code == 422
+    assert repo_rows(database, "stray") == []
+
+    github(alice).get_user().create_repo("proj")
+    renamed = api("PATCH", "/repos/alice/proj", alice, json={"name": "stray"})
+    assert renamed.status_code == 422
+    assert "already exists on disk" in renamed.json()["message"]
+    assert repo_dir(settings, "alice", "proj").is_dir()
+    assert (stray / "keep-me").read_text() == "not forge's"
+    assert github(alice).get_repo("alice/proj").name == "proj"
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -376,6 +393,7 @@ def test_a_private_repository_is_invisible_to_those_who_may_not_read_it(
         listed = [r.name for r in github(token).get_user("alice").get_repos()]
         assert listed == ["open"]
         assert "hidden" not in api("GET", "/users/alice/repos", token).text
+    assert [r.name for r in github(no_repo_scope).get_user().get_repos()] == ["open"]
     # Nor can a stranger change it: they are told it does not exist.
     assert api("PATCH", "/repos/alice/hidden", bob, json={"private": False}).status_code == 404
     assert api("DELETE", "/repos/alice/hidden", bob).status_code == 404

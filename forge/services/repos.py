@@ -116,6 +116,13 @@ def update_repository(
         clash = find_repository(session, repo.owner.name, name)
         if clash is not None and clash.id != repo.id:
             raise Invalid(f"{repo.owner.name} already has a repository named {name!r}", "name")
+        target = storage.repo_path(repos_dir, repo.owner.name, name)
+        if target != disk_path(repos_dir, repo) and target.exists():
+            # Left behind by something outside forge, as in create_repository.
+            raise Invalid(
+                f"a repository directory for {repo.owner.name}/{name} already exists on disk",
+                field="name",
+            )
 
     if description is not None:
         repo.description = description
