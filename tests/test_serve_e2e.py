@@ -123,6 +123,15 @@ def test_forge_serve_end_to_end(tmp_path, database_url):
         assert job.return_value(refresh=True)["payload"] == "hello"
         connection.close()
 
+        # A second `forge serve` on the same home refuses, and leaves the first one alone.
+        second = forge_cli(
+            "serve", "--port", str(free_port()), home=home, env={"DATABASE_URL": database_url,
+            "REDIS_URL": ""},
+        )  # fmt: skip
+        assert second.returncode == 2
+        assert "is another 'forge serve' using this FORGE_HOME?" in second.stderr
+        assert health(base).json() == HEALTHY
+
         children = psutil.Process(server.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "redis-server" in names and "gunicorn" in names and " worker" in names
