@@ -88,10 +88,10 @@ def test_forge_serve_end_to_end(tmp_path, database_url):
         assert server.poll() is None, output()
         assert up.json() == HEALTHY
 
+        cli_env = {"DATABASE_URL": database_url, "REDIS_URL": ""}
+
         def cli(*args, input=None):
-            result = forge_cli(
-                *args, home=home, env={"DATABASE_URL": database_url, "REDIS_URL": ""}, input=input
-            )
+            result = forge_cli(*args, home=home, env=cli_env, input=input)
             assert result.returncode == 0, result.stderr
             return result.stdout.strip()
 
@@ -124,10 +124,7 @@ def test_forge_serve_end_to_end(tmp_path, database_url):
         connection.close()
 
         # A second `forge serve` on the same home refuses, and leaves the first one alone.
-        second = forge_cli(
-            "serve", "--port", str(free_port()), home=home, env={"DATABASE_URL": database_url,
-            "REDIS_URL": ""},
-        )  # fmt: skip
+        second = forge_cli("serve", "--port", str(free_port()), home=home, env=cli_env)
         assert second.returncode == 2
         assert "is another 'forge serve' using this FORGE_HOME?" in second.stderr
         assert health(base).json() == HEALTHY
