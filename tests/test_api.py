@@ -91,6 +91,19 @@ def test_get_users_shows_another_users_public_profile(github, alice, make_user):
         github(alice).get_user("nobody")
 
 
+def test_edit_the_authenticated_users_profile(github, api, alice, make_token):
+    me = github(alice).get_user()
+    me.edit(name="Alice Liddell", email="alice@wonder.land")
+    again = github(alice).get_user()
+    assert (again.name, again.email) == ("Alice Liddell", "alice@wonder.land")
+
+    refused = api("PATCH", "/user", alice, json={"name": "Mallory", "email": "not-an-email"})
+    assert refused.status_code == 422
+    narrow = make_token("alice", scopes="repo")
+    assert api("PATCH", "/user", narrow, json={"name": "Mallory"}).status_code == 403
+    assert github(alice).get_user().name == "Alice Liddell"
+
+
 # --- creating, changing and deleting repositories -------------------------------------------
 
 
