@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -35,9 +35,11 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
+def redis_url(tmp_path_factory, worker_id):
     if EXTERNAL_REDIS:
-        yield EXTERNAL_REDIS
+        # Tests flush their database; parallel workers (pytest-xdist) each get their own.
+        number = 0 if worker_id == "master" else 1 + int(worker_id.removeprefix("gw"))
+        yield urlunsplit(urlsplit(EXTERNAL_REDIS)._replace(path=f"/{number}"))
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     server.start()

@@ -156,7 +156,7 @@ def test_private_repository_is_missing_for_strangers_and_asks_anonymous(
 
 
 def test_reader_may_clone_but_not_push_and_sees_why(
-    git, hosted_repo, make_user, make_token, database, tmp_path
+    git, hosted_repo, make_user, make_token, database, settings, tmp_path
 ):
     from forge.services import accounts, repos
 
@@ -175,6 +175,10 @@ def test_reader_may_clone_but_not_push_and_sees_why(
     assert refused.returncode != 0
     assert "remote: you may not push to alice/project: it needs the write role" in refused.stderr
     assert "[remote rejected] main -> main" in refused.stderr
+    # A refused push leaves nothing behind: its objects never entered the repository.
+    rejected = git.head(tmp_path / "clone")
+    bare = settings.repos_dir / "alice" / "project.git"
+    assert git.run("cat-file", "-e", rejected, cwd=bare, check=False).returncode != 0
 
 
 def test_token_without_repo_scope_cannot_push(git, hosted_repo, make_token, tmp_path):

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from dulwich.errors import (
     HangupException,
     ObjectMissing,
 )
-from dulwich.object_store import DiskObjectStore
+from dulwich.object_store import DiskObjectStore, OverlayObjectStore
 from dulwich.pack import PackInflater, UnresolvedDeltas
 from dulwich.protocol import (
     CAPABILITY_ATOMIC,
@@ -66,9 +67,12 @@ class PushRefused(Exception):
     """The callback refused the ref updates; the message is shown to the pusher."""
 
 
-# The callback: given the parsed ref updates, push options and a function that prints a
-# `remote:` line, check and apply them or raise PushRefused.
-ApplyUpdates = Callable[[list[RefUpdate], dict[str, str], Callable[[str], None]], None]
+# The callback: given the parsed ref updates, push options, a function that prints a
+# `remote:` line and the pushed objects (None when the push only deletes), check and apply
+# them or raise PushRefused.
+ApplyUpdates = Callable[
+    [list[RefUpdate], dict[str, str], Callable[[str], None], "Incoming | None"], None
+]
 
 
 class RequestBody:
@@ -103,13 +107,16 @@ class RequestBody:
         # holds the push's commands too, and refusing before they are read meant the pusher
         # got a bare `ERR` instead of a report on each ref naming the limit.
         while len(self.buffer) < want and not self.eof and self.read_bytes <= self.limit:
-            raw = self._raw(65536)
+            # Input the inflater has not consumed yet comes first: inflating is capped at
+            # 64 kB a step, so a small "gzip bomb" never expands all at once in memory.
+            raw = self.inflater.unconsumed_tail if self.inflater is not None else b""
+            raw = raw or self._raw(65536)
             if not raw:
                 self.eof = True
                 if self.inflater is not None:
                     self.buffer += self.inflater.flush()
                 break
-            chunk = self.inflater.decompress(raw) if self.inflater is not None else raw
+            chunk = self.inflater.decompress(raw, 65536) if self.inflater is not None else raw
             self.read_bytes += len(chunk)
             self.buffer += chunk
 
@@ -272,67 +279,90 @@ def receive_pack(
         return
 
     # The quarantine directory goes away however this ends: refused, accepted or failed.
-    # (It used to be removed only once the checks had passed, so every refused push left an
-    # `objects/incoming-*` directory behind.)
     quarantine = None
     try:
-        try:
-            if any(not u.deleted for u in commands):
+        if any(not u.deleted for u in commands):
+            try:
                 quarantine = _receive_into_quarantine(repo, body)
-                new_objects = check_new_objects(
+                checked = check_new_objects(
                     quarantine,
                     repo.object_store,
                     [u.new for u in commands if not u.deleted],
                     max_object_bytes,
                 )
-                session.say(f"Checked {new_objects} new objects.") if new_objects > 500 else None
-        except BodyTooLarge as exc:
-            refuse_all("too large", "pack too large", f"error: {exc}")
-            return
-        except IntegrityError as exc:
-            refuse_all(f"error {exc}", "rejected", f"error: {exc}")
-            return
-        except UnresolvedDeltas as exc:
-            # A thin pack whose delta bases are neither in the pack nor in the repository;
-            # without this the push ended in a 500 with no word to the pusher.
-            missing = ", ".join(sha.decode()[:12] for sha in exc.shas)
-            refuse_all(
-                "error missing delta base",
-                "unpacker error",
-                f"error: the pack is missing objects its deltas are based on: {missing}",
-            )
-            return
-        except (
-            ChecksumMismatch,
-            ApplyDeltaError,
-            FileFormatException,  # includes ObjectFormatException
-            ObjectMissing,
-            zlib.error,
-            GitProtocolError,
-            HangupException,
-            AssertionError,
-            ValueError,
-            KeyError,
-        ) as exc:
-            reason = str(exc).replace("\n", " ")[:200] or type(exc).__name__
-            refuse_all(
-                "error bad pack", "unpacker error", f"error: the pack could not be read: {reason}"
-            )
-            return
-        finally:
-            if quarantine is not None:
-                quarantine.close()
+            except BodyTooLarge as exc:
+                refuse_all("too large", "pack too large", f"error: {exc}")
+                return
+            except IntegrityError as exc:
+                refuse_all(f"error {exc}", "rejected", f"error: {exc}")
+                return
+            except UnresolvedDeltas as exc:
+                # A thin pack whose delta bases are neither in the pack nor in the repository.
+                missing = ", ".join(sha.decode()[:12] for sha in exc.shas)
+                refuse_all(
+                    "error missing delta base",
+                    "unpacker error",
+                    f"error: the pack is missing objects its deltas are based on: {missing}",
+                )
+                return
+            except UNREADABLE_PACK as exc:
+                reason = str(exc).replace("\n", " ")[:200] or type(exc).__name__
+                refuse_all(
+                    "error bad pack",
+                    "unpacker error",
+                    f"error: the pack could not be read: {reason}",
+                )
+                return
+            if checked > 500:
+                session.say(f"Checked {checked} new objects.")
+        incoming = Incoming(quarantine, repo) if quarantine is not None else None
         try:
-            if quarantine is not None:
-                _migrate(quarantine, repo)
-            apply_updates(commands, options, session.say)
+            apply_updates(commands, options, session.say, incoming)
         except PushRefused as exc:
             refuse_all("ok", "rejected", str(exc))
             return
     finally:
         if quarantine is not None:
+            quarantine.close()
             shutil.rmtree(quarantine.path, ignore_errors=True)
     session.report("ok", [(u.ref.encode(), None) for u in commands])
+
+
+UNREADABLE_PACK = (
+    ChecksumMismatch,
+    ApplyDeltaError,
+    FileFormatException,  # includes ObjectFormatException
+    ObjectMissing,
+    zlib.error,
+    GitProtocolError,
+    HangupException,
+    AssertionError,
+    ValueError,
+    KeyError,
+)
+
+
+class Incoming:
+    """Objects a push brought, checked but not yet part of the repository.
+
+    Checks that need to read them (is this a fast-forward?) see them through `visible()`;
+    only an accepted push moves them in (`accept()`), so a refused one leaves nothing.
+    """
+
+    def __init__(self, store: DiskObjectStore, repo: Repo):
+        self.store, self.repo = store, repo
+
+    @contextmanager
+    def visible(self):
+        own = self.repo.object_store
+        self.repo.object_store = OverlayObjectStore([own, self.store])
+        try:
+            yield
+        finally:
+            self.repo.object_store = own
+
+    def accept(self) -> None:
+        _migrate(self.store, self.repo)
 
 
 def _read_commands(proto) -> tuple[list[RefUpdate] | None, set[bytes]]:

@@ -8,6 +8,7 @@ post-receive actions, so protection and records apply whatever moved the ref.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from dulwich.repo import Repo
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 import hooks
 from forge.git import refs as git_refs
 from forge.git.refs import RefUpdate
+from forge.git.smart_http import Incoming
 from forge.models import Repository, User
 from forge.services.errors import Forbidden, Invalid
 from forge.services.permissions import role_of
@@ -39,8 +41,13 @@ def update_refs(
     say: Callable[[str], None] = lambda _line: None,
     via: str = "push",
     options: dict[str, str] | None = None,
+    incoming: Incoming | None = None,
 ) -> None:
-    """Check and apply ref updates; raises Forbidden (refused) or Invalid (stale) otherwise."""
+    """Check and apply ref updates; raises Forbidden (refused) or Invalid (stale) otherwise.
+
+    `incoming` holds a push's objects: the checks read them, and only once every check
+    passed do they become part of the repository.
+    """
     for update in updates:
         try:
             git_refs.check_ref_name(update.ref)
@@ -62,9 +69,12 @@ def update_refs(
     )
     with git_refs.locked_refs(git):
         try:
-            hooks.run_pre_receive(context)
+            with incoming.visible() if incoming else nullcontext():
+                hooks.run_pre_receive(context)
         except hooks.Refused as exc:
             raise Forbidden(str(exc)) from None
+        if incoming is not None:
+            incoming.accept()
         try:
             git_refs.apply_updates(git, updates)
         except git_refs.StaleRef as exc:

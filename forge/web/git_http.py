@@ -197,7 +197,7 @@ class GitHTTP:
         )
         database = self.database
 
-        def apply(updates, options, say):
+        def apply(updates, options, say, incoming):
             from forge.models import Repository
 
             with database.session() as session:
@@ -214,6 +214,7 @@ class GitHTTP:
                         say,
                         via="push",
                         options=options,
+                        incoming=incoming,
                     )
                 except (Forbidden, Invalid) as exc:
                     raise smart_http.PushRefused(exc.message) from None
