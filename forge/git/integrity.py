@@ -44,11 +44,23 @@ def check_new_objects(
 ) -> int:
     """Check every object in `incoming`; returns how many there were."""
     seen: set[bytes] = set()
+    # Pack indexes are asked directly: dulwich's `sha in store` rescans the pack directory
+    # and stats a loose file on every call, which cost 0.35 s on a push of 100 commits.
+    indexes = [pack.index for pack in (*existing.packs, *incoming.packs)]
 
     def exists(sha: bytes) -> bool:
-        return sha in seen or sha in incoming or sha in existing
+        if sha in seen:
+            return True
+        for index in indexes:
+            try:
+                index.object_offset(sha)
+                return True
+            except KeyError:
+                continue
+        return sha in incoming or sha in existing  # loose objects
 
-    referenced: list[tuple[bytes, bytes, str]] = []
+    # Each named object once (unchanged subtrees are named by every commit), with who named it.
+    referenced: dict[bytes, tuple[bytes, str]] = {}
     for pack in incoming.packs:
         for obj in PackInflater.for_pack_data(pack.data, resolve_ext_ref=incoming.get_raw):
             sha = obj.id
@@ -68,13 +80,14 @@ def check_new_objects(
             elif isinstance(obj, Tree):
                 for entry in obj.iteritems():
                     if entry.mode != GITLINK_MODE:
-                        referenced.append((entry.sha, sha, "tree entry"))
+                        referenced.setdefault(entry.sha, (sha, "tree entry"))
             elif isinstance(obj, Commit):
-                referenced.append((obj.tree, sha, "tree"))
-                referenced.extend((parent, sha, "parent") for parent in obj.parents)
+                referenced.setdefault(obj.tree, (sha, "tree"))
+                for parent in obj.parents:
+                    referenced.setdefault(parent, (sha, "parent"))
             elif isinstance(obj, Tag):
-                referenced.append((obj.object[1], sha, "tagged object"))
-    for target, source, what in referenced:
+                referenced.setdefault(obj.object[1], (sha, "tagged object"))
+    for target, (source, what) in referenced.items():
         if not exists(target):
             raise IntegrityError(
                 f"object {source.decode()[:12]} names a missing {what} {target.decode()[:12]}"
