@@ -10,8 +10,6 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forge.services.accounts import LoginLimits
-
 ENVIRONMENT = {
     "FORGE_HOME": "directory holding the database, repositories, Redis socket, logs (./instance)",
     "DATABASE_URL": "SQLAlchemy URL of the database (sqlite:///$FORGE_HOME/forge.db)",
@@ -22,6 +20,15 @@ ENVIRONMENT = {
     "FORGE_MAX_BODY_MB": "largest request body (a push's pack) accepted, in MiB (1024)",
     "FORGE_MAX_FILE_MB": "largest file a push may contain, in MiB (100)",
 }
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed sign-ins allowed per window, per account and per client address."""
+
+    window_seconds: int = 15 * 60
+    per_user: int = 10
+    per_ip: int = 30
 
 
 class ConfigError(Exception):

@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
 from forge.app import create_app
-from forge.config import Settings
+from forge.config import LoginLimits, Settings
 from forge.queue.embedded import EmbeddedRedis
 from forge.services import accounts
 
@@ -81,7 +81,7 @@ def settings(tmp_path, database_url, clean_redis) -> Settings:
         redis_embedded=False,
         secret_key="test-secret-key",
         # Tight limits so throttling can be seen within a test.
-        login_limits=accounts.LoginLimits(per_user=5, per_ip=8),
+        login_limits=LoginLimits(per_user=5, per_ip=8),
     )
 
 

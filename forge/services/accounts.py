@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from forge.config import LoginLimits
 from forge.db import utcnow
 from forge.models import AccessToken, LoginFailure, SiteSetting, User
 from forge.services.errors import Invalid, NotFound, Throttled
@@ -99,15 +100,6 @@ def password_matches(user: User | None, password: str) -> bool:
     except (VerificationError, InvalidHashError):
         return False
     return ok and user is not None
-
-
-@dataclass(frozen=True)
-class LoginLimits:
-    """Failed sign-ins allowed per window, per account and per client address."""
-
-    window_seconds: int = 15 * 60
-    per_user: int = 10
-    per_ip: int = 30
 
 
 @dataclass(frozen=True)
