@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dulwich.graph import can_fast_forward
 from sqlalchemy import select
 
+from forge.git.refs import is_ancestor
 from forge.models import BranchProtection, CommitStatus
 from forge.services.permissions import ROLE_RANK
 from hooks.context import PushContext, Refused
@@ -51,7 +51,7 @@ def branch_protection(ctx: PushContext) -> None:
         forced = (
             not update.created
             and not update.deleted
-            and not can_fast_forward(ctx.git, update.old.encode(), update.new.encode())
+            and not is_ancestor(ctx.git, update.old, update.new)
         )
         if forced:
             ctx.forced.add(update.ref)

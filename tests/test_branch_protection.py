@@ -188,3 +188,63 @@ def test_pygithub_reads_branches_tags_refs_and_edits_protection(git, project, li
     assert repo.get_branch("main").protected is True
     main.remove_protection()
     assert repo.get_branch("main").protected is False
+
+
+def test_refs_changed_through_the_api_pass_the_same_checks_and_are_recorded(git, project, database):
+    from sqlalchemy import select
+
+    from forge.models import PushEvent
+
+    main = remote_main(git, project)
+    created = requests.post(
+        f"{project.api}/git/refs",
+        json={"ref": "refs/heads/release", "sha": main},
+        headers=project.headers,
+    )
+    assert created.status_code == 201 and created.json()["object"]["sha"] == main
+    again = requests.post(
+        f"{project.api}/git/refs",
+        json={"ref": "refs/heads/release", "sha": main},
+        headers=project.headers,
+    )
+    assert again.status_code == 422 and again.json()["message"] == "Reference already exists"
+
+    # Move main forward on the server through git, then try to move release backwards.
+    newer = git.commit(project.work, {"a.txt": "two\n"}, "newer")
+    git.run("push", project.push_url, "main", cwd=project.work)
+    moved = requests.patch(
+        f"{project.api}/git/refs/heads/release", json={"sha": newer}, headers=project.headers
+    )
+    assert moved.status_code == 200
+    backwards = requests.patch(
+        f"{project.api}/git/refs/heads/release", json={"sha": main}, headers=project.headers
+    )
+    assert backwards.status_code == 422
+    assert backwards.json()["message"] == "Update is not a fast forward"
+
+    protect(project, enforce_admins=True)
+    forced = requests.patch(
+        f"{project.api}/git/refs/heads/main",
+        json={"sha": main, "force": True},
+        headers=project.headers,
+    )
+    assert forced.status_code == 403 and "force-pushes are not allowed" in forced.json()["message"]
+    deleted = requests.delete(f"{project.api}/git/refs/heads/main", headers=project.headers)
+    assert deleted.status_code == 403 and "cannot be deleted" in deleted.json()["message"]
+    assert remote_main(git, project) == newer
+
+    assert (
+        requests.delete(
+            f"{project.api}/git/refs/heads/release", headers=project.headers
+        ).status_code
+        == 204
+    )
+    with database.session() as session:
+        api_events = session.scalars(
+            select(PushEvent).where(PushEvent.via == "api").order_by(PushEvent.id)
+        ).all()
+    assert [(e.ref, e.after[:7]) for e in api_events] == [
+        ("refs/heads/release", main[:7]),
+        ("refs/heads/release", newer[:7]),
+        ("refs/heads/release", "0000000"),
+    ]

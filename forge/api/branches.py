@@ -10,9 +10,11 @@ from forge.api.errors import ApiError
 from forge.api.pagination import paginate
 from forge.api.repos import _field, json_body
 from forge.services import branches as branch_service
+from forge.services import refs as ref_service
 from forge.services.errors import Invalid, NotFound
 from forge.services.repos import get_repository
-from forge.web.context import db, settings
+from forge.web import external_url
+from forge.web.context import db, redis_connection, settings
 
 
 def _repository(owner: str, name: str, action: str = "read"):
@@ -140,3 +142,42 @@ def _ref_json(repo, ref: str, sha: str) -> dict:
         else "commit"
     )
     return shapes.git_ref(repo, ref, sha, kind)
+
+
+# --- changing refs: through the same checks and records as a push ---------------------------
+
+
+def _ref_change():
+    return ref_service.RefChangeSettings.build(settings(), redis_connection(), external_url(""))
+
+
+@api.post("/repos/<owner>/<name>/git/refs")
+def create_ref(owner: str, name: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    body = json_body()
+    ref, sha = _field(body, "ref", str), _field(body, "sha", str)
+    with branch_service.open_git(settings().repos_dir, repo) as git:
+        ref_service.create_ref(db(), git, repo, user, ref, sha, _ref_change())
+    return jsonify(_ref_json(repo, ref, sha)), 201
+
+
+@api.patch("/repos/<owner>/<name>/git/refs/<path:ref>")
+def update_ref(owner: str, name: str, ref: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    body = json_body()
+    sha, force = _field(body, "sha", str), bool(_field(body, "force", bool, False))
+    full = "refs/" + ref.strip("/")
+    with branch_service.open_git(settings().repos_dir, repo) as git:
+        ref_service.move_ref(db(), git, repo, user, full, sha, force, _ref_change())
+    return jsonify(_ref_json(repo, full, sha))
+
+
+@api.delete("/repos/<owner>/<name>/git/refs/<path:ref>")
+def delete_ref(owner: str, name: str, ref: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    with branch_service.open_git(settings().repos_dir, repo) as git:
+        ref_service.delete_ref(db(), git, repo, user, "refs/" + ref.strip("/"), _ref_change())
+    return "", 204

@@ -154,3 +154,10 @@ def peel(repo: Repo, sha: str) -> str:
     while obj.type_name == b"tag":
         obj = repo.object_store[obj.object[1]]
     return obj.id.decode()
+
+
+def is_ancestor(repo: Repo, ancestor: str, descendant: str) -> bool:
+    """Would moving a ref from `ancestor` to `descendant` be a fast-forward?"""
+    from dulwich.graph import can_fast_forward
+
+    return can_fast_forward(repo, ancestor.encode(), descendant.encode())

@@ -15,11 +15,13 @@ from dulwich.repo import Repo
 from sqlalchemy.orm import Session
 
 import hooks
+from forge import queue
+from forge.config import Settings
 from forge.git import refs as git_refs
 from forge.git.refs import RefUpdate
 from forge.git.smart_http import Incoming
 from forge.models import Repository, User
-from forge.services.errors import Forbidden, Invalid
+from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.permissions import role_of
 
 
@@ -29,6 +31,16 @@ class RefChangeSettings:
     max_object_bytes: int
     # Puts a background job on a queue: enqueue(queue_name, "module.function", *args).
     enqueue: Callable[..., object] | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, redis_connection, base_url: str) -> RefChangeSettings:
+        return cls(
+            base_url=settings.base_url or base_url,
+            max_object_bytes=settings.max_object_bytes,
+            enqueue=lambda queue_name, func, *args: queue.enqueue(
+                redis_connection, queue_name, func, *args
+            ),
+        )
 
 
 def update_refs(
@@ -81,3 +93,42 @@ def update_refs(
             raise Invalid(str(exc), field="ref") from None
         hooks.run_post_receive(context)
         session.flush()
+
+
+# --- refs changed through the API (GitHub's git/refs endpoints) ------------------------------
+
+
+def _existing_object(git: Repo, sha: str) -> str:
+    if not isinstance(sha, str) or len(sha) != 40 or sha.encode() not in git.object_store:
+        raise Invalid("Object does not exist", field="sha")
+    return sha
+
+
+def create_ref(session, git, repository, actor, ref: str, sha: str, config) -> None:
+    if not isinstance(ref, str) or not ref.startswith("refs/") or ref.count("/") < 2:
+        raise Invalid("ref must be a full name such as refs/heads/feature", field="ref")
+    sha = _existing_object(git, sha)
+    if git_refs.current_value(git, ref) != git_refs.ZERO:
+        raise Invalid("Reference already exists", field="ref")
+    update_refs(
+        session, repository, git, actor, [RefUpdate(ref, git_refs.ZERO, sha)], config, via="api"
+    )
+
+
+def move_ref(session, git, repository, actor, ref: str, sha: str, force: bool, config) -> None:
+    sha = _existing_object(git, sha)
+    old = git_refs.current_value(git, ref)
+    if old == git_refs.ZERO:
+        raise NotFound("Reference does not exist")
+    if not force and not git_refs.is_ancestor(git, old, sha):
+        raise Invalid("Update is not a fast forward", field="sha")
+    update_refs(session, repository, git, actor, [RefUpdate(ref, old, sha)], config, via="api")
+
+
+def delete_ref(session, git, repository, actor, ref: str, config) -> None:
+    old = git_refs.current_value(git, ref)
+    if old == git_refs.ZERO:
+        raise Invalid("Reference does not exist", field="ref")
+    update_refs(
+        session, repository, git, actor, [RefUpdate(ref, old, git_refs.ZERO)], config, via="api"
+    )

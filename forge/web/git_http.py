@@ -22,7 +22,6 @@ from dulwich.repo import Repo
 
 from forge.git import smart_http
 from forge.models import User
-from forge.queue import enqueue
 from forge.services import accounts
 from forge.services import refs as ref_service
 from forge.services.errors import Forbidden, Invalid, Throttled
@@ -188,12 +187,8 @@ class GitHTTP:
         return repository, Path(path)
 
     def _ref_applier(self, git: Repo, repository_id: int, pusher_id: int | None, environ):
-        base_url = self.settings.base_url or _base_url(environ)
-        redis = self.flask_app.extensions["forge.redis"]
-        config = ref_service.RefChangeSettings(
-            base_url,
-            self.settings.max_object_bytes,
-            enqueue=lambda queue_name, func, *args: enqueue(redis, queue_name, func, *args),
+        config = ref_service.RefChangeSettings.build(
+            self.settings, self.flask_app.extensions["forge.redis"], _base_url(environ)
         )
         database = self.database
 
