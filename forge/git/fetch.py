@@ -194,15 +194,19 @@ def write_pack_reusing_deltas(write, container, object_ids, object_format=SHA1, 
     sending = set(shas)
     client_has = state.remote_has if state.thin_pack else set()
     digest = hashlib.sha1()
+    pending = bytearray()  # sent in side-band-sized pieces, not one packet per object
 
     def emit(data: bytes) -> None:
         digest.update(data)
-        write(data)
+        pending.extend(data)
+        if len(pending) >= 65000:
+            write(bytes(pending))
+            pending.clear()
 
     emit(b"PACK" + (2).to_bytes(4, "big") + len(shas).to_bytes(4, "big"))
     for sha in shas:
         emit(_stored_entry(container, sha, sending, client_has) or _whole_entry(container, sha))
-    write(digest.digest())
+    write(bytes(pending) + digest.digest())
     return {}, digest.digest()
 
 
