@@ -56,13 +56,10 @@ def new():
 
 @bp.route("/<owner>/<name>")
 def show(owner: str, name: str):
+    from forge.web.browse import home_page
+
     repo = repo_service.get_repository(db(), owner, name, viewer())
-    return render_template(
-        "repo_home.html",
-        repo=repo,
-        clone_url=clone_url(repo),
-        can_admin=can(db(), viewer(), "admin", repo),
-    )
+    return home_page(repo, clone_url(repo))
 
 
 def _settings_page(repo, status=200, **forms):

@@ -1,0 +1,724 @@
+"""Reading a repository for the browser: refs, trees, blobs, history, diffs, blame, archives.
+
+Every read goes through dulwich's object store; nothing here opens a file inside the
+repository by a path that came from a URL. Objects never change once written, so what is
+expensive to work out (the ordered list of a branch's commits, the last commit of each entry
+of a folder, a blame) is cached in process, keyed by the repository and the object ids it was
+computed from.
+
+History walks read commits with a small parser of their headers instead of full dulwich
+objects, and look up paths in raw tree data: on a history of tens of thousands of commits
+that is what keeps a cold walk well under a second.
+"""
+
+from __future__ import annotations
+
+import heapq
+import io
+import os
+import re
+import stat
+import threading
+import time
+import zipfile
+from binascii import hexlify, unhexlify
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dulwich._objects import parse_tree
+from dulwich.annotate import update_lines
+from dulwich.archive import UnsafeArchivePathError, tar_stream
+from dulwich.diff_tree import RenameDetector, tree_changes
+from dulwich.graph import find_merge_base
+from dulwich.objects import Blob, Commit, Tag
+from dulwich.repo import Repo
+from dulwich.walk import Walker
+
+from forge.cache import LRU
+
+HEX = re.compile(r"^[0-9a-f]{7,40}$")
+COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
+SUBMODULE_MODE = 0o160000
+MISSING = object()
+
+
+class Missing(Exception):
+    """A ref, path or object the repository does not have."""
+
+
+# --- plain values -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a ref in a URL named: a branch, a tag or a commit id, and the commit it means."""
+
+    name: str
+    kind: str  # "branch", "tag" or "commit"
+    commit: str
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    time: int
+    offset: int  # seconds east of UTC
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+    author: Person
+    committer: Person
+    message: str
+
+    @property
+    def summary(self) -> str:
+        return self.message.split("\n", 1)[0].strip()
+
+    @property
+    def body(self) -> str:
+        parts = self.message.strip("\n").split("\n", 1)
+        return parts[1].strip("\n") if len(parts) > 1 else ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a tree: `path` is its full path from the repository's root."""
+
+    name: str
+    path: str
+    mode: int
+    sha: str
+
+    @property
+    def kind(self) -> str:
+        if self.mode == SUBMODULE_MODE:
+            return "submodule"
+        if stat.S_ISDIR(self.mode):
+            return "tree"
+        if stat.S_ISLNK(self.mode):
+            return "symlink"
+        return "blob"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file changed between two trees."""
+
+    status: str  # added, deleted, modified, renamed, copied
+    old_path: str | None
+    new_path: str | None
+    old_sha: str | None
+    new_sha: str | None
+    old_mode: int | None
+    new_mode: int | None
+
+    @property
+    def path(self) -> str:
+        return self.new_path or self.old_path or ""
+
+
+@dataclass(frozen=True)
+class BranchInfo:
+    name: str
+    commit: CommitInfo
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    name: str
+    commit: CommitInfo
+    message: str  # an annotated tag's message, else ""
+
+
+@dataclass
+class _Walk:
+    """An unfinished walk of history: extended on demand, its result kept in `ids`."""
+
+    heap: list
+    seen: set
+    ids: bytearray = field(default_factory=bytearray)  # 20-byte commit ids, newest first
+    done: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    path_ids: dict = field(default_factory=dict)  # commit -> id at the path (path walks)
+    counter: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.ids) // 20
+
+
+# Commit headers (tree, parents, committer time) of walked commits, shared by all walks.
+_HEADERS = LRU(150_000)
+# What is at a path below a tree, by (repository, tree, path).
+_PATHS = LRU(100_000)
+# Full commits as shown on pages.
+_COMMITS = LRU(20_000)
+# Walks of history by (repository, head, path); weight: the bytes of ids they hold.
+_WALKS = LRU(48 * 1024 * 1024, weigh=lambda walk: len(walk.ids) + 64 * len(walk.seen) + 64)
+# Last commit of each entry of a folder, by (repository, head, path, folder tree).
+_LAST = LRU(2_000, weigh=lambda found: 1 + len(found) // 64)
+# Blame results by (repository, commit, path).
+_BLAME = LRU(64 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(line) + 48 for _, line in lines))
+
+
+def clear_caches() -> None:
+    for cache in (_HEADERS, _PATHS, _COMMITS, _WALKS, _LAST, _BLAME):
+        cache.clear()
+
+
+# --- the reader -------------------------------------------------------------------------------
+
+
+class RepoReader:
+    """One repository opened for reading. Use as a context manager; close() releases files."""
+
+    def __init__(self, path: Path):
+        try:
+            info = os.stat(path)
+        except OSError:
+            raise Missing("the repository is not on disk") from None
+        # The inode tells a repository apart from one deleted and made again at the same path.
+        self.key = f"{path}:{info.st_ino}"
+        self.path = path
+        self.repo = Repo(str(path))
+        self.store = self.repo.object_store
+
+    def close(self) -> None:
+        self.repo.close()
+
+    def __enter__(self) -> RepoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- refs ---------------------------------------------------------------------------------
+
+    def _refs(self, prefix: bytes) -> dict[str, bytes]:
+        return {
+            name.decode("utf-8", "replace"): sha
+            for name, sha in self.repo.refs.as_dict(prefix).items()
+        }
+
+    def branch_names(self) -> list[str]:
+        return sorted(self._refs(b"refs/heads"))
+
+    def tag_names(self) -> list[str]:
+        return sorted(self._refs(b"refs/tags"))
+
+    def is_empty(self) -> bool:
+        return not self.repo.refs.as_dict(b"refs/heads") and not self.repo.refs.as_dict(
+            b"refs/tags"
+        )
+
+    def default_branch(self, preferred: str) -> str | None:
+        """The branch HEAD names if it exists, else `preferred`, else any branch."""
+        heads = self._refs(b"refs/heads")
+        try:
+            target = self.repo.refs.get_symrefs().get(b"HEAD", b"")
+        except (KeyError, OSError):
+            target = b""
+        target = target.decode("utf-8", "replace").removeprefix("refs/heads/")
+        for name in (target, preferred):
+            if name in heads:
+                return name
+        return min(heads) if heads else None
+
+    def resolve(self, parts: list[str]) -> tuple[Revision, list[str]]:
+        """Split URL parts into a revision and a path: the longest prefix naming a branch or a
+        tag wins (so `feature/x` works), then a commit id as the first part."""
+        heads, tags = self._refs(b"refs/heads"), self._refs(b"refs/tags")
+        for end in range(len(parts), 0, -1):
+            name = "/".join(parts[:end])
+            for kind, refs in (("branch", heads), ("tag", tags)):
+                sha = refs.get(name)
+                if sha is not None:
+                    return Revision(name, kind, self._peel(sha)), parts[end:]
+        if parts and HEX.match(parts[0]):
+            return Revision(parts[0], "commit", self._expand(parts[0])), parts[1:]
+        raise Missing("no such branch, tag or commit")
+
+    def revision(self, name: str) -> Revision:
+        """A whole string naming a branch, a tag or a commit id."""
+        revision, rest = self.resolve(name.split("/"))
+        if rest:
+            raise Missing(f"no branch, tag or commit named {name!r}")
+        return revision
+
+    def _expand(self, prefix: str) -> str:
+        if len(prefix) == 40:
+            if prefix.encode() not in self.store:
+                raise Missing("no such commit")
+            return self._peel(prefix.encode())
+        found = []
+        for sha in self.store.iter_prefix(prefix.encode()):
+            found.append(sha)
+            if len(found) > 1:
+                raise Missing(f"the commit id {prefix} is ambiguous")
+        if not found:
+            raise Missing("no such commit")
+        return self._peel(found[0])
+
+    def _peel(self, sha: bytes) -> str:
+        """The commit a ref points at, following annotated tags; Missing for anything else."""
+        for _ in range(20):
+            try:
+                obj = self.store[sha]
+            except KeyError:
+                raise Missing("the ref points at a missing object") from None
+            if isinstance(obj, Commit):
+                return obj.id.decode()
+            if not isinstance(obj, Tag):
+                raise Missing("the ref does not point at a commit")
+            sha = obj.object[1]
+        raise Missing("too many nested tags")
+
+    def branches(self) -> list[BranchInfo]:
+        return [
+            BranchInfo(name, self.commit(self._peel(sha)))
+            for name, sha in sorted(self._refs(b"refs/heads").items())
+        ]
+
+    def tags(self) -> list[TagInfo]:
+        found = []
+        for name, sha in self._refs(b"refs/tags").items():
+            try:
+                obj = self.store[sha]
+                message = ""
+                if isinstance(obj, Tag):
+                    message = obj.message.decode("utf-8", "replace").strip()
+                found.append(TagInfo(name, self.commit(self._peel(sha)), message))
+            except (Missing, KeyError):
+                continue  # a tag of a tree or a blob has nothing to browse
+        return sorted(found, key=lambda t: (-t.commit.committer.time, t.name))
+
+    # --- objects ------------------------------------------------------------------------------
+
+    def commit(self, sha: str) -> CommitInfo:
+        key = (self.key, sha)
+        found = _COMMITS.get(key)
+        if found is None:
+            try:
+                obj = self.store[sha.encode()]
+            except KeyError:
+                raise Missing("no such commit") from None
+            if not isinstance(obj, Commit):
+                raise Missing("not a commit")
+            found = _COMMITS.put(key, _commit_info(obj))
+        return found
+
+    def entry(self, commit: str, path: str) -> Entry:
+        """The tree entry at `path` in a commit ('' is the root folder)."""
+        info = self.commit(commit)
+        if not path:
+            return Entry("", "", stat.S_IFDIR, info.tree)
+        mode, sha = stat.S_IFDIR, info.tree.encode()
+        for name in path.split("/"):
+            if not stat.S_ISDIR(mode) or mode == SUBMODULE_MODE:
+                raise Missing(f"{path} is not in this revision")
+            found = _find_entry(self._raw(sha, TREE), name.encode())
+            if found is None:
+                raise Missing(f"{path} is not in this revision")
+            mode, sha = found
+        return Entry(path.rsplit("/", 1)[-1], path, mode, sha.decode())
+
+    def list_tree(self, tree: str, path: str) -> list[Entry]:
+        """A folder's entries, folders first, each in name order as GitHub shows them."""
+        prefix = path + "/" if path else ""
+        entries = [
+            Entry(
+                name.decode("utf-8", "replace"),
+                prefix + name.decode("utf-8", "replace"),
+                mode,
+                sha.decode(),
+            )
+            for name, mode, sha in self._tree(tree.encode())
+        ]
+        return sorted(entries, key=lambda e: (e.kind != "tree", e.name.lower(), e.name))
+
+    def blob(self, sha: str) -> bytes:
+        obj = self._object(sha.encode())
+        if not isinstance(obj, Blob):
+            raise Missing("not a file")
+        return obj.as_raw_string()
+
+    def blob_chunks(self, sha: str) -> tuple[int, list[bytes]]:
+        obj = self._object(sha.encode())
+        if not isinstance(obj, Blob):
+            raise Missing("not a file")
+        chunks = obj.chunked
+        return sum(len(c) for c in chunks), chunks
+
+    def _object(self, sha: bytes):
+        try:
+            return self.store[sha]
+        except KeyError:
+            raise Missing("no such object") from None
+
+    def _raw(self, sha: bytes, kind: int) -> bytes:
+        try:
+            type_num, data = self.store.get_raw(sha)
+        except KeyError:
+            raise Missing("no such object") from None
+        if type_num != kind:
+            raise Missing("unexpected object type")
+        return data
+
+    def _tree(self, sha: bytes) -> list[tuple[bytes, int, bytes]]:
+        return parse_tree(self._raw(sha, TREE), 20)  # (name, mode, hex id)
+
+    def _headers(self, sha: bytes) -> tuple[bytes, tuple[bytes, ...], int]:
+        key = (self.key, sha)
+        found = _HEADERS.get(key)
+        if found is None:
+            found = _HEADERS.put(key, _parse_headers(self._raw(sha, COMMIT)))
+        return found
+
+    def _path_id(self, tree: bytes, names: tuple[bytes, ...]) -> bytes | None:
+        """The id of what is at `names` below a tree, or None; reads raw trees only."""
+        found = _find_entry(self._raw(tree, TREE), names[0])
+        if found is None or len(names) == 1:
+            return found and found[1]
+        if not stat.S_ISDIR(found[0]):
+            return None
+        # Sub-folders change far less often than the root: remember lookups below them.
+        key = (self.key, found[1], names[1:])
+        sha = _PATHS.get(key, MISSING)
+        if sha is MISSING:
+            sha = _PATHS.put(key, self._path_id(found[1], names[1:]))
+        return sha
+
+    # --- history ------------------------------------------------------------------------------
+
+    def log(self, head: str, path: str, offset: int, limit: int) -> tuple[list[str], bool]:
+        """Commit ids from `head` in `git log` order (only those that changed `path`, with git's
+        default history simplification), `limit` of them from `offset`, and whether more follow.
+
+        The walk is kept per (repository, head, path) and extended only as far as a page
+        needs, so page 200 costs a slice once page 199 has been seen, and a cold page 200
+        one walk of its 10,000 commits.
+        """
+        walk = self._walk(head, path)
+        wanted = offset + limit + 1
+        with walk.lock:
+            if walk.count < wanted and not walk.done:
+                self._extend(
+                    walk, tuple(p.encode() for p in path.split("/")) if path else (), wanted
+                )
+                _WALKS.put((self.key, head, path), walk)  # weigh it again
+            ids = bytes(walk.ids[offset * 20 : (offset + limit) * 20])
+            more = walk.count > offset + limit
+        return [hexlify(ids[i : i + 20]).decode() for i in range(0, len(ids), 20)], more
+
+    def _walk(self, head: str, path: str) -> _Walk:
+        key = (self.key, head, path)
+        walk = _WALKS.get(key)
+        if walk is None:
+            sha = head.encode()
+            walk = _Walk(heap=[(-self._headers(sha)[2], 0, sha)], seen={sha})
+            walk = _WALKS.put(key, walk)
+        return walk
+
+    def _extend(self, walk: _Walk, names: tuple[bytes, ...], wanted: int) -> None:
+        heap, seen = walk.heap, walk.seen
+        while heap and walk.count < wanted:
+            _, _, sha = heapq.heappop(heap)
+            tree, parents, _ = self._headers(sha)
+            follow = parents
+            if names:
+                mine = self._walk_path_id(walk, sha, tree, names)
+                same = [p for p in parents if self._walk_path_id(walk, p, None, names) == mine]
+                if same:
+                    follow = same[:1]  # TREESAME to a parent: the change, if any, is down there
+                elif mine is not None or parents:
+                    walk.ids += unhexlify(sha)
+                walk.path_ids.pop(sha, None)
+            else:
+                walk.ids += unhexlify(sha)
+            for parent in follow:
+                if parent not in seen:
+                    seen.add(parent)
+                    walk.counter += 1
+                    heapq.heappush(heap, (-self._headers(parent)[2], walk.counter, parent))
+        if not heap:
+            walk.done = True
+            walk.seen = set()
+            walk.path_ids = {}
+
+    def _walk_path_id(self, walk: _Walk, sha: bytes, tree: bytes | None, names) -> bytes | None:
+        found = walk.path_ids.get(sha, MISSING)
+        if found is MISSING:
+            if tree is None:
+                tree = self._headers(sha)[0]
+            found = walk.path_ids[sha] = self._path_id(tree, names)
+        return found
+
+    def last_commits(self, head: str, path: str, tree: str) -> dict[str, str]:
+        """For each entry of the folder `path` (whose tree at `head` is `tree`): the id of the
+        newest commit that changed it. One walk of history that stops once every entry has
+        its commit, cached by (head, path, tree)."""
+        key = (self.key, head, path, tree)
+        found = _LAST.get(key)
+        if found is None:
+            found = _LAST.put(key, self._last_commits(head, path, tree))
+        return found
+
+    def _last_commits(self, head: str, path: str, tree: str) -> dict[str, str]:
+        names = tuple(p.encode() for p in path.split("/")) if path else ()
+        wanted = {name: sha for name, _mode, sha in self._tree(tree.encode())}
+        found: dict[str, str] = {}
+        entries_of: dict[bytes | None, dict[bytes, bytes]] = {}
+
+        def entries(folder: bytes | None) -> dict[bytes, bytes]:
+            if folder is None:
+                return {}
+            cached = entries_of.get(folder)
+            if cached is None:
+                cached = entries_of[folder] = {n: s for n, _m, s in self._tree(folder)}
+                if len(entries_of) > 256:
+                    entries_of.pop(next(iter(entries_of)))
+            return cached
+
+        folder_of: dict[bytes, bytes | None] = {}
+
+        def folder_id(sha: bytes) -> bytes | None:
+            if sha not in folder_of:
+                folder_of[sha] = (
+                    self._path_id(self._headers(sha)[0], names) if names else self._headers(sha)[0]
+                )
+            return folder_of[sha]
+
+        start = head.encode()
+        heap, seen, counter = [(-self._headers(start)[2], 0, start)], {start}, 0
+        while heap and wanted:
+            _, _, sha = heapq.heappop(heap)
+            parents = self._headers(sha)[1]
+            mine = folder_id(sha)
+            same = [p for p in parents if folder_id(p) == mine]
+            follow = same[:1] if same else parents
+            if not same and mine is not None:
+                here = entries(mine)
+                before = [entries(folder_id(p)) for p in parents]
+                for name in list(wanted):
+                    if name in here and all(b.get(name) != here[name] for b in before):
+                        found[name.decode("utf-8", "replace")] = sha.decode()
+                        del wanted[name]
+            folder_of.pop(sha, None)
+            for parent in follow:
+                if parent not in seen:
+                    seen.add(parent)
+                    counter += 1
+                    heapq.heappush(heap, (-self._headers(parent)[2], counter, parent))
+        return found
+
+    def commits_between(self, base: str, head: str, limit: int) -> list[CommitInfo]:
+        """Commits reachable from `head` but not from `base`, newest first (at most `limit`)."""
+        walker = Walker(
+            self.store, include=[head.encode()], exclude=[base.encode()], max_entries=limit
+        )
+        return [self.commit(entry.commit.id.decode()) for entry in walker]
+
+    def merge_base(self, base: str, head: str) -> str | None:
+        bases = find_merge_base(self.repo, [base.encode(), head.encode()])
+        return bases[0].decode() if bases else None
+
+    # --- diffs --------------------------------------------------------------------------------
+
+    def changes(self, old_tree: str | None, new_tree: str) -> list[Change]:
+        """Files changed from one tree to another, with renames found as git finds them."""
+        detector = RenameDetector(self.store, max_files=100) if old_tree else None
+        result = []
+        for change in tree_changes(
+            self.store,
+            old_tree.encode() if old_tree else None,
+            new_tree.encode(),
+            rename_detector=detector,
+        ):
+            old, new = change.old, change.new
+            status = {"add": "added", "delete": "deleted", "modify": "modified"}.get(
+                change.type, {"rename": "renamed", "copy": "copied"}.get(change.type, change.type)
+            )
+            result.append(
+                Change(
+                    status,
+                    _text(old.path) if old and old.path else None,
+                    _text(new.path) if new and new.path else None,
+                    old.sha.decode() if old and old.sha else None,
+                    new.sha.decode() if new and new.sha else None,
+                    old.mode if old else None,
+                    new.mode if new else None,
+                )
+            )
+        return sorted(result, key=lambda c: c.path)
+
+    # --- blame --------------------------------------------------------------------------------
+
+    def blame(self, head: str, path: str) -> list[tuple[str, bytes]]:
+        """(commit id, line) for each line of the file at `path` in `head`: the commit that
+        last changed the line. The file's history comes from the cached path walk; the lines
+        are carried through it by dulwich.annotate's update_lines."""
+        key = (self.key, head, path)
+        found = _BLAME.get(key)
+        if found is None:
+            found = _BLAME.put(key, self._blame(head, path))
+        return found
+
+    def _blame(self, head: str, path: str) -> list[tuple[str, bytes]]:
+        names = tuple(p.encode() for p in path.split("/"))
+        history: list[tuple[str, bytes]] = []
+        offset = 0
+        while True:
+            ids, more = self.log(head, path, offset, 500)
+            for sha in ids:
+                blob = self._path_id(self._headers(sha.encode())[0], names)
+                if blob is not None:
+                    history.append((sha, blob))
+            offset += len(ids)
+            if not more:
+                break
+        annotated: list = []
+        for sha, blob in reversed(history):
+            obj = self._object(blob)
+            if not isinstance(obj, Blob):
+                continue
+            annotated = update_lines(annotated, (sha, None), obj)
+        return [(origin[0], line) for origin, line in annotated]
+
+    # --- archives -----------------------------------------------------------------------------
+
+    def tar_gz(self, tree: str, prefix: str, mtime: int) -> Iterator[bytes]:
+        tree_obj = self._object(tree.encode())
+        try:
+            yield from tar_stream(self.store, tree_obj, mtime, prefix.encode(), format="gz")
+        except UnsafeArchivePathError:
+            return  # git archive refuses such trees too; the download ends short
+
+    def zip(self, tree: str, prefix: str, mtime: int) -> Iterator[bytes]:
+        sink = _Sink()
+        stamp = time.gmtime(max(mtime, 315532800))[:6]  # zip cannot date before 1980
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path, mode, sha in self._files(tree.encode(), b""):
+                if _unsafe(path):
+                    continue
+                info = zipfile.ZipInfo(prefix + path.decode("utf-8", "replace"), stamp)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.create_system = 3  # unix, so the mode bits below count
+                if stat.S_ISLNK(mode):
+                    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                else:
+                    info.external_attr = (stat.S_IFREG | (0o755 if mode & 0o111 else 0o644)) << 16
+                archive.writestr(info, self.blob(sha.decode()))
+                yield sink.take()
+        yield sink.take()
+
+    def _files(self, tree: bytes, base: bytes) -> Iterator[tuple[bytes, int, bytes]]:
+        for name, mode, sha in self._tree(tree):
+            path = base + name
+            if mode == SUBMODULE_MODE:
+                continue
+            if stat.S_ISDIR(mode):
+                yield from self._files(sha, path + b"/")
+            else:
+                yield path, mode, sha
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream that hands over what was written so far: zipfile streams into it."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+        self._offset = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        self._offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._offset
+
+    def take(self) -> bytes:
+        data, self._parts = b"".join(self._parts), []
+        return data
+
+
+def _unsafe(path: bytes) -> bool:
+    return any(part in (b"", b".", b"..") or part.lower() == b".git" for part in path.split(b"/"))
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _find_entry(raw: bytes, name: bytes) -> tuple[int, bytes] | None:
+    """(mode, hex id) of `name` in raw tree data, without parsing the whole tree.
+
+    An entry is `<mode> <name>\\0<20-byte id>`; a match counts only where a mode starts right
+    after the previous entry's id (or at the start). When the name occurs more than once
+    (another entry's name ends with ' name') the tree is parsed in full instead.
+    """
+    needle = b" " + name + b"\x00"
+    at = raw.find(needle)
+    if at < 0:
+        return None
+    if raw.find(needle, at + 1) < 0:
+        for width in (6, 5):
+            start = at - width
+            if start >= 0 and raw[start:at].isdigit() and (start == 0 or raw[start - 21] == 0):
+                end = at + len(needle)
+                return int(raw[start:at], 8), hexlify(raw[end : end + 20])
+    for entry_name, mode, sha in parse_tree(raw, 20):
+        if entry_name == name:
+            return mode, sha
+    return None
+
+
+def _parse_headers(raw: bytes) -> tuple[bytes, tuple[bytes, ...], int]:
+    """(tree, parents, committer time) from a raw commit, reading its header lines only."""
+    end = raw.find(b"\n\n")
+    tree, parents, when = b"", [], 0
+    for line in (raw if end < 0 else raw[:end]).split(b"\n"):
+        if line.startswith(b"tree "):
+            tree = line[5:]
+        elif line.startswith(b"parent "):
+            parents.append(line[7:])
+        elif line.startswith(b"committer "):
+            try:
+                when = int(line.rsplit(b" ", 2)[1])
+            except (IndexError, ValueError):
+                when = 0
+    return tree, tuple(parents), when
+
+
+def _person(raw: bytes, when: int | None, offset: int | None) -> Person:
+    text = raw.decode("utf-8", "replace")
+    name, _, email = text.partition("<")
+    return Person(name.strip(), email.rstrip(">").strip(), when or 0, offset or 0)
+
+
+def _commit_info(obj: Commit) -> CommitInfo:
+    encoding = (obj.encoding or b"utf-8").decode("ascii", "replace")
+    try:
+        message = obj.message.decode(encoding, "replace")
+    except LookupError:
+        message = obj.message.decode("utf-8", "replace")
+    return CommitInfo(
+        sha=obj.id.decode(),
+        tree=obj.tree.decode(),
+        parents=tuple(p.decode() for p in obj.parents),
+        author=_person(obj.author, obj.author_time, obj.author_timezone),
+        committer=_person(obj.committer, obj.commit_time, obj.commit_timezone),
+        message=message,
+    )

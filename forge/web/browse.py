@@ -1,0 +1,278 @@
+"""The code browser: a repository's files, history, commits, branches, tags, blame, archives.
+
+URLs follow GitHub's: /OWNER/REPO/tree/REF/PATH, blob/, raw/, blame/, commits/, commit/SHA,
+branches, tags, compare/BASE...HEAD, archive/REF.tar.gz|.zip. REF may hold slashes; the
+longest prefix of the path that names a branch or tag is the ref. Every page first checks
+that the viewer may read the repository (NotFound otherwise, the same as no repository).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import quote
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from forge.services import browse
+from forge.services import repos as repo_service
+from forge.services.errors import NotFound
+from forge.services.permissions import can
+from forge.web.context import db, settings, viewer
+
+bp = Blueprint("browse", __name__)
+
+RAW_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]")
+
+
+# --- helpers for views and templates ---------------------------------------------------------
+
+
+def _repo(owner: str, name: str):
+    return repo_service.get_repository(db(), owner, name, viewer())
+
+
+def code_url(repo, kind: str, ref: str, path: str = "") -> str:
+    """The URL of a tree, blob, raw, blame or commits page of a revision and path."""
+    spec = f"{ref}/{path}" if path else ref
+    return url_for(f"browse.{kind}", owner=repo.owner.name, name=repo.name, spec=spec)
+
+
+def _bases(repo):
+    def blob_base(ref: str) -> str:
+        return code_url(repo, "blob", ref)
+
+    def raw_base(ref: str) -> str:
+        return code_url(repo, "raw", ref)
+
+    return blob_base, raw_base
+
+
+def _render(template: str, repo, tab: str, **values):
+    return render_template(
+        template,
+        repo=repo,
+        tab=tab,
+        can_admin=can(db(), viewer(), "admin", repo),
+        **values,
+    )
+
+
+def _page_number() -> int:
+    page = request.args.get("page", 1, type=int)
+    return page if 1 <= page <= 1_000_000 else 1
+
+
+@bp.app_template_global()
+def code_link(repo, kind: str, ref: str, path: str = "") -> str:
+    return code_url(repo, kind, ref, path)
+
+
+@bp.app_template_filter()
+def ago(when: int) -> str:
+    """'3 days ago' for a unix time (commit times are seconds since the epoch)."""
+    seconds = max(0, int(datetime.now(UTC).timestamp()) - int(when))
+    for unit, size in (("year", 31536000), ("month", 2592000), ("day", 86400)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "just now"
+
+
+@bp.app_template_filter()
+def when(person) -> str:
+    """A commit's date in its author's time zone, as git shows it."""
+    zone = timezone(timedelta(seconds=person.offset))
+    return datetime.fromtimestamp(person.time, zone).strftime("%b %-d, %Y, %H:%M %z")
+
+
+@bp.app_template_filter()
+def iso(person) -> str:
+    return datetime.fromtimestamp(person.time, UTC).isoformat()
+
+
+@bp.app_template_filter()
+def day(person) -> str:
+    zone = timezone(timedelta(seconds=person.offset))
+    return datetime.fromtimestamp(person.time, zone).strftime("%b %-d, %Y")
+
+
+@bp.app_template_filter()
+def groupby_day(commits) -> list[tuple[str, list]]:
+    groups: list[tuple[str, list]] = []
+    for commit in commits:
+        label = day(commit.committer)
+        if not groups or groups[-1][0] != label:
+            groups.append((label, []))
+        groups[-1][1].append(commit)
+    return groups
+
+
+@bp.app_template_filter()
+def filesize(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+@bp.app_template_filter()
+def avatar_class(name: str) -> str:
+    return "av" + str(hashlib.md5(name.encode(), usedforsecurity=False).digest()[0] % 8)
+
+
+# --- the repository's home (endpoint repos.show, which calls this) ----------------------------
+
+
+def home_page(repo, clone_url: str):
+    blob_base, raw_base = _bases(repo)
+    view = browse.home(settings().repos_dir, repo, blob_base, raw_base)
+    return _render("repo_home.html", repo, "code", view=view, clone_url=clone_url)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+@bp.route("/<owner>/<name>/tree/<path:spec>")
+def tree(owner: str, name: str, spec: str):
+    repo = _repo(owner, name)
+    blob_base, raw_base = _bases(repo)
+    view = browse.folder(settings().repos_dir, repo, spec, blob_base, raw_base)
+    if view is None:
+        return redirect(url_for(".blob", owner=owner, name=name, spec=spec))
+    return _render("repo_tree.html", repo, "code", view=view, location=view.location)
+
+
+@bp.route("/<owner>/<name>/blob/<path:spec>")
+def blob(owner: str, name: str, spec: str):
+    repo = _repo(owner, name)
+    blob_base, raw_base = _bases(repo)
+    plain = request.args.get("plain") == "1"
+    view = browse.file(settings().repos_dir, repo, spec, blob_base, raw_base, plain=plain)
+    if view is None:
+        return redirect(url_for(".tree", owner=owner, name=name, spec=spec))
+    return _render("repo_blob.html", repo, "code", view=view, location=view.location)
+
+
+@bp.route("/<owner>/<name>/raw/<path:spec>")
+def raw(owner: str, name: str, spec: str):
+    repo = _repo(owner, name)
+    found = browse.raw(settings().repos_dir, repo, spec)
+    response = Response(found.chunks, content_type=found.content_type)
+    response.headers["Content-Length"] = str(found.size)
+    response.headers["Content-Disposition"] = _disposition(found.name, found.attachment)
+    response.headers["Content-Security-Policy"] = RAW_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.set_etag(found.sha)
+    return response.make_conditional(request)
+
+
+def _disposition(filename: str, attachment: bool) -> str:
+    plain = _UNSAFE_FILENAME.sub("_", filename) or "file"
+    kind = "attachment" if attachment else "inline"
+    return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@bp.route("/<owner>/<name>/blame/<path:spec>")
+def blame(owner: str, name: str, spec: str):
+    repo = _repo(owner, name)
+    view = browse.blame(settings().repos_dir, repo, spec)
+    return _render("repo_blame.html", repo, "code", view=view, location=view.location)
+
+
+@bp.route("/<owner>/<name>/archive/<path:spec>")
+def archive(owner: str, name: str, spec: str):
+    repo = _repo(owner, name)
+    found = browse.archive(settings().repos_dir, repo, spec)
+    response = Response(found.chunks, content_type=found.content_type, direct_passthrough=True)
+    response.headers["Content-Disposition"] = _disposition(found.filename, True)
+    response.headers["Content-Security-Policy"] = RAW_SECURITY_POLICY
+    return response
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+@bp.route("/<owner>/<name>/commits", defaults={"spec": None})
+@bp.route("/<owner>/<name>/commits/<path:spec>")
+def commits(owner: str, name: str, spec: str | None):
+    repo = _repo(owner, name)
+    repos_dir = settings().repos_dir
+    if spec is None:
+        view = browse.history_of_default(repos_dir, repo, _page_number())
+        if view is None:
+            raise NotFound("this repository has no commits yet")
+    else:
+        view = browse.history(repos_dir, repo, spec, _page_number())
+    return _render("repo_commits.html", repo, "commits", view=view, location=view.location)
+
+
+@bp.route("/<owner>/<name>/commit/<sha>")
+def commit(owner: str, name: str, sha: str):
+    repo = _repo(owner, name)
+    view = browse.commit(settings().repos_dir, repo, sha)
+    return _render("repo_commit.html", repo, "commits", view=view, split=_split_view())
+
+
+def _split_view() -> bool:
+    return request.args.get("view") == "split"
+
+
+@bp.route("/<owner>/<name>/compare", methods=["GET"])
+def compare_form(owner: str, name: str):
+    repo = _repo(owner, name)
+    base, head = request.args.get("base", "").strip(), request.args.get("head", "").strip()
+    if base and head:
+        spec = f"{base}...{head}"
+        return redirect(url_for(".compare", owner=owner, name=name, spec=spec))
+    branches, default = browse.branches(settings().repos_dir, repo)
+    return _render(
+        "repo_compare.html",
+        repo,
+        "branches",
+        view=None,
+        branch_names=[b.name for b in branches],
+        base=default or "",
+        head="",
+    )
+
+
+@bp.route("/<owner>/<name>/compare/<path:spec>")
+def compare(owner: str, name: str, spec: str):
+    repo = _repo(owner, name)
+    view = browse.compare(settings().repos_dir, repo, spec)
+    return _render(
+        "repo_compare.html",
+        repo,
+        "branches",
+        view=view,
+        branch_names=view.refs.branches,
+        base=view.base.name,
+        head=view.head.name,
+        split=_split_view(),
+    )
+
+
+# --- refs ------------------------------------------------------------------------------------
+
+
+@bp.route("/<owner>/<name>/branches")
+def branches(owner: str, name: str):
+    repo = _repo(owner, name)
+    found, default = browse.branches(settings().repos_dir, repo)
+    return _render("repo_branches.html", repo, "branches", branches=found, default=default)
+
+
+@bp.route("/<owner>/<name>/tags")
+def tags(owner: str, name: str):
+    repo = _repo(owner, name)
+    found = browse.tags(settings().repos_dir, repo)
+    return _render("repo_tags.html", repo, "tags", tags=found)
