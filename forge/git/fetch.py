@@ -21,12 +21,14 @@ behind, and are replaced here (see `install`):
 from __future__ import annotations
 
 import array
+import bisect
 import contextvars
+import functools
 import hashlib
 import heapq
+import os
 import sys
 import zlib
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -90,7 +92,7 @@ class WalkingMissingObjectFinder(MissingObjectFinder):
         )
         self.remote_has: set[bytes] = set(boundary) | set(have_tags)
         for sha in boundary:
-            self.remote_has.update(_tree_closure(object_store, object_store[sha].tree))
+            self.remote_has.update(_closure_of(object_store, object_store[sha].tree))
         state = _state.get(None)
         if state is not None:
             state.remote_has = self.remote_has
@@ -148,6 +150,13 @@ def commits_between(store, wants, haves, shallow, get_parents):
     return missing, boundary
 
 
+def _closure_of(store, tree_sha: bytes):
+    path = getattr(store, "path", None)
+    if path is None:
+        return _tree_closure(store, tree_sha)
+    return _cached_tree_closure(str(path), tree_sha)
+
+
 def _peel_all(store, shas, unknown_ok: bool) -> tuple[set[bytes], set[bytes], set[bytes]]:
     """Commits (tags peeled), tags, and other objects (trees, blobs) among `shas`."""
     commits, tags, others = set(), set(), set()
@@ -166,6 +175,19 @@ def _peel_all(store, shas, unknown_ok: bool) -> tuple[set[bytes], set[bytes], se
         else:
             others.add(obj.id)
     return commits, tags, others
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_tree_closure(objects_path: str, tree_sha: bytes) -> frozenset[bytes]:
+    # A tree's closure never changes (objects are immutable); fetches from the same base,
+    # such as CI clones of main, share it. Keyed by path so each repository has its own.
+    from dulwich.object_store import DiskObjectStore
+
+    store = DiskObjectStore(objects_path)
+    try:
+        return frozenset(_tree_closure(store, tree_sha))
+    finally:
+        store.close()
 
 
 def _tree_closure(store, tree_sha: bytes) -> set[bytes]:
@@ -219,7 +241,8 @@ def _stored_entry(store, sha: bytes, sending: set, client_has: set) -> bytes | N
             continue
         data = pack.data
         kind, size, header_end, base = _entry_header(data, offset)
-        compressed = _compressed_at(data, header_end)
+        end = _reverse_index(pack._basename + ".idx").end_of(offset, data)
+        compressed = _read(data, header_end, end - header_end)
         if kind == OFS_DELTA:
             base = _sha_at_offset(pack, offset - base)
         if kind in (OFS_DELTA, REF_DELTA):
@@ -261,22 +284,6 @@ def _entry_header(data, offset: int):
     return kind, size, offset + pos, base
 
 
-def _compressed_at(data, start: int) -> bytes:
-    """The zlib stream starting at `start`, up to its end."""
-    inflater = zlib.decompressobj()
-    out = []
-    position = start
-    while not inflater.eof:
-        chunk = _read(data, position, 65536)
-        if not chunk:
-            raise ValueError("pack entry runs past the end of the pack")
-        inflater.decompress(chunk)
-        used = len(chunk) - len(inflater.unused_data)
-        out.append(chunk[:used])
-        position += used
-    return b"".join(out)
-
-
 def _read(data, offset: int, size: int) -> bytes:
     # dulwich's PackData keeps its file open; each request opens its own repository, so
     # no other thread moves this file position.
@@ -284,43 +291,56 @@ def _read(data, offset: int, size: int) -> bytes:
     return data._file.read(size)
 
 
-_reverse_indexes: OrderedDict[str, dict[int, bytes]] = OrderedDict()
+class _ReverseIndex:
+    """offset -> sha for one pack: sorted offsets and their shas, 28 bytes an object.
+
+    (A dict of the same held 85,000 Python objects, about 15 MB per web worker.)
+    """
+
+    def __init__(self, idx_path: str):
+        with open(idx_path, "rb") as handle:
+            raw = handle.read()
+        if raw[:8] != b"\xfftOc\x00\x00\x00\x02":
+            raise ValueError(f"{idx_path} is not a version 2 pack index")
+        count = int.from_bytes(raw[8 + 255 * 4 : 8 + 256 * 4], "big")
+        shas_at = 8 + 256 * 4
+        offsets_at = shas_at + count * 24  # after the names and their CRC32s
+        small = array.array("I", raw[offsets_at : offsets_at + count * 4])
+        if sys.byteorder == "little":
+            small.byteswap()
+        large_at = offsets_at + count * 4
+        offsets = array.array("Q")
+        for value in small:
+            if value & 0x80000000:  # packs over 2 GiB keep big offsets in a second table
+                at = large_at + (value & 0x7FFFFFFF) * 8
+                value = int.from_bytes(raw[at : at + 8], "big")
+            offsets.append(value)
+        order = sorted(range(count), key=offsets.__getitem__)
+        self.offsets = array.array("Q", (offsets[i] for i in order))
+        self.shas = b"".join(raw[shas_at + i * 20 : shas_at + i * 20 + 20] for i in order)
+
+    def end_of(self, offset: int, data) -> int:
+        """Where the entry at `offset` ends: the next entry, or the pack's checksum."""
+        i = bisect.bisect_right(self.offsets, offset)
+        if i < len(self.offsets):
+            return self.offsets[i]
+        return os.fstat(data._file.fileno()).st_size - 20
+
+    def sha_at(self, offset: int) -> bytes:
+        i = bisect.bisect_left(self.offsets, offset)
+        if i == len(self.offsets) or self.offsets[i] != offset:
+            raise KeyError(offset)
+        return self.shas[i * 20 : i * 20 + 20]
+
+
+@functools.lru_cache(maxsize=8)  # packs are immutable: keep the recently used ones
+def _reverse_index(idx_path: str) -> _ReverseIndex:
+    return _ReverseIndex(idx_path)
 
 
 def _sha_at_offset(pack, offset: int) -> bytes:
-    """The object at an offset of a pack, from an offset -> sha table kept per pack file."""
-    key = pack._basename
-    table = _reverse_indexes.get(key)
-    if table is None:
-        table = _read_reverse_index(key + ".idx")
-        _reverse_indexes[key] = table
-        while len(_reverse_indexes) > 8:  # packs are immutable; keep the recent ones
-            _reverse_indexes.popitem(last=False)
-    _reverse_indexes.move_to_end(key)
-    return table[offset].hex().encode()
-
-
-def _read_reverse_index(idx_path: str) -> dict[int, bytes]:
-    """offset -> raw sha, read straight from a version 2 .idx file (fast: no per-entry calls)."""
-    with open(idx_path, "rb") as handle:
-        raw = handle.read()
-    if raw[:8] != b"\xfftOc\x00\x00\x00\x02":
-        raise ValueError(f"{idx_path} is not a version 2 pack index")
-    count = int.from_bytes(raw[8 + 255 * 4 : 8 + 256 * 4], "big")
-    shas_at = 8 + 256 * 4
-    offsets_at = shas_at + count * 24  # after the names and their CRC32s
-    offsets = array.array("I", raw[offsets_at : offsets_at + count * 4])
-    if sys.byteorder == "little":
-        offsets.byteswap()
-    large = offsets_at + count * 4
-    shas = [raw[shas_at + i * 20 : shas_at + i * 20 + 20] for i in range(count)]
-    table = {}
-    for sha, offset in zip(shas, offsets, strict=True):
-        if offset & 0x80000000:  # packs over 2 GiB keep big offsets in a second table
-            at = large + (offset & 0x7FFFFFFF) * 8
-            offset = int.from_bytes(raw[at : at + 8], "big")
-        table[offset] = sha
-    return table
+    """The hex sha of the object at an offset of a pack."""
+    return _reverse_index(pack._basename + ".idx").sha_at(offset).hex().encode()
 
 
 def install() -> None:
