@@ -40,8 +40,9 @@ from dulwich.objects import Commit, Tag, Tree
 from dulwich.pack import pack_object_header
 from dulwich.server import UploadPackHandler
 
+from forge.git.packs import OFS_DELTA, REF_DELTA, parse_entry_header
+
 UNINTERESTING = True
-OFS_DELTA, REF_DELTA = 6, 7
 
 
 @dataclass
@@ -240,48 +241,25 @@ def _stored_entry(store, sha: bytes, sending: set, client_has: set) -> bytes | N
         except KeyError:
             continue
         data = pack.data
-        kind, size, header_end, base = _entry_header(data, offset)
+        header = parse_entry_header(_read(data, offset, 32))
         end = _reverse_index(pack._basename + ".idx").end_of(offset, data)
-        compressed = _read(data, header_end, end - header_end)
-        if kind == OFS_DELTA:
-            base = _sha_at_offset(pack, offset - base)
-        if kind in (OFS_DELTA, REF_DELTA):
-            if base not in sending and base not in client_has:
-                return None  # its base is neither sent nor at the client: send it whole
-            header = pack_object_header(REF_DELTA, bytes.fromhex(base.decode()), size, SHA1)
-            return bytes(header) + compressed
-        return bytes(pack_object_header(kind, None, size, SHA1)) + compressed
+        compressed = _read(data, offset + header.end, end - offset - header.end)
+        if header.kind == OFS_DELTA:
+            base = _sha_at_offset(pack, offset - header.base_distance)
+        elif header.kind == REF_DELTA:
+            base = header.base_sha.hex().encode()
+        else:
+            return bytes(pack_object_header(header.kind, None, header.size, SHA1)) + compressed
+        if base not in sending and base not in client_has:
+            return None  # its base is neither sent nor at the client: send it whole
+        ref_header = pack_object_header(REF_DELTA, bytes.fromhex(base.decode()), header.size, SHA1)
+        return bytes(ref_header) + compressed
     return None  # a loose object
 
 
 def _whole_entry(store, sha: bytes) -> bytes:
     type_num, raw = store.get_raw(sha)
     return bytes(pack_object_header(type_num, None, len(raw), SHA1)) + zlib.compress(raw, 1)
-
-
-def _entry_header(data, offset: int):
-    """(type, size, end of header, base) where base is a distance (OFS) or a sha (REF)."""
-    chunk = _read(data, offset, 32)
-    byte = chunk[0]
-    kind, size, shift, pos = (byte >> 4) & 7, byte & 15, 4, 1
-    while byte & 0x80:
-        byte = chunk[pos]
-        pos += 1
-        size |= (byte & 0x7F) << shift
-        shift += 7
-    base = None
-    if kind == OFS_DELTA:
-        byte = chunk[pos]
-        pos += 1
-        base = byte & 0x7F
-        while byte & 0x80:
-            byte = chunk[pos]
-            pos += 1
-            base = ((base + 1) << 7) | (byte & 0x7F)
-    elif kind == REF_DELTA:
-        base = chunk[pos : pos + 20].hex().encode()
-        pos += 20
-    return kind, size, offset + pos, base
 
 
 def _read(data, offset: int, size: int) -> bytes:

@@ -25,8 +25,8 @@ from dulwich.object_format import SHA1
 from dulwich.objects import ShaFile
 from dulwich.pack import load_pack_index, pack_object_header, write_pack_index_v2
 
-OFS_DELTA = 6
-REF_DELTA = 7
+from forge.git.packs import OFS_DELTA, parse_entry_header
+
 PACK_SUFFIXES = (".pack", ".idx", ".bitmap", ".rev", ".keep", ".promisor")
 
 
@@ -115,13 +115,12 @@ def _write_merged(out, packs: list[Path], loose: list[tuple[Path, bytes]]):
                 if sha in emitted:
                     new_offset_of[offset] = emitted[sha]
                     continue
-                kind, size, header_end, base_distance = _parse_header(data, offset)
-                if kind == OFS_DELTA:
-                    base_offset = new_offset_of[offset - base_distance]
-                    header = bytes(
-                        pack_object_header(OFS_DELTA, position - base_offset, size, SHA1)
-                    )
-                    chunk = header + data[header_end:end]
+                header = parse_entry_header(data, offset)
+                if header.kind == OFS_DELTA:
+                    base_offset = new_offset_of[offset - header.base_distance]
+                    distance = position - base_offset
+                    new_header = pack_object_header(OFS_DELTA, distance, header.size, SHA1)
+                    chunk = bytes(new_header) + data[header.end : end]
                     crc = zlib.crc32(chunk)
                 else:
                     chunk = data[offset:end]
@@ -161,32 +160,6 @@ def _plan(pack: Path) -> _PackPlan:
         end = rows[i + 1][0] if i + 1 < len(rows) else end_of_data
         entries.append((sha, offset, end, crc))
     return _PackPlan(pack, entries)
-
-
-def _parse_header(data, offset: int) -> tuple[int, int, int, int]:
-    """Type, size, where the header ends, and (for OFS_DELTA) the distance to the base."""
-    byte = data[offset]
-    kind = (byte >> 4) & 7
-    size = byte & 15
-    shift = 4
-    pos = offset + 1
-    while byte & 0x80:
-        byte = data[pos]
-        pos += 1
-        size |= (byte & 0x7F) << shift
-        shift += 7
-    distance = 0
-    if kind == OFS_DELTA:
-        byte = data[pos]
-        pos += 1
-        distance = byte & 0x7F
-        while byte & 0x80:
-            byte = data[pos]
-            pos += 1
-            distance = ((distance + 1) << 7) | (byte & 0x7F)
-    elif kind == REF_DELTA:
-        pos += 20
-    return kind, size, pos, distance
 
 
 def _loose_objects(objects_dir: Path) -> list[tuple[Path, bytes]]:

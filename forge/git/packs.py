@@ -112,3 +112,42 @@ def _has_loose_objects(objects: Path) -> bool:
 def _has_alternates(objects: Path) -> bool:
     alternates = objects / "info" / "alternates"
     return alternates.exists() and alternates.read_text().strip() != ""
+
+
+# --- reading pack entries -------------------------------------------------------------------
+
+OFS_DELTA, REF_DELTA = 6, 7
+
+
+@dataclass
+class EntryHeader:
+    """The header of one pack entry: what follows it is the zlib-compressed data."""
+
+    kind: int  # 1-4 for whole objects, OFS_DELTA or REF_DELTA
+    size: int  # inflated size
+    end: int  # where the header ends (relative to the buffer given)
+    base_distance: int | None = None  # OFS_DELTA: how far back the base entry starts
+    base_sha: bytes | None = None  # REF_DELTA: the base object's raw sha
+
+
+def parse_entry_header(buffer, offset: int = 0) -> EntryHeader:
+    byte = buffer[offset]
+    kind, size, shift, pos = (byte >> 4) & 7, byte & 15, 4, offset + 1
+    while byte & 0x80:
+        byte = buffer[pos]
+        pos += 1
+        size |= (byte & 0x7F) << shift
+        shift += 7
+    header = EntryHeader(kind, size, pos)
+    if kind == OFS_DELTA:
+        byte = buffer[pos]
+        pos += 1
+        distance = byte & 0x7F
+        while byte & 0x80:
+            byte = buffer[pos]
+            pos += 1
+            distance = ((distance + 1) << 7) | (byte & 0x7F)
+        header.base_distance, header.end = distance, pos
+    elif kind == REF_DELTA:
+        header.base_sha, header.end = bytes(buffer[pos : pos + 20]), pos + 20
+    return header
