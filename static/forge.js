@@ -18,3 +18,74 @@ document.addEventListener("click", (event) => {
     done();
   }
 });
+
+// Code pages: #L12 or #L12-L20 highlights lines (a single line also by CSS :target, without
+// this script); shift-click a second line number to select a range.
+(() => {
+  const table = document.querySelector(".code-table");
+  if (!table) return;
+  let anchor = null;
+  const range = () => {
+    const match = /^#L(\d+)(?:-L(\d+))?$/.exec(location.hash);
+    if (!match) return null;
+    const a = Number(match[1]), b = Number(match[2] || match[1]);
+    return a <= b ? [a, b] : [b, a];
+  };
+  const mark = (scroll) => {
+    table.querySelectorAll("tr.hl").forEach((row) => row.classList.remove("hl"));
+    const lines = range();
+    if (!lines) return;
+    for (let n = lines[0]; n <= lines[1]; n++) document.getElementById("L" + n)?.classList.add("hl");
+    if (scroll) document.getElementById("L" + lines[0])?.scrollIntoView({ block: "center" });
+    anchor = lines[0];
+  };
+  table.addEventListener("click", (event) => {
+    const link = event.target.closest("td.ln a, td.num a");
+    if (!link) return;
+    const line = Number(link.hash.slice(2));
+    if (event.shiftKey && anchor) {
+      event.preventDefault();
+      const [a, b] = anchor <= line ? [anchor, line] : [line, anchor];
+      history.replaceState(null, "", `#L${a}-L${b}`);
+      mark(false);
+    } else {
+      anchor = line;
+    }
+  });
+  window.addEventListener("hashchange", () => mark(false));
+  mark(true);
+})();
+
+// Headings in rendered Markdown carry a user-content- prefix; follow #name links to them.
+(() => {
+  const name = decodeURIComponent(location.hash.slice(1));
+  if (name && !document.getElementById(name)) {
+    document.getElementById("user-content-" + name)?.scrollIntoView();
+  }
+})();
+
+// Branch and tag pickers: type to filter, Escape or a click elsewhere closes them.
+document.addEventListener("input", (event) => {
+  const input = event.target.closest("[data-filter-list]");
+  if (!input) return;
+  const list = input.parentElement.querySelector(input.dataset.filterList);
+  const query = input.value.trim().toLowerCase();
+  list?.querySelectorAll("li:not(.ref-group)").forEach((item) => {
+    item.hidden = query !== "" && !item.textContent.toLowerCase().includes(query);
+  });
+});
+document.addEventListener("toggle", (event) => {
+  const menu = event.target;
+  if (menu.matches?.("details.ref-picker") && menu.open) menu.querySelector("input")?.focus();
+}, true);
+document.addEventListener("click", (event) => {
+  document.querySelectorAll("details.ref-picker[open], details.download[open]").forEach((menu) => {
+    if (!menu.contains(event.target)) menu.open = false;
+  });
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  document.querySelectorAll("details.ref-picker[open], details.download[open]").forEach((menu) => {
+    menu.open = false;
+  });
+});
