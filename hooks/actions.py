@@ -54,10 +54,31 @@ def suggest_change_request(ctx: PushContext) -> None:
             ctx.say("")
 
 
+def update_changes(ctx: PushContext) -> None:
+    """A push to a branch that open changes come from adds a patch set to each."""
+    from forge.services.changes import follow_branch_pushes
+
+    if ctx.repos_dir is None:
+        return
+    for change, patch_set in follow_branch_pushes(
+        ctx.session, ctx.repos_dir, ctx.repository, ctx.pusher, ctx.updates
+    ):
+        ctx.say(
+            f"Updated change #{change.number} (patch set {patch_set.number}): "
+            f"{ctx.base_url}/{change.repository.full_name}/pull/{change.number}"
+        )
+
+
 def schedule_maintenance(ctx: PushContext) -> None:
     """A push added a pack; merge the packs in the background so clones stay fast."""
     if ctx.enqueue is not None and any(not u.deleted for u in ctx.updates):
         ctx.enqueue("default", "forge.queue.jobs.maintain_repository", ctx.git.path)
 
 
-POST_RECEIVE = [record_push, adopt_first_branch, suggest_change_request, schedule_maintenance]
+POST_RECEIVE = [
+    record_push,
+    adopt_first_branch,
+    suggest_change_request,
+    update_changes,
+    schedule_maintenance,
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dulwich.repo import Repo
 from sqlalchemy.orm import Session
@@ -30,5 +31,6 @@ class PushContext:
     options: dict[str, str] = field(default_factory=dict)
     max_object_bytes: int = 100 * 1024 * 1024
     enqueue: Callable[..., object] | None = None
+    repos_dir: Path | None = None
     # Filled by checks for the actions that follow (e.g. which updates were forced).
     forced: set[str] = field(default_factory=set)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -82,15 +83,33 @@ class StaleRef(Exception):
     """A ref no longer has the value the update expected (someone else moved it first)."""
 
 
+_held = threading.local()
+
+
 @contextmanager
 def locked_refs(repo: Repo):
-    """Hold the repository's ref lock: one ref transaction at a time per repository."""
+    """Hold the repository's ref lock: one ref transaction at a time per repository.
+
+    Re-entrant within a thread: an action that runs while a push holds the lock (such as
+    recording a change's new patch set) may take it again. flock alone would deadlock there,
+    as a second descriptor of the same file waits for the first.
+    """
     path = os.path.join(repo.controldir(), "forge-refs.lock")
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    held = _held.__dict__.setdefault("paths", {})
+    if path in held:
+        held[path] += 1
         try:
             yield
         finally:
+            held[path] -= 1
+        return
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        held[path] = 1
+        try:
+            yield
+        finally:
+            del held[path]
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

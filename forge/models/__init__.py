@@ -2,6 +2,15 @@
 
 from forge.models.accounts import AccessToken, LoginFailure, SiteSetting, User
 from forge.models.branches import BranchProtection
+from forge.models.changes import (
+    Change,
+    ChangeComment,
+    ChangeEvent,
+    Notification,
+    PatchSet,
+    Review,
+    ReviewComment,
+)
 from forge.models.pushes import PushEvent
 from forge.models.repos import Collaborator, Repository
 from forge.models.statuses import CommitStatus
@@ -9,11 +18,18 @@ from forge.models.statuses import CommitStatus
 __all__ = [
     "AccessToken",
     "BranchProtection",
+    "Change",
+    "ChangeComment",
+    "ChangeEvent",
     "Collaborator",
     "CommitStatus",
     "LoginFailure",
+    "Notification",
+    "PatchSet",
     "PushEvent",
     "Repository",
+    "Review",
+    "ReviewComment",
     "SiteSetting",
     "User",
 ]

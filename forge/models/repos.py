@@ -24,8 +24,15 @@ class Repository(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A fork names the repository it was made from; it shares nothing writable with it.
+    fork_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repositories.id", ondelete="SET NULL"), nullable=True
+    )
+    # Numbers of changes (#1, #2, ...) are handed out from here.
+    last_change_number: Mapped[int] = mapped_column(Integer, default=0)
 
     owner: Mapped[User] = relationship(lazy="joined")
+    fork_of: Mapped[Repository | None] = relationship(remote_side="Repository.id")
     collaborators: Mapped[list[Collaborator]] = relationship(
         back_populates="repository", cascade="all, delete-orphan"
     )

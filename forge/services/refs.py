@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 from dulwich.repo import Repo
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ class RefChangeSettings:
     max_object_bytes: int
     # Puts a background job on a queue: enqueue(queue_name, "module.function", *args).
     enqueue: Callable[..., object] | None = None
+    repos_dir: Path | None = None
 
     @classmethod
     def build(cls, settings: Settings, redis_connection, base_url: str) -> RefChangeSettings:
@@ -40,6 +42,7 @@ class RefChangeSettings:
             enqueue=lambda queue_name, func, *args: queue.enqueue(
                 redis_connection, queue_name, func, *args
             ),
+            repos_dir=settings.repos_dir,
         )
 
 
@@ -78,6 +81,7 @@ def update_refs(
         options=options or {},
         max_object_bytes=config.max_object_bytes,
         enqueue=config.enqueue,
+        repos_dir=config.repos_dir,
     )
     with git_refs.locked_refs(git):
         try:

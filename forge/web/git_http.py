@@ -26,6 +26,7 @@ from forge.services import accounts
 from forge.services import refs as ref_service
 from forge.services.errors import Forbidden, Invalid, Throttled
 from forge.services.permissions import role_of
+from forge.services.pushes import receive_push
 from forge.services.repos import disk_path, find_repository
 
 log = logging.getLogger(__name__)
@@ -199,17 +200,8 @@ class GitHTTP:
                 repository = session.get(Repository, repository_id)
                 pusher = session.get(User, pusher_id) if pusher_id else None
                 try:
-                    ref_service.update_refs(
-                        session,
-                        repository,
-                        git,
-                        pusher,
-                        updates,
-                        config,
-                        say,
-                        via="push",
-                        options=options,
-                        incoming=incoming,
+                    receive_push(
+                        session, repository, git, pusher, updates, config, say, options, incoming
                     )
                 except (Forbidden, Invalid) as exc:
                     raise smart_http.PushRefused(exc.message) from None
