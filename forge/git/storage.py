@@ -53,3 +53,42 @@ def remove(path: Path) -> None:
     trash = path.with_name(f".deleted-{os.getpid()}-{path.name}")
     os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def fork_bare(source: Path, target: Path, default_branch: str) -> None:
+    """Create `target` as a copy of `source`'s branches and tags, atomically.
+
+    Pack files are hard-linked where the filesystem allows: git never writes to a pack once
+    it exists (new objects go to new files), so the two repositories still share nothing
+    that either could change under the other.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fork-", dir=target.parent))
+    try:
+        Repo.init_bare(str(staging)).close()
+        for folder in ("pack", "info"):
+            (staging / "objects" / folder).mkdir(parents=True, exist_ok=True)
+        objects = source / "objects"
+        for item in objects.rglob("*"):
+            relative = item.relative_to(objects)
+            # Pushes still in quarantine, half-written files and alternates stay behind.
+            skipped = relative.parts[0] == "info" or any(
+                part.startswith(("incoming-", "tmp")) for part in relative.parts
+            )
+            if item.is_dir() or skipped:
+                continue
+            destination = staging / "objects" / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(item, destination)
+            except OSError:
+                shutil.copy2(item, destination)
+        with Repo(str(source)) as original, Repo(str(staging)) as copy:
+            for name, sha in original.get_refs().items():
+                if name.startswith((b"refs/heads/", b"refs/tags/")):
+                    copy.refs[name] = sha
+            copy.refs.set_symbolic_ref(b"HEAD", b"refs/heads/" + default_branch.encode())
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

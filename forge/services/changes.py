@@ -152,7 +152,7 @@ def _create(
         PatchSet(change=change, number=1, head_sha=head_sha, base_sha=merge_base, uploader=author)
     )
     session.add(ChangeEvent(change_id=change.id, actor_id=author.id, kind="opened"))
-    _notify_mentions(session, change, author, change.description)
+    notify_mentions(session, change, author, change.description)
     session.flush()
     _store_head(git, change, head_sha)
     return change
@@ -241,6 +241,9 @@ def add_patch_set(
         change=change, number=number, head_sha=head_sha, base_sha=merge_base, uploader=uploader
     )
     session.add(patch_set)
+    from forge.services.reviews import carry_comments
+
+    carry_comments(session, Path(git.path), change, change.head_sha, head_sha)
     change.head_sha = head_sha
     change.updated_at = utcnow()
     session.add(
@@ -252,7 +255,7 @@ def add_patch_set(
         )
     )
     if uploader is None or uploader.id != change.author_id:
-        _notify(session, change.author_id, change, "author", f"patch set {number} uploaded")
+        notify(session, change.author_id, change, "author", f"patch set {number} uploaded")
     session.flush()
     _store_head(git, change, head_sha)
     return patch_set
@@ -448,8 +451,8 @@ def add_comment(session: Session, actor: User, change: Change, body: str) -> Cha
     session.add(comment)
     change.updated_at = utcnow()
     if actor.id != change.author_id:
-        _notify(session, change.author_id, change, "author", f"{actor.name} commented")
-    _notify_mentions(session, change, actor, body)
+        notify(session, change.author_id, change, "author", f"{actor.name} commented")
+    notify_mentions(session, change, actor, body)
     session.flush()
     return comment
 
@@ -457,17 +460,17 @@ def add_comment(session: Session, actor: User, change: Change, body: str) -> Cha
 # --- notifications ----------------------------------------------------------------------------
 
 
-def _notify(session: Session, user_id: int, change: Change, reason: str, detail: str) -> None:
+def notify(session: Session, user_id: int, change: Change, reason: str, detail: str) -> None:
     session.add(Notification(user_id=user_id, change_id=change.id, reason=reason, detail=detail))
 
 
-def _notify_mentions(session: Session, change: Change, actor: User, text: str) -> None:
+def notify_mentions(session: Session, change: Change, actor: User, text: str) -> None:
     for name in sorted(set(MENTION.findall(text or ""))):
         user = find_user(session, name)
         if user is None or user.id == actor.id:
             continue
         if can(session, user, "read", change.repository):
-            _notify(session, user.id, change, "mention", f"{actor.name} mentioned you")
+            notify(session, user.id, change, "mention", f"{actor.name} mentioned you")
 
 
 def inbox(session: Session, user: User) -> list[Notification]:
