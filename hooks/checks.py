@@ -71,16 +71,25 @@ def branch_protection(ctx: PushContext) -> None:
             )
         if update.deleted:
             continue
-        if rule.required_approving_review_count and ctx.via == "push":
+        required = rule.required_approving_review_count
+        if required and ctx.change is None:
             raise Refused(
                 f"{name} is a protected branch: changes must go through a reviewed change request "
-                f"({rule.required_approving_review_count} approving review(s) required)"
+                f"({required} approving review(s) required)"
             )
-        missing = _unmet_status_checks(ctx, rule, update.new)
+        if required and ctx.approvals < required:
+            raise Refused(
+                f"{name} is a protected branch: {required} approving review(s) required, "
+                f"change #{ctx.change.number} has {ctx.approvals}"
+            )
+        # A merged change is judged by its head's statuses, as on GitHub, not by the new
+        # merge commit that nothing has tested yet.
+        tested = ctx.change.head_sha if ctx.change is not None else update.new
+        missing = _unmet_status_checks(ctx, rule, tested)
         if missing:
             raise Refused(
                 f"{name} is a protected branch: required status checks have not passed on "
-                f"{update.new[:12]}: {', '.join(missing)}"
+                f"{tested[:12]}: {', '.join(missing)}"
             )
 
 

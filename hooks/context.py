@@ -32,5 +32,9 @@ class PushContext:
     max_object_bytes: int = 100 * 1024 * 1024
     enqueue: Callable[..., object] | None = None
     repos_dir: Path | None = None
+    # Set when the refs move because a change is merged: the change, and how many reviewers
+    # approve its current head (for required reviews).
+    change: object | None = None
+    approvals: int = 0
     # Filled by checks for the actions that follow (e.g. which updates were forced).
     forced: set[str] = field(default_factory=set)

@@ -57,6 +57,8 @@ def update_refs(
     via: str = "push",
     options: dict[str, str] | None = None,
     incoming: Incoming | None = None,
+    change=None,
+    approvals: int = 0,
 ) -> None:
     """Check and apply ref updates; raises Forbidden (refused) or Invalid (stale) otherwise.
 
@@ -82,6 +84,8 @@ def update_refs(
         max_object_bytes=config.max_object_bytes,
         enqueue=config.enqueue,
         repos_dir=config.repos_dir,
+        change=change,
+        approvals=approvals,
     )
     with git_refs.locked_refs(git):
         try:

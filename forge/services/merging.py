@@ -1,0 +1,177 @@
+"""Merging a change into its target branch, on the server, three ways: a merge commit,
+a squash, or a rebase (fast-forward when possible).
+
+The new commit is computed without a work tree (`forge.git.merge`), then the branch moves
+through `forge.services.refs.update_refs`, the same path as a push: branch protection,
+required reviews and statuses, and the records all apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forge.db import utcnow
+from forge.git import merge as git_merge
+from forge.git import refs as git_refs
+from forge.git.refs import RefUpdate
+from forge.models import Change, ChangeEvent, Review, User
+from forge.services.branches import open_git
+from forge.services.errors import Forbidden, Invalid
+from forge.services.permissions import require
+from forge.services.refs import RefChangeSettings, update_refs
+
+METHODS = ("merge", "squash", "rebase")
+
+
+@dataclass
+class Mergeability:
+    mergeable: bool
+    conflicts: list[str]
+    reason: str  # what a person reads: "clean", or why not
+
+
+def mergeability(repos_dir: Path, change: Change) -> Mergeability:
+    if change.state != "open":
+        return Mergeability(False, [], f"the change is {change.state}")
+    with open_git(repos_dir, change.repository) as git:
+        base = git_refs.current_value(git, f"refs/heads/{change.base_branch}")
+        if base == git_refs.ZERO:
+            return Mergeability(False, [], f"the base branch {change.base_branch} is gone")
+        conflicts = git_merge.check_mergeable(git, base, change.head_sha)
+    if conflicts:
+        return Mergeability(
+            False,
+            conflicts,
+            "conflicts with the base branch; rebase the change: " + ", ".join(conflicts),
+        )
+    return Mergeability(True, [], "clean")
+
+
+def approvals(session: Session, change: Change) -> int:
+    """Reviewers whose latest submitted review approves the current head."""
+    latest: dict[int, Review] = {}
+    for review in session.scalars(
+        select(Review)
+        .where(Review.change_id == change.id, Review.state != "PENDING")
+        .order_by(Review.id)
+    ):
+        latest[review.author_id] = review
+    return sum(
+        1 for r in latest.values() if r.state == "APPROVED" and r.commit_sha == change.head_sha
+    )
+
+
+def merge_change(
+    session: Session,
+    repos_dir: Path,
+    change: Change,
+    actor: User,
+    method: str,
+    config: RefChangeSettings,
+    *,
+    expected_head_sha: str | None = None,
+    commit_title: str | None = None,
+    commit_message: str | None = None,
+    via: str = "web",
+) -> str:
+    """Merge the change; returns the commit the target branch now points at."""
+    require(session, actor, "write", change.repository)
+    if method not in METHODS:
+        raise Invalid(f"merge_method must be one of {', '.join(METHODS)}", field="merge_method")
+    if change.state != "open":
+        raise Invalid(f"change #{change.number} is {change.state} and cannot be merged")
+    if expected_head_sha and expected_head_sha != change.head_sha:
+        raise Invalid(
+            "the change's head moved since you looked at it "
+            f"(expected {expected_head_sha[:12]}, now {change.head_sha[:12]}); review it again",
+            field="sha",
+        )
+    identity = git_merge.Identity(actor.full_name or actor.name, actor.email)
+    title = (commit_title or "").strip()
+    with open_git(repos_dir, change.repository) as git:
+        ref = f"refs/heads/{change.base_branch}"
+        base = git_refs.current_value(git, ref)
+        if base == git_refs.ZERO:
+            raise Invalid(f"the base branch {change.base_branch} no longer exists")
+        try:
+            if method == "merge":
+                message = title or f"Merge change #{change.number}: {change.title}"
+                body = commit_message if commit_message is not None else change.description
+                new = git_merge.merge_commit(
+                    git, base, change.head_sha, identity, identity, _message(message, body)
+                )
+            elif method == "squash":
+                message = title or f"{change.title} (#{change.number})"
+                body = commit_message if commit_message is not None else change.description
+                new = git_merge.squash_commit(
+                    git,
+                    base,
+                    change.head_sha,
+                    change_author(change),
+                    identity,
+                    _message(message, body),
+                )
+            else:
+                new = git_merge.rebase_commits(git, base, change.head_sha, identity)
+        except git_merge.MergeConflict as exc:
+            raise Invalid(
+                f"change #{change.number} conflicts with {change.base_branch} in "
+                f"{', '.join(exc.paths)}; it needs a rebase",
+                field="merge",
+            ) from None
+        update_refs(
+            session,
+            change.repository,
+            git,
+            actor,
+            [RefUpdate(ref, base, new)],
+            config,
+            via=via,
+            change=change,
+            approvals=approvals(session, change),
+        )
+    change.state = "merged"
+    change.merged_at = change.closed_at = utcnow()
+    change.merged_by_id = actor.id
+    change.merge_commit_sha = new
+    session.add(
+        ChangeEvent(change_id=change.id, actor_id=actor.id, kind="merged", detail=f"{method}:{new}")
+    )
+    return new
+
+
+def change_author(change: Change) -> git_merge.Identity:
+    return git_merge.Identity(change.author.full_name or change.author.name, change.author.email)
+
+
+def _message(title: str, body: str | None) -> str:
+    body = (body or "").strip()
+    return f"{title}\n\n{body}\n" if body else f"{title}\n"
+
+
+def delete_head_branch(
+    session: Session, repos_dir: Path, change: Change, actor: User, config: RefChangeSettings
+) -> None:
+    """After a merge, delete the branch the change came from (in this repository)."""
+    if change.state != "merged" or change.head_branch is None:
+        raise Invalid("only a merged change's branch can be deleted here")
+    if change.head_repository_id != change.repository_id:
+        raise Forbidden("the branch lives in a fork; delete it there")
+    with open_git(repos_dir, change.repository) as git:
+        ref = f"refs/heads/{change.head_branch}"
+        old = git_refs.current_value(git, ref)
+        if old == git_refs.ZERO:
+            raise Invalid(f"the branch {change.head_branch} is already gone")
+        update_refs(
+            session,
+            change.repository,
+            git,
+            actor,
+            [RefUpdate(ref, old, git_refs.ZERO)],
+            config,
+            via="web",
+        )
