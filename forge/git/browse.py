@@ -22,6 +22,7 @@ import threading
 import time
 import zipfile
 from binascii import hexlify, unhexlify
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,8 @@ class _Walk:
 
 # Commit headers (tree, parents, committer time) of walked commits, shared by all walks.
 _HEADERS = LRU(150_000)
+# The commit each ref target (a commit or an annotated tag) means.
+_PEELED = LRU(20_000)
 # What is at a path below a tree, by (repository, tree, path).
 _PATHS = LRU(100_000)
 # Full commits as shown on pages.
@@ -168,8 +171,56 @@ _BLAME = LRU(64 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(line) + 48 for _
 
 
 def clear_caches() -> None:
-    for cache in (_HEADERS, _PATHS, _COMMITS, _WALKS, _LAST, _BLAME):
+    _POOL.clear()
+    for cache in (_PEELED, _HEADERS, _PATHS, _COMMITS, _WALKS, _LAST, _BLAME):
         cache.clear()
+
+
+class _RepoPool:
+    """Idle opened repositories, so a request need not open one (config, pack indexes) anew.
+    Each is used by one reader at a time; the least recently returned are closed first."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._idle: OrderedDict[tuple, list[Repo]] = OrderedDict()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple) -> Repo | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            if not idle:
+                return None
+            self._count -= 1
+            repo = idle.pop()
+            if not idle:
+                del self._idle[key]
+            return repo
+
+    def give(self, key: tuple, repo: Repo) -> None:
+        closing = []
+        with self._lock:
+            self._idle.setdefault(key, []).append(repo)
+            self._idle.move_to_end(key)
+            self._count += 1
+            while self._count > self.size:
+                oldest = next(iter(self._idle))
+                closing.append(self._idle[oldest].pop(0))
+                self._count -= 1
+                if not self._idle[oldest]:
+                    del self._idle[oldest]
+        for old in closing:
+            old.close()
+
+    def clear(self) -> None:
+        with self._lock:
+            idle, self._idle, self._count = self._idle, OrderedDict(), 0
+        for repos in idle.values():
+            for repo in repos:
+                repo.close()
+
+
+_POOL = _RepoPool(32)
 
 
 # --- the reader -------------------------------------------------------------------------------
@@ -181,16 +232,22 @@ class RepoReader:
     def __init__(self, path: Path):
         try:
             info = os.stat(path)
+            packs = os.stat(path / "objects" / "pack").st_mtime_ns
         except OSError:
             raise Missing("the repository is not on disk") from None
         # The inode tells a repository apart from one deleted and made again at the same path.
         self.key = f"{path}:{info.st_ino}"
         self.path = path
-        self.repo = Repo(str(path))
+        # Opened repositories are reused while their set of packs stays the same.
+        self._pool_key = (self.key, packs)
+        self.repo = _POOL.take(self._pool_key) or Repo(str(path))
         self.store = self.repo.object_store
+        self._ref_maps: dict[bytes, dict[str, bytes]] = {}
 
     def close(self) -> None:
-        self.repo.close()
+        if self.repo is not None:
+            _POOL.give(self._pool_key, self.repo)
+            self.repo = None
 
     def __enter__(self) -> RepoReader:
         return self
@@ -201,10 +258,13 @@ class RepoReader:
     # --- refs ---------------------------------------------------------------------------------
 
     def _refs(self, prefix: bytes) -> dict[str, bytes]:
-        return {
-            name.decode("utf-8", "replace"): sha
-            for name, sha in self.repo.refs.as_dict(prefix).items()
-        }
+        found = self._ref_maps.get(prefix)
+        if found is None:
+            found = self._ref_maps[prefix] = {
+                name.decode("utf-8", "replace"): sha
+                for name, sha in self.repo.refs.as_dict(prefix).items()
+            }
+        return found
 
     def branch_names(self) -> list[str]:
         return sorted(self._refs(b"refs/heads"))
@@ -267,6 +327,13 @@ class RepoReader:
 
     def _peel(self, sha: bytes) -> str:
         """The commit a ref points at, following annotated tags; Missing for anything else."""
+        key = (self.key, sha)
+        found = _PEELED.get(key)
+        if found is None:
+            found = _PEELED.put(key, self._peel_object(sha))
+        return found
+
+    def _peel_object(self, sha: bytes) -> str:
         for _ in range(20):
             try:
                 obj = self.store[sha]

@@ -116,11 +116,18 @@ class Readme:
 @dataclass
 class FolderView:
     location: Location
+    tree: str
     entries: list[Entry]
     last: dict[str, CommitInfo]
     latest: CommitInfo | None
     readme: Readme | None
     refs: Refs
+
+    @property
+    def key(self) -> tuple:
+        """What the listing depends on: its folder's tree and the history before the head."""
+        revision = self.location.revision
+        return ("folder", revision.name, revision.commit, self.location.path, self.tree)
 
 
 @dataclass
@@ -179,6 +186,7 @@ class DiffSummary:
     additions: int
     deletions: int
     truncated: bool  # some files were not diffed to keep the page bounded
+    key: tuple  # the trees compared
 
 
 @dataclass
@@ -295,9 +303,8 @@ def _folder(reader, repo, location: Location, blob_base, raw_base) -> FolderView
     last_ids = reader.last_commits(location.revision.commit, location.path, entry.sha)
     last = {name: reader.commit(sha) for name, sha in last_ids.items()}
     readme = _readme(reader, location, entries, blob_base, raw_base)
-    return FolderView(
-        location, entries, last, _latest(reader, location), readme, _refs(reader, repo)
-    )
+    latest = _latest(reader, location)
+    return FolderView(location, entry.sha, entries, last, latest, readme, _refs(reader, repo))
 
 
 def _readme(reader, location, entries, blob_base, raw_base) -> Readme | None:
@@ -471,6 +478,7 @@ def _diff(reader: RepoReader, old_tree: str | None, new_tree: str) -> DiffSummar
         sum(f.additions or 0 for f in files),
         sum(f.deletions or 0 for f in files),
         any(f.note == "not shown" for f in files),
+        ("diff", old_tree, new_tree),
     )
 
 
@@ -485,6 +493,11 @@ def _file_diffs(reader: RepoReader, changes: list[Change]) -> list[FileDiff]:
         budget -= sum(len(h.lines) for h in diff.hunks)
         result.append(diff)
     return result
+
+
+def file_diff(reader: RepoReader, change: Change) -> FileDiff:
+    """One file's diff as the diff pages show it (a change's pages ask for one at a time)."""
+    return _file_diff(reader, change)
 
 
 def _file_diff(reader: RepoReader, change: Change) -> FileDiff:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from urllib.parse import quote
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
+from forge.cache import LRU
 from forge.services import browse
 from forge.services import repos as repo_service
 from forge.services.errors import NotFound
@@ -25,6 +29,9 @@ bp = Blueprint("browse", __name__)
 
 RAW_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]")
+_PATH_SAFE = "!$&'()*+,/:;=@"  # what werkzeug's path converter leaves unquoted
+# Rendered pieces of pages (file lists, code, diffs, histories) by what they show.
+_FRAGMENTS = LRU(64 * 1024 * 1024, weigh=len)
 
 
 # --- helpers for views and templates ---------------------------------------------------------
@@ -50,11 +57,48 @@ def _bases(repo):
     return blob_base, raw_base
 
 
+class Links:
+    """URLs of one repository's code pages. A file list has a hundred links or more; they are
+    made by joining a prefix built once with url_for and the quoted ref and path."""
+
+    def __init__(self, repo):
+        self.base = url_for("repos.show", owner=repo.owner.name, name=repo.name)
+
+    def page(self, kind: str, ref: str, path: str = "") -> str:
+        spec = f"{ref}/{path}" if path else ref
+        return f"{self.base}/{kind}/{quote(spec, safe=_PATH_SAFE)}"
+
+    def tree(self, ref: str, path: str = "") -> str:
+        return self.page("tree", ref, path)
+
+    def blob(self, ref: str, path: str) -> str:
+        return self.page("blob", ref, path)
+
+    def raw(self, ref: str, path: str) -> str:
+        return self.page("raw", ref, path)
+
+    def blame(self, ref: str, path: str) -> str:
+        return self.page("blame", ref, path)
+
+    def commits(self, ref: str, path: str = "") -> str:
+        return self.page("commits", ref, path)
+
+    def commit(self, sha: str) -> str:
+        return f"{self.base}/commit/{sha}"
+
+    def archive(self, ref: str, suffix: str) -> str:
+        return self.page("archive", ref + suffix)
+
+    def compare(self, base: str, head: str) -> str:
+        return self.page("compare", f"{base}...{head}")
+
+
 def _render(template: str, repo, tab: str, **values):
     return render_template(
         template,
         repo=repo,
         tab=tab,
+        links=links_for(repo),
         can_admin=can(db(), viewer(), "admin", repo),
         **values,
     )
@@ -66,8 +110,48 @@ def _page_number() -> int:
 
 
 @bp.app_template_global()
-def code_link(repo, kind: str, ref: str, path: str = "") -> str:
-    return code_url(repo, kind, ref, path)
+def links_for(repo) -> Links:
+    """The request's Links of a repository (macros get the repository, not the context)."""
+    cache = g.setdefault("browse_links", {})
+    if repo.id not in cache:
+        cache[repo.id] = Links(repo)
+    return cache[repo.id]
+
+
+@bp.app_template_global()
+def fragment(key: tuple, render, *args, timed: bool = False) -> Markup:
+    """HTML that depends only on `key` (object ids and names, with the repository's full
+    name), rendered by `render(*args)` once and then reused. Pieces that say how long ago
+    something happened are reused for a minute at most."""
+    if timed:
+        key = (*key, int(time.time() // 60))
+    return _FRAGMENTS.get_or_compute(key, lambda: Markup(render(*args)))
+
+
+@bp.app_template_global()
+def icon(name: str) -> Markup:
+    return _icon(name)
+
+
+@lru_cache(maxsize=32)
+def _icon(name: str) -> Markup:
+    # The SVG lives in the template; rendered once per name, not once per row.
+    return Markup(current_app.jinja_env.get_template("_icons.html").module.icon(name))
+
+
+@bp.app_template_global()
+def avatar(person) -> Markup:
+    initial = escape((person.name or "?")[:1].upper())
+    return Markup(
+        f'<span class="avatar-sm {avatar_class(person.name)}" aria-hidden="true">{initial}</span>'
+    )
+
+
+@bp.app_template_global()
+def time_of(person) -> Markup:
+    return Markup(
+        f'<time datetime="{iso(person)}" title="{when(person)}">{ago(person.time)}</time>'
+    )
 
 
 @bp.app_template_filter()
