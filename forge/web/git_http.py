@@ -21,10 +21,10 @@ from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.repo import Repo
 
 from forge.git import smart_http
-from forge.models import User
+from forge.models import Repository, User
 from forge.services import accounts
 from forge.services import refs as ref_service
-from forge.services.errors import Forbidden, Invalid, Throttled
+from forge.services.errors import ForgeError, Throttled
 from forge.services.permissions import role_of
 from forge.services.pushes import receive_push
 from forge.services.repos import disk_path, find_repository
@@ -139,7 +139,6 @@ class GitHTTP:
     def _authenticate(self, session, environ) -> User | None:
         header = environ.get("HTTP_AUTHORIZATION", "")
         if not header:
-            environ["forge.credentials"] = None
             return None
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
@@ -164,7 +163,6 @@ class GitHTTP:
         if credentials is None:
             session.commit()  # keep the failure on record for throttling
             raise _Answer("401 Unauthorized", "Invalid username or token.", _challenge())
-        environ["forge.credentials"] = credentials
         if not credentials.allows("repo"):
             # A token without the `repo` scope acts for nobody in particular here.
             return None
@@ -194,8 +192,6 @@ class GitHTTP:
         database = self.database
 
         def apply(updates, options, say, incoming):
-            from forge.models import Repository
-
             with database.session() as session:
                 repository = session.get(Repository, repository_id)
                 pusher = session.get(User, pusher_id) if pusher_id else None
@@ -203,7 +199,7 @@ class GitHTTP:
                     receive_push(
                         session, repository, git, pusher, updates, config, say, options, incoming
                     )
-                except (Forbidden, Invalid) as exc:
+                except ForgeError as exc:  # refused, stale, or naming what does not exist
                     raise smart_http.PushRefused(exc.message) from None
 
         return apply
