@@ -21,6 +21,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 import redis
+import requests
+from github import Auth, Github
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
@@ -287,6 +289,41 @@ def hosted_repo(live_server, make_user, make_token, database, settings):
         )
 
     return make
+
+
+# --- the REST API ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(live_server):
+    """Call the API with plain HTTP: api("GET", "/user", token) -> requests.Response."""
+
+    def call(method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"token {token}"
+        return requests.request(
+            method, f"{live_server}/api/v3{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    return call
+
+
+@pytest.fixture
+def github(live_server):
+    """A PyGithub client for a token (None: anonymous), without github.com's request pacing."""
+
+    def connect(token: str | None, **kwargs) -> Github:
+        return Github(
+            base_url=live_server + "/api/v3",
+            auth=Auth.Token(token) if token else None,
+            retry=None,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            **kwargs,
+        )
+
+    return connect
 
 
 @dataclass

@@ -9,42 +9,10 @@ from __future__ import annotations
 import pytest
 import requests
 from dulwich.repo import Repo as DulwichRepo
-from github import Auth, Github, GithubException, UnknownObjectException
+from github import GithubException, UnknownObjectException
 from sqlalchemy import select
 
 from forge.models import Repository
-
-
-@pytest.fixture
-def api(live_server):
-    """Call the API with plain HTTP: api("GET", "/user", token) -> requests.Response."""
-
-    def call(method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
-        headers = kwargs.pop("headers", {})
-        if token:
-            headers["Authorization"] = f"token {token}"
-        return requests.request(
-            method, f"{live_server}/api/v3{path}", headers=headers, timeout=30, **kwargs
-        )
-
-    return call
-
-
-@pytest.fixture
-def github(live_server):
-    """A PyGithub client for a token (None: anonymous), without github.com's request pacing."""
-
-    def connect(token: str | None, **kwargs) -> Github:
-        return Github(
-            base_url=live_server + "/api/v3",
-            auth=Auth.Token(token) if token else None,
-            retry=None,
-            seconds_between_requests=None,
-            seconds_between_writes=None,
-            **kwargs,
-        )
-
-    return connect
 
 
 @pytest.fixture

@@ -9,4 +9,15 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api/v3")
 
-from forge.api import auth, branches, errors, repos, statuses, users  # noqa: E402,F401
+from forge.api import (  # noqa: E402,F401
+    auth,
+    branches,
+    comments,
+    contents,
+    errors,
+    notifications,
+    pulls,
+    repos,
+    statuses,
+    users,
+)

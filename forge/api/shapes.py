@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime
+
 from forge.models import Repository, User
 from forge.services.permissions import ROLE_RANK
 from forge.web import external_url
@@ -73,7 +76,9 @@ def permissions(role: str | None) -> dict:
     }
 
 
-def repository(repo: Repository, role: str | None) -> dict:
+def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
+    """A repository; a fork names its `parent` and the `source` at the root of its forks
+    (those two without their own parent, as GitHub shows them)."""
     full_name = repo.full_name
     url = api_url(f"/repos/{full_name}")
     body = {
@@ -94,6 +99,7 @@ def repository(repo: Repository, role: str | None) -> dict:
         "branches_url": url + "/branches{/branch}",
         "hooks_url": url + "/hooks",
         "pulls_url": url + "/pulls{/number}",
+        "forks_url": url + "/forks",
         "default_branch": repo.default_branch,
         "created_at": timestamp(repo.created_at),
         "updated_at": timestamp(repo.updated_at),
@@ -111,6 +117,14 @@ def repository(repo: Repository, role: str | None) -> dict:
     }
     if role is not None:
         body["permissions"] = permissions(role)
+    if repo.fork_of is not None:
+        body["fork"] = True
+        if family:
+            source = repo.fork_of
+            while source.fork_of is not None:
+                source = source.fork_of
+            body["parent"] = repository(repo.fork_of, None, family=False)
+            body["source"] = repository(source, None, family=False)
     return body
 
 
@@ -250,4 +264,337 @@ def combined_status(repo: Repository, sha: str, state: str, latest: list) -> dic
         "repository": repository(repo, None),
         "commit_url": api_url(f"/repos/{repo.full_name}/commits/{sha}"),
         "url": api_url(f"/repos/{repo.full_name}/commits/{sha}/status"),
+    }
+
+
+# --- pull requests (forge's changes), reviews and comments ---------------------------------
+
+
+def _pull_urls(change) -> tuple[str, str]:
+    full_name = change.repository.full_name
+    return (
+        api_url(f"/repos/{full_name}/pulls/{change.number}"),
+        external_url(f"/{full_name}/pull/{change.number}"),
+    )
+
+
+def _pull_end(label_owner: str, ref: str, sha: str, user: User, repo) -> dict:
+    return {
+        "label": f"{label_owner}:{ref}",
+        "ref": ref,
+        "sha": sha,
+        "user": simple_user(user),
+        "repo": repository(repo, None) if repo is not None else None,
+    }
+
+
+def pull_head(change) -> dict:
+    """Where the commits come from: a branch here or in a fork, or, for a change uploaded to
+    refs/for/BRANCH, the change's own ref (pull/N/head) in the target repository."""
+    if change.head_branch is None:
+        base = change.repository
+        return _pull_end(base.owner.name, f"pull/{change.number}/head", change.head_sha,
+                         change.author, base)  # fmt: skip
+    source = change.head_repository
+    owner = source.owner if source is not None else change.author
+    return _pull_end(owner.name, change.head_branch, change.head_sha, owner, source)
+
+
+def pull_request(
+    change,
+    *,
+    stats=None,
+    merge_state=None,
+    comments: int | None = None,
+    review_comments: int | None = None,
+) -> dict:
+    """A change as GitHub's pull request. The counts and mergeability cost a diff or a merge
+    check, so (like GitHub) only the single-pull answers carry them."""
+    repo = change.repository
+    url, html_url = _pull_urls(change)
+    issue_url = api_url(f"/repos/{repo.full_name}/issues/{change.number}")
+    body = {
+        "id": change.id,
+        "node_id": f"PR_{change.id}",
+        "number": change.number,
+        "state": "open" if change.state == "open" else "closed",
+        "locked": False,
+        "title": change.title,
+        "body": change.description or None,
+        "user": simple_user(change.author),
+        "head": pull_head(change),
+        "base": _pull_end(
+            repo.owner.name,
+            change.base_branch,
+            change.current_patch_set.base_sha,
+            repo.owner,
+            repo,
+        ),
+        "merged": change.state == "merged",
+        "merged_at": timestamp(change.merged_at),
+        "merged_by": simple_user(change.merged_by) if change.merged_by else None,
+        "merge_commit_sha": change.merge_commit_sha,
+        "html_url": html_url,
+        "url": url,
+        "diff_url": html_url + ".diff",
+        "patch_url": html_url + ".patch",
+        "issue_url": issue_url,
+        "comments_url": issue_url + "/comments",
+        "review_comments_url": url + "/comments",
+        "review_comment_url": api_url(f"/repos/{repo.full_name}/pulls/comments{{/number}}"),
+        "commits_url": url + "/commits",
+        "statuses_url": api_url(f"/repos/{repo.full_name}/statuses/{change.head_sha}"),
+        "created_at": timestamp(change.created_at),
+        "updated_at": timestamp(change.updated_at),
+        "closed_at": timestamp(change.closed_at),
+        "draft": False,
+        "maintainer_can_modify": False,
+        "author_association": "NONE",
+        "labels": [],
+        "assignee": None,
+        "assignees": [],
+        "requested_reviewers": [],
+        "requested_teams": [],
+        "milestone": None,
+        "active_lock_reason": None,
+        "auto_merge": None,
+        "_links": {
+            "self": {"href": url},
+            "html": {"href": html_url},
+            "issue": {"href": issue_url},
+            "comments": {"href": issue_url + "/comments"},
+            "review_comments": {"href": url + "/comments"},
+            "commits": {"href": url + "/commits"},
+            "statuses": {"href": api_url(f"/repos/{repo.full_name}/statuses/{change.head_sha}")},
+        },
+    }
+    if stats is not None:
+        body |= {
+            "commits": stats.commits,
+            "additions": stats.additions,
+            "deletions": stats.deletions,
+            "changed_files": stats.changed_files,
+        }
+    if comments is not None:
+        body |= {"comments": comments, "review_comments": review_comments or 0}
+    if merge_state is not None or stats is not None:
+        body |= {"rebaseable": None, "mergeable": None, "mergeable_state": "unknown"}
+    if merge_state is not None:
+        dirty = bool(merge_state.conflicts)
+        body |= {
+            "mergeable": merge_state.mergeable if change.state == "open" else None,
+            "rebaseable": merge_state.mergeable if change.state == "open" else None,
+            "mergeable_state": "clean"
+            if merge_state.mergeable
+            else ("dirty" if dirty else "unknown"),
+        }
+    return body
+
+
+def merge_result(sha: str) -> dict:
+    return {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
+
+
+def file_patch(repo: Repository, ref: str, item) -> dict:
+    """One changed file of a pull request or a commit (`ref`: where the new side is)."""
+    change = item.change
+    base = f"/{repo.full_name}"
+    body = {
+        "sha": change.new_sha or change.old_sha,
+        "filename": change.path,
+        "status": {"deleted": "removed"}.get(change.status, change.status),
+        "additions": item.additions,
+        "deletions": item.deletions,
+        "changes": item.additions + item.deletions,
+        "blob_url": external_url(f"{base}/blob/{ref}/{change.path}"),
+        "raw_url": external_url(f"{base}/raw/{ref}/{change.path}"),
+        "contents_url": api_url(f"/repos/{repo.full_name}/contents/{change.path}?ref={ref}"),
+    }
+    if item.patch is not None:
+        body["patch"] = item.patch
+    if change.status in ("renamed", "copied") and change.old_path:
+        body["previous_filename"] = change.old_path
+    return body
+
+
+def _person_time(person) -> str:
+    return timestamp(datetime.fromtimestamp(person.time, UTC))
+
+
+def commit(repo: Repository, info, people: dict, detail=None) -> dict:
+    """A commit as GET /repos/{o}/{r}/commits/{sha} answers it; `people` maps lower-cased
+    email addresses to forge accounts (GitHub names the account a commit's email belongs to);
+    `detail` (files and stats) only for the single-commit answer."""
+    url = api_url(f"/repos/{repo.full_name}/commits/{info.sha}")
+    git_url = api_url(f"/repos/{repo.full_name}/git/commits/{info.sha}")
+
+    def git_person(person) -> dict:
+        return {"name": person.name, "email": person.email, "date": _person_time(person)}
+
+    def account(person):
+        user = people.get(person.email.lower())
+        return simple_user(user) if user is not None else None
+
+    body = {
+        "sha": info.sha,
+        "node_id": f"C_{info.sha}",
+        "url": url,
+        "html_url": external_url(f"/{repo.full_name}/commit/{info.sha}"),
+        "comments_url": url + "/comments",
+        "commit": {
+            "url": git_url,
+            "sha": info.sha,
+            "message": info.message.rstrip("\n"),
+            "author": git_person(info.author),
+            "committer": git_person(info.committer),
+            "tree": {
+                "sha": info.tree,
+                "url": api_url(f"/repos/{repo.full_name}/git/trees/{info.tree}"),
+            },
+            "comment_count": 0,
+            "verification": {"verified": False, "reason": "unsigned"},
+        },
+        "author": account(info.author),
+        "committer": account(info.committer),
+        "parents": [
+            commit_ref(repo.full_name, p)
+            | {"html_url": external_url(f"/{repo.full_name}/commit/{p}")}
+            for p in info.parents
+        ],
+    }
+    if detail is not None:
+        body["stats"] = {
+            "additions": detail.additions,
+            "deletions": detail.deletions,
+            "total": detail.additions + detail.deletions,
+        }
+        body["files"] = [file_patch(repo, info.sha, f) for f in detail.files]
+    return body
+
+
+def content_entry(repo: Repository, ref: str, entry, data: bytes | None = None) -> dict:
+    """A file or folder entry of GET /repos/{o}/{r}/contents/{path}; a file's bytes in
+    base64 when `data` is given."""
+    kind = {"tree": "dir", "blob": "file"}.get(entry.kind, entry.kind)
+    url = api_url(f"/repos/{repo.full_name}/contents/{entry.path}?ref={ref}")
+    git_kind = "trees" if kind == "dir" else "blobs"
+    git_url = api_url(f"/repos/{repo.full_name}/git/{git_kind}/{entry.sha}")
+    page = "tree" if kind == "dir" else "blob"
+    html_url = external_url(f"/{repo.full_name}/{page}/{ref}/{entry.path}")
+    body = {
+        "type": kind,
+        "name": entry.name,
+        "path": entry.path,
+        "sha": entry.sha,
+        "size": len(data) if data is not None else 0,
+        "url": url,
+        "git_url": git_url,
+        "html_url": html_url,
+        "download_url": external_url(f"/{repo.full_name}/raw/{ref}/{entry.path}")
+        if kind == "file"
+        else None,
+        "_links": {"self": url, "git": git_url, "html": html_url},
+    }
+    if data is not None and kind in ("file", "symlink"):
+        body["encoding"] = "base64"
+        body["content"] = base64.b64encode(data).decode()
+        if kind == "symlink":
+            body["target"] = data.decode("utf-8", "replace")
+    return body
+
+
+def issue_comment(change, comment) -> dict:
+    """A comment in a change's conversation, as GitHub's issue comment."""
+    full_name = change.repository.full_name
+    _url, html_url = _pull_urls(change)
+    return {
+        "id": comment.id,
+        "node_id": f"IC_{comment.id}",
+        "url": api_url(f"/repos/{full_name}/issues/comments/{comment.id}"),
+        "html_url": f"{html_url}#issuecomment-{comment.id}",
+        "issue_url": api_url(f"/repos/{full_name}/issues/{change.number}"),
+        "body": comment.body,
+        "user": simple_user(comment.author),
+        "created_at": timestamp(comment.created_at),
+        "updated_at": timestamp(comment.updated_at),
+        "author_association": "NONE",
+    }
+
+
+def review(change, row) -> dict:
+    url, html_url = _pull_urls(change)
+    return {
+        "id": row.id,
+        "node_id": f"PRR_{row.id}",
+        "user": simple_user(row.author),
+        "body": row.body,
+        "state": row.state,
+        "commit_id": row.commit_sha,
+        "html_url": f"{html_url}#pullrequestreview-{row.id}",
+        "pull_request_url": url,
+        "submitted_at": timestamp(row.submitted_at),
+        "author_association": "NONE",
+        "_links": {"html": {"href": html_url}, "pull_request": {"href": url}},
+    }
+
+
+def review_comment(change, row) -> dict:
+    """An inline comment on a line of a change's diff (GitHub's pull request review comment);
+    `position` is the line, as forge keeps no diff positions."""
+    url, html_url = _pull_urls(change)
+    self_url = api_url(f"/repos/{change.repository.full_name}/pulls/comments/{row.id}")
+    return {
+        "id": row.id,
+        "node_id": f"PRRC_{row.id}",
+        "url": self_url,
+        "pull_request_review_id": row.review_id,
+        "diff_hunk": "",
+        "path": row.path,
+        "position": row.line,
+        "original_position": row.original_line,
+        "line": row.line,
+        "original_line": row.original_line,
+        "side": row.side,
+        "start_line": None,
+        "original_start_line": None,
+        "start_side": None,
+        "subject_type": "line",
+        "commit_id": row.commit_sha,
+        "original_commit_id": row.original_commit_sha,
+        "in_reply_to_id": row.in_reply_to_id,
+        "user": simple_user(row.author),
+        "body": row.body,
+        "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.updated_at),
+        "html_url": f"{html_url}#discussion_r{row.id}",
+        "pull_request_url": url,
+        "author_association": "NONE",
+        "_links": {
+            "self": {"href": self_url},
+            "html": {"href": f"{html_url}#discussion_r{row.id}"},
+            "pull_request": {"href": url},
+        },
+    }
+
+
+def notification(row) -> dict:
+    """An inbox entry as GitHub's notification thread (every one is about a pull request)."""
+    change = row.change
+    url, _html = _pull_urls(change)
+    thread = api_url(f"/notifications/threads/{row.id}")
+    return {
+        "id": str(row.id),
+        "unread": not row.read,
+        "reason": row.reason,
+        "updated_at": timestamp(row.created_at),
+        "last_read_at": None,
+        "subject": {
+            "title": change.title,
+            "url": url,
+            "latest_comment_url": url,
+            "type": "PullRequest",
+        },
+        "repository": repository(change.repository, None),
+        "url": thread,
+        "subscription_url": thread + "/subscription",
     }

@@ -49,6 +49,15 @@ def find_user(session: Session, name: str) -> User | None:
     return session.scalar(select(User).where(User.lower_name == name.lower()))
 
 
+def users_by_email(session: Session, emails) -> dict[str, User]:
+    """Active accounts by their (lower-cased) email address, for naming commit authors."""
+    wanted = {e.lower() for e in emails if e}
+    if not wanted:
+        return {}
+    query = select(User).where(func.lower(User.email).in_(wanted), User.is_suspended.is_(False))
+    return {user.email.lower(): user for user in session.scalars(query)}
+
+
 def get_user(session: Session, name: str) -> User:
     user = find_user(session, name)
     if user is None:

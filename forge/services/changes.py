@@ -457,6 +457,54 @@ def add_comment(session: Session, actor: User, change: Change, body: str) -> Cha
     return comment
 
 
+def conversation(session: Session, change: Change) -> list[ChangeComment]:
+    """The change's conversation comments, oldest first."""
+    query = select(ChangeComment).where(ChangeComment.change_id == change.id)
+    return list(session.scalars(query.order_by(ChangeComment.id)))
+
+
+def get_comment(session: Session, repo: Repository, comment_id: int) -> ChangeComment:
+    """A conversation comment on any change of `repo`, by its id."""
+    comment = session.scalar(
+        select(ChangeComment)
+        .join(Change, ChangeComment.change_id == Change.id)
+        .where(ChangeComment.id == comment_id, Change.repository_id == repo.id)
+    )
+    if comment is None:
+        raise NotFound(f"no comment {comment_id} in {repo.full_name}")
+    return comment
+
+
+def require_author_or_maintainer(
+    session: Session, actor: User, author_id: int, repo: Repository
+) -> None:
+    """Edits and deletions of a comment: its author, or a maintainer of the repository."""
+    require(session, actor, "read", repo)
+    if actor.id != author_id:
+        require(session, actor, "maintain", repo)
+
+
+def edit_comment(session: Session, actor: User, comment: ChangeComment, body: str):
+    """Only the comment's author or a maintainer of the repository may edit it."""
+    change = session.get(Change, comment.change_id)
+    require_author_or_maintainer(session, actor, comment.author_id, change.repository)
+    body = (body or "").strip()
+    if not body:
+        raise Invalid("a comment needs some text", field="body")
+    comment.body = body
+    comment.updated_at = utcnow()
+    session.flush()
+    return comment
+
+
+def delete_comment(session: Session, actor: User, comment: ChangeComment) -> None:
+    """Only the comment's author or a maintainer of the repository may delete it."""
+    change = session.get(Change, comment.change_id)
+    require_author_or_maintainer(session, actor, comment.author_id, change.repository)
+    session.delete(comment)
+    session.flush()
+
+
 # --- notifications ----------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from forge.git import storage
 from forge.models import Repository, User
 from forge.services.errors import Invalid
 from forge.services.names import check_repo_name
-from forge.services.permissions import require
+from forge.services.permissions import can, require
 from forge.services.repos import disk_path, find_repository
 
 
@@ -54,3 +54,13 @@ def fork_repository(
     storage.fork_bare(disk_path(repos_dir, source), target, source.default_branch)
     after_rollback(session, lambda: storage.remove(target))
     return fork, True
+
+
+def forks_of(session: Session, source: Repository, viewer: User | None) -> list[Repository]:
+    """The direct forks of `source` the viewer may read, newest first."""
+    query = (
+        select(Repository)
+        .where(Repository.fork_of_id == source.id)
+        .order_by(Repository.created_at.desc(), Repository.id.desc())
+    )
+    return [fork for fork in session.scalars(query) if can(session, viewer, "read", fork)]

@@ -244,6 +244,68 @@ def comments_of(
     return list(session.scalars(query))
 
 
+def get_review(session: Session, change: Change, review_id: int, viewer: User | None) -> Review:
+    """A submitted review of the change (or the viewer's own pending one), by its id."""
+    review = session.get(Review, review_id)
+    hidden = review is not None and review.state == "PENDING"
+    if hidden and viewer is not None and review.author_id == viewer.id:
+        hidden = False
+    if review is None or review.change_id != change.id or hidden:
+        raise NotFound(f"no review {review_id} on change #{change.number}")
+    return review
+
+
+def comments_of_review(session: Session, review: Review) -> list[ReviewComment]:
+    query = select(ReviewComment).where(ReviewComment.review_id == review.id)
+    return list(session.scalars(query.order_by(ReviewComment.id)))
+
+
+def get_comment(
+    session: Session, repo, comment_id: int, viewer: User | None = None
+) -> ReviewComment:
+    """An inline comment on any change of `repo` that the viewer may see, by its id."""
+    comment = session.scalar(
+        select(ReviewComment)
+        .join(Change, ReviewComment.change_id == Change.id)
+        .where(ReviewComment.id == comment_id, Change.repository_id == repo.id)
+    )
+    if comment is not None and comment.review_id is not None:
+        review = session.get(Review, comment.review_id)
+        if review.state == "PENDING" and (viewer is None or viewer.id != review.author_id):
+            comment = None
+    if comment is None:
+        raise NotFound(f"no review comment {comment_id} in {repo.full_name}")
+    return comment
+
+
+def edit_comment(session: Session, actor: User, comment: ReviewComment, body: str):
+    change = session.get(Change, comment.change_id)
+    change_service.require_author_or_maintainer(
+        session, actor, comment.author_id, change.repository
+    )
+    body = (body or "").strip()
+    if not body:
+        raise Invalid("a comment needs some text", field="body")
+    comment.body = body
+    comment.updated_at = utcnow()
+    session.flush()
+    return comment
+
+
+def delete_comment(session: Session, actor: User, comment: ReviewComment) -> None:
+    """Delete an inline comment (its replies go with it, as the thread hangs on it)."""
+    change = session.get(Change, comment.change_id)
+    change_service.require_author_or_maintainer(
+        session, actor, comment.author_id, change.repository
+    )
+    for child in session.scalars(
+        select(ReviewComment).where(ReviewComment.in_reply_to_id == comment.id)
+    ):
+        session.delete(child)
+    session.delete(comment)
+    session.flush()
+
+
 def carry_comments(session: Session, repo_path: Path, change: Change, old_head: str, new_head: str):
     """Move right-side comments to the same line of the new patch set, or mark them outdated."""
     rows = session.scalars(

@@ -1,0 +1,143 @@
+"""Comments on pull requests: inline review comments (/pulls/{n}/comments, /pulls/comments/{id})
+and conversation comments, which GitHub files under issues (/issues/{n}/comments,
+/issues/comments/{id}). Every pull request is an issue number here; plain issues do not exist.
+"""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from forge.api import api, shapes
+from forge.api.auth import repo_viewer, require_scope
+from forge.api.pagination import paginate
+from forge.api.pulls import check_commit_id, inline_comment, pull_of
+from forge.api.repos import _field, json_body
+from forge.models import Change
+from forge.services import changes as change_service
+from forge.services import reviews as review_service
+from forge.services.repos import get_repository
+from forge.web.context import db, settings
+
+
+def _change_of(comment) -> Change:
+    return db().get(Change, comment.change_id)
+
+
+# --- review comments ------------------------------------------------------------------------
+
+
+@api.get("/repos/<owner>/<name>/pulls/<int:number>/comments")
+def list_review_comments(owner: str, name: str, number: int):
+    _repo, change = pull_of(owner, name, number)
+    found = review_service.comments_of(db(), change, repo_viewer())
+    body, headers = paginate(found, lambda c: shapes.review_comment(change, c))
+    return jsonify(body), 200, headers
+
+
+@api.post("/repos/<owner>/<name>/pulls/<int:number>/comments")
+def create_review_comment(owner: str, name: str, number: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    body = json_body()
+    in_reply_to = _field(body, "in_reply_to", int)
+    if in_reply_to is not None:
+        comment = review_service.reply(
+            db(), change, user, in_reply_to, _field(body, "body", str, "")
+        )
+    else:
+        check_commit_id(change, _field(body, "commit_id", str))
+        item = inline_comment(body)
+        comment = review_service.add_comment(
+            db(),
+            settings().repos_dir,
+            change,
+            user,
+            path=item["path"],
+            line=item["line"],
+            side=item["side"] or "RIGHT",
+            body=item["body"],
+            draft=False,
+        )
+    return jsonify(shapes.review_comment(change, comment)), 201
+
+
+@api.post("/repos/<owner>/<name>/pulls/<int:number>/comments/<int:comment_id>/replies")
+def reply_to_review_comment(owner: str, name: str, number: int, comment_id: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    body = _field(json_body(), "body", str, "")
+    comment = review_service.reply(db(), change, user, comment_id, body)
+    return jsonify(shapes.review_comment(change, comment)), 201
+
+
+def _review_comment(owner: str, name: str, comment_id: int):
+    repo = get_repository(db(), owner, name, repo_viewer())
+    return review_service.get_comment(db(), repo, comment_id, repo_viewer())
+
+
+@api.get("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")
+def get_review_comment(owner: str, name: str, comment_id: int):
+    comment = _review_comment(owner, name, comment_id)
+    return jsonify(shapes.review_comment(_change_of(comment), comment))
+
+
+@api.patch("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")
+def edit_review_comment(owner: str, name: str, comment_id: int):
+    user = require_scope("repo")
+    comment = _review_comment(owner, name, comment_id)
+    review_service.edit_comment(db(), user, comment, _field(json_body(), "body", str, ""))
+    return jsonify(shapes.review_comment(_change_of(comment), comment))
+
+
+@api.delete("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")
+def delete_review_comment(owner: str, name: str, comment_id: int):
+    user = require_scope("repo")
+    comment = _review_comment(owner, name, comment_id)
+    review_service.delete_comment(db(), user, comment)
+    return "", 204
+
+
+# --- conversation comments (GitHub's issue comments) -----------------------------------------
+
+
+@api.get("/repos/<owner>/<name>/issues/<int:number>/comments")
+def list_issue_comments(owner: str, name: str, number: int):
+    _repo, change = pull_of(owner, name, number)
+    found = change_service.conversation(db(), change)
+    body, headers = paginate(found, lambda c: shapes.issue_comment(change, c))
+    return jsonify(body), 200, headers
+
+
+@api.post("/repos/<owner>/<name>/issues/<int:number>/comments")
+def create_issue_comment(owner: str, name: str, number: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    comment = change_service.add_comment(db(), user, change, _field(json_body(), "body", str, ""))
+    return jsonify(shapes.issue_comment(change, comment)), 201
+
+
+def _issue_comment(owner: str, name: str, comment_id: int):
+    repo = get_repository(db(), owner, name, repo_viewer())
+    return change_service.get_comment(db(), repo, comment_id)
+
+
+@api.get("/repos/<owner>/<name>/issues/comments/<int:comment_id>")
+def get_issue_comment(owner: str, name: str, comment_id: int):
+    comment = _issue_comment(owner, name, comment_id)
+    return jsonify(shapes.issue_comment(_change_of(comment), comment))
+
+
+@api.patch("/repos/<owner>/<name>/issues/comments/<int:comment_id>")
+def edit_issue_comment(owner: str, name: str, comment_id: int):
+    user = require_scope("repo")
+    comment = _issue_comment(owner, name, comment_id)
+    change_service.edit_comment(db(), user, comment, _field(json_body(), "body", str, ""))
+    return jsonify(shapes.issue_comment(_change_of(comment), comment))
+
+
+@api.delete("/repos/<owner>/<name>/issues/comments/<int:comment_id>")
+def delete_issue_comment(owner: str, name: str, comment_id: int):
+    user = require_scope("repo")
+    comment = _issue_comment(owner, name, comment_id)
+    change_service.delete_comment(db(), user, comment)
+    return "", 204
