@@ -89,3 +89,71 @@ document.addEventListener("keydown", (event) => {
     menu.open = false;
   });
 });
+
+// A change's files: each file's diff is fetched when its box comes near the viewport or is
+// opened; "+" on a line opens a comment form under it. Without this script each file links to
+// a page of its own diff, where "+" links open the same form.
+(() => {
+  const list = document.querySelector(".change-files");
+  if (!list) return;
+  const load = (box) => {
+    if (box.dataset.loaded || !box.open) return;
+    box.dataset.loaded = "1";
+    const body = box.querySelector(".diff-body");
+    body.classList.add("loading");
+    fetch(list.dataset.diffUrl + "&path=" + encodeURIComponent(box.dataset.path), { credentials: "same-origin" })
+      .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
+      .then((html) => {
+        body.innerHTML = html; // a fragment rendered (and escaped) by forge itself
+        body.classList.remove("loading");
+        const diff = body.querySelector(".change-diff");
+        if (diff?.dataset.counts) box.querySelector(".counts").textContent = diff.dataset.counts;
+        if (location.hash.length > 1 && box.contains(document.getElementById(location.hash.slice(1)))) {
+          document.getElementById(location.hash.slice(1)).scrollIntoView({ block: "center" });
+        }
+      })
+      .catch(() => {
+        delete box.dataset.loaded;
+        body.classList.remove("loading");
+      });
+  };
+  const boxes = list.querySelectorAll("details.lazy-diff");
+  if ("IntersectionObserver" in window) {
+    const observer = new IntersectionObserver((entries) => {
+      entries.forEach((entry) => { if (entry.isIntersecting) load(entry.target); });
+    }, { rootMargin: "800px 0px" });
+    boxes.forEach((box) => observer.observe(box));
+  } else {
+    boxes.forEach(load);
+  }
+  list.addEventListener("toggle", (event) => { if (event.target.matches?.("details.lazy-diff")) load(event.target); }, true);
+  list.addEventListener("click", (event) => {
+    const cancel = event.target.closest("button.cancel-comment");
+    if (cancel) { cancel.closest("tr.comment-row")?.remove(); return; }
+    const plus = event.target.closest(".add-comment");
+    const template = document.getElementById("inline-comment-template");
+    if (!plus || !template) return;
+    event.preventDefault();
+    const row = plus.closest("tr");
+    const key = plus.dataset.side + ":" + plus.dataset.line;
+    const open = row.nextElementSibling;
+    if (open?.classList.contains("comment-row") && open.dataset.key === key) {
+      open.querySelector("textarea").focus();
+      return;
+    }
+    const formRow = template.content.firstElementChild.cloneNode(true);
+    formRow.dataset.key = key;
+    const box = plus.closest("details.lazy-diff");
+    const set = (name, value) => { formRow.querySelector(`[name="c-${name}"]`).value = value; };
+    set("path", plus.closest("table").dataset.path);
+    set("side", plus.dataset.side);
+    set("line", plus.dataset.line);
+    set("next", location.pathname + location.search + "#" + box.id);
+    formRow.querySelector(".line-number").textContent = plus.dataset.line;
+    formRow.querySelector(".side-label").textContent = plus.dataset.side === "LEFT" ? "the base side of " : "";
+    let after = row;
+    while (after.nextElementSibling?.classList.contains("thread-row")) after = after.nextElementSibling;
+    after.after(formRow);
+    formRow.querySelector("textarea").focus();
+  });
+})();

@@ -532,6 +532,16 @@ def inbox(session: Session, user: User) -> list[Notification]:
     )
 
 
+def unread_count(session: Session, user: User) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.user_id == user.id, Notification.read.is_(False)
+        )
+    )
+
+
 def mark_read(session: Session, user: User, notification_id: int | None = None) -> None:
     query = update(Notification).where(Notification.user_id == user.id)
     if notification_id is not None:

@@ -20,9 +20,9 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_app(app: Flask) -> None:
-    from forge.web import account, admin, auth, browse, health, home, repos, users
+    from forge.web import account, admin, auth, browse, changes, health, home, repos, users
 
-    for module in (health, auth, account, admin, home, repos, browse, users):
+    for module in (health, auth, account, admin, home, repos, browse, changes, users):
         app.register_blueprint(module.bp)
 
     @login_manager.user_loader
