@@ -85,7 +85,7 @@ def get_review_comment(owner: str, name: str, comment_id: int):
 def edit_review_comment(owner: str, name: str, comment_id: int):
     user = require_scope("repo")
     comment = _review_comment(owner, name, comment_id)
-    review_service.edit_comment(db(), user, comment, _field(json_body(), "body", str, ""))
+    change_service.edit_comment(db(), user, comment, _field(json_body(), "body", str, ""))
     return jsonify(shapes.review_comment(_change_of(comment), comment))
 
 

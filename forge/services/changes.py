@@ -484,8 +484,9 @@ def require_author_or_maintainer(
         require(session, actor, "maintain", repo)
 
 
-def edit_comment(session: Session, actor: User, comment: ChangeComment, body: str):
-    """Only the comment's author or a maintainer of the repository may edit it."""
+def edit_comment(session: Session, actor: User, comment, body: str):
+    """Change the text of a comment, in the conversation or on a line (a ReviewComment).
+    Only the comment's author or a maintainer of the repository may."""
     change = session.get(Change, comment.change_id)
     require_author_or_maintainer(session, actor, comment.author_id, change.repository)
     body = (body or "").strip()

@@ -278,20 +278,6 @@ def get_comment(
     return comment
 
 
-def edit_comment(session: Session, actor: User, comment: ReviewComment, body: str):
-    change = session.get(Change, comment.change_id)
-    change_service.require_author_or_maintainer(
-        session, actor, comment.author_id, change.repository
-    )
-    body = (body or "").strip()
-    if not body:
-        raise Invalid("a comment needs some text", field="body")
-    comment.body = body
-    comment.updated_at = utcnow()
-    session.flush()
-    return comment
-
-
 def delete_comment(session: Session, actor: User, comment: ReviewComment) -> None:
     """Delete an inline comment (its replies go with it, as the thread hangs on it)."""
     change = session.get(Change, comment.change_id)
