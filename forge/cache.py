@@ -24,6 +24,7 @@ class LRU:
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._weight = 0
         self._lock = threading.Lock()
+        self._pending: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable, default: Any = None) -> Any:
         with self._lock:
@@ -49,11 +50,23 @@ class LRU:
         return value
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The cached value, or compute and keep it (two threads may both compute; both agree)."""
+        """The cached value, or compute and keep it. Threads asking for the same missing key
+        wait for the one computing it rather than all doing the same work at once."""
         value = self.get(key, _MISSING)
-        if value is _MISSING:
-            value = self.put(key, compute())
-        return value
+        if value is not _MISSING:
+            return value
+        with self._lock:
+            pending = self._pending.setdefault(key, threading.Lock())
+        try:
+            with pending:
+                value = self.get(key, _MISSING)
+                if value is _MISSING:
+                    value = self.put(key, compute())
+                return value
+        finally:
+            with self._lock:
+                if self._pending.get(key) is pending:
+                    del self._pending[key]
 
     def clear(self) -> None:
         with self._lock:

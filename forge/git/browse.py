@@ -281,10 +281,10 @@ class RepoReader:
         """The branch HEAD names if it exists, else `preferred`, else any branch."""
         heads = self._refs(b"refs/heads")
         try:
-            target = self.repo.refs.get_symrefs().get(b"HEAD", b"")
+            head = self.repo.refs.read_ref(b"HEAD") or b""
         except (KeyError, OSError):
-            target = b""
-        target = target.decode("utf-8", "replace").removeprefix("refs/heads/")
+            head = b""
+        target = head.decode("utf-8", "replace").removeprefix("ref: ").removeprefix("refs/heads/")
         for name in (target, preferred):
             if name in heads:
                 return name
@@ -531,10 +531,7 @@ class RepoReader:
         newest commit that changed it. One walk of history that stops once every entry has
         its commit, cached by (head, path, tree)."""
         key = (self.key, head, path, tree)
-        found = _LAST.get(key)
-        if found is None:
-            found = _LAST.put(key, self._last_commits(head, path, tree))
-        return found
+        return _LAST.get_or_compute(key, lambda: self._last_commits(head, path, tree))
 
     def _last_commits(self, head: str, path: str, tree: str) -> dict[str, str]:
         names = tuple(p.encode() for p in path.split("/")) if path else ()
@@ -631,10 +628,7 @@ class RepoReader:
         last changed the line. The file's history comes from the cached path walk; the lines
         are carried through it by dulwich.annotate's update_lines."""
         key = (self.key, head, path)
-        found = _BLAME.get(key)
-        if found is None:
-            found = _BLAME.put(key, self._blame(head, path))
-        return found
+        return _BLAME.get_or_compute(key, lambda: self._blame(head, path))
 
     def _blame(self, head: str, path: str) -> list[tuple[str, bytes]]:
         names = tuple(p.encode() for p in path.split("/"))

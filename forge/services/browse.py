@@ -67,12 +67,13 @@ ACTIVE_TYPES = {
 UrlOf = Callable[[str], str]  # a revision's name -> the URL of its blob or raw pages
 
 _HIGHLIGHTED = LRU(96 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(x) + 56 for x in lines))
+_LISTINGS = LRU(4_000, weigh=lambda listing: 1 + len(listing[0]) // 32)
 _READMES = LRU(16 * 1024 * 1024, weigh=lambda html: 64 + len(html))
 _DIFFS = LRU(64 * 1024 * 1024, weigh=lambda files: 256 + sum(f.weight for f in files))
 
 
 def clear_caches() -> None:
-    for cache in (_HIGHLIGHTED, _READMES, _DIFFS):
+    for cache in (_HIGHLIGHTED, _LISTINGS, _READMES, _DIFFS):
         cache.clear()
 
 
@@ -299,9 +300,15 @@ def _folder(reader, repo, location: Location, blob_base, raw_base) -> FolderView
     entry = reader.entry(location.revision.commit, location.path)
     if entry.kind != "tree":
         return None
-    entries = reader.list_tree(entry.sha, location.path)
-    last_ids = reader.last_commits(location.revision.commit, location.path, entry.sha)
-    last = {name: reader.commit(sha) for name, sha in last_ids.items()}
+    head = location.revision.commit
+
+    def listing() -> tuple[list[Entry], dict[str, CommitInfo]]:
+        last_ids = reader.last_commits(head, location.path, entry.sha)
+        last = {name: reader.commit(sha) for name, sha in last_ids.items()}
+        return reader.list_tree(entry.sha, location.path), last
+
+    key = (reader.key, head, location.path, entry.sha)
+    entries, last = _LISTINGS.get_or_compute(key, listing)
     readme = _readme(reader, location, entries, blob_base, raw_base)
     latest = _latest(reader, location)
     return FolderView(location, entry.sha, entries, last, latest, readme, _refs(reader, repo))
@@ -470,9 +477,9 @@ def compare(repos_dir: Path, repo: Repository, spec: str) -> CompareView:
 
 def _diff(reader: RepoReader, old_tree: str | None, new_tree: str) -> DiffSummary:
     key = (reader.key, old_tree, new_tree)
-    files = _DIFFS.get(key)
-    if files is None:
-        files = _DIFFS.put(key, _file_diffs(reader, reader.changes(old_tree, new_tree)))
+    files = _DIFFS.get_or_compute(
+        key, lambda: _file_diffs(reader, reader.changes(old_tree, new_tree))
+    )
     return DiffSummary(
         files,
         sum(f.additions or 0 for f in files),
