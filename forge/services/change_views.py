@@ -40,12 +40,14 @@ from forge.services.errors import Invalid, NotFound
 from forge.services.statuses import statuses_for
 
 _FILE_LISTS = LRU(8 * 1024 * 1024, weigh=lambda files: 64 + 200 * len(files))
+# One file's diff by (repository, old blob, new blob, path): each is asked for on its own.
+_FILE_DIFFS = LRU(64 * 1024 * 1024, weigh=lambda diff: diff.weight)
 _INTERDIFFS = LRU(32 * 1024 * 1024, weigh=lambda files: 64 + sum(f.weight for f in files.values()))
 _HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
 def clear_caches() -> None:
-    for cache in (_FILE_LISTS, _INTERDIFFS):
+    for cache in (_FILE_LISTS, _FILE_DIFFS, _INTERDIFFS):
         cache.clear()
 
 
@@ -115,7 +117,8 @@ def diff_of_file(repos_dir: Path, change: Change, choice: DiffChoice, path: str)
     with reading(repos_dir, change.repository) as reader:
         for item in _file_list(reader, choice.patch_set):
             if item.path == path:
-                return file_diff(reader, item)
+                key = (reader.key, item.old_sha, item.new_sha, item.old_path, item.new_path)
+                return _FILE_DIFFS.get_or_compute(key, lambda item=item: file_diff(reader, item))
     raise NotFound(f"{path} is not changed by patch set {choice.patch_set.number}")
 
 

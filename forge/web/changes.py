@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from forge.cache import LRU
 from forge.services import browse, merging
 from forge.services import change_views as views
 from forge.services import changes as change_service
@@ -41,6 +42,7 @@ from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import PostForm
 
 bp = Blueprint("changes", __name__)
+_FRAGMENTS = LRU(32 * 1024 * 1024, weigh=lambda html: 64 + len(html))
 
 
 @bp.app_template_filter()
@@ -318,8 +320,23 @@ def file_diff(owner: str, name: str, number: int):
     )
     if full:
         return _page("change_file_page.html", repo, change, tab_of_change="files", **values)
-    response = render_template("_change_file_diff.html", repo=repo, change=change, **values)
-    return response, 200, {"Cache-Control": "private, no-cache"}
+    html = None
+    if not values["placed"] and values["wanted"] is None:
+        # Without threads or a form, a fragment depends only on the objects and the URL:
+        # rendered once, not once per reader.
+        against = choice.against.head_sha if choice.against else None
+        sides = choice.commentable if values["signed_in"] else ""
+        key = (repo.id, choice.patch_set.head_sha, against, path, sides, values["plus_url"])
+        html = _FRAGMENTS.get(key)
+        if html is None:
+            html = _FRAGMENTS.put(key, _render_fragment(repo, change, values))
+    else:
+        html = _render_fragment(repo, change, values)
+    return html, 200, {"Cache-Control": "private, no-cache"}
+
+
+def _render_fragment(repo, change, values) -> str:
+    return render_template("_change_file_diff.html", repo=repo, change=change, **values)
 
 
 # --- acting on the change -------------------------------------------------------------------
