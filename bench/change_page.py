@@ -77,7 +77,7 @@ def file_text(n: int, changed: bool) -> bytes:
             lines.append(f"    value_{n}_{i} = compute({i}, factor={n % 7}, mode='fast')  # new")
         else:
             lines.append(f"    value_{n}_{i} = compute({i})")
-    return ("def module_%d():\n" % n + "\n".join(lines) + "\n    return locals()\n").encode()
+    return (f"def module_{n}():\n" + "\n".join(lines) + "\n    return locals()\n").encode()
 
 
 def fast_import_stream() -> bytes:
@@ -215,9 +215,10 @@ def upload_change(server: Forge, token: str, work: Path) -> str:
         text=True,
     )
     assert "Created change #1" in pushed.stderr, pushed.stderr
-    return subprocess.run(
-        ["git", "rev-parse", "big"], cwd=work, env=GIT_ENV, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    found = subprocess.run(
+        ["git", "rev-parse", "big"], cwd=work, env=GIT_ENV, capture_output=True, text=True
+    )
+    return found.stdout.strip()
 
 
 # --- measuring ------------------------------------------------------------------------------
