@@ -483,6 +483,50 @@ def test_history_is_paginated_and_can_follow_one_path(client, git, project):
     ]
 
 
+def test_merged_history_reads_as_git_log_does(client, git, project):
+    """Two lines of work merged, with dates interleaved: the history, the history of a path
+    and each entry's last commit are the ones `git log` gives."""
+    work = project.work
+    git.run("checkout", "-q", "-b", "side", cwd=work)
+    clock = iter(range(1_800_000_000, 1_800_100_000, 600))
+
+    def dated_commit(files, message):
+        when = f"@{next(clock)} +0000"
+        git.env["GIT_AUTHOR_DATE"] = git.env["GIT_COMMITTER_DATE"] = when
+        try:
+            return commit(git, work, files, message)
+        finally:
+            del git.env["GIT_AUTHOR_DATE"], git.env["GIT_COMMITTER_DATE"]
+
+    dated_commit({"side.txt": "1\n"}, "Side one")
+    git.run("checkout", "-q", "main", cwd=work)
+    dated_commit({"src/app.py": APP + "# main\n"}, "Main one")
+    git.run("checkout", "-q", "side", cwd=work)
+    dated_commit({"docs/guide.md": "# Guide\n\nMore.\n"}, "Side two")
+    git.run("checkout", "-q", "main", cwd=work)
+    dated_commit({"main.txt": "m\n"}, "Main two")
+    git.env["GIT_AUTHOR_DATE"] = git.env["GIT_COMMITTER_DATE"] = f"@{next(clock)} +0000"
+    git.run("merge", "-q", "--no-ff", "-m", "Merge side", "side", cwd=work)
+    del git.env["GIT_AUTHOR_DATE"], git.env["GIT_COMMITTER_DATE"]
+    dated_commit({"docs/guide.md": "# Guide\n\nEven more.\n"}, "After the merge")
+    push(git, project, "main")
+
+    def git_log(*paths):
+        out = git.run("log", "--format=%s", "main", "--", *paths, cwd=work).stdout
+        return [line for line in out.split("\n") if line]
+
+    assert commit_titles(text(client.get("/alice/project/commits/main"))) == git_log()
+    for path in ("docs", "docs/guide.md", "side.txt", "src/app.py", "README.md"):
+        page = text(client.get(f"/alice/project/commits/main/{path}"))
+        assert commit_titles(page) == git_log(path), path
+    home = text(client.get("/alice/project"))
+    for name in ("docs", "img", "src", "side.txt", "main.txt", "README.md"):
+        last = re.search(
+            rf">{re.escape(name)}</a>.*?class=\"file-commit\"><a [^>]+>([^<]+)<", home, re.S
+        )
+        assert last.group(1) == html.escape(git_log(name)[0]), name
+
+
 def test_commit_page_shows_message_parents_diffstat_and_diffs(client, git, project):
     work = project.work
     before = git.head(work)
