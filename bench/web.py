@@ -23,7 +23,6 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,28 +32,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-WORK = HERE / "work"
-SOURCE = WORK / "big.git"
+from git_http import HERE, SOURCE, WORK, free_port, wait_until_up
+
 WORKERS, THREADS, CLIENTS = 2, 8, 8
 BIG_FILE = "src/deep/nested/package/big_module.py"
 TIME_CAP = 25.0  # seconds per measurement, whatever the request count
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def git(*args, cwd, input=None) -> str:
@@ -397,7 +379,17 @@ def print_table(results: dict[str, dict[str, Result]], commits: str, args) -> No
             f"{theirs.p50 * 1000:9.1f} | {theirs.p95 * 1000:9.1f} | {theirs.rate:11.1f} | "
             f"{theirs.p50 / ours.p50:9.2f} | {ours.rate / theirs.rate:11.2f} |"
         )
-    print("\n(latencies in ms)")
+    print("\n(latencies in ms)\n")
+    forge, klaus = results["forge"], results["klaus"]
+    faster = all(klaus[page].p50 >= 2 * forge[page].p50 for page in forge)
+    quick = all(r.p95 < 0.1 for page, r in forge.items() if not page.startswith("blame"))
+    deep = forge["log ~10,000 deep"].p50 <= 2 * forge["log page 1"].p50
+    for met, target in (
+        (faster, "every page at least 2x faster than klaus at p50"),
+        (quick, "p95 under 100 ms for every page but blame"),
+        (deep, "log ~10,000 commits deep within 2x of page 1 at p50"),
+    ):
+        print(f"{'met    ' if met else 'NOT met'}  {target}")
 
 
 if __name__ == "__main__":
