@@ -321,6 +321,14 @@ def _sha_at_offset(pack, offset: int) -> bytes:
     return _reverse_index(pack._basename + ".idx").sha_at(offset).hex().encode()
 
 
+def copy_objects(source, target, sha: str) -> None:
+    """Bring into `target` the objects reachable from `sha` in `source` that it lacks
+    (a fork's commits into the repository a change proposes them to)."""
+    haves = list(target.get_refs().values())
+    finder = WalkingMissingObjectFinder(source.object_store, haves=haves, wants=[sha.encode()])
+    target.object_store.add_objects([(source.object_store[oid], None) for oid, _hint in finder])
+
+
 def install() -> None:
     """Put the finder and the pack writer into dulwich's upload-pack."""
     dulwich.repo.MissingObjectFinder = WalkingMissingObjectFinder

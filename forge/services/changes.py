@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from forge.db import utcnow
 from forge.git import refs as git_refs
+from forge.git.fetch import copy_objects
 from forge.git.refs import RefUpdate
 from forge.models import (
     Change,
@@ -214,13 +215,6 @@ def _fork_of(session: Session, repo: Repository, owner_name: str, viewer: User) 
     if fork is None or not can(session, viewer, "read", fork):
         raise Invalid(f"{owner_name} has no fork of {repo.full_name}", field="head")
     return fork
-
-
-def copy_objects(source: Repo, target: Repo, sha: str) -> None:
-    """Bring the objects reachable from `sha` in `source` that `target` lacks."""
-    haves = [s for s in target.get_refs().values() if s in target.object_store]
-    missing = source.object_store.find_missing_objects(haves, [sha.encode()])
-    target.object_store.add_objects([(source.object_store[oid], None) for oid, _ in missing])
 
 
 # --- patch sets -----------------------------------------------------------------------------
