@@ -26,6 +26,7 @@ from dulwich.errors import (
     FileFormatException,
     GitProtocolError,
     HangupException,
+    NotGitRepository,
     ObjectMissing,
 )
 from dulwich.object_store import DiskObjectStore, OverlayObjectStore
@@ -61,6 +62,19 @@ fetch.install()
 
 class BodyTooLarge(Exception):
     pass
+
+
+# What the web layer catches while a conversation with git is under way.
+CLIENT_GONE = (HangupException, ConnectionError, BrokenPipeError)
+PROTOCOL_ERRORS = (GitProtocolError, BodyTooLarge)
+
+
+def open_repository(path) -> Repo | None:
+    """The bare repository at `path`, or None when there is none."""
+    try:
+        return Repo(str(path))
+    except NotGitRepository:
+        return None
 
 
 class PushRefused(Exception):

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from forge.db import utcnow
+from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.fetch import copy_objects
 from forge.git.refs import RefUpdate
@@ -82,12 +83,10 @@ def _branch_tip(git: Repo, branch: str, what: str) -> str:
 
 
 def _merge_base(git: Repo, base_sha: str, head_sha: str) -> str:
-    from dulwich.graph import find_merge_base
-
-    bases = find_merge_base(git, [base_sha.encode(), head_sha.encode()])
-    if not bases:
+    found = git_merge.merge_base(git, base_sha, head_sha)
+    if found is None:
         raise Invalid("the branches have no history in common", field="head")
-    return bases[0].decode()
+    return found
 
 
 def _check_has_commits(base_sha: str, head_sha: str, merge_base: str, base: str, head: str):

@@ -17,9 +17,6 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
-from dulwich.repo import Repo
-
 from forge.git import smart_http
 from forge.models import Repository, User
 from forge.services import accounts
@@ -92,10 +89,9 @@ class GitHTTP:
             repository, path = self._repository(session, owner, name, user, writing)
             repository_id, pusher_id = repository.id, (user.id if user else None)
 
-        try:
-            git = Repo(str(path))
-        except NotGitRepository:
-            raise _Answer("404 Not Found", "Repository not found.") from None
+        git = smart_http.open_repository(path)
+        if git is None:
+            raise _Answer("404 Not Found", "Repository not found.")
         body = smart_http.RequestBody(environ, self.settings.max_body_bytes)
         kind = "advertisement" if action == "info/refs" else "result"
         write_response = start_response(
@@ -122,9 +118,9 @@ class GitHTTP:
                 smart_http.receive_pack(git, body, write, apply, self.settings.max_object_bytes)
             else:
                 smart_http.upload_pack(git, body, write)
-        except (HangupException, ConnectionError, BrokenPipeError):
+        except smart_http.CLIENT_GONE:
             log.info("git client hung up during %s of %s/%s", service, owner, name)
-        except (GitProtocolError, smart_http.BodyTooLarge) as exc:
+        except smart_http.PROTOCOL_ERRORS as exc:
             log.info("refused %s of %s/%s: %s", service, owner, name, exc)
             if not written:
                 # Say why in git's own words (`remote error: ...`) rather than answering an
@@ -185,7 +181,7 @@ class GitHTTP:
             raise _Answer("404 Not Found", "Repository not found.")
         return repository, Path(path)
 
-    def _ref_applier(self, git: Repo, repository_id: int, pusher_id: int | None, environ):
+    def _ref_applier(self, git, repository_id: int, pusher_id: int | None, environ):
         config = ref_service.RefChangeSettings.build(
             self.settings, self.flask_app.extensions["forge.redis"], _base_url(environ)
         )
