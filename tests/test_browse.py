@@ -505,26 +505,40 @@ def test_merged_history_reads_as_git_log_does(client, git, project):
     dated_commit({"docs/guide.md": "# Guide\n\nMore.\n"}, "Side two")
     git.run("checkout", "-q", "main", cwd=work)
     dated_commit({"main.txt": "m\n"}, "Main two")
+
+    def git_log(*paths):
+        out = git.run("log", "--format=%s", "main", "--", *paths, cwd=work).stdout
+        return [line for line in out.split("\n") if line]
+
+    def check_last_commits():
+        home = text(client.get("/alice/project"))
+        for name in ("docs", "img", "src", "side.txt", "main.txt", "README.md"):
+            last = re.search(
+                rf">{re.escape(name)}</a>.*?class=\"file-commit\"><a [^>]+>([^<]+)<", home, re.S
+            )
+            if last or git_log(name):
+                assert last.group(1) == html.escape(git_log(name)[0]), name
+
+    # Seen once before the merge: the answer after it starts from this one.
+    push(git, project, "main")
+    check_last_commits()
     git.env["GIT_AUTHOR_DATE"] = git.env["GIT_COMMITTER_DATE"] = f"@{next(clock)} +0000"
     git.run("merge", "-q", "--no-ff", "-m", "Merge side", "side", cwd=work)
     del git.env["GIT_AUTHOR_DATE"], git.env["GIT_COMMITTER_DATE"]
     dated_commit({"docs/guide.md": "# Guide\n\nEven more.\n"}, "After the merge")
     push(git, project, "main")
 
-    def git_log(*paths):
-        out = git.run("log", "--format=%s", "main", "--", *paths, cwd=work).stdout
-        return [line for line in out.split("\n") if line]
-
     assert commit_titles(text(client.get("/alice/project/commits/main"))) == git_log()
     for path in ("docs", "docs/guide.md", "side.txt", "src/app.py", "README.md"):
         page = text(client.get(f"/alice/project/commits/main/{path}"))
         assert commit_titles(page) == git_log(path), path
-    home = text(client.get("/alice/project"))
-    for name in ("docs", "img", "src", "side.txt", "main.txt", "README.md"):
-        last = re.search(
-            rf">{re.escape(name)}</a>.*?class=\"file-commit\"><a [^>]+>([^<]+)<", home, re.S
-        )
-        assert last.group(1) == html.escape(git_log(name)[0]), name
+    check_last_commits()
+    blob = text(client.get("/alice/project/blob/main/docs/guide.md"))
+    assert re.search(r'class="commit-title" href="[^"]+">After the merge<', blob)
+    # One more commit on top: the walk stops where the last answer's head was.
+    dated_commit({"main.txt": "m2\n"}, "Linear one")
+    push(git, project, "main")
+    check_last_commits()
 
 
 def test_commit_page_shows_message_parents_diffstat_and_diffs(client, git, project):

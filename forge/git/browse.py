@@ -166,13 +166,15 @@ _COMMITS = LRU(20_000)
 _WALKS = LRU(48 * 1024 * 1024, weigh=lambda walk: len(walk.ids) + 64 * len(walk.seen) + 64)
 # Last commit of each entry of a folder, by (repository, head, path, folder tree).
 _LAST = LRU(2_000, weigh=lambda found: 1 + len(found) // 64)
+# The newest answer of last_commits for each folder: the next head starts from it.
+_LAST_SEEN = LRU(2_000, weigh=lambda seen: 1 + len(seen[2]) // 64)
 # Blame results by (repository, commit, path).
 _BLAME = LRU(64 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(line) + 48 for _, line in lines))
 
 
 def clear_caches() -> None:
     _POOL.clear()
-    for cache in (_PEELED, _HEADERS, _PATHS, _COMMITS, _WALKS, _LAST, _BLAME):
+    for cache in (_PEELED, _HEADERS, _PATHS, _COMMITS, _WALKS, _LAST, _LAST_SEEN, _BLAME):
         cache.clear()
 
 
@@ -463,7 +465,9 @@ class RepoReader:
 
     # --- history ------------------------------------------------------------------------------
 
-    def log(self, head: str, path: str, offset: int, limit: int) -> tuple[list[str], bool]:
+    def log(
+        self, head: str, path: str, offset: int, limit: int, exact: bool = False
+    ) -> tuple[list[str], bool]:
         """Commit ids from `head` in `git log` order (only those that changed `path`, with git's
         default history simplification), `limit` of them from `offset`, and whether more follow.
 
@@ -472,7 +476,7 @@ class RepoReader:
         one walk of its 10,000 commits.
         """
         walk = self._walk(head, path)
-        wanted = offset + limit + 1
+        wanted = offset + limit + (0 if exact else 1)  # one more tells whether more follow
         with walk.lock:
             if walk.count < wanted and not walk.done:
                 self._extend(
@@ -558,10 +562,17 @@ class RepoReader:
                 )
             return folder_of[sha]
 
+        previous = _LAST_SEEN.get((self.key, path))
         start = head.encode()
         heap, seen, counter = [(-self._headers(start)[2], 0, start)], {start}, 0
         while heap and wanted:
             _, _, sha = heapq.heappop(heap)
+            if previous is not None and not heap and sha == previous[0]:
+                # Every line of history from the head meets at the head of the last answer for
+                # this folder: entries unchanged since then keep the commits found then.
+                self._reuse(previous, wanted, found)
+                if not wanted:
+                    break
             parents = self._headers(sha)[1]
             mine = folder_id(sha)
             same = [p for p in parents if folder_id(p) == mine]
@@ -579,7 +590,17 @@ class RepoReader:
                     seen.add(parent)
                     counter += 1
                     heapq.heappush(heap, (-self._headers(parent)[2], counter, parent))
+        _LAST_SEEN.put((self.key, path), (start, tree, found))
         return found
+
+    def _reuse(self, previous: tuple, wanted: dict[bytes, bytes], found: dict[str, str]) -> None:
+        _head, tree, answer = previous
+        before = {name: sha for name, _mode, sha in self._tree(tree.encode())}
+        for name, sha in list(wanted.items()):
+            text = name.decode("utf-8", "replace")
+            if before.get(name) == sha and text in answer:
+                found[text] = answer[text]
+                del wanted[name]
 
     def commits_between(self, base: str, head: str, limit: int) -> list[CommitInfo]:
         """Commits reachable from `head` but not from `base`, newest first (at most `limit`)."""

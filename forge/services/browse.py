@@ -271,11 +271,18 @@ def _refs(reader: RepoReader, repo: Repository) -> Refs:
     )
 
 
-def _latest(reader: RepoReader, location: Location) -> CommitInfo | None:
+def _latest(reader: RepoReader, location: Location, entry: Entry) -> CommitInfo | None:
+    """The newest commit that changed what is at the location."""
+    head = location.revision.commit
     if not location.path:
-        return reader.commit(location.revision.commit)
-    ids, _ = reader.log(location.revision.commit, location.path, 0, 1)
-    return reader.commit(ids[0]) if ids else None
+        return reader.commit(head)
+    if entry.kind == "tree":
+        ids, _ = reader.log(head, location.path, 0, 1, exact=True)
+        return reader.commit(ids[0]) if ids else None
+    # A file's is in its folder's listing, which the folder page has worked out already.
+    folder = reader.entry(head, location.parent)
+    sha = reader.last_commits(head, location.parent, folder.sha).get(location.name)
+    return reader.commit(sha) if sha else None
 
 
 def home(repos_dir: Path, repo: Repository, blob_base: UrlOf, raw_base: UrlOf) -> FolderView | None:
@@ -310,7 +317,7 @@ def _folder(reader, repo, location: Location, blob_base, raw_base) -> FolderView
     key = (reader.key, head, location.path, entry.sha)
     entries, last = _LISTINGS.get_or_compute(key, listing)
     readme = _readme(reader, location, entries, blob_base, raw_base)
-    latest = _latest(reader, location)
+    latest = _latest(reader, location, entry)
     return FolderView(location, entry.sha, entries, last, latest, readme, _refs(reader, repo))
 
 
@@ -370,7 +377,7 @@ def file(
         if entry.kind == "tree":
             return None
         refs = _refs(reader, repo)
-        latest = _latest(reader, location)
+        latest = _latest(reader, location, entry)
         if entry.kind == "submodule":
             return FileView(location, entry, "submodule", 0, [], 0, latest, refs)
         data = reader.blob(entry.sha)
