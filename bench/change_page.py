@@ -25,17 +25,16 @@ import argparse
 import http.client
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+
+from forge_bench import ForgeHome, create_home, free_port, start_web, stop
 
 FILES, LINES, CHANGED = 300, 60, 34  # per file: lines, and lines rewritten by the change
 BROWSER_CONNECTIONS = 6
@@ -49,25 +48,6 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "Bench",
     "GIT_COMMITTER_EMAIL": "bench@example.org",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-# --- the repository -------------------------------------------------------------------------
 
 
 def file_text(n: int, changed: bool) -> bytes:
@@ -120,46 +100,17 @@ def make_repository(root: Path) -> Path:
 
 @dataclass
 class Forge:
-    home: Path
-    env: dict
+    home: ForgeHome
     port: int = 0
     process: subprocess.Popen | None = None
-    redis: object | None = None
 
     def start(self) -> None:
         self.port = free_port()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--timeout",
-                "30",
-                "--no-control-socket",
-                "--log-level",
-                "warning",
-                "forge.app:create_app()",
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-        )
-        wait_until_up(self.port)
+        # gunicorn's default worker timeout: no page may come near it.
+        self.process = start_web(self.home.env, self.port, timeout=30)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop(self.process)
 
     def restart(self) -> None:
         self.stop()
@@ -167,29 +118,9 @@ class Forge:
 
 
 def setup_forge(root: Path) -> tuple[Forge, str]:
-    home = root / "forge-home"
-    env = {**os.environ, "FORGE_HOME": str(home)}
-    env.pop("DATABASE_URL", None)
-    forge = [sys.executable, "-m", "forge.cli"]
-    subprocess.run([*forge, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [*forge, "user", "create", "bench", "--email", "bench@example.org", "--password-stdin"],
-        input=b"bench-password\n",
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    token = subprocess.run(
-        [*forge, "token", "create", "bench"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    from forge.queue.embedded import EmbeddedRedis
-
-    redis_server = EmbeddedRedis(home / "redis")
-    redis_server.start()
-    env["REDIS_URL"] = redis_server.url
-    server = Forge(home, env, redis=redis_server)
+    server = Forge(create_home(root))
     server.start()
-    return server, token
+    return server, server.home.token
 
 
 def upload_change(server: Forge, token: str, work: Path) -> str:
@@ -339,7 +270,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-            server.redis.stop()
+            server.home.stop()
         if args.keep:
             print(f"kept {root}")
         else:

@@ -21,7 +21,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import psutil
 import requests
+from forge_bench import FORGE, create_home, free_port, start_web, wait_until_up
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -48,12 +48,6 @@ GIT_ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def git(*args, cwd=None, check=True, quiet=True):
     return subprocess.run(
         ["git", *args],
@@ -63,16 +57,6 @@ def git(*args, cwd=None, check=True, quiet=True):
         stdout=subprocess.DEVNULL if quiet else None,
         stderr=subprocess.DEVNULL if quiet else None,
     )
-
-
-def wait_until_up(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 # --- servers ------------------------------------------------------------------------------
@@ -112,63 +96,22 @@ def copy_repository(target: Path) -> None:
 
 
 def start_forge(root: Path) -> Server:
-    home = root / "forge-home"
-    env = {**os.environ, "FORGE_HOME": str(home)}
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    forge = [sys.executable, "-m", "forge.cli"]
-    subprocess.run([*forge, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [*forge, "user", "create", "bench", "--email", "bench@example.org", "--password-stdin"],
-        input=b"bench-password\n",
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    token = subprocess.run(
-        [*forge, "token", "create", "bench"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    # The embedded Redis and a worker, as `forge serve` runs them, but outside the measured tree:
-    # the web server is what answers git, as lighttpd + http-backend do for C git.
-    from forge.queue.embedded import EmbeddedRedis
-
-    redis_server = EmbeddedRedis(home / "redis")
-    redis_server.start()
-    env["REDIS_URL"] = redis_server.url
+    # The embedded Redis and a worker, as `forge serve` runs them, but outside the measured
+    # tree: the web server is what answers git, as lighttpd + http-backend do for C git.
+    forge_home = create_home(root)
     worker = subprocess.Popen(
-        [*forge, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*FORGE, "worker"], env=forge_home.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     port = free_port()
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "8",
-            "--timeout",
-            "300",
-            "--no-control-socket",
-            "--log-level",
-            "warning",
-            "forge.app:create_app()",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    wait_until_up(port)
-    api = f"http://127.0.0.1:{port}/api/v3"
+    web = start_web(forge_home.env, port)
+    token = forge_home.token
     response = requests.post(
-        f"{api}/user/repos", json={"name": "big"}, headers={"Authorization": f"token {token}"}
+        f"http://127.0.0.1:{port}/api/v3/user/repos",
+        json={"name": "big"},
+        headers={"Authorization": f"token {token}"},
     )
     response.raise_for_status()
-    repo_dir = home / "repos" / "bench" / "big.git"
+    repo_dir = forge_home.home / "repos" / "bench" / "big.git"
     for part in ("objects", "refs", "packed-refs"):
         target = repo_dir / part
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -182,7 +125,7 @@ def start_forge(root: Path) -> Server:
         repo_dir,
         extra=[worker],
     )
-    server.redis = redis_server
+    server.redis = forge_home.redis
     return server
 
 
