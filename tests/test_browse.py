@@ -301,18 +301,24 @@ def test_raw_files_keep_their_bytes_and_never_run_in_the_page(client, git, proje
 
 def test_a_too_large_file_is_not_shown_but_raw_has_it(client, git, project):
     big = ("x" * 99 + "\n") * 21_000  # 2.1 MB and 21,000 lines
-    long = "line\n" * 25_000  # small, but too many lines
-    commit(git, project.work, {"big.txt": big, "long.txt": long}, "Big files")
+    long = "line\n" * 20_001  # small, but too many lines
+    edge = "line\n" * 20_000  # just short enough
+    commit(git, project.work, {"big.txt": big, "long.txt": long, "edge.txt": edge}, "Big files")
     push(git, project, "main")
     page = text(client.get("/alice/project/blob/main/big.txt"))
     assert "too large to show" in page and 'href="/alice/project/raw/main/big.txt">View raw' in page
     assert 'id="L1"' not in page
     assert "too large to show" in text(client.get("/alice/project/blob/main/long.txt"))
+    assert 'id="L20000"' in text(client.get("/alice/project/blob/main/edge.txt"))
     raw = client.get("/alice/project/raw/main/big.txt")
     assert raw.get_data() == big.encode()
-    # Nor is the diff that adds them, nor a blame of them.
+    # Nor is the diff that adds them (the 20,000 lines of edge.txt use up what one page
+    # shows, so long.txt after it is not shown either), nor a blame of them.
     diff = text(client.get("/alice/project/commit/main"))
-    assert diff.count("This diff is too large to show.") == 2
+    big_diff, edge_diff, long_diff = re.split(r'<section class="box diff-file"', diff)[1:]
+    assert "This diff is too large to show." in big_diff and "big.txt" in big_diff
+    assert "edge.txt" in edge_diff and "+20000" in edge_diff
+    assert "Not shown: this change set is too large" in long_diff
     assert "too large" in text(client.get("/alice/project/blame/main/big.txt"))
 
 

@@ -362,6 +362,15 @@ def is_binary(data: bytes) -> bool:
     return b"\x00" in data[:8000]
 
 
+def line_count(data: bytes) -> int:
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def too_large(data: bytes) -> bool:
+    """Over 1 MB or 20,000 lines: not highlighted, diffed or blamed; raw has it."""
+    return len(data) > MAX_BYTES or line_count(data) > MAX_LINES
+
+
 def file(
     repos_dir: Path,
     repo: Repository,
@@ -390,9 +399,9 @@ def file(
             view.kind = "image"
         elif is_binary(data):
             view.kind = "binary"
-        elif size > MAX_BYTES or data.count(b"\n") >= MAX_LINES:
+        elif too_large(data):
             view.kind = "too large"
-            view.line_count = data.count(b"\n")
+            view.line_count = line_count(data)
         else:
             view.lines = _highlighted(reader, entry.sha, entry.name, data)
             view.line_count = len(view.lines)
@@ -522,7 +531,7 @@ def _file_diff(reader: RepoReader, change: Change) -> FileDiff:
     new = reader.blob(change.new_sha) if change.new_sha else b""
     if is_binary(old) or is_binary(new):
         return FileDiff(change, [], None, None, "binary")
-    if max(len(old), len(new)) > MAX_BYTES or max(old.count(b"\n"), new.count(b"\n")) >= MAX_LINES:
+    if too_large(old) or too_large(new):
         return FileDiff(change, [], None, None, "too large")
     old_lines, new_lines = split_lines(old), split_lines(new)
     name = change.path
@@ -543,7 +552,7 @@ def blame(repos_dir: Path, repo: Repository, spec: str) -> BlameView:
             raise Missing(f"{location.path} is not a file")
         refs = _refs(reader, repo)
         data = reader.blob(entry.sha)
-        if is_binary(data) or len(data) > MAX_BYTES or data.count(b"\n") >= MAX_LINES:
+        if is_binary(data) or too_large(data):
             return BlameView(location, entry, [], True, refs)
         html = _highlighted(reader, entry.sha, entry.name, data)
         groups: list[BlameGroup] = []
