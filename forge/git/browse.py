@@ -31,6 +31,7 @@ from dulwich._objects import parse_tree
 from dulwich.annotate import update_lines
 from dulwich.archive import UnsafeArchivePathError, tar_stream
 from dulwich.diff_tree import RenameDetector, tree_changes
+from dulwich.errors import NotGitRepository
 from dulwich.graph import find_merge_base
 from dulwich.objects import Blob, Commit, Tag
 from dulwich.repo import Repo
@@ -172,12 +173,6 @@ _LAST_SEEN = LRU(2_000, weigh=lambda seen: 1 + len(seen[2]) // 64)
 _BLAME = LRU(64 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(line) + 48 for _, line in lines))
 
 
-def clear_caches() -> None:
-    _POOL.clear()
-    for cache in (_PEELED, _HEADERS, _PATHS, _COMMITS, _WALKS, _LAST, _LAST_SEEN, _BLAME):
-        cache.clear()
-
-
 class _RepoPool:
     """Idle opened repositories, so a request need not open one (config, pack indexes) anew.
     Each is used by one reader at a time; the least recently returned are closed first."""
@@ -214,13 +209,6 @@ class _RepoPool:
         for old in closing:
             old.close()
 
-    def clear(self) -> None:
-        with self._lock:
-            idle, self._idle, self._count = self._idle, OrderedDict(), 0
-        for repos in idle.values():
-            for repo in repos:
-                repo.close()
-
 
 _POOL = _RepoPool(32)
 
@@ -242,7 +230,12 @@ class RepoReader:
         self.path = path
         # Opened repositories are reused while their set of packs stays the same.
         self._pool_key = (self.key, packs)
-        self.repo = _POOL.take(self._pool_key) or Repo(str(path))
+        self.repo = _POOL.take(self._pool_key)
+        if self.repo is None:
+            try:
+                self.repo = Repo(str(path))
+            except (NotGitRepository, OSError):
+                raise Missing("the repository is not on disk") from None
         self.store = self.repo.object_store
         self._ref_maps: dict[bytes, dict[str, bytes]] = {}
 
@@ -273,11 +266,6 @@ class RepoReader:
 
     def tag_names(self) -> list[str]:
         return sorted(self._refs(b"refs/tags"))
-
-    def is_empty(self) -> bool:
-        return not self.repo.refs.as_dict(b"refs/heads") and not self.repo.refs.as_dict(
-            b"refs/tags"
-        )
 
     def default_branch(self, preferred: str) -> str | None:
         """The branch HEAD names if it exists, else `preferred`, else any branch."""

@@ -72,11 +72,6 @@ _READMES = LRU(16 * 1024 * 1024, weigh=lambda html: 64 + len(html))
 _DIFFS = LRU(64 * 1024 * 1024, weigh=lambda files: 256 + sum(f.weight for f in files))
 
 
-def clear_caches() -> None:
-    for cache in (_HIGHLIGHTED, _LISTINGS, _READMES, _DIFFS):
-        cache.clear()
-
-
 # --- values the pages show --------------------------------------------------------------------
 
 
