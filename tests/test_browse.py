@@ -6,11 +6,14 @@ from __future__ import annotations
 import html
 import io
 import re
+import subprocess
 import tarfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 from forge.services.highlight import stylesheet
 
@@ -447,8 +450,6 @@ def fast_import(git, work: Path, count: int, branch="main") -> None:
         lines.append(b"M 100644 inline counter.txt\ndata %d\n%s\n" % (len(data), data))
         if n % 10 == 0:
             lines.append(b"M 100644 inline tenth.txt\ndata %d\n%s\n" % (len(data), data))
-    import subprocess
-
     subprocess.run(
         ["git", "fast-import", "--quiet"], cwd=work, input=b"".join(lines), env=git.env, check=True
     )
@@ -487,6 +488,21 @@ def test_history_is_paginated_and_can_follow_one_path(client, git, project):
     assert commit_titles(text(client.get("/alice/project/commits/main/src"))) == [
         t for t in git_log if t
     ]
+
+
+def test_pages_read_at_once_by_many_agree_with_pages_read_one_by_one(git, project, live_server):
+    """Threads of the live server share one walk of history and one cache of pages."""
+    fast_import(git, project.work, 180)
+    push(git, project, "main")
+    urls = [f"{live_server}/alice/project/commits/main?page={n}" for n in (4, 1, 3, 2)]
+    urls += [f"{live_server}/alice/project/commits/main/tenth.txt", f"{live_server}/alice/project"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda url: requests.get(url, timeout=60).text, urls * 4))
+    alone = [requests.get(url, timeout=60).text for url in urls]
+    for index, page in enumerate(together):
+        expected = alone[index % len(urls)]
+        assert commit_titles(page) == commit_titles(expected), urls[index % len(urls)]
+    assert commit_titles(alone[0])[-1] == "Initial import"  # page 4: 180 + 2 = 182 commits
 
 
 def test_merged_history_reads_as_git_log_does(client, git, project):

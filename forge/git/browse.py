@@ -476,13 +476,11 @@ class RepoReader:
         return [hexlify(ids[i : i + 20]).decode() for i in range(0, len(ids), 20)], more
 
     def _walk(self, head: str, path: str) -> _Walk:
-        key = (self.key, head, path)
-        walk = _WALKS.get(key)
-        if walk is None:
-            sha = head.encode()
-            walk = _Walk(heap=[(-self._headers(sha)[2], 0, sha)], seen={sha})
-            walk = _WALKS.put(key, walk)
-        return walk
+        sha = head.encode()
+        return _WALKS.get_or_compute(
+            (self.key, head, path),
+            lambda: _Walk(heap=[(-self._headers(sha)[2], 0, sha)], seen={sha}),
+        )
 
     def _extend(self, walk: _Walk, names: tuple[bytes, ...], wanted: int) -> None:
         heap, seen = walk.heap, walk.seen
