@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["forge.settings"] = settings
     app.extensions["forge.db"] = Database(settings.database_url)
     app.extensions["forge.redis"] = connect_queue(settings.redis_url)
+    _attach_webhooks(app, settings)
 
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -55,3 +56,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api)
     app.wsgi_app = GitHTTP(app, app.wsgi_app)
     return app
+
+
+def _attach_webhooks(app: Flask, settings: Settings) -> None:
+    """Sessions of this app queue the webhook deliveries they record once they commit."""
+    from forge import queue
+    from forge.services import webhooks
+
+    connection = app.extensions["forge.redis"]
+    webhooks.attach(
+        app.extensions["forge.db"],
+        settings,
+        lambda queue_name, func, *args: queue.enqueue(connection, queue_name, func, *args),
+    )

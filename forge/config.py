@@ -19,6 +19,10 @@ ENVIRONMENT = {
     "FORGE_WORKERS": "web worker processes started by `forge serve` (2)",
     "FORGE_MAX_BODY_MB": "largest request body (a push's pack) accepted, in MiB (1024)",
     "FORGE_MAX_FILE_MB": "largest file a push may contain, in MiB (100)",
+    "FORGE_WEBHOOK_ALLOWED_HOSTS": "webhook targets allowed although private or loopback: "
+    "comma-separated host names, addresses or CIDRs (none)",
+    "FORGE_WEBHOOK_RETRY_DELAYS": "seconds before each webhook delivery try, comma-separated "
+    "(0,60,300,600,1200,1800: six tries over about an hour)",
 }
 
 
@@ -48,6 +52,10 @@ class Settings:
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     # Largest file (blob) a push may carry, like GitHub's 100 MB.
     max_object_bytes: int = 100 * 1024 * 1024
+    # Webhook targets let through the SSRF guard (host names, addresses, CIDRs).
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    # Seconds to wait before each try of a webhook delivery; its length is the number of tries.
+    webhook_retry_delays: tuple[int, ...] = (0, 60, 300, 600, 1200, 1800)
 
     @property
     def repos_dir(self) -> Path:
@@ -88,6 +96,9 @@ class Settings:
             web_workers=_int(env, "FORGE_WORKERS", 2),
             max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
             max_object_bytes=_int(env, "FORGE_MAX_FILE_MB", 100) * 1024 * 1024,
+            webhook_allowed_hosts=_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS"),
+            webhook_retry_delays=_delays(env, "FORGE_WEBHOOK_RETRY_DELAYS")
+            or (0, 60, 300, 600, 1200, 1800),
         )
 
     def ensure_home(self, create: bool) -> None:
@@ -113,6 +124,9 @@ class Settings:
             env["REDIS_URL"] = self.redis_url
         if self.base_url:
             env["FORGE_BASE_URL"] = self.base_url
+        if self.webhook_allowed_hosts:
+            env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)
+        env["FORGE_WEBHOOK_RETRY_DELAYS"] = ",".join(map(str, self.webhook_retry_delays))
         return env
 
 
@@ -143,3 +157,18 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {value}")
     return value
+
+
+def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _delays(env: dict[str, str], name: str) -> tuple[int, ...]:
+    items = _list(env, name)
+    try:
+        delays = tuple(int(item) for item in items)
+    except ValueError:
+        raise ConfigError(f"{name} must be whole numbers of seconds, not {env[name]!r}") from None
+    if any(d < 0 for d in delays):
+        raise ConfigError(f"{name} must not hold negative delays")
+    return delays

@@ -75,10 +75,37 @@ def schedule_maintenance(ctx: PushContext) -> None:
         ctx.enqueue("default", "forge.queue.jobs.maintain_repository", ctx.git.path)
 
 
+def announce_to_webhooks(ctx: PushContext) -> None:
+    """Record push, create and delete events, and pull_request synchronize for changes whose
+    head branch moved; deliveries are queued once the push's transaction commits."""
+    from forge.git.pushlog import pushed_commits
+    from forge.services import webhooks
+    from forge.services.changes import changes_following
+
+    repo, emit = ctx.repository, webhooks.emit
+    for update in ctx.updates:
+        kind, name = ("branch", update.branch) if update.branch else ("tag", update.tag)
+        if name is not None and (update.created or update.deleted):
+            event = "create" if update.created else "delete"
+            emit(ctx.session, repo, event, ctx.base_url, ref=name, ref_type=kind, sender=ctx.pusher)
+        if not update.ref.startswith(("refs/heads/", "refs/tags/")):
+            continue
+        commits = pushed_commits(ctx.git, update.ref, update.old, update.new)
+        forced = update.ref in ctx.forced
+        emit(ctx.session, repo, "push", ctx.base_url, update=update, forced=forced,
+             commits=commits, pusher=ctx.pusher)  # fmt: skip
+        if update.branch and not update.created and not update.deleted:
+            for change in changes_following(ctx.session, repo, update.branch, update.new):
+                emit(ctx.session, change.repository, "pull_request", ctx.base_url,
+                     change=change, action="synchronize", sender=ctx.pusher,
+                     before=update.old, after=update.new)  # fmt: skip
+
+
 POST_RECEIVE = [
     record_push,
     adopt_first_branch,
     suggest_change_request,
     update_changes,
     schedule_maintenance,
+    announce_to_webhooks,
 ]

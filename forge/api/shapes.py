@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import base64
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from forge.models import Repository, User
 from forge.services.permissions import ROLE_RANK
-from forge.web import external_url
+from forge.web import external_url as _request_url
+
+# The forge's external URL when shapes are built outside a request (webhook payloads).
+_BASE_URL: ContextVar[str | None] = ContextVar("forge_base_url", default=None)
+
+
+@contextmanager
+def links_from(base_url: str | None):
+    """Build absolute URLs from `base_url` in this block (None: from settings or request)."""
+    token = _BASE_URL.set(base_url.rstrip("/") if base_url else None)
+    try:
+        yield
+    finally:
+        _BASE_URL.reset(token)
+
+
+def external_url(path: str) -> str:
+    base = _BASE_URL.get()
+    return base + path if base is not None else _request_url(path)
+
 
 # The permission names GitHub accepts when adding a collaborator -> forge's role.
 FORGE_ROLE = {
@@ -597,4 +618,298 @@ def notification(row) -> dict:
         "repository": repository(change.repository, None),
         "url": thread,
         "subscription_url": thread + "/subscription",
+    }
+
+
+# --- webhooks: hooks, deliveries and the payloads of events ----------------------------------
+
+
+def hook(row, last=None) -> dict:
+    """A repository webhook; the secret is never shown, only that there is one."""
+    full_name = row.repository.full_name
+    url = api_url(f"/repos/{full_name}/hooks/{row.id}")
+    config = {
+        "content_type": row.content_type,
+        "insecure_ssl": "1" if row.insecure_ssl else "0",
+        "url": row.url,
+    }
+    if row.secret:
+        config["secret"] = "********"
+    return {
+        "type": "Repository",
+        "id": row.id,
+        "name": "web",
+        "active": row.active,
+        "events": row.event_list,
+        "config": config,
+        "updated_at": timestamp(row.updated_at),
+        "created_at": timestamp(row.created_at),
+        "url": url,
+        "test_url": url + "/test",
+        "ping_url": url + "/pings",
+        "deliveries_url": url + "/deliveries",
+        "last_response": _last_response(last),
+    }
+
+
+def _last_response(delivery) -> dict:
+    if delivery is None or not delivery.attempts:
+        return {"code": None, "status": "unused", "message": None}
+    latest = delivery.attempts[-1]
+    return {
+        "code": latest.status_code,
+        "status": "active" if delivery.status == "delivered" else "failed",
+        "message": latest.error or None,
+    }
+
+
+def _delivery_status(delivery) -> tuple[str, int]:
+    if not delivery.attempts:
+        return "Pending", 0
+    latest = delivery.attempts[-1]
+    if latest.status_code is None:
+        return latest.error or "Failed", 0
+    if 200 <= latest.status_code < 300:
+        return "OK", latest.status_code
+    return f"Invalid HTTP Response: {latest.status_code}", latest.status_code
+
+
+def hook_delivery(delivery, repository_id: int) -> dict:
+    status, code = _delivery_status(delivery)
+    latest = delivery.attempts[-1] if delivery.attempts else None
+    return {
+        "id": delivery.id,
+        "guid": delivery.guid,
+        "delivered_at": timestamp(latest.started_at if latest else delivery.created_at),
+        "redelivery": delivery.redelivery,
+        "duration": (latest.duration_ms / 1000) if latest else 0,
+        "status": status,
+        "status_code": code,
+        "event": delivery.event,
+        "action": delivery.action,
+        "installation_id": None,
+        "repository_id": repository_id,
+        "throttled_at": None,
+        # forge's own: where the delivery stands (pending, delivered, failed), how many tries.
+        "state": delivery.status,
+        "attempt_count": len(delivery.attempts),
+    }
+
+
+def hook_delivery_detail(delivery, hook_row) -> dict:
+    import json
+
+    latest = delivery.attempts[-1] if delivery.attempts else None
+    return hook_delivery(delivery, hook_row.repository_id) | {
+        "url": hook_row.url,
+        "request": {
+            "headers": json.loads(delivery.request_headers or "{}"),
+            "payload": json.loads(delivery.payload),
+        },
+        "response": {
+            "headers": json.loads(latest.response_headers) if latest else {},
+            "payload": latest.response_body if latest else None,
+        },
+        "attempts": [
+            {
+                "number": a.number,
+                "started_at": timestamp(a.started_at),
+                "duration": a.duration_ms / 1000,
+                "status_code": a.status_code,
+                "error": a.error or None,
+                "response": {"headers": json.loads(a.response_headers), "payload": a.response_body},
+            }
+            for a in delivery.attempts
+        ],
+    }
+
+
+ZEN = "Keep it logically awesome."
+
+
+def ping_event(row, sender: User) -> dict:
+    return {
+        "zen": ZEN,
+        "hook_id": row.id,
+        "hook": hook(row),
+        "repository": repository(row.repository, None),
+        "sender": simple_user(sender),
+    }
+
+
+def _git_person(person, user: User | None = None) -> dict:
+    body = {"name": person.name, "email": person.email}
+    if user is not None:
+        body["username"] = user.name
+    return body
+
+
+def push_event(repo: Repository, update, forced: bool, commits: list, pusher: User | None):
+    """GitHub's push payload: `update` is the RefUpdate, `commits` forge.git.pushlog's list."""
+    full_name = repo.full_name
+    zero = "0" * 40
+
+    def commit_json(c) -> dict:
+        return {
+            "id": c.sha,
+            "tree_id": None,
+            "distinct": True,
+            "message": c.message,
+            "timestamp": _person_time(c.committer),
+            "url": external_url(f"/{full_name}/commit/{c.sha}"),
+            "author": _git_person(c.author),
+            "committer": _git_person(c.committer),
+            "added": c.added,
+            "removed": c.removed,
+            "modified": c.modified,
+        }
+
+    listed = [commit_json(c) for c in commits]
+    if update.new == zero:
+        compare = external_url(f"/{full_name}/compare/{update.old[:12]}...{update.old[:12]}")
+    elif update.old == zero:
+        compare = external_url(f"/{full_name}/commit/{update.new}")
+    else:
+        compare = external_url(f"/{full_name}/compare/{update.old[:12]}...{update.new[:12]}")
+    return {
+        "ref": update.ref,
+        "before": update.old,
+        "after": update.new,
+        "created": update.old == zero,
+        "deleted": update.new == zero,
+        "forced": forced,
+        "base_ref": None,
+        "compare": compare,
+        "commits": listed,
+        "head_commit": listed[-1] if listed else None,
+        "repository": repository_in_push(repo),
+        "pusher": {"name": pusher.name, "email": pusher.email}
+        if pusher
+        else {"name": "forge", "email": None},
+        "sender": simple_user(pusher) if pusher else None,
+    }
+
+
+def repository_in_push(repo: Repository) -> dict:
+    """Push payloads also carry `master_branch` and timestamps as numbers (as GitHub does)."""
+    body = repository(repo, None)
+    body["master_branch"] = repo.default_branch
+    return body
+
+
+def ref_event(repo: Repository, ref: str, ref_type: str, sender: User | None, created: bool):
+    """GitHub's create and delete payloads (`ref` is the short name)."""
+    body = {
+        "ref": ref,
+        "ref_type": ref_type,
+        "pusher_type": "user",
+        "repository": _repo_payload(repo),
+        "sender": simple_user(sender) if sender else None,
+    }
+    if created:
+        body |= {"master_branch": repo.default_branch, "description": repo.description or None}
+    return body
+
+
+def _repo_payload(repo: Repository) -> dict:
+    return repository(repo, None)
+
+
+def pull_request_event(change, action: str, sender: User, **extra) -> dict:
+    """`extra`: `changes` for edited, `before`/`after` for synchronize."""
+    return {
+        "action": action,
+        "number": change.number,
+        "pull_request": pull_request(change),
+        **extra,
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender),
+    }
+
+
+def pull_request_review_event(change, row, sender: User) -> dict:
+    return {
+        "action": "submitted",
+        "review": review(change, row),
+        "pull_request": pull_request(change),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender),
+    }
+
+
+def pull_request_review_comment_event(change, row, sender: User) -> dict:
+    return {
+        "action": "created",
+        "comment": review_comment(change, row),
+        "pull_request": pull_request(change),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender),
+    }
+
+
+def issue_of_change(change) -> dict:
+    """A change seen as GitHub's issue (every pull request is one), for issue_comment."""
+    pull = pull_request(change)
+    full_name = change.repository.full_name
+    return {
+        "url": pull["issue_url"],
+        "repository_url": api_url(f"/repos/{full_name}"),
+        "comments_url": pull["comments_url"],
+        "html_url": pull["html_url"],
+        "id": change.id,
+        "node_id": f"I_{change.id}",
+        "number": change.number,
+        "title": change.title,
+        "user": pull["user"],
+        "labels": [],
+        "state": pull["state"],
+        "locked": False,
+        "assignee": None,
+        "assignees": [],
+        "comments": 0,
+        "created_at": pull["created_at"],
+        "updated_at": pull["updated_at"],
+        "closed_at": pull["closed_at"],
+        "body": pull["body"],
+        "author_association": "NONE",
+        "pull_request": {
+            "url": pull["url"],
+            "html_url": pull["html_url"],
+            "diff_url": pull["diff_url"],
+            "patch_url": pull["patch_url"],
+            "merged_at": pull["merged_at"],
+        },
+    }
+
+
+def issue_comment_event(change, comment, sender: User) -> dict:
+    return {
+        "action": "created",
+        "issue": issue_of_change(change),
+        "comment": issue_comment(change, comment),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender),
+    }
+
+
+def status_event(repo: Repository, row, sender: User) -> dict:
+    body = status(repo, row)
+    return {
+        "id": row.id,
+        "sha": row.sha,
+        "name": repo.full_name,
+        "target_url": body["target_url"],
+        "context": row.context,
+        "description": body["description"],
+        "state": row.state,
+        "commit": {
+            "sha": row.sha,
+            "url": api_url(f"/repos/{repo.full_name}/commits/{row.sha}"),
+            "html_url": external_url(f"/{repo.full_name}/commit/{row.sha}"),
+        },
+        "branches": [],
+        "created_at": body["created_at"],
+        "updated_at": body["updated_at"],
+        "repository": _repo_payload(repo),
+        "sender": simple_user(sender),
     }

@@ -11,6 +11,7 @@ from forge.models.changes import (
     Review,
     ReviewComment,
 )
+from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
 from forge.models.pushes import PushEvent
 from forge.models.repos import Collaborator, Repository
 from forge.models.statuses import CommitStatus
@@ -32,4 +33,7 @@ __all__ = [
     "ReviewComment",
     "SiteSetting",
     "User",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

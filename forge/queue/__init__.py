@@ -36,3 +36,14 @@ def queue(connection: redis.Redis, name: str = "default") -> Queue:
 def enqueue(connection: redis.Redis, queue_name: str, func, *args, **kwargs):
     """Put `func(*args, **kwargs)` on a queue; returns the rq job."""
     return queue(connection, queue_name).enqueue(func, *args, **kwargs)
+
+
+def enqueue_in(connection: redis.Redis, queue_name: str, seconds: float, func, *args, **kwargs):
+    """Put `func(*args)` on a queue after `seconds` (the worker's scheduler moves it there)."""
+    if seconds <= 0:
+        return enqueue(connection, queue_name, func, *args, **kwargs)
+    from datetime import timedelta
+
+    return queue(connection, queue_name).enqueue_in(
+        timedelta(seconds=seconds), func, *args, **kwargs
+    )

@@ -34,6 +34,7 @@ from forge.services.accounts import find_user
 from forge.services.branches import open_git
 from forge.services.errors import Invalid, NotFound
 from forge.services.permissions import can, require
+from forge.services.webhooks import emit
 
 MAGIC_PREFIX = "refs/for/"
 CHANGE_ID_TRAILER = re.compile(rb"^Change-Id: (I[0-9a-f]{40})\s*$", re.MULTILINE)
@@ -155,6 +156,7 @@ def _create(
     notify_mentions(session, change, author, change.description)
     session.flush()
     _store_head(git, change, head_sha)
+    emit(session, repo, "pull_request", change=change, action="opened", sender=author)
     return change
 
 
@@ -281,6 +283,17 @@ def follow_branch_pushes(
     return added
 
 
+def changes_following(session: Session, repo: Repository, branch: str, head_sha: str):
+    """Open changes whose head is `branch` of `repo` and now points at `head_sha`."""
+    query = select(Change).where(
+        Change.head_repository_id == repo.id,
+        Change.head_branch == branch,
+        Change.state == "open",
+        Change.head_sha == head_sha,
+    )
+    return list(session.scalars(query))
+
+
 # --- refs/for/BRANCH uploads ----------------------------------------------------------------
 
 
@@ -404,6 +417,7 @@ def edit_change(
     description: str | None = None,
 ) -> Change:
     _require_author_or(session, actor, change, "triage")
+    before = {"title": change.title, "body": change.description}
     if title is not None:
         title = title.strip()
         if not title or len(title) > MAX_TITLE:
@@ -412,6 +426,11 @@ def edit_change(
     if description is not None:
         change.description = description.strip()
     change.updated_at = utcnow()
+    after = {"title": change.title, "body": change.description}
+    edits = {key: {"from": before[key]} for key in before if before[key] != after[key]}
+    if edits:
+        emit(session, change.repository, "pull_request", change=change, action="edited",
+             sender=actor, changes=edits)  # fmt: skip
     return change
 
 
@@ -421,6 +440,7 @@ def close_change(session: Session, actor: User, change: Change) -> Change:
         raise Invalid(f"change #{change.number} is already {change.state}")
     change.state, change.closed_at = "closed", utcnow()
     session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="closed"))
+    emit(session, change.repository, "pull_request", change=change, action="closed", sender=actor)
     return change
 
 
@@ -432,6 +452,8 @@ def reopen_change(session: Session, repos_dir: Path, actor: User, change: Change
         _branch_tip(git, change.base_branch, "base")
     change.state, change.closed_at = "open", None
     session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="reopened"))
+    emit(session, change.repository, "pull_request", change=change, action="reopened",
+         sender=actor)  # fmt: skip
     return change
 
 
@@ -447,6 +469,7 @@ def add_comment(session: Session, actor: User, change: Change, body: str) -> Cha
         notify(session, change.author_id, change, "author", f"{actor.name} commented")
     notify_mentions(session, change, actor, body)
     session.flush()
+    emit(session, change.repository, "issue_comment", change=change, comment=comment, sender=actor)
     return comment
 
 

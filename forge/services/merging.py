@@ -19,6 +19,7 @@ from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.refs import RefUpdate
 from forge.models import Change, ChangeEvent, Review, User
+from forge.services import webhooks
 from forge.services.branches import open_git
 from forge.services.errors import Forbidden, Invalid
 from forge.services.permissions import require
@@ -141,6 +142,8 @@ def merge_change(
     session.add(
         ChangeEvent(change_id=change.id, actor_id=actor.id, kind="merged", detail=f"{method}:{new}")
     )
+    webhooks.emit(session, change.repository, "pull_request", config.base_url, change=change,
+                  action="closed", sender=actor)  # fmt: skip
     return new
 
 

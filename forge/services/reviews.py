@@ -17,6 +17,7 @@ from forge.services import changes as change_service
 from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.permissions import can, require
 from forge.services.repos import disk_path
+from forge.services.webhooks import emit
 
 EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
 SIDES = ("LEFT", "RIGHT")
@@ -147,6 +148,8 @@ def reply(session: Session, change: Change, author: User, to_id: int, body: str)
     session.add(comment)
     change.updated_at = utcnow()
     session.flush()
+    emit(session, change.repository, "pull_request_review_comment", change=change,
+         comment=comment, sender=author)  # fmt: skip
     return comment
 
 
@@ -215,6 +218,11 @@ def submit_review(
         )
     change_service.notify_mentions(session, change, author, review.body)
     session.flush()
+    emit(session, change.repository, "pull_request_review", change=change, review=review,
+         sender=author)  # fmt: skip
+    for comment in comments_of_review(session, review):
+        emit(session, change.repository, "pull_request_review_comment", change=change,
+             comment=comment, sender=author)  # fmt: skip
     return review
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from forge.git import refs as git_refs
 from forge.models import CommitStatus, Repository, User
 from forge.models.statuses import STATES
+from forge.services import webhooks
 from forge.services.branches import open_git
 from forge.services.errors import Invalid, NotFound
 from forge.services.permissions import require
@@ -60,6 +61,7 @@ def create_status(
     )
     session.add(status)
     session.flush()
+    webhooks.emit(session, repo, "status", status=status, sender=actor)
     return status
 
 

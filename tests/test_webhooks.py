@@ -1,0 +1,328 @@
+"""Webhooks: a receiver on 127.0.0.1 gets GitHub-shaped, signed events from real pushes and API
+calls, delivered by a real rq worker; failures are retried and every attempt is on record."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+
+from forge.app import create_app
+from forge.queue.worker import run_worker
+
+SECRET = "It's a Secret to Everybody"
+
+
+@dataclass
+class Received:
+    headers: dict
+    body: bytes
+
+    @property
+    def event(self) -> str:
+        return self.headers["X-GitHub-Event"]
+
+    def payload(self) -> dict:
+        if self.headers["Content-Type"] == "application/x-www-form-urlencoded":
+            return json.loads(parse_qs(self.body.decode())["payload"][0])
+        return json.loads(self.body)
+
+    def signed_with(self, secret: str) -> bool:
+        expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
+        sha1 = "sha1=" + hmac.new(secret.encode(), self.body, hashlib.sha1).hexdigest()
+        return hmac.compare_digest(
+            expected, self.headers.get("X-Hub-Signature-256", "")
+        ) and hmac.compare_digest(sha1, self.headers.get("X-Hub-Signature", ""))
+
+
+@dataclass
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records every POST and answers from `answers`."""
+
+    url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)  # status codes to give first, then 200
+    stall: threading.Event | None = None  # when set: accept, then never answer until released
+
+    def events(self, name: str) -> list[Received]:
+        return [r for r in self.requests if r.event == name]
+
+
+@pytest.fixture
+def receiver():
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if state.stall is not None:
+                state.stall.wait(30)
+                return
+            state.requests.append(Received(dict(self.headers), body))
+            code = state.answers.pop(0) if state.answers else 200
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"thanks" if code < 300 else b"oops")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_port}/hook"
+    yield state
+    if state.stall is not None:
+        state.stall.set()
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def settings(settings):
+    """Loopback receivers are allowed, and retries come after a second, not minutes."""
+    return replace(settings, webhook_allowed_hosts=("127.0.0.1",), webhook_retry_delays=(0, 1, 1))
+
+
+def drain(settings, until=lambda: True, timeout=20.0):
+    """Run a burst rq worker on the hooks queue until `until()` holds (retries come later)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run_worker(settings.redis_url, ["hooks"], burst=True)
+        if until():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the deliveries did not arrive")
+        time.sleep(0.3)
+
+
+def make_hook(github, repo_info, receiver, events=("*",), content_type="json", secret=SECRET):
+    repo = github(repo_info.token).get_repo(f"{repo_info.owner}/{repo_info.name}")
+    config = {"url": receiver.url, "content_type": content_type, "secret": secret}
+    return repo, repo.create_hook("web", config, events=list(events), active=True)
+
+
+def push_new_commit(git, tmp_path, repo_info, files=None, message="second"):
+    work = tmp_path / "work"
+    if not work.exists():
+        git.run("clone", "-q", repo_info.push_url, str(work))
+    sha = git.commit(work, files or {"notes.txt": message + "\n"}, message)
+    git.run("push", "-q", "origin", "HEAD:main", cwd=work)
+    return work, sha
+
+
+def test_hooks_are_managed_like_github_and_never_show_their_secret(
+    github, hosted_repo, receiver, api
+):
+    info = hosted_repo()
+    repo, hook = make_hook(github, info, receiver, events=["push", "pull_request"])
+    assert hook.name == "web" and hook.active and hook.events == ["push", "pull_request"]
+    assert hook.config["secret"] == "********" and hook.config["url"] == receiver.url
+    assert [h.id for h in repo.get_hooks()] == [hook.id]
+
+    hook.edit("web", {"url": receiver.url, "content_type": "form"}, events=["status"])
+    again = repo.get_hook(hook.id)
+    assert again.events == ["status"] and again.config["content_type"] == "form"
+    assert again.config["secret"] == "********"  # editing without a secret keeps it
+
+    raw = api("GET", f"/repos/alice/project/hooks/{hook.id}", info.token).json()
+    assert SECRET not in json.dumps(raw)
+
+    hook.delete()
+    assert list(repo.get_hooks()) == []
+
+
+def test_hooks_need_admin_and_the_hook_scope(hosted_repo, make_user, make_token, api, receiver):
+    info = hosted_repo()
+    body = {"name": "web", "config": {"url": receiver.url}, "events": ["push"]}
+    narrow = make_token("alice", "repo")
+    assert api("POST", "/repos/alice/project/hooks", narrow, json=body).status_code == 403
+    make_user("mallory")
+    other = make_token("mallory")
+    assert api("POST", "/repos/alice/project/hooks", other, json=body).status_code == 403
+    assert api("POST", "/repos/alice/project/hooks", info.token, json=body).status_code == 201
+
+
+def test_ping_push_create_and_delete_arrive_signed_with_github_payloads(
+    github, hosted_repo, receiver, settings, git, tmp_path
+):
+    info = hosted_repo()
+    git.init(tmp_path / "seed")
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=tmp_path / "seed")
+    _repo, hook = make_hook(github, info, receiver)
+
+    hook.ping()
+    work, sha = push_new_commit(git, tmp_path, info, {"docs/a.md": "a\n"}, "add docs")
+    git.run("push", "-q", "origin", "HEAD:refs/heads/feature", cwd=work)
+    git.run("push", "-q", "origin", "--delete", "feature", cwd=work)
+    drain(settings, lambda: len(receiver.events("delete")) == 1)
+
+    for request in receiver.requests:
+        assert request.signed_with(SECRET)
+        assert request.headers["User-Agent"] == "GitHub-Hookshot/forge"
+        assert request.headers["X-GitHub-Hook-ID"] == str(hook.id)
+        assert len(request.headers["X-GitHub-Delivery"]) == 36
+        assert request.headers["Content-Type"] == "application/json"
+    ping = receiver.events("ping")[0].payload()
+    assert ping["hook_id"] == hook.id and ping["zen"]
+
+    pushes = [r.payload() for r in receiver.events("push")]
+    main_push = next(p for p in pushes if p["ref"] == "refs/heads/main")
+    assert main_push["after"] == sha and main_push["created"] is False
+    assert main_push["forced"] is False and main_push["deleted"] is False
+    commit = main_push["head_commit"]
+    assert commit["id"] == sha and commit["message"].strip() == "add docs"
+    assert commit["added"] == ["docs/a.md"] and commit["author"]["email"] == "author@example.org"
+    assert main_push["pusher"]["name"] == "alice"
+    assert main_push["repository"]["full_name"] == "alice/project"
+    assert main_push["sender"]["login"] == "alice"
+    assert main_push["compare"].startswith("http://127.0.0.1:")
+
+    created = receiver.events("create")[0].payload()
+    assert (created["ref"], created["ref_type"]) == ("feature", "branch")
+    deleted = receiver.events("delete")[0].payload()
+    assert (deleted["ref"], deleted["ref_type"]) == ("feature", "branch")
+    feature_delete = next(p for p in pushes if p["deleted"])
+    assert feature_delete["ref"] == "refs/heads/feature"
+
+
+def test_pull_request_review_comment_and_status_events(
+    github, hosted_repo, receiver, settings, git, tmp_path
+):
+    info = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
+    git.run("checkout", "-q", "-b", "topic", cwd=work)
+    first = git.commit(work, {"README.md": "# hello\nmore\n"}, "topic work")
+    git.run("push", "-q", info.push_url, "topic", cwd=work)
+    repo, _hook = make_hook(github, info, receiver)
+
+    pull = repo.create_pull(title="Topic", body="please", base="main", head="topic")
+    pull.edit(title="Topic, renamed")
+    second = git.commit(work, {"README.md": "# hello\nmore\nagain\n"}, "more topic work")
+    git.run("push", "-q", info.push_url, "topic", cwd=work)
+    pull.create_issue_comment("looks fine")
+    pull.create_review(
+        body="a few notes",
+        event="COMMENT",
+        comments=[{"path": "README.md", "line": 2, "body": "nice line"}],
+    )
+    repo.get_commit(second).create_status("success", context="ci/test", description="green")
+    pull.edit(state="closed")
+    pull.edit(state="open")
+    pull.merge(merge_method="merge")
+    drain(settings, lambda: any(r.payload().get("pull_request", {}).get("merged")
+                                for r in receiver.events("pull_request")))  # fmt: skip
+
+    assert all(r.signed_with(SECRET) for r in receiver.requests)
+    actions = [r.payload()["action"] for r in receiver.events("pull_request")]
+    assert actions == ["opened", "edited", "synchronize", "closed", "reopened", "closed"]
+    by_action = {r.payload()["action"]: r.payload() for r in receiver.events("pull_request")}
+    assert by_action["opened"]["pull_request"]["head"]["sha"] == first
+    assert by_action["opened"]["number"] == pull.number
+    assert by_action["edited"]["changes"] == {"title": {"from": "Topic"}}
+    assert by_action["synchronize"]["after"] == second
+    merged = receiver.events("pull_request")[-1].payload()
+    assert merged["pull_request"]["merged"] is True and merged["pull_request"]["state"] == "closed"
+
+    review = receiver.events("pull_request_review")[0].payload()
+    assert review["action"] == "submitted" and review["review"]["body"] == "a few notes"
+    comment = receiver.events("pull_request_review_comment")[0].payload()
+    assert comment["comment"]["body"] == "nice line" and comment["comment"]["path"] == "README.md"
+    issue_comment = receiver.events("issue_comment")[0].payload()
+    assert issue_comment["comment"]["body"] == "looks fine"
+    assert issue_comment["issue"]["number"] == pull.number
+    assert issue_comment["issue"]["pull_request"]["url"].endswith(f"/pulls/{pull.number}")
+    status = receiver.events("status")[0].payload()
+    assert (status["sha"], status["state"], status["context"]) == (second, "success", "ci/test")
+
+
+def test_a_failed_delivery_is_retried_and_both_attempts_are_on_record(
+    github, hosted_repo, receiver, settings, api
+):
+    info = hosted_repo()
+    _repo, hook = make_hook(github, info, receiver)
+    receiver.answers = [500]
+    hook.ping()
+    drain(settings, lambda: len(receiver.requests) == 2)
+    first, second = receiver.requests
+    assert first.headers["X-GitHub-Delivery"] == second.headers["X-GitHub-Delivery"]
+
+    base = f"/repos/alice/project/hooks/{hook.id}/deliveries"
+    listed = api("GET", base, info.token).json()
+    assert len(listed) == 1 and listed[0]["status_code"] == 200 and listed[0]["event"] == "ping"
+    detail = api("GET", f"{base}/{listed[0]['id']}", info.token).json()
+    assert [a["status_code"] for a in detail["attempts"]] == [500, 200]
+    assert detail["attempts"][0]["response"]["payload"] == "oops"
+    assert detail["request"]["headers"]["X-GitHub-Event"] == "ping"
+    assert detail["request"]["payload"]["hook_id"] == hook.id
+
+    # Redelivery: a new delivery with the same GUID, flagged as such.
+    answer = api("POST", f"{base}/{listed[0]['id']}/attempts", info.token)
+    assert answer.status_code == 202
+    drain(settings, lambda: len(receiver.requests) == 3)
+    assert receiver.requests[2].headers["X-GitHub-Delivery"] == first.headers["X-GitHub-Delivery"]
+    listed = api("GET", base, info.token).json()
+    assert [d["redelivery"] for d in listed] == [True, False]
+
+
+def test_a_receiver_that_never_answers_does_not_hold_up_a_push(
+    github, hosted_repo, receiver, settings, git, tmp_path
+):
+    info = hosted_repo()
+    git.init(tmp_path / "seed")
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=tmp_path / "seed")
+    make_hook(github, info, receiver)
+    receiver.stall = threading.Event()
+    push_new_commit(git, tmp_path, info, message="while the receiver sleeps")
+    # The push is done, and no delivery was even tried: they wait on the queue for a worker.
+    assert receiver.requests == []
+
+
+def test_private_targets_are_refused_unless_allowed(
+    settings, database, hosted_repo, receiver, api, github
+):
+    info = hosted_repo()
+    body = {"name": "web", "config": {"url": receiver.url, "secret": SECRET}, "events": ["*"]}
+    # With 127.0.0.1 allowed the hook is made...
+    created = api("POST", "/repos/alice/project/hooks", info.token, json=body)
+    assert created.status_code == 201
+    hook_id = created.json()["id"]
+
+    # ...a forge without the allow-list refuses to make one, and to deliver to the one made.
+    strict = create_app(replace(settings, webhook_allowed_hosts=()))
+    client = strict.test_client()
+    headers = {"Authorization": f"token {info.token}"}
+    refused = client.post("/api/v3/repos/alice/project/hooks", json=body, headers=headers)
+    assert refused.status_code == 422 and "internal address" in refused.get_json()["message"]
+    for url in ("http://169.254.169.254/latest", "http://10.1.2.3/", "http://[::1]:8080/"):
+        body["config"]["url"] = url
+        answer = client.post("/api/v3/repos/alice/project/hooks", json=body, headers=headers)
+        assert answer.status_code == 422, url
+    assert client.post(f"/api/v3/repos/alice/project/hooks/{hook_id}/pings", headers=headers)
+    run_worker(settings.redis_url, ["hooks"], burst=True)
+    strict.extensions["forge.db"].dispose()
+    assert receiver.requests == []  # the job ran with the strict policy: nothing was sent
+    deliveries = api("GET", f"/repos/alice/project/hooks/{hook_id}/deliveries", info.token).json()
+    assert deliveries[0]["state"] == "failed" and "internal address" in deliveries[0]["status"]
+
+
+def test_a_changed_secret_signs_and_form_content_type(github, hosted_repo, receiver, settings):
+    info = hosted_repo()
+    _repo, hook = make_hook(github, info, receiver, content_type="form")
+    hook.edit("web", {"url": receiver.url, "content_type": "form", "secret": "new secret"})
+    hook.ping()
+    drain(settings, lambda: len(receiver.requests) == 1)
+    request = receiver.requests[0]
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.signed_with("new secret") and not request.signed_with(SECRET)
+    assert request.payload()["hook"]["id"] == hook.id
