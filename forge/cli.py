@@ -5,6 +5,7 @@ Bad input ends with exit code 2 and one line on stderr, having written nothing.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -130,11 +131,52 @@ def worker(ctx: click.Context, queues: str, burst: bool):
     if unknown or not names:
         fail(f"unknown queue {unknown[0] if unknown else queues!r}; queues: {', '.join(QUEUES)}")
     _database(settings, upgrade=False).dispose()
+    # Jobs read the settings from the environment (forge.queue.jobs), --home included.
+    os.environ.update(settings.environment())
+    extra = []
+    if "ci" in names and settings.ci.concurrency > 1 and not burst:
+        # An rq worker runs one job at a time: FORGE_CI_CONCURRENCY=N starts N-1 more.
+        extra = _start_ci_workers(settings.ci.concurrency - 1)
     try:
         run_worker(settings.redis_url, names, burst=burst)
     except QueueUnavailable as exc:
         hint = " (is 'forge serve' running?)" if settings.redis_embedded else ""
         fail(f"{exc}{hint}")
+    finally:
+        for proc in extra:
+            proc.terminate()
+
+
+def _start_ci_workers(count: int) -> list:
+    import subprocess
+
+    from forge.procs import die_with_parent
+
+    argv = [sys.executable, "-m", "forge.cli", "worker", "--queues", "ci"]
+    return [subprocess.Popen(argv, preexec_fn=die_with_parent) for _ in range(count)]
+
+
+@main.group()
+def ci():
+    """CI runs: keep the database and the queue in step."""
+
+
+@ci.command("reconcile")
+@click.pass_context
+def ci_reconcile(ctx: click.Context):
+    """End CI jobs whose worker is gone; queue the queued jobs the queue lost."""
+    from forge.queue import QueueUnavailable, check, connect
+    from forge.queue.jobs import reconcile_ci
+
+    settings = _load_settings(ctx, create_home=False)
+    _database(settings, upgrade=False).dispose()
+    os.environ.update(settings.environment())
+    try:
+        check(connect(settings.redis_url))
+    except QueueUnavailable as exc:
+        fail(str(exc))
+    ended = reconcile_ci()
+    click.echo(f"ended {len(ended)} lost job(s)", err=True)
 
 
 @main.group()

@@ -19,6 +19,15 @@ ENVIRONMENT = {
     "FORGE_WORKERS": "web worker processes started by `forge serve` (2)",
     "FORGE_MAX_BODY_MB": "largest request body (a push's pack) accepted, in MiB (1024)",
     "FORGE_MAX_FILE_MB": "largest file a push may contain, in MiB (100)",
+    "FORGE_CI_MAX_TIMEOUT": "longest a CI job may run, in seconds; caps a job's `timeout` (3600)",
+    "FORGE_CI_LOG_LIMIT": "largest CI job log kept, in bytes; a job printing more fails (1048576)",
+    "FORGE_CI_MEMORY_MB": "address space a CI job may use, in MiB (2048)",
+    "FORGE_CI_PROCESSES": "processes a CI job's user may run at once (RLIMIT_NPROC) (256)",
+    "FORGE_CI_FILE_MB": "largest file a CI job may write, in MiB (1024)",
+    "FORGE_CI_NETWORK": "1: jobs that set `network: true` get the network (unset: none do)",
+    "FORGE_CI_UNSANDBOXED": "1: run CI jobs without bubblewrap when `bwrap` is missing (unsafe)",
+    "FORGE_CI_BWRAP": "the bubblewrap command CI jobs run in (bwrap)",
+    "FORGE_CI_CONCURRENCY": "CI jobs `forge worker` runs at once, one process each (1)",
     "FORGE_WEBHOOK_ALLOWED_HOSTS": "webhook targets allowed although private or loopback: "
     "comma-separated host names, addresses or CIDRs (none)",
     "FORGE_WEBHOOK_RETRY_DELAYS": "seconds before each webhook delivery try, comma-separated "
@@ -33,6 +42,48 @@ class LoginLimits:
     window_seconds: int = 15 * 60
     per_user: int = 10
     per_ip: int = 30
+
+
+@dataclass(frozen=True)
+class CiLimits:
+    """What the admin allows CI jobs: the caps a job's own settings cannot go past."""
+
+    max_timeout: int = 3600
+    log_limit: int = 1024 * 1024
+    memory_mb: int = 2048
+    processes: int = 256
+    file_mb: int = 1024
+    network: bool = False
+    unsandboxed: bool = False
+    bwrap: str = "bwrap"
+    concurrency: int = 1
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> CiLimits:
+        return cls(
+            max_timeout=_int(env, "FORGE_CI_MAX_TIMEOUT", 3600),
+            log_limit=_int(env, "FORGE_CI_LOG_LIMIT", 1024 * 1024),
+            memory_mb=_int(env, "FORGE_CI_MEMORY_MB", 2048),
+            processes=_int(env, "FORGE_CI_PROCESSES", 256),
+            file_mb=_int(env, "FORGE_CI_FILE_MB", 1024),
+            network=env.get("FORGE_CI_NETWORK", "").strip() == "1",
+            unsandboxed=env.get("FORGE_CI_UNSANDBOXED", "").strip() == "1",
+            bwrap=env.get("FORGE_CI_BWRAP", "").strip() or "bwrap",
+            concurrency=_int(env, "FORGE_CI_CONCURRENCY", 1),
+        )
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "FORGE_CI_MAX_TIMEOUT": str(self.max_timeout),
+            "FORGE_CI_LOG_LIMIT": str(self.log_limit),
+            "FORGE_CI_MEMORY_MB": str(self.memory_mb),
+            "FORGE_CI_PROCESSES": str(self.processes),
+            "FORGE_CI_FILE_MB": str(self.file_mb),
+            "FORGE_CI_NETWORK": "1" if self.network else "",
+            "FORGE_CI_UNSANDBOXED": "1" if self.unsandboxed else "",
+            "FORGE_CI_BWRAP": self.bwrap,
+            "FORGE_CI_CONCURRENCY": str(self.concurrency),
+        }
 
 
 class ConfigError(Exception):
@@ -52,6 +103,7 @@ class Settings:
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     # Largest file (blob) a push may carry, like GitHub's 100 MB.
     max_object_bytes: int = 100 * 1024 * 1024
+    ci: CiLimits = field(default_factory=CiLimits)
     # Webhook targets let through the SSRF guard (host names, addresses, CIDRs).
     webhook_allowed_hosts: tuple[str, ...] = ()
     # Seconds to wait before each try of a webhook delivery; its length is the number of tries.
@@ -96,6 +148,7 @@ class Settings:
             web_workers=_int(env, "FORGE_WORKERS", 2),
             max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
             max_object_bytes=_int(env, "FORGE_MAX_FILE_MB", 100) * 1024 * 1024,
+            ci=CiLimits.from_env(env),
             webhook_allowed_hosts=_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS"),
             webhook_retry_delays=_delays(env, "FORGE_WEBHOOK_RETRY_DELAYS")
             or (0, 60, 300, 600, 1200, 1800),
@@ -124,6 +177,7 @@ class Settings:
             env["REDIS_URL"] = self.redis_url
         if self.base_url:
             env["FORGE_BASE_URL"] = self.base_url
+        env.update(self.ci.environment())
         if self.webhook_allowed_hosts:
             env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)
         env["FORGE_WEBHOOK_RETRY_DELAYS"] = ",".join(map(str, self.webhook_retry_delays))

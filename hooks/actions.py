@@ -69,6 +69,33 @@ def update_changes(ctx: PushContext) -> None:
         )
 
 
+def schedule_ci(ctx: PushContext) -> None:
+    """A push to a branch asks for a CI run of its new head (not deleting it, not for tags).
+
+    The runs are rows in this push's transaction; once it commits, a `ci` queue job puts
+    their jobs on the queue (forge.services.ci). Runs before update_changes, so the changes'
+    new patch sets find the run and link to it.
+    """
+    from pathlib import Path
+
+    from forge.services import ci
+
+    if ctx.enqueue is not None:
+        ctx.session.info["forge.enqueue"] = ctx.enqueue
+    ctx.session.info["forge.base_url"] = ctx.base_url
+    for update in ctx.updates:
+        if update.branch and not update.deleted:
+            ci.request_run(
+                ctx.session,
+                Path(ctx.git.path),
+                ctx.repository,
+                update.new,
+                event_name="push",
+                ref=update.branch,
+                actor=ctx.pusher,
+            )
+
+
 def schedule_maintenance(ctx: PushContext) -> None:
     """A push added a pack; merge the packs in the background so clones stay fast."""
     if ctx.enqueue is not None and any(not u.deleted for u in ctx.updates):
@@ -105,6 +132,7 @@ POST_RECEIVE = [
     record_push,
     adopt_first_branch,
     suggest_change_request,
+    schedule_ci,
     update_changes,
     schedule_maintenance,
     announce_to_webhooks,

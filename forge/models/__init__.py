@@ -12,6 +12,7 @@ from forge.models.changes import (
     ReviewComment,
 )
 from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
+from forge.models.ci import CiJob, CiRun
 from forge.models.pushes import PushEvent
 from forge.models.repos import Collaborator, Repository
 from forge.models.statuses import CommitStatus
@@ -22,6 +23,8 @@ __all__ = [
     "Change",
     "ChangeComment",
     "ChangeEvent",
+    "CiJob",
+    "CiRun",
     "Collaborator",
     "CommitStatus",
     "LoginFailure",

@@ -21,6 +21,65 @@ def maintain_repository(repo_path: str) -> dict:
     return {"packs_merged": result.packs_merged, "loose_merged": result.loose_merged}
 
 
+def _ci_context():
+    """Settings, database and queue for a CI job, from the worker's environment."""
+    import json
+
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.queue import ci as ci_queue
+    from forge.queue import connect
+    from forge.services.ci import QueueOps
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    connection = connect(settings.redis_url)
+
+    def submit(job) -> None:
+        timeout = json.loads(job.definition).get("timeout", 600)
+        ci_queue.submit(connection, job.id, job.attempt, min(timeout, settings.ci.max_timeout))
+
+    ops = QueueOps(
+        submit=submit, present=lambda job: ci_queue.present(connection, job.id, job.attempt)
+    )
+    return settings, database, ops
+
+
+def run_ci_job(job_id: int, attempt: int) -> str | None:
+    """Run one attempt of a CI job in the sandbox; its ending is written to the database."""
+    from forge.services.ci import execute
+
+    settings, database, ops = _ci_context()
+    try:
+        return execute(database, settings, job_id, attempt, ops)
+    finally:
+        database.dispose()
+
+
+def dispatch_ci() -> int:
+    """Queue the CI jobs that became runnable (after a push, an approval, a re-run)."""
+    from forge.services.ci import dispatch
+
+    _settings, database, ops = _ci_context()
+    try:
+        with database.session() as session:
+            return dispatch(session, ops)
+    finally:
+        database.dispose()
+
+
+def reconcile_ci() -> list[int]:
+    """End CI jobs whose worker is gone and queue the queued ones Redis lost."""
+    from forge.services.ci import reconcile
+
+    _settings, database, ops = _ci_context()
+    try:
+        with database.session() as session:
+            return reconcile(session, ops)
+    finally:
+        database.dispose()
+
+
 def deliver_webhook(
     database_url: str,
     delivery_id: int,

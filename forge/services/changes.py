@@ -156,6 +156,7 @@ def _create(
     notify_mentions(session, change, author, change.description)
     session.flush()
     _store_head(git, change, head_sha)
+    _request_ci(session, git, change)
     emit(session, repo, "pull_request", change=change, action="opened", sender=author)
     return change
 
@@ -253,7 +254,18 @@ def add_patch_set(
         notify(session, change.author_id, change, "author", f"patch set {number} uploaded")
     session.flush()
     _store_head(git, change, head_sha)
+    _request_ci(session, git, change)
     return patch_set
+
+
+def _request_ci(session: Session, git: Repo, change: Change) -> None:
+    """A change's new head gets a CI run (forge.services.ci), held for a newcomer's change."""
+    from forge.services import ci
+
+    ci.request_run(
+        session, Path(git.path), change.repository, change.head_sha, event_name="change",
+        ref=change.head_branch, actor=change.author, change=change,
+    )  # fmt: skip
 
 
 def follow_branch_pushes(

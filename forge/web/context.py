@@ -14,7 +14,23 @@ def db() -> Session:
     """The request's database session, opened on first use and closed at teardown."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["forge.db"].sessionmaker()
+        _attach_queue(g.db_session)
     return g.db_session
+
+
+def _attach_queue(session: Session) -> None:
+    """What services need to put work on the queue once this request's writes commit."""
+    from flask import has_request_context, request
+
+    from forge import queue
+
+    connection = current_app.extensions["forge.redis"]
+    session.info["forge.enqueue"] = lambda name, func, *args: queue.enqueue(
+        connection, name, func, *args
+    )
+    if has_request_context():
+        base = current_app.extensions["forge.settings"].base_url
+        session.info["forge.base_url"] = base or request.host_url.rstrip("/")
 
 
 def settings() -> Settings:

@@ -1,0 +1,483 @@
+"""CI: running a repository's `.forge/ci.yml` jobs on the workers, and what came of them.
+
+A run is asked for by a push to a branch, a new patch set of a change, or a re-run; it holds
+one `CiJob` per job of the file. The database is the truth: a job is `waiting` (for approval),
+`queued`, `running`, then `passed`, `failed`, `errored`, `cancelled` or `timed_out`. The queue
+only carries "run job N, attempt A" to a worker; `dispatch` puts every runnable queued job on
+it that is not there yet, and `reconcile` also ends jobs whose worker is gone, so a lost Redis
+or a killed worker never leaves a run stuck.
+
+Each job reports a commit status `ci/<job>` that links to its log page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from forge.config import CiLimits, Settings
+from forge.db import Database, utcnow
+from forge.git.checkout import CheckoutError, checkout, read_file_at
+from forge.models import Change, CiJob, CiRun, CommitStatus, Repository, User
+from forge.models.ci import FINISHED, PENDING
+from forge.services import ci_sandbox
+from forge.services.ci_config import CONFIG_PATH, CiConfigError, parse
+from forge.services.errors import Invalid, NotFound
+from forge.services.permissions import can, require
+from forge.services.repos import disk_path
+
+STALE_AFTER = timedelta(seconds=60)  # a running job without a heartbeat this long is lost
+HEARTBEAT_SECONDS = 2
+STATUS_STATES = {
+    "waiting": "pending",
+    "queued": "pending",
+    "running": "pending",
+    "passed": "success",
+    "failed": "failure",
+    "timed_out": "failure",
+    "errored": "error",
+    "cancelled": "error",
+}
+# Which finished state a run shows when its jobs ended differently: the worst wins.
+SEVERITY = ("passed", "cancelled", "failed", "timed_out", "errored")
+NO_SANDBOX = (
+    "bubblewrap (bwrap) is not installed, so forge refuses to run CI jobs; install it, "
+    "or set FORGE_CI_UNSANDBOXED=1 to run jobs without a sandbox"
+)
+
+
+@dataclass
+class QueueOps:
+    """The queue as CI sees it: put a job's attempt on it, ask whether it is still there."""
+
+    submit: Callable[[CiJob], object]
+    present: Callable[[CiJob], bool]
+
+
+# --- asking for runs ---------------------------------------------------------------------------
+
+
+def request_run(
+    session: Session,
+    repo_path: Path,
+    repo: Repository,
+    sha: str,
+    *,
+    event_name: str,
+    ref: str | None = None,
+    actor: User | None = None,
+    change: Change | None = None,
+) -> CiRun | None:
+    """Ask for a run of the commit's `.forge/ci.yml`; None when the commit has none.
+
+    A commit already run (or running) is not run again; a change's new patch set cancels
+    what is still pending of the runs of its earlier patch sets. The session's
+    `info["forge.base_url"]` (the forge's external URL) makes the statuses link to the run.
+    """
+    base_url = session.info.get("forge.base_url", "")
+    if change is not None:
+        _cancel_older_runs(session, change, sha)
+    existing = session.scalar(
+        select(CiRun)
+        .where(CiRun.repository_id == repo.id, CiRun.sha == sha, CiRun.state != "cancelled")
+        .order_by(CiRun.id.desc())
+    )
+    if existing is not None:
+        if change is not None and existing.change_id is None:
+            existing.change_id = change.id
+        return existing
+    text = read_file_at(repo_path, sha, CONFIG_PATH)
+    if text is None:
+        return None
+    run = CiRun(
+        repository_id=repo.id,
+        sha=sha,
+        ref=ref,
+        event=event_name,
+        change_id=change.id if change is not None else None,
+        actor_id=actor.id if actor is not None else None,
+        base_url=base_url.rstrip("/"),
+        state="queued",
+    )
+    run.repository = repo
+    session.add(run)
+    try:
+        specs = parse(text, CiLimits())
+    except CiConfigError as exc:
+        run.state, run.reason = "errored", str(exc)
+        session.flush()
+        _status(session, run, "ci", "error", str(exc)[:1000])
+        return run
+    held = change is not None and _is_newcomer(session, repo, change.author)
+    for spec in specs:
+        run.jobs.append(
+            CiJob(
+                name=spec.name,
+                script=spec.run,
+                definition=json.dumps(spec.definition()),
+                state="waiting" if held else "queued",
+                reason="waiting for approval by a maintainer" if held else "",
+            )
+        )
+    run.state = "waiting" if held else "queued"
+    session.flush()
+    for job in run.jobs:
+        _job_status(session, job)
+    _dispatch_after_commit(session)
+    return run
+
+
+def _is_newcomer(session: Session, repo: Repository, author: User | None) -> bool:
+    """Someone without write access who has never had a change merged here."""
+    if author is None:
+        return True
+    if can(session, author, "write", repo):
+        return False
+    merged = session.scalar(
+        select(Change.id).where(
+            Change.repository_id == repo.id,
+            Change.author_id == author.id,
+            Change.state == "merged",
+        )
+    )
+    return merged is None
+
+
+def _cancel_older_runs(session: Session, change: Change, sha: str) -> None:
+    older = session.scalars(
+        select(CiRun).where(CiRun.change_id == change.id, CiRun.sha != sha)
+    ).all()
+    for run in older:
+        for job in run.jobs:
+            if job.state in PENDING:
+                _finish(session, job, "cancelled", "a newer patch set superseded it")
+        _update_run_state(run)
+
+
+def _dispatch_after_commit(session: Session) -> None:
+    """Once the rows are committed, ask a worker to put the runnable jobs on the queue.
+
+    The session's `info["forge.enqueue"]` (set by the web layer and the push hooks) is the
+    way to the queue; without it the reconciler finds the jobs on its next pass.
+    """
+    if session.info.get("forge.ci_dispatch_listening"):
+        return
+    session.info["forge.ci_dispatch_listening"] = True
+
+    def after_commit(committed: Session) -> None:
+        committed.info.pop("forge.ci_dispatch_listening", None)
+        enqueue = committed.info.get("forge.enqueue")
+        if enqueue is not None:
+            enqueue("ci", "forge.queue.jobs.dispatch_ci")
+
+    event.listen(session, "after_commit", after_commit, once=True)
+
+
+# --- acting on runs ----------------------------------------------------------------------------
+
+
+def get_run(session: Session, repo: Repository, run_id: int) -> CiRun:
+    run = session.get(CiRun, run_id)
+    if run is None or run.repository_id != repo.id:
+        raise NotFound(f"no run {run_id} in {repo.full_name}")
+    return run
+
+
+def list_runs(session: Session, repo: Repository, limit: int = 50, offset: int = 0):
+    query = select(CiRun).where(CiRun.repository_id == repo.id).order_by(CiRun.id.desc())
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def count_runs(session: Session, repo: Repository) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count(CiRun.id)).where(CiRun.repository_id == repo.id))
+
+
+def approve(session: Session, actor: User, run: CiRun) -> CiRun:
+    """A maintainer lets a newcomer's jobs run."""
+    require(session, actor, "write", run.repository)
+    waiting = [job for job in run.jobs if job.state == "waiting"]
+    if not waiting:
+        raise Invalid("this run is not waiting for approval")
+    for job in waiting:
+        job.state, job.reason = "queued", f"approved by {actor.name}"
+        _job_status(session, job)
+    _update_run_state(run)
+    _dispatch_after_commit(session)
+    return run
+
+
+def cancel(session: Session, actor: User, run: CiRun) -> CiRun:
+    """Cancel what has not finished; a running job is killed by its worker within a second."""
+    require(session, actor, "write", run.repository)
+    live = [job for job in run.jobs if job.state not in FINISHED]
+    if not live:
+        raise Invalid("this run has finished already")
+    for job in live:
+        _finish(session, job, "cancelled", f"cancelled by {actor.name}")
+    _update_run_state(run)
+    return run
+
+
+def rerun(session: Session, actor: User, run: CiRun) -> CiRun:
+    """Run every job of a finished run again, as a new attempt with fresh logs."""
+    require(session, actor, "write", run.repository)
+    if not run.jobs:
+        raise Invalid(run.reason or "this run has no jobs to run again")
+    if any(job.state not in FINISHED for job in run.jobs):
+        raise Invalid("this run has not finished yet; cancel it first")
+    run.attempt += 1
+    for job in run.jobs:
+        job.attempt = run.attempt
+        job.state, job.reason, job.exit_code = "queued", f"re-run by {actor.name}", None
+        job.started_at = job.finished_at = job.heartbeat_at = None
+        job.runner = ""
+        _job_status(session, job)
+    _update_run_state(run)
+    _dispatch_after_commit(session)
+    return run
+
+
+# --- the queue side ----------------------------------------------------------------------------
+
+
+def dispatch(session: Session, ops: QueueOps) -> int:
+    """Put every queued job whose needs have passed on the queue (unless it is there already);
+    end, as cancelled, the jobs whose needs did not pass. Returns how many were submitted."""
+    submitted = 0
+    queued = session.scalars(select(CiJob).where(CiJob.state == "queued").order_by(CiJob.id))
+    for job in queued.all():
+        needs = json.loads(job.definition).get("needs", [])
+        states = {other.name: other.state for other in job.run.jobs}
+        failed = [n for n in needs if states.get(n) in FINISHED and states[n] != "passed"]
+        if failed:
+            _finish(session, job, "cancelled", f"skipped: the job {failed[0]} did not pass")
+            _update_run_state(job.run)
+            continue
+        if any(states.get(n) != "passed" for n in needs):
+            continue
+        if not ops.present(job):
+            ops.submit(job)
+            submitted += 1
+    return submitted
+
+
+def reconcile(session: Session, ops: QueueOps, stale_after: timedelta = STALE_AFTER) -> list[int]:
+    """End the running jobs whose worker is gone, then dispatch; returns the jobs ended.
+
+    A worker is gone when its process no longer exists on this host, or when the job has
+    sent no heartbeat for `stale_after` (a worker on another host, or a hung one).
+    """
+    ended = []
+    now = utcnow()
+    host = socket.gethostname()
+    for job in session.scalars(select(CiJob).where(CiJob.state == "running")).all():
+        lost = None
+        runner_host, _, pids = job.runner.partition(":")
+        if runner_host == host and pids:
+            dead = [pid for pid in pids.split(":") if pid.isdigit() and not _alive(int(pid))]
+            if dead:
+                lost = f"the worker running it stopped (process {dead[0]} is gone)"
+        if lost is None and (job.heartbeat_at is None or now - job.heartbeat_at > stale_after):
+            lost = f"the worker running it sent no heartbeat for {int(stale_after.seconds)} s"
+        if lost is not None:
+            _finish(session, job, "errored", lost)
+            _update_run_state(job.run)
+            ended.append(job.id)
+    session.flush()
+    dispatch(session, ops)
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped by its parent) is gone too.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+# --- running a job (on a worker) ---------------------------------------------------------------
+
+
+def log_path(logs_dir: Path, job: CiJob) -> Path:
+    return (
+        logs_dir
+        / "ci"
+        / str(job.run.repository_id)
+        / str(job.run_id)
+        / f"{job.id}.{job.attempt}.log"
+    )
+
+
+def read_log(logs_dir: Path, job: CiJob, offset: int = 0, limit: int = 256 * 1024) -> bytes:
+    try:
+        with open(log_path(logs_dir, job), "rb") as log:
+            log.seek(max(0, offset))
+            return log.read(limit)
+    except FileNotFoundError:
+        return b""
+
+
+def execute(database: Database, settings: Settings, job_id: int, attempt: int, ops: QueueOps):
+    """Run one attempt of a job, start to end; every step is written to the database first."""
+    with database.session() as session:
+        reconcile(session, ops)
+        job = session.get(CiJob, job_id)
+        if job is None or job.attempt != attempt or job.state != "queued":
+            return None  # cancelled, re-run or done meanwhile: nothing to do
+        repo = job.run.repository
+        repo_path = disk_path(settings.repos_dir, repo)
+        definition = json.loads(job.definition)
+        bwrap = ci_sandbox.find_bwrap(settings.ci.bwrap)
+        job.state, job.started_at, job.heartbeat_at = "running", utcnow(), utcnow()
+        job.runner = f"{socket.gethostname()}:{os.getppid()}:{os.getpid()}"
+        job.sandboxed, job.reason = bwrap is not None, ""
+        job.run.state = "running"
+        _job_status(session, job)
+        path = log_path(settings.logs_dir, job)
+        sha, name, script, run_id = job.run.sha, job.name, job.script, job.run_id
+        ref = job.run.ref or ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    limits = settings.ci
+    refusal = None
+    if bwrap is None and not limits.unsandboxed:
+        refusal = NO_SANDBOX
+    elif definition.get("network") and not limits.network:
+        refusal = "the job asks for the network (network: true), which this forge does not allow"
+    workspace = settings.workspaces_dir / f"ci-{job_id}-{attempt}"
+    outcome = None
+    try:
+        if refusal is None:
+            shutil.rmtree(workspace, ignore_errors=True)
+            checkout(repo_path, sha, workspace)
+            sandbox = ci_sandbox.Sandbox(
+                workspace=workspace,
+                hidden=[settings.home],
+                timeout=min(definition.get("timeout", 600), limits.max_timeout),
+                memory_mb=min(definition["limits"].get("memory_mb", 1 << 30), limits.memory_mb),
+                processes=min(definition["limits"].get("processes", 1 << 30), limits.processes),
+                file_mb=min(definition["limits"].get("file_mb", 1 << 30), limits.file_mb),
+                log_limit=limits.log_limit,
+                network=bool(definition.get("network")),
+                bwrap=bwrap,
+            )
+            env = {
+                **definition.get("env", {}),
+                "FORGE_CI": "true",
+                "CI_COMMIT_SHA": sha,
+                "CI_REF": ref,
+                "CI_JOB": name,
+                "CI_RUN_ID": str(run_id),
+            }
+            outcome = ci_sandbox.run_script(
+                script, env, sandbox, path, _stop_check(database, job_id, attempt)
+            )
+    except (CheckoutError, OSError) as exc:
+        refusal = f"forge could not prepare the job: {exc}"
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+    if refusal is not None:
+        with open(path, "ab") as log:
+            log.write(f"[forge: {refusal}]\n".encode())
+    with database.session() as session:
+        job = session.get(CiJob, job_id)
+        if job is None or job.attempt != attempt or job.state != "running":
+            return None  # cancelled meanwhile: it keeps that ending
+        if refusal is not None:
+            _finish(session, job, "errored", refusal)
+        else:
+            job.exit_code = outcome.exit_code
+            _finish(session, job, outcome.state, outcome.reason)
+        _update_run_state(job.run)
+        session.flush()
+        dispatch(session, ops)
+        return job.state
+
+
+def _stop_check(database: Database, job_id: int, attempt: int) -> Callable[[], bool]:
+    """Called each second while the job runs: beat the heart, and say whether to stop."""
+
+    def should_stop() -> bool:
+        with database.session() as session:
+            job = session.get(CiJob, job_id)
+            if job is None or job.attempt != attempt or job.state != "running":
+                return True
+            job.heartbeat_at = utcnow()
+            return False
+
+    return should_stop
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+def _finish(session: Session, job: CiJob, state: str, reason: str) -> None:
+    job.state, job.reason, job.finished_at = state, reason, utcnow()
+    _job_status(session, job)
+
+
+def _update_run_state(run: CiRun) -> None:
+    states = [job.state for job in run.jobs]
+    if not states:
+        return
+    if "running" in states:
+        run.state = "running"
+    elif "queued" in states:
+        run.state = "running" if any(s in FINISHED for s in states) else "queued"
+    elif "waiting" in states:
+        run.state = "waiting"
+    else:
+        run.state = max(states, key=SEVERITY.index)
+    run.updated_at = utcnow()
+
+
+def run_url(run: CiRun) -> str:
+    return f"{run.base_url}/{run.repository.full_name}/actions/runs/{run.id}"
+
+
+def _job_status(session: Session, job: CiJob) -> None:
+    description = {
+        "waiting": "Waiting for approval",
+        "queued": "Queued",
+        "running": "Running",
+        "passed": "Passed",
+    }.get(job.state, job.reason or job.state.replace("_", " ").capitalize())
+    _status(session, job.run, f"ci/{job.name}", STATUS_STATES[job.state], description)
+
+
+def _status(session: Session, run: CiRun, context: str, state: str, description: str) -> None:
+    # Set by forge itself, so not through statuses.create_status (which checks a user's role).
+    session.add(
+        CommitStatus(
+            repository_id=run.repository_id,
+            sha=run.sha,
+            context=context,
+            state=state,
+            description=description[:1000],
+            target_url=run_url(run) if run.base_url.startswith(("http://", "https://")) else "",
+            creator_id=None,
+        )
+    )
+
+
+def job_needs(job: CiJob) -> list[str]:
+    return json.loads(job.definition).get("needs", [])

@@ -1,0 +1,236 @@
+"""Running a CI job's script in a sandbox: bubblewrap, resource limits, a timeout, a log cap.
+
+The sandbox (`bwrap`) sees the machine's system read-only, a fresh /tmp, /root and
+$FORGE_HOME hidden under empty tmpfs, the workspace writable, no network (unless allowed),
+and its own PID namespace, so nothing started by the job outlives it. Limits are set with
+setrlimit before exec: CPU time, address space, processes and file size. When forge runs as
+root the job runs as `nobody`, since the kernel does not hold root to RLIMIT_NPROC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+NOBODY = 65534
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+@dataclass
+class Sandbox:
+    """How to run one job: where, with what limits, and whether bubblewrap is used."""
+
+    workspace: Path
+    hidden: list[Path]  # directories the job must not see ($FORGE_HOME)
+    timeout: int
+    memory_mb: int
+    processes: int
+    file_mb: int
+    log_limit: int
+    network: bool = False
+    bwrap: str | None = "bwrap"  # None: run without a sandbox (the admin allowed it)
+
+
+@dataclass
+class Outcome:
+    state: str  # passed, failed, timed_out, cancelled
+    reason: str
+    exit_code: int | None
+
+
+SIGNAL_REASONS = {
+    signal.SIGXFSZ: "it wrote a file larger than the file size limit",
+    signal.SIGXCPU: "it used up its CPU time",
+    signal.SIGKILL: "it was killed (out of memory?)",
+    signal.SIGSEGV: "it crashed (segmentation fault)",
+}
+
+
+def bwrap_argv(bwrap: str, sandbox: Sandbox, command: list[str], as_nobody: bool) -> list[str]:
+    """As root, bwrap makes no user namespace (nobody would not be mapped in it); it keeps
+    CAP_SETUID/SETGID for `setpriv`, which drops to nobody with no capabilities at all."""
+    argv = [bwrap, "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--tmpfs", "/root"]
+    for path in sandbox.hidden:
+        argv += ["--tmpfs", str(path)]
+    workspace = str(sandbox.workspace)
+    argv += ["--bind", workspace, workspace, "--chdir", workspace]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    if as_nobody:
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        if not sandbox.network:
+            argv.append("--unshare-net")
+        argv += ["--cap-add", "CAP_SETUID,CAP_SETGID"]
+    else:
+        argv.append("--unshare-all")
+        if sandbox.network:
+            argv.append("--share-net")
+    argv += ["--die-with-parent", "--new-session", "--"]
+    if as_nobody:
+        argv += [
+            "setpriv",
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ]
+    return argv + command
+
+
+def find_bwrap(command: str) -> str | None:
+    return shutil.which(command)
+
+
+def run_script(
+    script: str,
+    env: dict[str, str],
+    sandbox: Sandbox,
+    log_path: Path,
+    should_stop: Callable[[], bool],
+    poll_seconds: float = 1.0,
+) -> Outcome:
+    """Run `script` with bash -e; its output goes to `log_path`, up to the log limit."""
+    command = ["bash", "-e", "-c", script]
+    as_nobody = os.geteuid() == 0
+    if as_nobody:
+        _give_to_nobody(sandbox.workspace)
+    argv = command
+    if sandbox.bwrap:
+        argv = bwrap_argv(sandbox.bwrap, sandbox, command, as_nobody)
+    job_env = {
+        "PATH": PATH,
+        "HOME": "/tmp" if sandbox.bwrap else str(sandbox.workspace),
+        "LANG": "C.UTF-8",
+        "CI": "true",
+        **env,
+    }
+    limits = {
+        resource.RLIMIT_CPU: sandbox.timeout + 5,
+        resource.RLIMIT_AS: sandbox.memory_mb * 1024 * 1024,
+        resource.RLIMIT_NPROC: sandbox.processes,
+        resource.RLIMIT_FSIZE: sandbox.file_mb * 1024 * 1024,
+        resource.RLIMIT_CORE: 0,
+    }
+
+    def prepare() -> None:  # in the child, before exec
+        os.setsid()  # its own process group, killed as a whole
+        _die_with_parent()
+        for which, value in limits.items():
+            resource.setrlimit(which, (value, value))
+        if as_nobody and not sandbox.bwrap:
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=sandbox.workspace,
+            env=job_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=prepare,
+        )
+        copier = _LogCopier(proc.stdout, log, sandbox.log_limit)
+        copier.start()
+        deadline = time.monotonic() + sandbox.timeout
+        stopped = timed_out = False
+        while proc.poll() is None:
+            if copier.overflowed.is_set():
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            if should_stop():
+                stopped = True
+                break
+            copier.overflowed.wait(poll_seconds)
+        # The whole group goes: whatever the script left running in the background too.
+        _kill_group(proc.pid)
+        code = proc.wait()
+        copier.join(timeout=10)
+        if copier.overflowed.is_set():
+            limit = sandbox.log_limit
+            log.write(
+                f"\n[forge: the log reached its limit of {limit} bytes; job stopped]\n".encode()
+            )
+            return Outcome(
+                "failed", f"its output passed the log limit ({sandbox.log_limit} bytes)", code
+            )
+        if timed_out:
+            log.write(
+                f"\n[forge: timed out after {sandbox.timeout} s; the job was killed]\n".encode()
+            )
+            return Outcome(
+                "timed_out", f"it ran longer than its timeout of {sandbox.timeout} s", code
+            )
+        if stopped:
+            log.write(b"\n[forge: cancelled]\n")
+            return Outcome("cancelled", "cancelled", code)
+    if code == 0:
+        return Outcome("passed", "", 0)
+    return Outcome("failed", _failure_reason(code), code)
+
+
+def _failure_reason(code: int) -> str:
+    signum = -code if code < 0 else code - 128 if code > 128 else None
+    if signum in SIGNAL_REASONS:
+        return f"exited with code {code}: {SIGNAL_REASONS[signum]}"
+    return f"exited with code {code}"
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError):
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _give_to_nobody(workspace: Path) -> None:
+    for root, dirs, files in os.walk(workspace):
+        os.chown(root, NOBODY, NOBODY)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), NOBODY, NOBODY, follow_symlinks=False)
+
+
+class _LogCopier(threading.Thread):
+    """Copies the job's output to its log until the limit, then says it overflowed."""
+
+    def __init__(self, pipe, log, limit: int):
+        super().__init__(daemon=True)
+        self.pipe, self.log, self.limit = pipe, log, limit
+        self.written = 0
+        self.overflowed = threading.Event()
+
+    def run(self) -> None:
+        fd = self.pipe.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            room = self.limit - self.written
+            if room > 0:
+                self.log.write(chunk[:room])
+                self.log.flush()
+                self.written += min(room, len(chunk))
+            if len(chunk) > room:
+                self.overflowed.set()
+                break
+        self.pipe.close()
