@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import wait_for
@@ -108,3 +107,134 @@ def test_push_runs_jobs_in_order_and_sets_statuses(
     assert statuses["ci/build"].state == "success" and statuses["ci/test"].state == "success"
     run_id = jobs["build"].run_id
     assert statuses["ci/build"].target_url == f"{live_server}/alice/project/actions/runs/{run_id}"
+
+
+FAULTS = """jobs:
+  forkbomb:
+    run: ":(){ :|:& };: ; sleep 5"
+    timeout: 20
+    limits: {processes: 30}
+  disk:
+    run: dd if=/dev/zero of=big bs=1M count=20
+    limits: {file_mb: 1}
+  memory:
+    run: python3 -c "x = bytearray(3 * 1024**3)"
+    limits: {memory_mb: 256}
+  chatty:
+    run: yes forge is talking
+  sleepy:
+    run: sleep 60
+    timeout: 2
+  snoop:
+    run: |
+      if ls "$HIDDEN"/repos 2>/dev/null | grep -q .; then echo "SAW REPOS"; exit 1; fi
+      if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then echo "REACHED REDIS"; exit 1; fi
+      if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then echo "REACHED FORGE"; exit 1; fi
+      echo isolated
+    env: {HIDDEN: "%(home)s", PORT: "%(port)s"}
+  leftover:
+    run: "sleep 987 & echo left one behind"
+"""
+
+
+def test_faults_end_the_job_with_a_reason_and_the_worker_lives_on(
+    ci, git, hosted_repo, tmp_path, database, settings, live_server
+):
+    repo = hosted_repo()
+    port = live_server.rsplit(":", 1)[1]
+    sha = push_ci(git, repo, tmp_path, FAULTS % {"home": settings.home, "port": port})
+    work(settings)
+    jobs = jobs_of(database, sha)
+    states = {name: job.state for name, job in jobs.items()}
+    assert states["forkbomb"] in ("failed", "timed_out")
+    assert "fork" in log_of(settings, jobs["forkbomb"]).lower()
+    assert states["disk"] == "failed"
+    assert "file size limit" in jobs["disk"].reason
+    assert states["memory"] == "failed"
+    assert "MemoryError" in log_of(settings, jobs["memory"])
+    assert states["chatty"] == "failed" and "log limit" in jobs["chatty"].reason
+    chatty_log = log_of(settings, jobs["chatty"])
+    assert len(chatty_log) < 65536 + 200 and chatty_log.endswith("job stopped]\n")
+    assert states["sleepy"] == "timed_out" and "timeout of 2 s" in jobs["sleepy"].reason
+    assert states["snoop"] == "passed", log_of(settings, jobs["snoop"])
+    assert states["leftover"] == "passed"
+    still_running = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 987"]
+    assert still_running == []
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def test_malformed_file_errors_with_line_and_field(ci, git, hosted_repo, tmp_path, database):
+    repo = hosted_repo()
+    sha = push_ci(git, repo, tmp_path, "jobs:\n  test:\n    run: make\n    timeout: soon\n")
+    with database.session() as session:
+        run = session.scalar(select(CiRun).where(CiRun.sha == sha))
+        assert run.state == "errored" and run.jobs == []
+        assert (
+            run.reason
+            == ".forge/ci.yml, line 4: jobs.test.timeout: must be a whole number of at least 1"
+        )
+    assert statuses_of(database, sha)["ci"].state == "error"
+    assert "line 4: jobs.test.timeout" in statuses_of(database, sha)["ci"].description
+
+
+def test_a_killed_worker_ends_its_job_as_errored_after_reconcile(
+    ci, git, hosted_repo, tmp_path, database, settings
+):
+    from forge.queue.jobs import reconcile_ci
+
+    repo = hosted_repo()
+    sha = push_ci(git, repo, tmp_path, "jobs:\n  long:\n    run: echo started; sleep 50\n")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "forge.cli", "worker", "--burst", "--queues", "ci"],
+        env={**os.environ, **ci},
+    )
+    try:
+        wait_for(
+            lambda: (
+                (j := jobs_of(database, sha)["long"]).state == "running"
+                and "started" in log_of(settings, j)
+            ),
+            timeout=60,
+            what="the job to start",
+        )
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert reconcile_ci() == [jobs_of(database, sha)["long"].id]
+    job = jobs_of(database, sha)["long"]
+    assert job.state == "errored" and "worker running it stopped" in job.reason
+    assert statuses_of(database, sha)["ci/long"].state == "error"
+
+
+def test_jobs_queued_before_redis_lost_them_still_run(
+    ci, git, hosted_repo, tmp_path, database, settings
+):
+    from forge.queue.jobs import reconcile_ci
+
+    repo = hosted_repo()
+    sha = push_ci(git, repo, tmp_path, "jobs:\n  test:\n    run: echo ran\n")
+    connect(settings.redis_url).flushdb()  # Redis restarted empty
+    work(settings)
+    assert jobs_of(database, sha)["test"].state == "queued"
+    reconcile_ci()
+    work(settings)
+    assert jobs_of(database, sha)["test"].state == "passed"
+
+
+def test_without_bwrap_jobs_are_refused_unless_the_admin_allows(
+    ci, git, hosted_repo, tmp_path, database, settings, monkeypatch
+):
+    monkeypatch.setenv("FORGE_CI_BWRAP", "/nonexistent/bwrap")
+    repo = hosted_repo()
+    sha = push_ci(git, repo, tmp_path, "jobs:\n  test:\n    run: echo ran\n")
+    work(settings)
+    job = jobs_of(database, sha)["test"]
+    assert job.state == "errored" and "FORGE_CI_UNSANDBOXED=1" in job.reason
+    assert "forge refuses to run CI jobs" in log_of(settings, job)
