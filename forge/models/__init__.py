@@ -11,8 +11,8 @@ from forge.models.changes import (
     Review,
     ReviewComment,
 )
-from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
 from forge.models.ci import CiJob, CiRun
+from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
 from forge.models.pushes import PushEvent
 from forge.models.repos import Collaborator, Repository
 from forge.models.statuses import CommitStatus
