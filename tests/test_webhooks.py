@@ -93,7 +93,7 @@ def settings(settings):
     return replace(settings, webhook_allowed_hosts=("127.0.0.1",), webhook_retry_delays=(0, 1, 1))
 
 
-def drain(settings, until=lambda: True, timeout=20.0):
+def drain(settings, until=lambda: True, timeout=90.0):
     """Run a burst rq worker on the hooks queue until `until()` holds (retries come later)."""
     deadline = time.monotonic() + timeout
     while True:
