@@ -50,7 +50,8 @@ def create_home(root: Path) -> ForgeHome:
     from forge.queue.embedded import EmbeddedRedis
 
     home = root / "forge-home"
-    env = {**os.environ, "FORGE_HOME": str(home)}
+    # As `forge serve` starts its children (see forge/server.py).
+    env = {**os.environ, "FORGE_HOME": str(home), "MALLOC_ARENA_MAX": "2"}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     subprocess.run([*FORGE, "db", "upgrade"], env=env, check=True, capture_output=True)

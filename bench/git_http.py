@@ -275,7 +275,8 @@ def hundred_new_commits(repo: Path, branch: str, salt: str) -> None:
         data = f"{salt} change {n}\n".encode() * 40
         msg = f"bench push {salt} {n}".encode()
         lines.append(b"commit refs/heads/" + branch.encode() + b"\n")
-        lines.append(b"committer Bench <bench@example.org> 1700000000 +0000\n")
+        # Dated now, after the history they build on, as real new commits are.
+        lines.append(b"committer Bench <bench@example.org> %d +0000\n" % int(time.time()))
         lines.append(b"data %d\n%s\n" % (len(msg), msg))
         if n == 0:
             lines.append(b"from refs/heads/main\n")

@@ -117,10 +117,12 @@ def announce_to_webhooks(ctx: PushContext) -> None:
             emit(ctx.session, repo, event, ctx.base_url, ref=name, ref_type=kind, sender=ctx.pusher)
         if not update.ref.startswith(("refs/heads/", "refs/tags/")):
             continue
-        commits = pushed_commits(ctx.git, update.ref, update.old, update.new)
-        forced = update.ref in ctx.forced
-        emit(ctx.session, repo, "push", ctx.base_url, update=update, forced=forced,
-             commits=commits, pusher=ctx.pusher)  # fmt: skip
+        # Listing the pushed commits costs a history walk: only when a receiver wants them.
+        if webhooks.wanted(ctx.session, repo, "push"):
+            commits = pushed_commits(ctx.git, update.ref, update.old, update.new)
+            forced = update.ref in ctx.forced
+            emit(ctx.session, repo, "push", ctx.base_url, update=update, forced=forced,
+                 commits=commits, pusher=ctx.pusher)  # fmt: skip
         if update.branch and not update.created and not update.deleted:
             for change in changes_following(ctx.session, repo, update.branch, update.new):
                 emit(ctx.session, change.repository, "pull_request", ctx.base_url,

@@ -27,6 +27,10 @@ class IntegrityError(Exception):
 
 def is_dangerous_name(name: bytes) -> bool:
     """Would a checkout write this tree entry somewhere other than a plain file or folder?"""
+    # Nearly every name is plain ASCII that cannot fold to ".git", "..", "git~1" or a path:
+    # answer those without the Unicode work below (10,000 entries in a 100-commit push).
+    if name and name.isascii() and name[:1] != b"." and not any(c in name for c in b"~/\\\0"):
+        return False
     text = name.decode("utf-8", "replace")
     if "/" in text or "\0" in text:
         return True

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from dulwich.diff_tree import tree_changes
 from dulwich.objects import Commit
 from dulwich.repo import Repo
-from dulwich.walk import ORDER_TOPO, Walker
 
 from forge.git.browse import Person, _person
+from forge.git.fetch import commits_between
 
 ZERO = "0" * 40
 
@@ -40,17 +40,29 @@ def pushed_commits(
             for name, sha in repo.refs.as_dict(b"refs/heads").items()
             if b"refs/heads/" + name != ref.encode() and sha != after.encode()
         ]
-    exclude = [sha for sha in exclude if sha in repo.object_store]
-    walker = Walker(
-        repo.object_store,
-        include=[after.encode()],
-        exclude=exclude,
-        order=ORDER_TOPO,
-        max_entries=limit,
+    # The date-ordered walk stops at the edge of the excluded history instead of walking all
+    # of it first (dulwich's Walker did, 3 s for a new branch on a 20,000-commit history).
+    missing, _edge = commits_between(
+        repo.object_store, [after.encode()], exclude, set(), lambda commit: commit.parents
     )
-    commits = [entry.commit for entry in walker]
-    commits.reverse()
-    return [_pushed(repo, commit) for commit in commits]
+    ordered = _parents_first(repo, after.encode(), missing)
+    return [_pushed(repo, repo.object_store[sha]) for sha in ordered[-limit:]]
+
+
+def _parents_first(repo: Repo, tip: bytes, commits: set[bytes]) -> list[bytes]:
+    """`commits` in an order where each comes after its parents (iterative post-order)."""
+    ordered, seen, stack = [], set(), [(tip, False)]
+    while stack:
+        sha, expanded = stack.pop()
+        if expanded:
+            ordered.append(sha)
+            continue
+        if sha in seen or sha not in commits:
+            continue
+        seen.add(sha)
+        stack.append((sha, True))
+        stack.extend((parent, False) for parent in reversed(repo.object_store[sha].parents))
+    return ordered
 
 
 def _pushed(repo: Repo, commit: Commit) -> PushedCommit:

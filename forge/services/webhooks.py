@@ -333,18 +333,27 @@ def _record(
     return delivery
 
 
-def emit(
-    session: Session, repository: Repository, event: str, base_url: str | None = None, **subject
-) -> list[WebhookDelivery]:
-    """Record `event` for every active hook of the repository that wants it; the payload is
-    built (once) only when some hook does. `subject` goes to the event's payload builder."""
-    hooks = [
+def _hooks_wanting(session: Session, repository: Repository, event: str) -> list[Webhook]:
+    return [
         hook
         for hook in session.scalars(
             select(Webhook).where(Webhook.repository_id == repository.id, Webhook.active)
         )
         if hook.wants(event)
     ]
+
+
+def wanted(session: Session, repository: Repository, event: str) -> bool:
+    """Does any active hook want `event`? Lets callers skip costly work for a payload."""
+    return bool(_hooks_wanting(session, repository, event))
+
+
+def emit(
+    session: Session, repository: Repository, event: str, base_url: str | None = None, **subject
+) -> list[WebhookDelivery]:
+    """Record `event` for every active hook of the repository that wants it; the payload is
+    built (once) only when some hook does. `subject` goes to the event's payload builder."""
+    hooks = _hooks_wanting(session, repository, event)
     if not hooks:
         return []
     build = PAYLOAD_BUILDERS.get(event)
