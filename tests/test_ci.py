@@ -111,8 +111,12 @@ def test_push_runs_jobs_in_order_and_sets_statuses(
 
 FAULTS = """jobs:
   forkbomb:
-    run: ":(){ :|:& };: ; sleep 5"
-    timeout: 20
+    # A pipeline of itself, in the foreground: it forks until the process limit refuses,
+    # and ends failing or timed out, never passing. (The classic `:|:&` form backgrounds
+    # the bomb, so the script's own result depended on whether a command after it found a
+    # free process slot: a flaky test.)
+    run: "bomb() { bomb | bomb; }; bomb"
+    timeout: 8
     limits: {processes: 30}
   disk:
     run: dd if=/dev/zero of=big bs=1M count=20
