@@ -39,9 +39,12 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory, worker_id):
     if EXTERNAL_REDIS:
-        # Tests flush their database; parallel workers (pytest-xdist) each get their own.
-        number = 0 if worker_id == "master" else 1 + int(worker_id.removeprefix("gw"))
-        yield urlunsplit(urlsplit(EXTERNAL_REDIS)._replace(path=f"/{number}"))
+        # Tests flush their database; parallel workers (pytest-xdist) each get their own:
+        # the one REDIS_URL names, then the next ones.
+        parts = urlsplit(EXTERNAL_REDIS)
+        base = int(parts.path.strip("/") or 0)
+        number = base + (0 if worker_id == "master" else int(worker_id.removeprefix("gw")))
+        yield urlunsplit(parts._replace(path=f"/{number}"))
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     server.start()
