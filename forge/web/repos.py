@@ -84,6 +84,14 @@ def _admin_repo(owner: str, name: str):
     return repo
 
 
+def _refused(owner: str, name: str, exc, field, **forms):
+    """Undo what the refused change wrote, and show the settings with the reason at `field`."""
+    db().rollback()
+    repo = _admin_repo(owner, name)  # read again: the rollback expired the one we had
+    field.errors = [*field.errors, exc.message]
+    return _settings_page(repo, 400, **forms)
+
+
 @bp.route("/<owner>/<name>/settings", methods=["GET", "POST"])
 @login_required
 def settings_page(owner: str, name: str):
@@ -105,11 +113,8 @@ def settings_page(owner: str, name: str):
             default_branch=form.default_branch.data.strip(),
         )
     except Invalid as exc:
-        db().rollback()
-        repo = _admin_repo(owner, name)
         field = getattr(form, exc.field or "name", form.name)
-        field.errors = [*field.errors, exc.message]
-        return _settings_page(repo, 400, form=form)
+        return _refused(owner, name, exc, field, form=form)
     db().commit()
     flash("Settings saved.", "success")
     return redirect(url_for(".settings_page", owner=repo.owner.name, name=repo.name))
@@ -127,10 +132,7 @@ def add_collaborator(owner: str, name: str):
             db(), repo, viewer(), form.username.data.strip(), form.role.data
         )
     except (Invalid, NotFound) as exc:
-        db().rollback()
-        repo = _admin_repo(owner, name)
-        form.username.errors = [*form.username.errors, exc.message]
-        return _settings_page(repo, 400, collaborator_form=form)
+        return _refused(owner, name, exc, form.username, collaborator_form=form)
     verb = "added as" if added else "changed to"
     flash(f"{form.username.data.strip()} {verb} {form.role.data}.", "success")
     return redirect(url_for(".settings_page", owner=repo.owner.name, name=repo.name))
@@ -161,10 +163,7 @@ def delete(owner: str, name: str):
             db(), settings().repos_dir, repo, viewer(), form.confirmation.data
         )
     except Invalid as exc:
-        db().rollback()
-        repo = _admin_repo(owner, name)
-        form.confirmation.errors = [*form.confirmation.errors, exc.message]
-        return _settings_page(repo, 400, delete_form=form)
+        return _refused(owner, name, exc, form.confirmation, delete_form=form)
     db().commit()
     flash(f"{full_name} was deleted.", "success")
     return redirect(url_for("home.index"))
