@@ -118,10 +118,6 @@ class Settings:
         return self.home / "redis"
 
     @property
-    def redis_socket(self) -> Path:
-        return self.redis_dir / "redis.sock"
-
-    @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
 

@@ -30,7 +30,7 @@ from dulwich.errors import (
     ObjectMissing,
 )
 from dulwich.object_store import DiskObjectStore, OverlayObjectStore
-from dulwich.pack import PackInflater, UnresolvedDeltas
+from dulwich.pack import UnresolvedDeltas
 from dulwich.protocol import (
     CAPABILITY_ATOMIC,
     CAPABILITY_DELETE_REFS,
@@ -454,8 +454,3 @@ def _migrate(quarantine: DiskObjectStore, repo: Repo) -> None:
         os.replace(pack, target / pack.name)
     for index in sorted(source.glob("pack-*.idx")):
         os.replace(index, target / index.name)
-
-
-def iter_pack_objects(store: DiskObjectStore):
-    for pack in store.packs:
-        yield from PackInflater.for_pack_data(pack.data, resolve_ext_ref=store.get_raw)

@@ -46,11 +46,6 @@ _INTERDIFFS = LRU(32 * 1024 * 1024, weigh=lambda files: 64 + sum(f.weight for f 
 _HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
-def clear_caches() -> None:
-    for cache in (_FILE_LISTS, _FILE_DIFFS, _INTERDIFFS):
-        cache.clear()
-
-
 # --- which diff ---------------------------------------------------------------------------------
 
 

@@ -477,7 +477,3 @@ def _status(session: Session, run: CiRun, context: str, state: str, description:
             creator_id=None,
         )
     )
-
-
-def job_needs(job: CiJob) -> list[str]:
-    return json.loads(job.definition).get("needs", [])

@@ -14,7 +14,7 @@ from functools import lru_cache
 from markupsafe import Markup, escape
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
-from pygments.lexers import TextLexer, get_lexer_by_name, get_lexer_for_filename
+from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.style import Style
 from pygments.token import (
     STANDARD_TYPES,
@@ -102,13 +102,6 @@ def _lexer_for(filename: str) -> Lexer:
         return get_lexer_for_filename(filename, **options)
     except ClassNotFound:
         return TextLexer(**options)
-
-
-def lexer_for_language(language: str) -> Lexer | None:
-    try:
-        return get_lexer_by_name(language, stripnl=False, ensurenl=False)
-    except ClassNotFound:
-        return None
 
 
 def highlight_lines(text: str, filename: str) -> list[Markup]:

@@ -13,7 +13,7 @@ from forge.models import Collaborator, Repository, User
 from forge.services.accounts import find_user
 from forge.services.errors import Invalid, NotFound
 from forge.services.names import check_repo_name
-from forge.services.permissions import ROLES, require, role_of
+from forge.services.permissions import ROLES, require
 
 MAX_DESCRIPTION = 350
 
@@ -260,7 +260,3 @@ def collaborators(session: Session, repo: Repository) -> list[Collaborator]:
             .order_by(Collaborator.id)
         )
     )
-
-
-def effective_role(session: Session, user: User | None, repo: Repository) -> str | None:
-    return role_of(session, user, repo)

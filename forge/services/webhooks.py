@@ -108,11 +108,6 @@ def attach(database: Database, settings, enqueue: Callable[..., object]) -> None
     database.sessionmaker.configure(info={"webhooks": dispatcher})
 
 
-def policy_of(session: Session) -> DeliveryPolicy | None:
-    dispatcher = session.info.get("webhooks")
-    return dispatcher.policy if dispatcher else None
-
-
 def _send_after_commit(session: Session, delivery_id: int) -> None:
     dispatcher = session.info.get("webhooks")
     if dispatcher is not None:
