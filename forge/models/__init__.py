@@ -14,11 +14,21 @@ from forge.models.changes import (
 from forge.models.ci import CiJob, CiRun
 from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
 from forge.models.pushes import PushEvent
+from forge.models.quality import (
+    Audit,
+    Label,
+    MergeQueueEntry,
+    QualityGate,
+    ReputationEvent,
+    ReviewClaim,
+    Vote,
+)
 from forge.models.repos import Collaborator, Repository
 from forge.models.statuses import CommitStatus
 
 __all__ = [
     "AccessToken",
+    "Audit",
     "BranchProtection",
     "Change",
     "ChangeComment",
@@ -27,15 +37,21 @@ __all__ = [
     "CiRun",
     "Collaborator",
     "CommitStatus",
+    "Label",
     "LoginFailure",
+    "MergeQueueEntry",
     "Notification",
     "PatchSet",
     "PushEvent",
+    "QualityGate",
     "Repository",
+    "ReputationEvent",
     "Review",
+    "ReviewClaim",
     "ReviewComment",
     "SiteSetting",
     "User",
+    "Vote",
     "Webhook",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -57,11 +57,18 @@ class Change(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     merge_commit_sha: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Auto-merge (GitHub's enablePullRequestAutoMerge): who asked for it, and how to merge,
+    # once the change is submittable; None when off.
+    auto_merge_method: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    auto_merge_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
 
     repository: Mapped[Repository] = relationship(foreign_keys=[repository_id])
     head_repository: Mapped[Repository | None] = relationship(foreign_keys=[head_repository_id])
     author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="joined")
     merged_by: Mapped[User | None] = relationship(foreign_keys=[merged_by_id])
+    auto_merge_by: Mapped[User | None] = relationship(foreign_keys=[auto_merge_by_id])
     patch_sets: Mapped[list[PatchSet]] = relationship(
         back_populates="change", order_by="PatchSet.number", cascade="all, delete-orphan"
     )
