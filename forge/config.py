@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 ENVIRONMENT = {
@@ -32,6 +32,8 @@ ENVIRONMENT = {
     "comma-separated host names, addresses or CIDRs (none)",
     "FORGE_WEBHOOK_RETRY_DELAYS": "seconds before each webhook delivery try, comma-separated "
     "(0,60,300,600,1200,1800: six tries over about an hour)",
+    "FORGE_REPUTATION_RULES": "reputation deltas, privilege thresholds and vote weights, as "
+    "comma-separated name=number overrides of forge.config.ReputationRules (its defaults)",
 }
 
 
@@ -86,6 +88,60 @@ class CiLimits:
         }
 
 
+@dataclass(frozen=True)
+class ReputationRules:
+    """The numbers of the peer rating: what each event is worth, where privileges unlock and
+    how much a vote weighs. Config, not code: FORGE_REPUTATION_RULES overrides any of them."""
+
+    # Events (deltas), each logged with its reason.
+    merged_author: int = 10  # the author of a change that merged
+    vote_agreed: int = 2  # a vote the outcome agreed with
+    vote_disagreed: int = -2  # a vote the outcome disagreed with
+    reverted_author: int = -15  # the author of a merged change reverted within the window
+    reverted_approver: int = -5  # a reviewer who approved a change later reverted
+    audit_passed: int = 3  # a right answer on an audit
+    audit_failed: int = -5  # a wrong answer on an audit
+    revert_window_days: int = 14
+    # Privileges, by reputation within the repository (maintainers have them regardless).
+    weighted_vote_threshold: int = 20  # below it a Code-Review +1 weighs `base_weight`
+    plus_two_threshold: int = 200  # Code-Review +2 and -2
+    approve_ci_threshold: int = 100  # "approve and run" a newcomer's CI jobs
+    # Weight of a Code-Review +1: base_weight, plus weight_per_point per point of reputation
+    # past weighted_vote_threshold, capped at max_weight.
+    base_weight: float = 0.5
+    weight_per_point: float = 0.01
+    max_weight: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> ReputationRules:
+        raw = env.get("FORGE_REPUTATION_RULES", "").strip()
+        if not raw:
+            return cls()
+        known = {f.name: f.type for f in fields(cls)}
+        values: dict[str, int | float] = {}
+        for item in raw.split(","):
+            name, _, number = item.partition("=")
+            name = name.strip()
+            if name not in known:
+                raise ConfigError(f"FORGE_REPUTATION_RULES: unknown rule {name!r}")
+            try:
+                values[name] = float(number) if known[name] == "float" else int(number)
+            except ValueError:
+                raise ConfigError(
+                    f"FORGE_REPUTATION_RULES: {name} must be a number, not {number.strip()!r}"
+                ) from None
+        return cls(**values)
+
+    def environment(self) -> dict[str, str]:
+        defaults = ReputationRules()
+        changed = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(defaults, f.name)
+        ]
+        return {"FORGE_REPUTATION_RULES": ",".join(changed)} if changed else {}
+
+
 class ConfigError(Exception):
     """The configuration cannot be used as given."""
 
@@ -108,6 +164,7 @@ class Settings:
     webhook_allowed_hosts: tuple[str, ...] = ()
     # Seconds to wait before each try of a webhook delivery; its length is the number of tries.
     webhook_retry_delays: tuple[int, ...] = (0, 60, 300, 600, 1200, 1800)
+    reputation: ReputationRules = field(default_factory=ReputationRules)
 
     @property
     def repos_dir(self) -> Path:
@@ -148,6 +205,7 @@ class Settings:
             webhook_allowed_hosts=_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS"),
             webhook_retry_delays=_delays(env, "FORGE_WEBHOOK_RETRY_DELAYS")
             or (0, 60, 300, 600, 1200, 1800),
+            reputation=ReputationRules.from_env(env),
         )
 
     def ensure_home(self, create: bool) -> None:
@@ -177,6 +235,7 @@ class Settings:
         if self.webhook_allowed_hosts:
             env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)
         env["FORGE_WEBHOOK_RETRY_DELAYS"] = ",".join(map(str, self.webhook_retry_delays))
+        env.update(self.reputation.environment())
         return env
 
 
