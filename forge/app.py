@@ -67,5 +67,7 @@ def _attach_webhooks(app: Flask, settings: Settings) -> None:
     webhooks.attach(
         app.extensions["forge.db"],
         settings,
-        lambda queue_name, func, *args: queue.enqueue(connection, queue_name, func, *args),
+        lambda queue_name, func, *args, **options: queue.enqueue(
+            connection, queue_name, func, *args, **options
+        ),
     )

@@ -32,6 +32,8 @@ ENVIRONMENT = {
     "comma-separated host names, addresses or CIDRs (none)",
     "FORGE_WEBHOOK_RETRY_DELAYS": "seconds before each webhook delivery try, comma-separated "
     "(0,60,300,600,1200,1800: six tries over about an hour)",
+    "FORGE_API_RATE_LIMIT": "API requests a signed-in user may make per hour (5000)",
+    "FORGE_API_ANON_RATE_LIMIT": "API requests per hour from one address without a token (60)",
     "FORGE_REPUTATION_RULES": "reputation deltas, privilege thresholds and vote weights, as "
     "comma-separated name=number overrides of forge.config.ReputationRules (its defaults)",
 }
@@ -165,6 +167,9 @@ class Settings:
     # Seconds to wait before each try of a webhook delivery; its length is the number of tries.
     webhook_retry_delays: tuple[int, ...] = (0, 60, 300, 600, 1200, 1800)
     reputation: ReputationRules = field(default_factory=ReputationRules)
+    # API requests per hour, as GitHub's: per signed-in user, and per address for the others.
+    api_rate_limit: int = 5000
+    api_anon_rate_limit: int = 60
 
     @property
     def repos_dir(self) -> Path:
@@ -206,6 +211,8 @@ class Settings:
             webhook_retry_delays=_delays(env, "FORGE_WEBHOOK_RETRY_DELAYS")
             or (0, 60, 300, 600, 1200, 1800),
             reputation=ReputationRules.from_env(env),
+            api_rate_limit=_int(env, "FORGE_API_RATE_LIMIT", 5000),
+            api_anon_rate_limit=_int(env, "FORGE_API_ANON_RATE_LIMIT", 60),
         )
 
     def ensure_home(self, create: bool) -> None:
@@ -236,6 +243,8 @@ class Settings:
             env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)
         env["FORGE_WEBHOOK_RETRY_DELAYS"] = ",".join(map(str, self.webhook_retry_delays))
         env.update(self.reputation.environment())
+        env["FORGE_API_RATE_LIMIT"] = str(self.api_rate_limit)
+        env["FORGE_API_ANON_RATE_LIMIT"] = str(self.api_anon_rate_limit)
         return env
 
 

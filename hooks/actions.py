@@ -103,11 +103,11 @@ def schedule_maintenance(ctx: PushContext) -> None:
 
 
 def announce_to_webhooks(ctx: PushContext) -> None:
-    """Record push, create and delete events, and pull_request synchronize for changes whose
-    head branch moved; deliveries are queued once the push's transaction commits."""
+    """Record push, create and delete events (a change's new patch set announces itself, see
+    forge.services.changes.add_patch_set); deliveries are queued once the push's transaction
+    commits."""
     from forge.git.pushlog import pushed_commits
     from forge.services import webhooks
-    from forge.services.changes import changes_following
 
     repo, emit = ctx.repository, webhooks.emit
     for update in ctx.updates:
@@ -123,11 +123,6 @@ def announce_to_webhooks(ctx: PushContext) -> None:
             forced = update.ref in ctx.forced
             emit(ctx.session, repo, "push", ctx.base_url, update=update, forced=forced,
                  commits=commits, pusher=ctx.pusher)  # fmt: skip
-        if update.branch and not update.created and not update.deleted:
-            for change in changes_following(ctx.session, repo, update.branch, update.new):
-                emit(ctx.session, change.repository, "pull_request", ctx.base_url,
-                     change=change, action="synchronize", sender=ctx.pusher,
-                     before=update.old, after=update.new)  # fmt: skip
 
 
 POST_RECEIVE = [

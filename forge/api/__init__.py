@@ -15,6 +15,7 @@ from forge.api import (  # noqa: E402,F401
     comments,
     contents,
     errors,
+    gate,
     hooks,
     notifications,
     pulls,

@@ -28,8 +28,8 @@ def _token_from_header(header: str) -> str | None:
     return ""
 
 
-@api.before_request
 def authenticate():
+    """Who calls: run for every /api/v3 request by `forge.api.gate` (before the rate limit)."""
     g.api_user, g.api_scopes = None, frozenset()
     header = request.headers.get("Authorization")
     if not header:

@@ -1,14 +1,34 @@
-"""JSON error bodies in GitHub's shape: {"message": ..., "documentation_url": ...}."""
+"""JSON error bodies in GitHub's shape, the one error format of /api/v3.
+
+Every error answers {"message": ..., "documentation_url": ...}; a 422 adds
+`errors: [{"resource", "field", "code", "message"}]` naming what was wrong where. Domain errors
+(NotFound, Forbidden, Invalid, Throttled) and HTTP errors (404 for an unknown path, 405, 500)
+are translated here and nowhere else.
+"""
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from forge.api import api
-from forge.services.errors import Forbidden, ForgeError, Invalid, NotFound, Throttled
+from forge.services.errors import Conflict, Forbidden, ForgeError, Invalid, NotFound, Throttled
 
 DOCS = "https://docs.github.com/rest"
+
+# The resource a 422 is about, by the module of the view that refused (GitHub names it, e.g.
+# "PullRequest" or "Hook"). A module missing here answers an empty resource; add yours.
+RESOURCES = {
+    "forge.api.users": "User",
+    "forge.api.repos": "Repository",
+    "forge.api.branches": "Reference",
+    "forge.api.statuses": "Status",
+    "forge.api.contents": "Repository",
+    "forge.api.pulls": "PullRequest",
+    "forge.api.comments": "Comment",
+    "forge.api.hooks": "Hook",
+    "forge.api.notifications": "Notification",
+}
 
 
 class ApiError(Exception):
@@ -26,28 +46,49 @@ def error_response(status: int, message: str, headers: dict | None = None, **ext
     return response
 
 
+def _resource() -> str:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return RESOURCES.get(getattr(view, "__module__", ""), "")
+
+
+def validation_failed(message: str, field: str | None, code: str = "invalid"):
+    """A 422 as GitHub answers it; `message` says what is wrong in words a user can act on."""
+    error = {"resource": _resource(), "field": field, "code": code, "message": message}
+    return error_response(422, message, errors=[error])
+
+
 def domain_error_response(exc: ForgeError):
     if isinstance(exc, NotFound):
         return error_response(404, "Not Found")
     if isinstance(exc, Forbidden):
         return error_response(403, exc.message)
+    if isinstance(exc, Conflict):
+        return error_response(409, exc.message)
     if isinstance(exc, Throttled):
         return error_response(429, exc.message, {"Retry-After": str(exc.retry_after)})
     if isinstance(exc, Invalid):
-        error = {"resource": "", "code": "invalid", "message": exc.message}
-        if exc.field:
-            error["field"] = exc.field
-        return error_response(422, exc.message, errors=[error])
+        return validation_failed(exc.message, exc.field)
     return error_response(400, exc.message)
 
 
 def http_error_response(exc: HTTPException):
-    messages = {404: "Not Found", 405: "Method Not Allowed", 400: "Problems parsing JSON"}
+    messages = {
+        400: "Problems parsing JSON",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        500: "Server Error",
+    }
     message = messages.get(exc.code) or exc.description or exc.name
-    return error_response(exc.code or 500, message)
+    response = error_response(exc.code or 500, message)
+    allow = dict(exc.get_headers()).get("Allow")  # a 405 names the methods the path takes
+    if allow:
+        response.headers["Allow"] = allow
+    return response
 
 
-@api.errorhandler(ApiError)
+# Application-wide: ApiError is raised only by API code, and also before any view is matched
+# (bad credentials, rate limit), when the blueprint's own handlers do not apply yet.
+@api.app_errorhandler(ApiError)
 def _api_error(exc: ApiError):
     return error_response(exc.status, exc.message, exc.headers)
 

@@ -1,4 +1,6 @@
-"""Repository webhooks: /repos/{o}/{r}/hooks[/{id}[/pings|/deliveries[/{d}[/attempts]]]].
+"""Webhooks: /repos/{o}/{r}/hooks[/{id}[/pings|/deliveries[/{d}[/attempts]]]] for a
+repository's admins, and the same under /admin/hooks for system hooks (GitHub Enterprise's
+global webhooks: every repository's events), for site admins only.
 
 Also registers the payload builders of webhook events (GitHub's shapes) with the webhook
 service, which calls them when an event happens.
@@ -9,7 +11,7 @@ from __future__ import annotations
 from flask import has_request_context, jsonify
 
 from forge.api import api, shapes
-from forge.api.auth import require_scope
+from forge.api.auth import require_scope, require_user
 from forge.api.pagination import paginate
 from forge.api.repos import _field, json_body
 from forge.services import webhooks
@@ -18,6 +20,7 @@ from forge.services.repos import get_repository
 from forge.web.context import db, settings
 
 SCOPE = "admin:repo_hook"
+SYSTEM_SCOPE = "site_admin"
 
 
 def _links(build):
@@ -72,6 +75,16 @@ webhooks.register_payloads(
         "status": _links(
             lambda repository, status, sender: shapes.status_event(repository, status, sender)
         ),
+        "vote": _links(
+            lambda repository, change, vote, sender, action: shapes.vote_event(
+                change, vote, sender, action
+            )
+        ),
+        "merge_queue": _links(
+            lambda repository, change, entry, sender, action: shapes.merge_queue_event(
+                change, entry, sender, action, webhooks.queue_position(entry)
+            )
+        ),
     }
 )
 
@@ -84,6 +97,14 @@ def _repo(owner: str, name: str):
 def _hook(owner: str, name: str, hook_id: int):
     user, repo = _repo(owner, name)
     return user, webhooks.get_hook(db(), user, repo, hook_id)
+
+
+def _system(hook_id: int | None = None):
+    """The site admin asking, and the system hook `hook_id`; 404 to anyone else, as GitHub
+    Enterprise's admin API answers."""
+    webhooks.require_manager(db(), require_user(), None)
+    user = require_scope(SYSTEM_SCOPE)
+    return user, (webhooks.get_hook(db(), user, None, hook_id) if hook_id else None)
 
 
 def hook_json(hook) -> dict:
@@ -100,16 +121,15 @@ def _config(body: dict) -> dict:
     }
 
 
-@api.get("/repos/<owner>/<name>/hooks")
-def list_hooks(owner: str, name: str):
-    user, repo = _repo(owner, name)
+# What repository hooks and system hooks share, once the hook (or its owner) is found.
+
+
+def _list(user, repo):
     body, headers = paginate(webhooks.hooks_of(db(), user, repo), hook_json)
     return jsonify(body), 200, headers
 
 
-@api.post("/repos/<owner>/<name>/hooks")
-def create_hook(owner: str, name: str):
-    user, repo = _repo(owner, name)
+def _create(user, repo):
     body = json_body()
     if _field(body, "name", str, "web") != "web":
         raise Invalid("name must be web", field="name")
@@ -127,15 +147,7 @@ def create_hook(owner: str, name: str):
     return jsonify(hook_json(hook)), 201
 
 
-@api.get("/repos/<owner>/<name>/hooks/<int:hook_id>")
-def get_hook(owner: str, name: str, hook_id: int):
-    _user, hook = _hook(owner, name, hook_id)
-    return jsonify(hook_json(hook))
-
-
-@api.patch("/repos/<owner>/<name>/hooks/<int:hook_id>")
-def edit_hook(owner: str, name: str, hook_id: int):
-    user, hook = _hook(owner, name, hook_id)
+def _edit(user, hook):
     body = json_body()
     webhooks.update_hook(
         db(),
@@ -151,37 +163,124 @@ def edit_hook(owner: str, name: str, hook_id: int):
     return jsonify(hook_json(hook))
 
 
-@api.delete("/repos/<owner>/<name>/hooks/<int:hook_id>")
-def delete_hook(owner: str, name: str, hook_id: int):
-    _user, hook = _hook(owner, name, hook_id)
+def _delete(hook):
     webhooks.delete_hook(db(), hook)
     return "", 204
 
 
-@api.post("/repos/<owner>/<name>/hooks/<int:hook_id>/pings")
-def ping_hook(owner: str, name: str, hook_id: int):
-    user, hook = _hook(owner, name, hook_id)
+def _ping(user, hook):
     webhooks.ping(db(), hook, shapes.ping_event(hook, user))
     return "", 204
 
 
-@api.get("/repos/<owner>/<name>/hooks/<int:hook_id>/deliveries")
-def list_deliveries(owner: str, name: str, hook_id: int):
-    _user, hook = _hook(owner, name, hook_id)
+def _deliveries(hook):
     rows = webhooks.deliveries_of(db(), hook)
     body, headers = paginate(rows, lambda d: shapes.hook_delivery(d, hook.repository_id))
     return jsonify(body), 200, headers
 
 
-@api.get("/repos/<owner>/<name>/hooks/<int:hook_id>/deliveries/<int:delivery_id>")
-def get_delivery(owner: str, name: str, hook_id: int, delivery_id: int):
-    _user, hook = _hook(owner, name, hook_id)
+def _delivery(hook, delivery_id: int):
     delivery = webhooks.get_delivery(db(), hook, delivery_id)
     return jsonify(shapes.hook_delivery_detail(delivery, hook))
 
 
-@api.post("/repos/<owner>/<name>/hooks/<int:hook_id>/deliveries/<int:delivery_id>/attempts")
-def redeliver(owner: str, name: str, hook_id: int, delivery_id: int):
-    _user, hook = _hook(owner, name, hook_id)
+def _redeliver(hook, delivery_id: int):
     webhooks.redeliver(db(), webhooks.get_delivery(db(), hook, delivery_id))
     return jsonify({}), 202
+
+
+# --- repository hooks ---------------------------------------------------------------------
+
+
+@api.get("/repos/<owner>/<name>/hooks")
+def list_hooks(owner: str, name: str):
+    return _list(*_repo(owner, name))
+
+
+@api.post("/repos/<owner>/<name>/hooks")
+def create_hook(owner: str, name: str):
+    return _create(*_repo(owner, name))
+
+
+@api.get("/repos/<owner>/<name>/hooks/<int:hook_id>")
+def get_hook(owner: str, name: str, hook_id: int):
+    _user, hook = _hook(owner, name, hook_id)
+    return jsonify(hook_json(hook))
+
+
+@api.patch("/repos/<owner>/<name>/hooks/<int:hook_id>")
+def edit_hook(owner: str, name: str, hook_id: int):
+    return _edit(*_hook(owner, name, hook_id))
+
+
+@api.delete("/repos/<owner>/<name>/hooks/<int:hook_id>")
+def delete_hook(owner: str, name: str, hook_id: int):
+    return _delete(_hook(owner, name, hook_id)[1])
+
+
+@api.post("/repos/<owner>/<name>/hooks/<int:hook_id>/pings")
+def ping_hook(owner: str, name: str, hook_id: int):
+    return _ping(*_hook(owner, name, hook_id))
+
+
+@api.get("/repos/<owner>/<name>/hooks/<int:hook_id>/deliveries")
+def list_deliveries(owner: str, name: str, hook_id: int):
+    return _deliveries(_hook(owner, name, hook_id)[1])
+
+
+@api.get("/repos/<owner>/<name>/hooks/<int:hook_id>/deliveries/<int:delivery_id>")
+def get_delivery(owner: str, name: str, hook_id: int, delivery_id: int):
+    return _delivery(_hook(owner, name, hook_id)[1], delivery_id)
+
+
+@api.post("/repos/<owner>/<name>/hooks/<int:hook_id>/deliveries/<int:delivery_id>/attempts")
+def redeliver(owner: str, name: str, hook_id: int, delivery_id: int):
+    return _redeliver(_hook(owner, name, hook_id)[1], delivery_id)
+
+
+# --- system hooks (site admins) -------------------------------------------------------------
+
+
+@api.get("/admin/hooks")
+def list_system_hooks():
+    return _list(_system()[0], None)
+
+
+@api.post("/admin/hooks")
+def create_system_hook():
+    return _create(_system()[0], None)
+
+
+@api.get("/admin/hooks/<int:hook_id>")
+def get_system_hook(hook_id: int):
+    return jsonify(hook_json(_system(hook_id)[1]))
+
+
+@api.patch("/admin/hooks/<int:hook_id>")
+def edit_system_hook(hook_id: int):
+    return _edit(*_system(hook_id))
+
+
+@api.delete("/admin/hooks/<int:hook_id>")
+def delete_system_hook(hook_id: int):
+    return _delete(_system(hook_id)[1])
+
+
+@api.post("/admin/hooks/<int:hook_id>/pings")
+def ping_system_hook(hook_id: int):
+    return _ping(*_system(hook_id))
+
+
+@api.get("/admin/hooks/<int:hook_id>/deliveries")
+def list_system_deliveries(hook_id: int):
+    return _deliveries(_system(hook_id)[1])
+
+
+@api.get("/admin/hooks/<int:hook_id>/deliveries/<int:delivery_id>")
+def get_system_delivery(hook_id: int, delivery_id: int):
+    return _delivery(_system(hook_id)[1], delivery_id)
+
+
+@api.post("/admin/hooks/<int:hook_id>/deliveries/<int:delivery_id>/attempts")
+def redeliver_system(hook_id: int, delivery_id: int):
+    return _redeliver(_system(hook_id)[1], delivery_id)

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from flask import request
 
-from forge.api.errors import ApiError
+from forge.services.errors import Invalid
 from forge.web import external_url
 
 DEFAULT_PER_PAGE = 30
@@ -14,11 +14,14 @@ MAX_PER_PAGE = 100
 
 
 def page_args() -> tuple[int, int]:
-    try:
-        per_page = int(request.args.get("per_page", DEFAULT_PER_PAGE))
-        page = int(request.args.get("page", 1))
-    except ValueError:
-        raise ApiError(422, "per_page and page must be whole numbers") from None
+    numbers = []
+    for name, default in (("per_page", DEFAULT_PER_PAGE), ("page", 1)):
+        try:
+            numbers.append(int(request.args.get(name, default)))
+        except ValueError:
+            raise Invalid(f"{name} must be a whole number", field=name) from None
+    per_page, page = numbers
+    # As GitHub: past the maximum means the maximum, and nothing below 1 exists.
     return max(1, min(per_page, MAX_PER_PAGE)), max(1, page)
 
 

@@ -624,10 +624,17 @@ def notification(row) -> dict:
 # --- webhooks: hooks, deliveries and the payloads of events ----------------------------------
 
 
+def hook_api_path(row) -> str:
+    """Where a hook lives in the API: under its repository, or /admin/hooks for system hooks."""
+    if row.repository is None:
+        return f"/admin/hooks/{row.id}"
+    return f"/repos/{row.repository.full_name}/hooks/{row.id}"
+
+
 def hook(row, last=None) -> dict:
-    """A repository webhook; the secret is never shown, only that there is one."""
-    full_name = row.repository.full_name
-    url = api_url(f"/repos/{full_name}/hooks/{row.id}")
+    """A repository webhook, or a system hook (GitHub Enterprise's global webhook); the secret
+    is never shown, only that there is one."""
+    url = api_url(hook_api_path(row))
     config = {
         "content_type": row.content_type,
         "insecure_ssl": "1" if row.insecure_ssl else "0",
@@ -636,7 +643,7 @@ def hook(row, last=None) -> dict:
     if row.secret:
         config["secret"] = "********"
     return {
-        "type": "Repository",
+        "type": "Global" if row.repository is None else "Repository",
         "id": row.id,
         "name": "web",
         "active": row.active,
@@ -728,13 +735,10 @@ ZEN = "Keep it logically awesome."
 
 
 def ping_event(row, sender: User) -> dict:
-    return {
-        "zen": ZEN,
-        "hook_id": row.id,
-        "hook": hook(row),
-        "repository": repository(row.repository, None),
-        "sender": simple_user(sender),
-    }
+    body = {"zen": ZEN, "hook_id": row.id, "hook": hook(row)}
+    if row.repository is not None:
+        body["repository"] = repository(row.repository, None)
+    return body | {"sender": simple_user(sender)}
 
 
 def _git_person(person, user: User | None = None) -> dict:
@@ -913,3 +917,61 @@ def status_event(repo: Repository, row, sender: User) -> dict:
         "repository": _repo_payload(repo),
         "sender": simple_user(sender),
     }
+
+
+def vote_event(change, vote, sender: User | None, action: str) -> dict:
+    """forge's `vote` event: a vote on one of a change's labels was cast, changed or removed.
+    `stale` says the vote is on an older patch set than the change's current one."""
+    return {
+        "action": action,
+        "vote": {
+            "user": simple_user(vote.user),
+            "label": vote.label,
+            "value": vote.value,
+            "message": vote.message or "",
+            "patch_set": vote.patch_set_number,
+            "stale": vote.patch_set_number != change.current_patch_set.number,
+        },
+        "pull_request": pull_request(change),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender) if sender else None,
+    }
+
+
+def merge_queue_event(change, entry, sender: User | None, action: str, position=None) -> dict:
+    """forge's `merge_queue` event: a change entered its branch's merge queue, is being tested
+    there, was merged, ejected or removed. `position` (1 = next) only while it waits."""
+    body = {
+        "id": entry.id,
+        "branch": entry.branch,
+        "state": entry.state,
+        "method": entry.method,
+        "base_sha": entry.base_sha,
+        "head_sha": entry.speculative_sha,
+        "reason": entry.reason or None,
+        "created_at": timestamp(entry.created_at),
+    }
+    if position is not None:
+        body["position"] = position
+    return {
+        "action": action,
+        "merge_queue_entry": body,
+        "pull_request": pull_request(change),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender) if sender else None,
+    }
+
+
+# --- the API itself ---------------------------------------------------------------------------
+
+
+def rate_limit(state) -> dict:
+    """GET /rate_limit: where the caller stands; forge has one limit, GitHub's `core`."""
+    entry = {
+        "limit": state.limit,
+        "used": state.used,
+        "remaining": state.remaining,
+        "reset": state.reset,
+        "resource": state.resource,
+    }
+    return {"resources": {state.resource: entry}, "rate": entry}

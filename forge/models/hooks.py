@@ -1,4 +1,7 @@
-"""Repository webhooks (GitHub's shape) and the record of every delivery and its attempts.
+"""Webhooks (GitHub's shape) and the record of every delivery and its attempts.
+
+A hook belongs to a repository, or to no repository: then it is a system hook (GitHub
+Enterprise's "global webhook"), set up by a site admin, and receives every repository's events.
 
 The database is the source of truth for deliveries: the queue only says "try this one now".
 """
@@ -18,8 +21,8 @@ class Webhook(Base):
     __tablename__ = "webhooks"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    repository_id: Mapped[int] = mapped_column(
-        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    repository_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True, nullable=True
     )
     url: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(8), default="form")
@@ -31,7 +34,11 @@ class Webhook(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    repository: Mapped[Repository] = relationship(lazy="joined")
+    repository: Mapped[Repository | None] = relationship(lazy="joined")
+
+    @property
+    def is_system(self) -> bool:
+        return self.repository_id is None
 
     @property
     def event_list(self) -> list[str]:
@@ -52,7 +59,9 @@ class WebhookDelivery(Base):
     payload: Mapped[str] = mapped_column(Text)  # the JSON document, as sent
     # The headers of the latest attempt, as JSON (they carry that attempt's signature).
     request_headers: Mapped[str] = mapped_column(Text, default="{}")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # delivered, failed
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending", index=True
+    )  # delivered, failed
     redelivery: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

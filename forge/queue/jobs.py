@@ -116,7 +116,24 @@ def deliver_webhook(
             allowed_hosts,
             retry_delays,
             try_number + 1,
+            job_id=webhooks.job_id(delivery_id, try_number + 1),
         )
         return {"delivery": delivery_id, "retry_in": retry_delays[try_number]}
+    finally:
+        database.dispose()
+
+
+def reconcile_webhooks() -> list[int]:
+    """Queue again the webhook deliveries that are due but that Redis lost (a restart) or
+    whose worker died mid-attempt; the database says which are pending."""
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.queue import connect
+    from forge.queue.deliveries import reconcile
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    try:
+        return reconcile(database, settings, connect(settings.redis_url))
     finally:
         database.dispose()

@@ -240,7 +240,7 @@ def add_patch_set(
     from forge.services.reviews import carry_comments
 
     carry_comments(session, Path(git.path), change, change.head_sha, head_sha)
-    change.head_sha = head_sha
+    before, change.head_sha = change.head_sha, head_sha
     change.updated_at = utcnow()
     session.add(
         ChangeEvent(
@@ -255,6 +255,9 @@ def add_patch_set(
     session.flush()
     _store_head(git, change, head_sha)
     _request_ci(session, git, change)
+    # Every new patch set, from a branch push or a refs/for upload, is GitHub's synchronize.
+    emit(session, change.repository, "pull_request", change=change, action="synchronize",
+         sender=uploader, before=before, after=head_sha)  # fmt: skip
     return patch_set
 
 
@@ -293,17 +296,6 @@ def follow_branch_pushes(
         if patch_set is not None:
             added.append((change, patch_set))
     return added
-
-
-def changes_following(session: Session, repo: Repository, branch: str, head_sha: str):
-    """Open changes whose head is `branch` of `repo` and now points at `head_sha`."""
-    query = select(Change).where(
-        Change.head_repository_id == repo.id,
-        Change.head_branch == branch,
-        Change.state == "open",
-        Change.head_sha == head_sha,
-    )
-    return list(session.scalars(query))
 
 
 # --- refs/for/BRANCH uploads ----------------------------------------------------------------

@@ -53,6 +53,8 @@ def receive_push(
             changes.check_uploads(git, uploads)
         if incoming is not None:
             incoming.accept()
+        # Links in the webhook payloads of the new changes and patch sets point here.
+        session.info.setdefault("forge.base_url", config.base_url)
         changes.receive_uploads(
             session,
             git,

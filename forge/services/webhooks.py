@@ -1,4 +1,8 @@
-"""Repository webhooks: managing hooks, recording events as deliveries, and sending them.
+"""Webhooks: managing hooks, recording events as deliveries, sending them, and re-queuing
+the ones the queue lost.
+
+A hook belongs to a repository (managed by its admins) or is a system hook (no repository,
+managed by site admins) that receives the events of every repository.
 
 How an event travels:
 
@@ -11,6 +15,9 @@ How an event travels:
 3. A worker runs `attempt(...)`: it checks the target's addresses (the SSRF guard, at delivery
    time, so a DNS change after creation cannot point a hook inside), connects to the checked
    address, sends, records the attempt, and says whether to try again later.
+4. The database is the truth: `reconcile` (run now and then by the workers) puts back on the
+   queue every pending delivery that is due but that the queue does not hold (Redis restarted,
+   or the worker died mid-attempt).
 
 URLs in payloads: payloads are snapshots built when the event happens. Builders get the
 forge's external base URL explicitly (`base_url`, e.g. a push's `PushContext.base_url`); when
@@ -30,9 +37,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from forge.db import Database, after_commit, utcnow
@@ -50,6 +58,9 @@ EVENTS = (
     "pull_request_review_comment",
     "issue_comment",
     "status",
+    # forge's own: votes on a change's labels, and its way through the merge queue.
+    "vote",
+    "merge_queue",
 )
 CONTENT_TYPES = ("json", "form")
 TIMEOUT_SECONDS = 10
@@ -93,8 +104,18 @@ class Dispatcher:
     # enqueue(queue_name, "module.function", *args), as for post-receive actions.
     enqueue: Callable[..., object]
 
-    def send(self, delivery_id: int) -> None:
-        self.enqueue("hooks", DELIVERY_JOB, *self.policy.job_args(delivery_id))
+    def send(self, delivery_id: int, try_number: int = 1) -> None:
+        self.enqueue(
+            "hooks",
+            DELIVERY_JOB,
+            *self.policy.job_args(delivery_id, try_number),
+            job_id=job_id(delivery_id, try_number),
+        )
+
+
+def job_id(delivery_id: int, try_number: int) -> str:
+    """The queue's name for one try of a delivery: the reconciler asks the queue for it."""
+    return f"forge-hook-{delivery_id}-{try_number}"
 
 
 def attach(database: Database, settings, enqueue: Callable[..., object]) -> None:
@@ -215,16 +236,28 @@ def _clean(url, content_type, secret, insecure_ssl, events, allowed: tuple[str, 
     return values
 
 
-def hooks_of(session: Session, actor: User | None, repo: Repository) -> list[Webhook]:
-    require(session, actor, "admin", repo)
-    query = select(Webhook).where(Webhook.repository_id == repo.id).order_by(Webhook.id)
-    return list(session.scalars(query))
+def require_manager(session: Session, actor: User | None, repo: Repository | None) -> None:
+    """A repository's hooks are its admins'; system hooks (`repo` None) are site admins', and
+    to anyone else they do not exist."""
+    if repo is not None:
+        require(session, actor, "admin", repo)
+    elif actor is None or not actor.is_admin:
+        raise NotFound("not found")
 
 
-def get_hook(session: Session, actor: User | None, repo: Repository, hook_id: int) -> Webhook:
-    require(session, actor, "admin", repo)
+def hooks_of(session: Session, actor: User | None, repo: Repository | None) -> list[Webhook]:
+    """The hooks of `repo`, or the system hooks when `repo` is None."""
+    require_manager(session, actor, repo)
+    owner = Webhook.repository_id == repo.id if repo else Webhook.repository_id.is_(None)
+    return list(session.scalars(select(Webhook).where(owner).order_by(Webhook.id)))
+
+
+def get_hook(
+    session: Session, actor: User | None, repo: Repository | None, hook_id: int
+) -> Webhook:
+    require_manager(session, actor, repo)
     hook = session.get(Webhook, hook_id)
-    if hook is None or hook.repository_id != repo.id:
+    if hook is None or hook.repository_id != (repo.id if repo else None):
         raise NotFound("no such hook")
     return hook
 
@@ -232,7 +265,7 @@ def get_hook(session: Session, actor: User | None, repo: Repository, hook_id: in
 def create_hook(
     session: Session,
     actor: User,
-    repo: Repository,
+    repo: Repository | None,
     *,
     url: str,
     content_type: str = "form",
@@ -242,11 +275,12 @@ def create_hook(
     active: bool = True,
     allowed_hosts: tuple[str, ...] = (),
 ) -> Webhook:
-    require(session, actor, "admin", repo)
+    """A hook of `repo`, or a system hook when `repo` is None."""
+    require_manager(session, actor, repo)
     if url is None:
         raise Invalid("config.url is required", field="url")
     values = _clean(url, content_type, secret, insecure_ssl, events or ["push"], allowed_hosts)
-    hook = Webhook(repository_id=repo.id, active=bool(active), **values)
+    hook = Webhook(repository_id=repo.id if repo else None, active=bool(active), **values)
     session.add(hook)
     session.flush()
     return hook
@@ -329,13 +363,10 @@ def _record(
 
 
 def _hooks_wanting(session: Session, repository: Repository, event: str) -> list[Webhook]:
-    return [
-        hook
-        for hook in session.scalars(
-            select(Webhook).where(Webhook.repository_id == repository.id, Webhook.active)
-        )
-        if hook.wants(event)
-    ]
+    """The repository's active hooks and the system hooks that want `event`."""
+    mine_or_system = or_(Webhook.repository_id == repository.id, Webhook.repository_id.is_(None))
+    query = select(Webhook).where(mine_or_system, Webhook.active).order_by(Webhook.id)
+    return [hook for hook in session.scalars(query) if hook.wants(event)]
 
 
 def wanted(session: Session, repository: Repository, event: str) -> bool:
@@ -346,8 +377,9 @@ def wanted(session: Session, repository: Repository, event: str) -> bool:
 def emit(
     session: Session, repository: Repository, event: str, base_url: str | None = None, **subject
 ) -> list[WebhookDelivery]:
-    """Record `event` for every active hook of the repository that wants it; the payload is
-    built (once) only when some hook does. `subject` goes to the event's payload builder."""
+    """Record `event` for every active hook of the repository, and every system hook, that
+    wants it; the payload is built (once) only when some hook does. `subject` goes to the
+    event's payload builder."""
     hooks = _hooks_wanting(session, repository, event)
     if not hooks:
         return []
@@ -356,8 +388,34 @@ def emit(
         return []
     if base_url is None and session.info.get("webhooks") is not None:
         base_url = session.info["webhooks"].base_url
+    if base_url is None:
+        # Set by requests and pushes: the URL the forge was reached at.
+        base_url = session.info.get("forge.base_url")
     payload = build(base_url, repository=repository, **subject)
     return [_record(session, hook, event, payload) for hook in hooks]
+
+
+def queue_position(entry) -> int | None:
+    """Where a waiting merge queue entry stands in its branch's queue (1 = next), for the
+    merge_queue event; None once it left the queue."""
+    from sqlalchemy import func
+    from sqlalchemy.orm import object_session
+
+    from forge.models import MergeQueueEntry
+    from forge.models.quality import MERGE_QUEUE_ACTIVE
+
+    session = object_session(entry)
+    if session is None or entry.state not in MERGE_QUEUE_ACTIVE:
+        return None
+    ahead = session.scalar(
+        select(func.count(MergeQueueEntry.id)).where(
+            MergeQueueEntry.repository_id == entry.repository_id,
+            MergeQueueEntry.branch == entry.branch,
+            MergeQueueEntry.state.in_(MERGE_QUEUE_ACTIVE),
+            MergeQueueEntry.id < entry.id,
+        )
+    )
+    return ahead + 1
 
 
 def ping(session: Session, hook: Webhook, payload: dict) -> WebhookDelivery:
@@ -388,9 +446,13 @@ def request_for(hook: Webhook, delivery: WebhookDelivery) -> tuple[bytes, dict[s
         "X-GitHub-Event": delivery.event,
         "X-GitHub-Delivery": delivery.guid,
         "X-GitHub-Hook-ID": str(hook.id),
-        "X-GitHub-Hook-Installation-Target-Type": "repository",
-        "X-GitHub-Hook-Installation-Target-ID": str(hook.repository_id),
     }
+    if hook.is_system:
+        # GitHub Enterprise's global webhooks are the enterprise's ("business").
+        headers["X-GitHub-Hook-Installation-Target-Type"] = "business"
+    else:
+        headers["X-GitHub-Hook-Installation-Target-Type"] = "repository"
+        headers["X-GitHub-Hook-Installation-Target-ID"] = str(hook.repository_id)
     if hook.secret:
         key = hook.secret.encode()
         headers["X-Hub-Signature"] = "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest()
@@ -513,3 +575,53 @@ def give_up(session: Session, delivery_id: int) -> None:
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is not None and delivery.status == "pending":
         delivery.status = "failed"
+
+
+# --- the database is the truth: re-queuing what the queue lost --------------------------------
+
+# A delivery is re-queued only this long after it was due, so one whose job is on its way to
+# the queue (the recording transaction just committed) is not queued twice.
+RECONCILE_GRACE = timedelta(seconds=60)
+
+
+def due_at(delivery: WebhookDelivery, retry_delays: tuple[int, ...]):
+    """When the next try of a pending delivery should happen; None when it had every try."""
+    tries = len(delivery.attempts)
+    if tries == 0:
+        return delivery.created_at
+    if tries >= len(retry_delays):
+        return None
+    latest = delivery.attempts[-1]
+    return latest.started_at + timedelta(
+        milliseconds=latest.duration_ms, seconds=retry_delays[tries]
+    )
+
+
+def reconcile(
+    session: Session,
+    queued: Callable[[int, int], bool],
+    grace: timedelta = RECONCILE_GRACE,
+) -> list[int]:
+    """Put back on the queue every pending delivery that is due (by `grace`) and that the
+    queue does not hold: `queued(delivery_id, try_number)` asks the queue. A delivery that had
+    all its tries is given up. Returns the ids of the deliveries queued again.
+
+    The session must come from a database `attach`ed to a queue; the jobs go out at once (the
+    rows are already committed)."""
+    dispatcher: Dispatcher = session.info["webhooks"]
+    delays = dispatcher.policy.retry_delays
+    deadline = utcnow() - grace
+    requeued = []
+    pending = select(WebhookDelivery).where(WebhookDelivery.status == "pending")
+    for delivery in session.scalars(pending.order_by(WebhookDelivery.id)).all():
+        due = due_at(delivery, delays)
+        if due is None:
+            delivery.status = "failed"
+            continue
+        try_number = len(delivery.attempts) + 1
+        if due > deadline or queued(delivery.id, try_number):
+            continue
+        dispatcher.send(delivery.id, try_number)
+        requeued.append(delivery.id)
+    session.flush()
+    return requeued

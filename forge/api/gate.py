@@ -1,0 +1,94 @@
+"""What every request under /api/v3 passes through, as on GitHub, and GET /rate_limit.
+
+On the way in: who is calling (a token, see `forge.api.auth`) and whether the rate limit lets
+the call through (per user with a token, per client address without). On the way out: a weak
+ETag on successful GETs with 304 Not Modified for a matching If-None-Match (a 304 is free, as
+GitHub's), and the X-RateLimit-* headers on every answer, errors included.
+
+These run for paths no view matches too (a 404 under /api/v3 is counted and answered in
+GitHub's shape), which is why they hook the application, not only the blueprint.
+"""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from forge.api import api, shapes
+from forge.api.auth import authenticate
+from forge.api.errors import ApiError
+from forge.services import rate_limits
+from forge.web.context import redis_connection, settings
+
+PREFIX = api.url_prefix
+# Answers about the limit itself cost nothing, like GitHub's.
+FREE_ENDPOINTS = {"api.rate_limit"}
+
+
+def is_api_request() -> bool:
+    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+
+
+def _caller() -> tuple[str, int, str]:
+    """The rate-limit bucket of this request, its limit, and how GitHub's message names it."""
+    user = g.get("api_user")
+    if user is not None:
+        return f"user:{user.id}", settings().api_rate_limit, f"user ID {user.id}"
+    address = request.remote_addr or "unknown"
+    return f"ip:{address}", settings().api_anon_rate_limit, address
+
+
+def _charge(cost: int) -> None:
+    bucket, limit, who = _caller()
+    state = rate_limits.charge(redis_connection(), bucket, limit, cost)
+    g.api_rate = state
+    g.api_rate_bucket = bucket if cost else None
+    if state.refused:
+        g.api_rate_bucket = None  # taken back already
+        raise ApiError(403, f"API rate limit exceeded for {who}.")
+
+
+@api.before_app_request
+def admit():
+    if not is_api_request():
+        return
+    cost = 0 if request.endpoint in FREE_ENDPOINTS else 1
+    try:
+        authenticate()
+    except ApiError:
+        # Bad credentials are charged to the address they came from, so guessing is limited.
+        g.api_user = None
+        _charge(cost)
+        raise
+    _charge(cost)
+
+
+@api.after_app_request
+def finish(response):
+    if not is_api_request():
+        return response
+    if request.method in ("GET", "HEAD") and response.status_code == 200:
+        response.headers.add("Vary", "Accept, Authorization")
+        if not response.is_streamed:
+            response.add_etag(weak=True)
+            response.make_conditional(request)
+    state = g.get("api_rate")
+    if state is None:
+        return response
+    if response.status_code == 304 and g.get("api_rate_bucket"):
+        rate_limits.refund(redis_connection(), g.api_rate_bucket)
+        state = rate_limits.RateLimit(state.limit, state.used - 1, state.reset)
+    response.headers.update(
+        {
+            "X-RateLimit-Limit": str(state.limit),
+            "X-RateLimit-Remaining": str(state.remaining),
+            "X-RateLimit-Reset": str(state.reset),
+            "X-RateLimit-Used": str(state.used),
+            "X-RateLimit-Resource": state.resource,
+        }
+    )
+    return response
+
+
+@api.get("/rate_limit")
+def rate_limit():
+    return jsonify(shapes.rate_limit(g.api_rate))

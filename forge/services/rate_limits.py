@@ -1,0 +1,55 @@
+"""The API's rate limit, kept in Redis: so many requests per caller per window, like GitHub's
+5,000 an hour for a signed-in user and 60 an hour for an anonymous client address.
+
+A window opens with a caller's first request and closes an hour later, when the count starts
+over (GitHub's `X-RateLimit-Reset`). Every web process shares the counts through Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+WINDOW_SECONDS = 3600
+_PREFIX = "forge:api-rate:"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Where a caller stands: what GitHub's X-RateLimit-* headers and /rate_limit say."""
+
+    limit: int
+    used: int
+    reset: int  # Unix time at which the window closes
+    refused: bool = False  # this request went past the limit and was not served
+    resource: str = "core"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+def charge(connection, caller: str, limit: int, cost: int = 1) -> RateLimit:
+    """Count `cost` requests against `caller` (e.g. "user:7", "ip:10.0.0.1"); cost 0 reads.
+
+    A refused request (over the limit) is taken back at once, so a caller that keeps knocking
+    does not push its own reset further away, and `used` never shows more than the limit.
+    """
+    key = _PREFIX + caller
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)
+        pipe.incrby(key, cost)
+        pipe.ttl(key)
+        _created, used, ttl = pipe.execute()
+    refused = used > limit and cost > 0
+    if refused:
+        connection.decrby(key, cost)
+    ttl = ttl if ttl and ttl > 0 else WINDOW_SECONDS
+    return RateLimit(limit, min(used, limit), int(time.time()) + ttl, refused)
+
+
+def refund(connection, caller: str, cost: int = 1) -> None:
+    """Take back a request that turned out not to count (GitHub: a 304 is free)."""
+    key = _PREFIX + caller
+    if connection.decrby(key, cost) < 0:  # the window closed in between: start from nothing
+        connection.delete(key)
