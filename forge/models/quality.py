@@ -174,9 +174,12 @@ MERGE_QUEUE_ACTIVE = ("queued", "testing")
 class MergeQueueEntry(Base):
     """A change waiting in (or gone from) its target branch's merge queue.
 
-    While `testing`, `speculative_sha` is the merge of the branch tip (`base_sha`) and every
-    change ahead in the queue plus this one; CI runs on it and, if it passes, the branch is
-    fast-forwarded to exactly that commit.
+    While `testing`, `speculative_sha` is the merge of the branch tip and every change ahead
+    in the queue plus this one; CI runs on it and, if it passes, the branch is fast-forwarded
+    to exactly that commit. `base_sha` is the commit it was built on: the branch tip for the
+    head of the queue, else the speculative commit of the entry ahead (so an entry whose base
+    is no longer that is stale and rebuilt). `bypass` records that an admin queued a change
+    whose submit requirements were unmet.
     """
 
     __tablename__ = "merge_queue_entries"
@@ -196,6 +199,7 @@ class MergeQueueEntry(Base):
         ForeignKey("ci_runs.id", ondelete="SET NULL"), nullable=True
     )
     reason: Mapped[str] = mapped_column(Text, default="")
+    bypass: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -189,6 +189,7 @@ def upgrade():
         sa.Column("speculative_sha", sa.String(length=40), nullable=True),
         sa.Column("ci_run_id", sa.Integer(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("bypass", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("created_at", forge.db.UTCDateTime(), nullable=False),
         sa.Column("updated_at", forge.db.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
