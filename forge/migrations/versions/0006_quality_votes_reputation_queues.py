@@ -173,7 +173,11 @@ def upgrade():
         ),
     )
     with op.batch_alter_table("votes", schema=None) as batch_op:
-        batch_op.create_index("ix_votes_change_id_label", ["change_id", "label"], unique=False)
+        batch_op.create_index(
+            "ix_votes_tally",
+            ["change_id", "label", "patch_set_number", "user_id", "value"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_votes_user_id"), ["user_id"], unique=False)
 
     op.create_table(
@@ -264,7 +268,7 @@ def downgrade():
     op.drop_table("merge_queue_entries")
     with op.batch_alter_table("votes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_votes_user_id"))
-        batch_op.drop_index("ix_votes_change_id_label")
+        batch_op.drop_index("ix_votes_tally")
 
     op.drop_table("votes")
     op.drop_table("review_claims")
