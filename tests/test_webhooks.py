@@ -6,16 +6,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
+from conftest import wait_for
+from sqlalchemy import update
 
 from forge.app import create_app
+from forge.db import utcnow
+from forge.models import Change, MergeQueueEntry, Repository, User, Vote, WebhookDelivery
+from forge.queue import connect
+from forge.queue.deliveries import reconcile
 from forge.queue.worker import run_worker
+from forge.services import webhooks
 
 SECRET = "It's a Secret to Everybody"
 
@@ -326,3 +337,195 @@ def test_a_changed_secret_signs_and_form_content_type(github, hosted_repo, recei
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert request.signed_with("new secret") and not request.signed_with(SECRET)
     assert request.payload()["hook"]["id"] == hook.id
+
+
+def test_a_patch_set_uploaded_to_refs_for_is_a_synchronize(
+    github, hosted_repo, receiver, settings, git, tmp_path
+):
+    info = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
+    make_hook(github, info, receiver, events=["pull_request"])
+
+    first = git.commit(work, {"notes.txt": "one\n"}, "notes")
+    git.run("push", "-q", "-o", "topic=notes", info.push_url, "HEAD:refs/for/main", cwd=work)
+    git.run("commit", "-q", "--amend", "-m", "notes, better", cwd=work)
+    second = git.head(work)
+    git.run("push", "-q", "-o", "topic=notes", info.push_url, "HEAD:refs/for/main", cwd=work)
+    drain(settings, lambda: len(receiver.events("pull_request")) == 2)
+
+    opened, synchronize = (r.payload() for r in receiver.events("pull_request"))
+    assert opened["action"] == "opened" and opened["pull_request"]["head"]["sha"] == first
+    assert synchronize["action"] == "synchronize"
+    assert (synchronize["before"], synchronize["after"]) == (first, second)
+    assert synchronize["number"] == opened["number"]
+    assert synchronize["pull_request"]["head"]["sha"] == second
+    assert synchronize["sender"]["login"] == "alice"
+    assert synchronize["pull_request"]["html_url"].startswith("http://127.0.0.1:")
+
+
+def test_system_hooks_get_every_repositorys_events_and_are_for_site_admins_only(
+    hosted_repo, make_user, make_token, api, receiver, settings, git, tmp_path
+):
+    alice = hosted_repo()
+    bob = hosted_repo("bob", "other", private=True)
+    make_user("root", admin=True)
+    root = make_token("root")
+    body = {"name": "web", "config": {"url": receiver.url, "content_type": "json",
+            "secret": SECRET}, "events": ["push"]}  # fmt: skip
+
+    # To anyone but a site admin the system hooks do not exist.
+    assert api("GET", "/admin/hooks", alice.token).status_code == 404
+    assert api("POST", "/admin/hooks", alice.token, json=body).status_code == 404
+    assert api("GET", "/admin/hooks").status_code == 401
+    hook_scope_only = make_token("root", "admin:repo_hook")
+    assert api("GET", "/admin/hooks", hook_scope_only).status_code == 403
+
+    created = api("POST", "/admin/hooks", root, json=body)
+    assert created.status_code == 201, created.text
+    hook = created.json()
+    assert hook["type"] == "Global" and hook["config"]["secret"] == "********"
+    assert hook["url"].endswith(f"/api/v3/admin/hooks/{hook['id']}")
+    assert [h["id"] for h in api("GET", "/admin/hooks", root).json()] == [hook["id"]]
+    # It is no repository's hook.
+    assert api("GET", f"/repos/alice/project/hooks/{hook['id']}", alice.token).status_code == 404
+    assert api("GET", "/repos/alice/project/hooks", alice.token).json() == []
+
+    for info in (alice, bob):
+        work = git.init(tmp_path / info.name)
+        git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
+    assert api("POST", f"/admin/hooks/{hook['id']}/pings", root).status_code == 204
+    drain(settings, lambda: len(receiver.requests) == 3)
+
+    assert all(r.signed_with(SECRET) for r in receiver.requests)
+    names = sorted(r.payload()["repository"]["full_name"] for r in receiver.events("push"))
+    assert names == ["alice/project", "bob/other"]  # the private one too
+    ping = receiver.events("ping")[0]
+    assert ping.headers["X-GitHub-Hook-Installation-Target-Type"] == "business"
+    assert ping.payload()["hook"]["type"] == "Global" and "repository" not in ping.payload()
+
+    deliveries = api("GET", f"/admin/hooks/{hook['id']}/deliveries", root).json()
+    assert sorted(d["event"] for d in deliveries) == ["ping", "push", "push"]
+    assert all(d["status_code"] == 200 for d in deliveries)
+    detail = api("GET", f"/admin/hooks/{hook['id']}/deliveries/{deliveries[0]['id']}", root)
+    assert detail.json()["request"]["headers"]["X-GitHub-Hook-ID"] == str(hook["id"])
+
+    edited = api("PATCH", f"/admin/hooks/{hook['id']}", root, json={"active": False})
+    assert edited.status_code == 200 and edited.json()["active"] is False
+    refused = api("PATCH", f"/admin/hooks/{hook['id']}", root, json={"events": ["nonsense"]})
+    assert refused.status_code == 422
+    assert api("GET", f"/admin/hooks/{hook['id']}", root).json()["events"] == ["push"]
+    assert api("DELETE", f"/admin/hooks/{hook['id']}", root).status_code == 204
+    assert api("GET", f"/admin/hooks/{hook['id']}", root).status_code == 404
+
+
+def test_vote_and_merge_queue_events_arrive_github_style(
+    github, hosted_repo, make_user, receiver, settings, database, git, tmp_path
+):
+    info = hosted_repo()
+    work = git.init(tmp_path / "work")
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
+    git.run("checkout", "-q", "-b", "topic", cwd=work)
+    head = git.commit(work, {"README.md": "# hello\nmore\n"}, "topic work")
+    git.run("push", "-q", info.push_url, "topic", cwd=work)
+    repo, _hook = make_hook(github, info, receiver, events=["vote", "merge_queue"])
+    pull = repo.create_pull(title="Topic", body="", base="main", head="topic")
+    make_user("bob")
+
+    base_url = "https://forge.example.org"
+    with database.session() as session:
+        change = session.query(Change).filter_by(number=pull.number).one()
+        bob = session.query(User).filter_by(name="bob").one()
+        alice = session.query(User).filter_by(name="alice").one()
+        project = session.get(Repository, change.repository_id)
+        vote = Vote(change_id=change.id, user=bob, label="Code-Review", value=2,
+                    message="ship it", patch_set_number=1)  # fmt: skip
+        session.add(vote)
+        session.flush()
+        webhooks.emit(session, project, "vote", base_url, change=change, vote=vote,
+                      sender=bob, action="created")  # fmt: skip
+        waiting = MergeQueueEntry(repository_id=project.id, branch="main", change_id=change.id,
+                                  state="queued", method="squash", enqueued_by_id=alice.id,
+                                  base_sha=None)  # fmt: skip
+        session.add(waiting)
+        session.flush()
+        webhooks.emit(session, project, "merge_queue", base_url, change=change, entry=waiting,
+                      sender=alice, action="queued")  # fmt: skip
+        waiting.state, waiting.reason = "ejected", "CI failed on the speculative merge"
+        waiting.base_sha, waiting.speculative_sha = head, "f" * 40
+        webhooks.emit(session, project, "merge_queue", base_url, change=change, entry=waiting,
+                      sender=None, action="ejected")  # fmt: skip
+    drain(settings, lambda: len(receiver.requests) == 3)
+
+    assert all(r.signed_with(SECRET) for r in receiver.requests)
+    for request in receiver.requests:
+        assert len(request.headers["X-GitHub-Delivery"]) == 36
+        assert request.headers["User-Agent"] == "GitHub-Hookshot/forge"
+    voted = receiver.events("vote")[0].payload()
+    assert voted["action"] == "created"
+    assert voted["vote"] == {"user": voted["vote"]["user"], "label": "Code-Review", "value": 2,
+                             "message": "ship it", "patch_set": 1, "stale": False}  # fmt: skip
+    assert voted["vote"]["user"]["login"] == "bob" and voted["sender"]["login"] == "bob"
+    assert voted["pull_request"]["number"] == pull.number
+    assert voted["pull_request"]["html_url"] == f"{base_url}/alice/project/pull/{pull.number}"
+    assert voted["repository"]["full_name"] == "alice/project"
+
+    queued, ejected = (r.payload() for r in receiver.events("merge_queue"))
+    assert queued["action"] == "queued" and queued["sender"]["login"] == "alice"
+    assert queued["merge_queue_entry"]["position"] == 1
+    assert queued["merge_queue_entry"]["state"] == "queued"
+    assert queued["merge_queue_entry"]["branch"] == "main"
+    assert ejected["action"] == "ejected" and ejected["sender"] is None
+    entry = ejected["merge_queue_entry"]
+    assert "position" not in entry and entry["reason"] == "CI failed on the speculative merge"
+    assert (entry["base_sha"], entry["head_sha"]) == (head, "f" * 40)
+    assert ejected["pull_request"]["head"]["sha"] == head
+
+
+def test_pending_deliveries_that_redis_lost_are_queued_again(
+    github, hosted_repo, receiver, settings, database, api
+):
+    info = hosted_repo()
+    _repo, hook = make_hook(github, info, receiver)
+    hook.ping()
+    connection = connect(settings.redis_url)
+    connection.flushdb()  # Redis restarted empty: the queued job is gone, the row is not
+    run_worker(settings.redis_url, ["hooks"], burst=True)
+    assert receiver.requests == []
+    listed = api("GET", f"/repos/alice/project/hooks/{hook.id}/deliveries", info.token).json()
+    assert listed[0]["state"] == "pending"
+
+    # Not yet due by the grace period: left alone (its job may be on its way to the queue).
+    assert reconcile(database, settings, connection) == []
+    assert reconcile(database, settings, connection, grace=timedelta(0)) == [listed[0]["id"]]
+    # Queued now: a second pass leaves it to the queue.
+    assert reconcile(database, settings, connection, grace=timedelta(0)) == []
+    drain(settings, lambda: len(receiver.requests) == 1)
+    assert receiver.requests[0].headers["X-GitHub-Delivery"] == listed[0]["guid"]
+    assert receiver.requests[0].signed_with(SECRET)
+    listed = api("GET", f"/repos/alice/project/hooks/{hook.id}/deliveries", info.token).json()
+    assert listed[0]["state"] == "delivered" and listed[0]["attempt_count"] == 1
+
+
+def test_a_worker_starting_up_sends_what_redis_lost(github, hosted_repo, receiver, settings,
+                                                    database):  # fmt: skip
+    info = hosted_repo()
+    _repo, hook = make_hook(github, info, receiver)
+    hook.ping()
+    connect(settings.redis_url).flushdb()
+    with database.session() as session:  # recorded a while ago, before Redis went away
+        session.execute(update(WebhookDelivery).values(created_at=utcnow() - timedelta(minutes=5)))
+
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "SECRET_KEY": settings.secret_key,
+           "FORGE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "forge.cli", "--home", str(settings.home), "worker",
+         "--queues", "hooks"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: receiver.events("ping"), timeout=60, what="the lost ping")
+    finally:
+        worker.terminate()
+        _out, err = worker.communicate(timeout=30)
+    assert receiver.requests[0].signed_with(SECRET), err
