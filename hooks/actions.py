@@ -125,6 +125,32 @@ def announce_to_webhooks(ctx: PushContext) -> None:
                  commits=commits, pusher=ctx.pusher)  # fmt: skip
 
 
+def settle_reverts(ctx: PushContext) -> None:
+    """A branch received commits saying "This reverts commit <sha>" of a change merged into
+    it within the window: its author and approvers lose reputation (forge.services.reputation).
+    A revert landing by merging a revert change passes here too, as every merge does."""
+    from forge.git.merge import commits_between
+    from forge.git.pushlog import pushed_messages
+    from forge.services import reputation
+
+    for update in ctx.updates:
+        if not update.branch or update.created or update.deleted:
+            continue
+        messages = pushed_messages(ctx.git, update.old, update.new)
+        if not reputation.reverted_shas(messages):
+            continue
+
+        def commits_of(change):
+            patch_set = change.current_patch_set
+            return commits_between(ctx.git, patch_set.base_sha, patch_set.head_sha)
+
+        for change in reputation.settle_reverts_in_push(
+            ctx.session, ctx.repository, messages, commits_of, branch=update.branch
+        ):
+            ctx.say(f"Change #{change.number} was reverted: its author and approvers lose "
+                    "reputation")  # fmt: skip
+
+
 POST_RECEIVE = [
     record_push,
     adopt_first_branch,
@@ -132,5 +158,6 @@ POST_RECEIVE = [
     schedule_ci,
     update_changes,
     schedule_maintenance,
+    settle_reverts,
     announce_to_webhooks,
 ]

@@ -20,6 +20,8 @@ from forge.api import (  # noqa: E402,F401
     notifications,
     pulls,
     repos,
+    reputation,
+    review_queue,
     statuses,
     users,
 )

@@ -975,3 +975,49 @@ def rate_limit(state) -> dict:
         "resource": state.resource,
     }
     return {"resources": {state.resource: entry}, "rate": entry}
+
+
+# --- review queue and reputation (forge's own) --------------------------------------------------
+
+
+def review_queue_item(item) -> dict:
+    """A change in a reviewer's queue: GitHub's pull request, and how much it needs review."""
+    return pull_request(item.change) | {
+        "qualified_votes": item.qualified_votes,
+        "claimed_by": simple_user(item.claimed_by) if item.claimed_by else None,
+        "claim_expires_at": timestamp(item.claim_expires_at),
+    }
+
+
+def review_claim(change, claim) -> dict:
+    return {
+        "pull_request": _pull_urls(change)[0],
+        "number": change.number,
+        "claimed_by": simple_user(claim.user),
+        "claim_expires_at": timestamp(claim.expires_at),
+    }
+
+
+def reputation_event(item) -> dict:
+    """One step of a user's reputation; in a repository the viewer cannot read, only the
+    number and the date show."""
+    event = item.event
+    body = {"delta": event.delta, "kind": event.kind, "at": timestamp(event.created_at)}
+    if not item.visible:
+        return body | {"reason": "in a repository you cannot see", "repository": None,
+                       "change": None}  # fmt: skip
+    repo, change = item.repository, item.change
+    return body | {
+        "reason": event.reason,
+        "repository": repo.full_name if repo is not None else None,
+        "change": change.number if change is not None else None,
+    }
+
+
+def reputation(standing, history: list) -> dict:
+    return {
+        "reputation": standing.reputation,
+        "accuracy": standing.accuracy,
+        "settled_votes": standing.settled,
+        "history": [reputation_event(item) for item in history],
+    }

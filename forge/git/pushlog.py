@@ -49,6 +49,19 @@ def pushed_commits(
     return [_pushed(repo, repo.object_store[sha]) for sha in ordered[-limit:]]
 
 
+def pushed_messages(repo: Repo, before: str, after: str, limit: int = 500) -> list[str]:
+    """The messages of (up to `limit` of) the commits `after` brought over `before`, without
+    the per-commit diffs `pushed_commits` computes (spotting reverts needs only the words)."""
+    if after == ZERO or before == ZERO:
+        return []
+    missing, _edge = commits_between(
+        repo.object_store, [after.encode()], [before.encode()], set(), lambda c: c.parents
+    )
+    return [
+        repo.object_store[sha].message.decode("utf-8", "replace") for sha in sorted(missing)[:limit]
+    ]
+
+
 def _parents_first(repo: Repo, tip: bytes, commits: set[bytes]) -> list[bytes]:
     """`commits` in an order where each comes after its parents (iterative post-order)."""
     ordered, seen, stack = [], set(), [(tip, False)]

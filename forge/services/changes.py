@@ -444,6 +444,9 @@ def close_change(session: Session, actor: User, change: Change) -> Change:
         raise Invalid(f"change #{change.number} is already {change.state}")
     change.state, change.closed_at = "closed", utcnow()
     session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="closed"))
+    from forge.services import reputation
+
+    reputation.settle_abandoned(session, change)
     emit(session, change.repository, "pull_request", change=change, action="closed", sender=actor)
     return change
 

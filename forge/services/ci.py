@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from forge.config import CiLimits, Settings
 from forge.db import Database, utcnow
@@ -448,6 +448,11 @@ def _update_run_state(run: CiRun) -> None:
     else:
         run.state = max(states, key=SEVERITY.index)
     run.updated_at = utcnow()
+    if run.state in ("failed", "timed_out") and run.change_id is not None:
+        from forge.services import reputation
+
+        # A change's head failed its CI: the votes on that patch set are settled.
+        reputation.settle_ci_failed(object_session(run), run)
 
 
 def run_url(run: CiRun) -> str:

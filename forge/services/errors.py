@@ -22,6 +22,10 @@ class Invalid(ForgeError):
     """The input is malformed or breaks a rule (a bad name, a duplicate, ...)."""
 
 
+class Conflict(ForgeError):
+    """Someone else holds the thing right now (a review claim, ...); try again later."""
+
+
 class Throttled(ForgeError):
     """Too many attempts; try again later."""
 

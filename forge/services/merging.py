@@ -19,7 +19,7 @@ from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.refs import RefUpdate
 from forge.models import Change, ChangeEvent, Review, User
-from forge.services import webhooks
+from forge.services import reputation, webhooks
 from forge.services.branches import open_git
 from forge.services.errors import Forbidden, Invalid
 from forge.services.permissions import require
@@ -85,6 +85,8 @@ def merge_change(
         raise Invalid(f"merge_method must be one of {', '.join(METHODS)}", field="merge_method")
     if change.state != "open":
         raise Invalid(f"change #{change.number} is {change.state} and cannot be merged")
+    if reputation.is_audit(session, change):
+        raise Invalid(f"change #{change.number} is an audit and is never merged; unmark it first")
     if expected_head_sha and expected_head_sha != change.head_sha:
         raise Invalid(
             "the change's head moved since you looked at it "
@@ -142,6 +144,7 @@ def merge_change(
     session.add(
         ChangeEvent(change_id=change.id, actor_id=actor.id, kind="merged", detail=f"{method}:{new}")
     )
+    reputation.settle_merged(session, change)
     webhooks.emit(session, change.repository, "pull_request", config.base_url, change=change,
                   action="closed", sender=actor)  # fmt: skip
     return new

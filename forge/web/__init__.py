@@ -10,7 +10,14 @@ from flask import Flask, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from forge.app import login_manager
-from forge.services.errors import Forbidden, ForgeError, Invalid, NotFound, Throttled
+from forge.services.errors import (
+    Conflict,
+    Forbidden,
+    ForgeError,
+    Invalid,
+    NotFound,
+    Throttled,
+)
 from forge.web.context import db, settings
 
 CONTENT_SECURITY_POLICY = (
@@ -20,9 +27,9 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_app(app: Flask) -> None:
-    from forge.web import account, admin, auth, browse, changes, health, home, repos, users
+    from forge.web import account, admin, auth, browse, changes, health, home, repos, review, users
 
-    for module in (health, auth, account, admin, home, repos, browse, changes, users):
+    for module in (health, auth, account, admin, home, review, repos, browse, changes, users):
         app.register_blueprint(module.bp)
 
     @login_manager.user_loader
@@ -85,14 +92,17 @@ def init_app(app: Flask) -> None:
 
 
 def _status_for(exc: ForgeError) -> int:
-    for cls, status in ((NotFound, 404), (Forbidden, 403), (Invalid, 400), (Throttled, 429)):
+    statuses = ((NotFound, 404), (Forbidden, 403), (Invalid, 400), (Conflict, 409),
+                (Throttled, 429))  # fmt: skip
+    for cls, status in statuses:
         if isinstance(exc, cls):
             return status
     return 400
 
 
 def render_error(status: int, message: str) -> str:
-    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 429: "Slow down"}
+    titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Taken",
+              429: "Slow down"}  # fmt: skip
     if status == 404:
         message = "There is nothing here, or you may not see it."
     return render_template(

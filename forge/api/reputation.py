@@ -1,0 +1,36 @@
+"""GET /users/{u}/reputation (forge's own): a user's reputation, review accuracy and the
+logged events behind them, newest first; `?repository=o/r` for the per-repository view."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from forge.api import api, shapes
+from forge.api.auth import current_user, repo_viewer
+from forge.api.pagination import page_args
+from forge.api.review_queue import page_links
+from forge.services import reputation
+from forge.services.accounts import get_user
+from forge.services.errors import Invalid
+from forge.services.repos import get_repository
+from forge.web.context import db
+
+
+@api.get("/users/<username>/reputation")
+def user_reputation(username: str):
+    user = get_user(db(), username)
+    per_page, page = page_args()
+    repo = None
+    wanted = (request.args.get("repository") or "").strip()
+    if wanted:
+        owner, _, name = wanted.partition("/")
+        if not owner or not name:
+            raise Invalid("repository must be OWNER/NAME", field="repository")
+        repo = get_repository(db(), owner, name, repo_viewer())
+    standing = reputation.standing(db(), user, repo)
+    viewer = repo_viewer() if current_user() is not None else None
+    items, total = reputation.history(
+        db(), viewer, user, repo, limit=per_page, offset=(page - 1) * per_page
+    )
+    has_next = page * per_page < total
+    return jsonify(shapes.reputation(standing, items)), 200, page_links(page, per_page, has_next)

@@ -1,0 +1,106 @@
+"""The review queue over the API (forge's own extension): GET /review-queue, the changes the
+caller may vote on, neediest first; POST/DELETE /repos/{o}/{r}/pulls/{n}/claim to claim one
+for 30 minutes or give it back; PUT/DELETE /repos/{o}/{r}/pulls/{n}/audit for maintainers."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import jsonify, request
+
+from forge.api import api, shapes
+from forge.api.auth import repo_viewer, require_scope, require_user
+from forge.api.pagination import page_args
+from forge.api.pulls import pull_of
+from forge.api.repos import json_body
+from forge.services import reputation
+from forge.services import review_queue as queue_service
+from forge.services.errors import Invalid
+from forge.services.permissions import require
+from forge.services.repos import get_repository
+from forge.web import external_url
+from forge.web.context import db
+
+
+def page_links(page: int, per_page: int, has_next: bool) -> dict:
+    def url(n: int) -> str:
+        args = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
+        args.update(per_page=per_page, page=n)
+        return f"{external_url(request.path)}?{urlencode(args)}"
+
+    links = []
+    if has_next:
+        links.append(f'<{url(page + 1)}>; rel="next"')
+    if page > 1:
+        links += [f'<{url(1)}>; rel="first"', f'<{url(page - 1)}>; rel="prev"']
+    return {"Link": ", ".join(links)} if links else {}
+
+
+@api.get("/review-queue")
+def review_queue():
+    user = require_user()
+    per_page, page = page_args()
+    repo = None
+    wanted = (request.args.get("repository") or "").strip()
+    if wanted:
+        owner, _, name = wanted.partition("/")
+        if not owner or not name:
+            raise Invalid("repository must be OWNER/NAME", field="repository")
+        repo = get_repository(db(), owner, name, repo_viewer())
+    found = queue_service.review_queue(
+        db(),
+        user,
+        repository=repo,
+        label=request.args.get("label"),
+        limit=per_page,
+        offset=(page - 1) * per_page,
+        # A token without the `repo` scope sees public repositories only.
+        public_only=repo_viewer() is None,
+    )
+    items = [shapes.review_queue_item(item) for item in found.items]
+    return jsonify(items), 200, page_links(page, per_page, found.has_next)
+
+
+@api.post("/repos/<owner>/<name>/pulls/<int:number>/claim")
+def claim_pull(owner: str, name: str, number: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    held = queue_service.claim(db(), user, change)
+    return jsonify(shapes.review_claim(change, held)), 201
+
+
+@api.delete("/repos/<owner>/<name>/pulls/<int:number>/claim")
+def release_pull(owner: str, name: str, number: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    queue_service.release(db(), user, change)
+    return "", 204
+
+
+@api.get("/repos/<owner>/<name>/pulls/<int:number>/audit")
+def get_audit(owner: str, name: str, number: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    require(db(), user, "maintain", change.repository)
+    audit = reputation.audit_of(db(), user, change)
+    return jsonify({"audit": audit is not None, "expected": audit.expected if audit else None})
+
+
+@api.put("/repos/<owner>/<name>/pulls/<int:number>/audit")
+def mark_audit(owner: str, name: str, number: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    body = json_body()
+    expected = body.get("expected")
+    if not isinstance(expected, str):
+        raise Invalid('expected must be "bad" or "good"', field="expected")
+    audit = reputation.mark_audit(db(), user, change, expected)
+    return jsonify({"audit": True, "expected": audit.expected})
+
+
+@api.delete("/repos/<owner>/<name>/pulls/<int:number>/audit")
+def unmark_audit(owner: str, name: str, number: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    reputation.unmark_audit(db(), user, change)
+    return "", 204
