@@ -98,7 +98,7 @@ def record(
     try:
         with session.begin_nested():
             session.add(event)
-            session.flush([event])
+            session.flush()
     except IntegrityError:
         return None
     session.execute(

@@ -200,7 +200,7 @@ def claim(session: Session, user: User, change: Change, now: datetime | None = N
         # Two reviewers pressing Claim at once: the unique change_id lets one through.
         with session.begin_nested():
             session.add(claim_row)
-            session.flush([claim_row])
+            session.flush()
     except IntegrityError:
         raise _conflict(change, _claim_of(session, change)) from None
     session.refresh(claim_row, ["user"])

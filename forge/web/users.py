@@ -2,6 +2,7 @@
 
 from flask import Blueprint, render_template
 
+from forge.services import reputation
 from forge.services.accounts import get_user
 from forge.services.repos import visible_repositories
 from forge.web.context import db, viewer
@@ -13,4 +14,9 @@ bp = Blueprint("users", __name__)
 def profile(username: str):
     user = get_user(db(), username)
     repos = visible_repositories(db(), viewer(), owner=user)
-    return render_template("user.html", user=user, repos=repos)
+    standing = reputation.standing(db(), user)
+    recent, _total = reputation.history(db(), viewer(), user, limit=10)
+    chart = reputation.chart_svg_points(reputation.running_total(db(), user))
+    return render_template(
+        "user.html", user=user, repos=repos, standing=standing, recent=recent, chart=chart
+    )
