@@ -119,8 +119,13 @@ def serve(ctx: click.Context, host: str, port: int):
     help="Comma-separated queues to take jobs from.",
 )
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option(
+    "--no-reconcile",
+    is_flag=True,
+    help="Do not run the CI reconciler beside this worker (another worker runs it).",
+)
 @click.pass_context
-def worker(ctx: click.Context, queues: str, burst: bool):
+def worker(ctx: click.Context, queues: str, burst: bool, no_reconcile: bool):
     """Run a job worker (start more of them to scale out)."""
     from forge.queue import QUEUES, QueueUnavailable
     from forge.queue.worker import run_worker
@@ -137,6 +142,11 @@ def worker(ctx: click.Context, queues: str, burst: bool):
     if "ci" in names and settings.ci.concurrency > 1 and not burst:
         # An rq worker runs one job at a time: FORGE_CI_CONCURRENCY=N starts N-1 more.
         extra = _start_ci_workers(settings.ci.concurrency - 1)
+    if "ci" in names and not burst and not no_reconcile:
+        from forge.queue.ci import start_reconciler
+
+        # Every 15 s (one worker at a time): a killed worker's jobs end, lost ones requeue.
+        extra.append(start_reconciler())
     try:
         run_worker(settings.redis_url, names, burst=burst)
     except QueueUnavailable as exc:
@@ -152,7 +162,7 @@ def _start_ci_workers(count: int) -> list:
 
     from forge.procs import die_with_parent
 
-    argv = [sys.executable, "-m", "forge.cli", "worker", "--queues", "ci"]
+    argv = [sys.executable, "-m", "forge.cli", "worker", "--queues", "ci", "--no-reconcile"]
     return [subprocess.Popen(argv, preexec_fn=die_with_parent) for _ in range(count)]
 
 

@@ -129,13 +129,14 @@ FAULTS = """jobs:
   sleepy:
     run: sleep 60
     timeout: 2
-  snoop:
-    run: |
-      if ls "$HIDDEN"/repos 2>/dev/null | grep -q .; then echo "SAW REPOS"; exit 1; fi
-      if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then echo "REACHED REDIS"; exit 1; fi
-      if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then echo "REACHED FORGE"; exit 1; fi
-      echo isolated
-    env: {HIDDEN: "%(home)s", PORT: "%(port)s"}
+  read_home:
+    run: ls "$HIDDEN"/repos
+    env: {HIDDEN: "%(home)s"}
+  reach_redis:
+    run: exec 3<>/dev/tcp/127.0.0.1/6379
+  reach_forge:
+    run: exec 3<>/dev/tcp/127.0.0.1/$PORT
+    env: {PORT: "%(port)s"}
   leftover:
     run: "sleep 987 & echo left one behind"
 """
@@ -160,8 +161,17 @@ def test_faults_end_the_job_with_a_reason_and_the_worker_lives_on(
     chatty_log = log_of(settings, jobs["chatty"])
     assert len(chatty_log) < 65536 + 200 and chatty_log.endswith("job stopped]\n")
     assert states["sleepy"] == "timed_out" and "timeout of 2 s" in jobs["sleepy"].reason
-    assert states["snoop"] == "passed", log_of(settings, jobs["snoop"])
-    assert states["leftover"] == "passed"
+    # $FORGE_HOME is an empty directory in the sandbox: the read fails, and says so.
+    assert states["read_home"] == "failed" and "exited with code" in jobs["read_home"].reason
+    assert "No such file or directory" in log_of(settings, jobs["read_home"])
+    # A network of its own (only its own loopback): neither Redis's usual port nor the
+    # forge's, which is listening on the machine's loopback, answers.
+    for name in ("reach_redis", "reach_forge"):
+        assert states[name] == "failed", log_of(settings, jobs[name])
+        assert "Connection refused" in log_of(settings, jobs[name])
+    assert states["leftover"] == "failed"
+    assert jobs["leftover"].reason == "it left background processes running: sleep 987"
+    assert log_of(settings, jobs["leftover"]).startswith("left one behind\n")
     still_running = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 987"]
     assert still_running == []
 

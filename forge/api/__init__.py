@@ -10,6 +10,7 @@ from flask import Blueprint
 api = Blueprint("api", __name__, url_prefix="/api/v3")
 
 from forge.api import (  # noqa: E402,F401
+    actions,
     auth,
     branches,
     comments,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, object_session
 
 from forge.config import CiLimits, Settings
@@ -192,15 +192,98 @@ def get_run(session: Session, repo: Repository, run_id: int) -> CiRun:
     return run
 
 
-def list_runs(session: Session, repo: Repository, limit: int = 50, offset: int = 0):
-    query = select(CiRun).where(CiRun.repository_id == repo.id).order_by(CiRun.id.desc())
+def get_job(session: Session, repo: Repository, job_id: int) -> CiJob:
+    job = session.get(CiJob, job_id)
+    if job is None or job.run.repository_id != repo.id:
+        raise NotFound(f"no job {job_id} in {repo.full_name}")
+    return job
+
+
+@dataclass
+class RunFilter:
+    """Which of a repository's runs to list; None means any."""
+
+    ref: str | None = None
+    event: str | None = None
+    states: tuple[str, ...] | None = None
+    sha: str | None = None
+    change_id: int | None = None
+    actor_id: int | None = None
+
+    def apply(self, query):
+        if self.ref is not None:
+            query = query.where(CiRun.ref == self.ref)
+        if self.event is not None:
+            query = query.where(CiRun.event == self.event)
+        if self.states is not None:
+            query = query.where(CiRun.state.in_(self.states))
+        if self.sha is not None:
+            query = query.where(CiRun.sha == self.sha)
+        if self.change_id is not None:
+            query = query.where(CiRun.change_id == self.change_id)
+        if self.actor_id is not None:
+            query = query.where(CiRun.actor_id == self.actor_id)
+        return query
+
+
+def list_runs(
+    session: Session,
+    repo: Repository,
+    limit: int = 50,
+    offset: int = 0,
+    where: RunFilter | None = None,
+) -> list[CiRun]:
+    """The repository's runs, newest first."""
+    query = select(CiRun).where(CiRun.repository_id == repo.id)
+    query = (where or RunFilter()).apply(query).order_by(CiRun.id.desc())
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def count_runs(session: Session, repo: Repository) -> int:
-    from sqlalchemy import func
+def count_runs(session: Session, repo: Repository, where: RunFilter | None = None) -> int:
+    query = select(func.count(CiRun.id)).where(CiRun.repository_id == repo.id)
+    return session.scalar((where or RunFilter()).apply(query))
 
-    return session.scalar(select(func.count(CiRun.id)).where(CiRun.repository_id == repo.id))
+
+def changes_of(session: Session, runs: list[CiRun]) -> dict[int, Change]:
+    """The changes the runs were asked for, by id (a run keeps only the change's id)."""
+    ids = {run.change_id for run in runs if run.change_id is not None}
+    if not ids:
+        return {}
+    return {c.id: c for c in session.scalars(select(Change).where(Change.id.in_(ids)))}
+
+
+def allowed_actions(session: Session, user: User | None, run: CiRun) -> frozenset[str]:
+    """What the user may do to the run now: some of approve, cancel, rerun."""
+    if user is None or not can(session, user, "write", run.repository):
+        return frozenset()
+    states = {job.state for job in run.jobs}
+    actions = set()
+    if "waiting" in states:
+        actions.add("approve")
+    if run.jobs and not states <= set(FINISHED):
+        actions.add("cancel")
+    if run.jobs and states <= set(FINISHED):
+        actions.add("rerun")
+    return frozenset(actions)
+
+
+def started_at(run: CiRun):
+    times = [job.started_at for job in run.jobs if job.started_at is not None]
+    return min(times) if times else None
+
+
+def finished_at(run: CiRun):
+    if run.state not in FINISHED:
+        return None
+    times = [job.finished_at for job in run.jobs if job.finished_at is not None]
+    return max(times) if times else run.updated_at
+
+
+def seconds_between(start, end) -> int | None:
+    """How long something took, or has taken so far (no end yet); None if it never started."""
+    if start is None:
+        return None
+    return max(0, int(((end or utcnow()) - start).total_seconds()))
 
 
 def approve(session: Session, actor: User, run: CiRun) -> CiRun:
@@ -334,6 +417,24 @@ def read_log(logs_dir: Path, job: CiJob, offset: int = 0, limit: int = 256 * 102
             return log.read(limit)
     except FileNotFoundError:
         return b""
+
+
+def read_log_text(logs_dir: Path, job: CiJob, offset: int = 0, limit: int = 256 * 1024):
+    """Up to `limit` bytes of the log from `offset` as text, and the offset to read on from.
+
+    A chunk that ends inside a UTF-8 character stops before it, so a reader polling with the
+    returned offset never sees a character cut in two.
+    """
+    data = read_log(logs_dir, job, offset, limit)
+    cut = len(data)
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: keep looking for the lead byte
+            continue
+        if byte >= 0xC0 and back < (2 if byte < 0xE0 else 3 if byte < 0xF0 else 4):
+            cut = len(data) - back  # the lead byte's character is not complete yet
+        break
+    return data[:cut].decode("utf-8", "replace"), max(0, offset) + cut
 
 
 def execute(database: Database, settings: Settings, job_id: int, attempt: int, ops: QueueOps):

@@ -5,6 +5,11 @@ $FORGE_HOME hidden under empty tmpfs, the workspace writable, no network (unless
 and its own PID namespace, so nothing started by the job outlives it. Limits are set with
 setrlimit before exec: CPU time, address space, processes and file size. When forge runs as
 root the job runs as `nobody`, since the kernel does not hold root to RLIMIT_NPROC.
+
+The script runs under a small bash wrapper that, once the script has ended, looks for
+processes it left behind (in its session, or anywhere in the sandbox's PID namespace) and
+reports them on a pipe of their own: a job whose script "passed" while something it
+started was still running fails, because what it tested was not finished.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import ctypes
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -49,6 +55,33 @@ class Outcome:
     reason: str
     exit_code: int | None
 
+
+# $1 the script, $2 "ns" inside a PID namespace of its own, $3 the report pipe's fd. Only
+# builtins after the script ends, so the wrapper starts no process of its own while looking.
+WRAPPER = r"""
+report_fd=$3
+bash -e -c "$1" forge-job {report_fd}>&-
+code=$?
+shopt -s nullglob
+found=0
+for proc in /proc/[0-9]*; do
+  pid=${proc#/proc/}
+  [ "$pid" = "$$" ] && continue
+  [ "$2" = ns ] && [ "$pid" = 1 ] && continue
+  read -r stat 2>/dev/null < "$proc/stat" || continue
+  set -- "$1" "$2" "$3" ${stat##*") "}
+  # after the command name: state, parent, process group, session
+  [ "$4" = Z ] && continue
+  [ "$2" = ns ] || [ "$7" = "$$" ] || continue
+  mapfile -d '' -t argv 2>/dev/null < "$proc/cmdline"
+  # cmdline reads empty while a process is between fork and exec: name it by its comm then
+  [ "${#argv[@]}" -gt 0 ] || { argv=${stat#*\(}; argv=("${argv%\)*}"); }
+  printf '%s\n' "${argv[*]}" >&"$3"
+  found=$((found + 1))
+  [ "$found" -ge 5 ] && break
+done
+exit $code
+"""
 
 SIGNAL_REASONS = {
     signal.SIGXFSZ: "it wrote a file larger than the file size limit",
@@ -102,7 +135,9 @@ def run_script(
     poll_seconds: float = 1.0,
 ) -> Outcome:
     """Run `script` with bash -e; its output goes to `log_path`, up to the log limit."""
-    command = ["bash", "-e", "-c", script]
+    report_read, report_write = os.pipe()
+    namespace = "ns" if sandbox.bwrap else ""
+    command = ["bash", "-c", WRAPPER, "forge-ci", script, namespace, str(report_write)]
     as_nobody = os.geteuid() == 0
     if as_nobody:
         _give_to_nobody(sandbox.workspace)
@@ -135,20 +170,25 @@ def run_script(
             os.setresuid(NOBODY, NOBODY, NOBODY)
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            cwd=sandbox.workspace,
-            env=job_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preexec_fn=prepare,
-        )
+    with open(log_path, "ab") as log, os.fdopen(report_read, "rb", buffering=0) as report:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=sandbox.workspace,
+                env=job_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                preexec_fn=prepare,
+                pass_fds=(report_write,),
+            )
+        finally:
+            os.close(report_write)
         copier = _LogCopier(proc.stdout, log, sandbox.log_limit)
         copier.start()
         deadline = time.monotonic() + sandbox.timeout
         stopped = timed_out = False
+        leftovers: list[str] = []
         while proc.poll() is None:
             if copier.overflowed.is_set():
                 break
@@ -159,6 +199,8 @@ def run_script(
                 stopped = True
                 break
             copier.overflowed.wait(poll_seconds)
+        else:
+            leftovers = _read_report(report)
         # The whole group goes: whatever the script left running in the background too.
         _kill_group(proc.pid)
         code = proc.wait()
@@ -181,9 +223,35 @@ def run_script(
         if stopped:
             log.write(b"\n[forge: cancelled]\n")
             return Outcome("cancelled", "cancelled", code)
+        if leftovers and code == 0:
+            listed = ", ".join(leftovers)
+            log.write(
+                f"\n[forge: the job left background processes running ({listed}); "
+                "they were killed]\n".encode()
+            )
+            return Outcome("failed", f"it left background processes running: {listed}", code)
     if code == 0:
         return Outcome("passed", "", 0)
     return Outcome("failed", _failure_reason(code), code)
+
+
+def _read_report(report, wait_seconds: float = 5.0) -> list[str]:
+    """The wrapper's list of leftover processes: read until the wrapper's end closes.
+
+    Leftovers never hold the pipe (the script runs with it closed), so end of file comes
+    as soon as the wrapper and bwrap are gone; the wait only bounds a sandbox slow to end.
+    """
+    data = b""
+    deadline = time.monotonic() + wait_seconds
+    while len(data) < 65536:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([report], [], [], remaining)[0]:
+            break
+        chunk = report.read(4096)
+        if not chunk:
+            break
+        data += chunk
+    return [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
 
 
 def _failure_reason(code: int) -> str:

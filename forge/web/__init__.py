@@ -27,9 +27,11 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_app(app: Flask) -> None:
-    from forge.web import account, admin, auth, browse, changes, health, home, repos, review, users
+    from forge.web import account, actions, admin, auth, browse, changes, health, home, repos
+    from forge.web import review, users
 
-    for module in (health, auth, account, admin, home, review, repos, browse, changes, users):
+    modules = (health, auth, account, admin, home, review, repos, browse, changes, users)
+    for module in (*modules, actions):
         app.register_blueprint(module.bp)
 
     @login_manager.user_loader
