@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,8 +67,9 @@ class Receiver:
         return [r for r in self.requests if r.event == name]
 
 
-@pytest.fixture
-def receiver():
+@contextmanager
+def running_receiver():
+    """A Receiver serving on 127.0.0.1 for the block."""
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -91,17 +93,29 @@ def receiver():
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_port}/hook"
-    yield state
-    if state.stall is not None:
-        state.stall.set()
-    server.shutdown()
-    thread.join(timeout=10)
+    try:
+        yield state
+    finally:
+        if state.stall is not None:
+            state.stall.set()
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def loopback_settings(settings):
+    """Loopback receivers are allowed, and retries come after a second, not minutes."""
+    return replace(settings, webhook_allowed_hosts=("127.0.0.1",), webhook_retry_delays=(0, 1, 1))
+
+
+@pytest.fixture
+def receiver():
+    with running_receiver() as state:
+        yield state
 
 
 @pytest.fixture
 def settings(settings):
-    """Loopback receivers are allowed, and retries come after a second, not minutes."""
-    return replace(settings, webhook_allowed_hosts=("127.0.0.1",), webhook_retry_delays=(0, 1, 1))
+    return loopback_settings(settings)
 
 
 def drain(settings, until=lambda: True, timeout=90.0):

@@ -37,6 +37,7 @@ def _links(build):
 
 webhooks.register_payloads(
     {
+        "ping": _links(lambda hook, sender: shapes.ping_event(hook, sender)),
         "push": _links(
             lambda repository, update, forced, commits, pusher: shapes.push_event(
                 repository, update, forced, commits, pusher
@@ -169,7 +170,7 @@ def _delete(hook):
 
 
 def _ping(user, hook):
-    webhooks.ping(db(), hook, shapes.ping_event(hook, user))
+    webhooks.ping(db(), hook, user)
     return "", 204
 
 

@@ -72,6 +72,10 @@ class WebhookDelivery(Base):
 
     __table_args__ = (Index("ix_webhook_deliveries_hook_id_id", "hook_id", "id"),)
 
+    @property
+    def latest_attempt(self) -> WebhookAttempt | None:
+        return self.attempts[-1] if self.attempts else None
+
 
 class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"

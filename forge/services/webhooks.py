@@ -418,8 +418,13 @@ def queue_position(entry) -> int | None:
     return ahead + 1
 
 
-def ping(session: Session, hook: Webhook, payload: dict) -> WebhookDelivery:
-    return _record(session, hook, "ping", payload)
+def ping(
+    session: Session, hook: Webhook, sender: User, base_url: str | None = None
+) -> WebhookDelivery:
+    """Send the hook a ping event (GitHub's, with the hook itself in the payload)."""
+    return _record(
+        session, hook, "ping", PAYLOAD_BUILDERS["ping"](base_url, hook=hook, sender=sender)
+    )
 
 
 def redeliver(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:

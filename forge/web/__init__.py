@@ -33,6 +33,9 @@ def init_app(app: Flask) -> None:
     modules = (health, auth, account, admin, home, review, repos, browse, changes, users)
     for module in (*modules, actions):
         app.register_blueprint(module.bp)
+    from forge.web import hooks as hook_pages  # webhook settings: repositories and system
+
+    app.register_blueprint(hook_pages.bp)
 
     @login_manager.user_loader
     def load_user(user_id: str):
