@@ -4,7 +4,9 @@
 // log as it was when loaded.
 (() => {
   const page = document.getElementById("run");
-  if (!page || page.dataset.finished === "true") return;
+  if (!page) return;
+  // A run that just ended (cancelled, say) may still get its last line from the worker.
+  let quiet = 0;
   const jobs = new Map();
   page.querySelectorAll("section.job").forEach((section) => jobs.set(section.dataset.job, section));
   const setState = (badge, state, label) => {
@@ -53,8 +55,9 @@
     const approval = document.getElementById("approval-note");
     if (approval && body.state !== "waiting") approval.hidden = true;
     page.dataset.finished = String(body.finished);
-    // Once finished, one more look drains what was written last; then stop.
-    if (!body.finished || grew) setTimeout(poll, 1000);
+    // Once finished, a few more looks drain what the worker wrote last; then stop.
+    quiet = grew ? 0 : quiet + 1;
+    if (!body.finished || quiet < 3) setTimeout(poll, 1000);
   };
   setTimeout(poll, 1000);
 })();

@@ -6,9 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import authed, form_post, wait_for
 from sqlalchemy import select
 
 from forge.models import CiJob, CiRun, CommitStatus
@@ -198,33 +199,69 @@ def test_malformed_file_errors_with_line_and_field(ci, git, hosted_repo, tmp_pat
     assert "line 4: jobs.test.timeout" in statuses_of(database, sha)["ci"].description
 
 
-def test_a_killed_worker_ends_its_job_as_errored_after_reconcile(
+def start_worker(ci_env: dict, *args: str) -> subprocess.Popen:
+    """`forge worker --queues ci` as a process of its own, as an admin starts one."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "forge.cli", "worker", "--queues", "ci", *args],
+        env={**os.environ, **ci_env},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def stop(*workers: subprocess.Popen) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def running_with_log(database, settings, sha: str, name: str, text: str):
+    def check():
+        job = jobs_of(database, sha)[name]
+        return job if job.state == "running" and text in log_of(settings, job) else None
+
+    return check
+
+
+def sleeping(command: str) -> list[str]:
+    return [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == command]
+
+
+def test_a_killed_worker_s_job_is_ended_by_another_worker_s_reconciler(
     ci, git, hosted_repo, tmp_path, database, settings
 ):
-    from forge.queue.jobs import reconcile_ci
-
+    """kill -9 of the worker running a job; nobody runs `forge ci reconcile`: the reconciler
+    beside the other worker ends the job as errored within a minute, and the job's script
+    (left behind in the killed worker's orphaned child) is stopped too."""
     repo = hosted_repo()
-    sha = push_ci(git, repo, tmp_path, "jobs:\n  long:\n    run: echo started; sleep 50\n")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "forge.cli", "worker", "--burst", "--queues", "ci"],
-        env={**os.environ, **ci},
-    )
+    sha = push_ci(git, repo, tmp_path, "jobs:\n  long:\n    run: echo started; sleep 51\n")
+    workers = [start_worker(ci), start_worker(ci)]
     try:
-        wait_for(
-            lambda: (
-                (j := jobs_of(database, sha)["long"]).state == "running"
-                and "started" in log_of(settings, j)
-            ),
+        job = wait_for(
+            running_with_log(database, settings, sha, "long", "started"),
             timeout=60,
             what="the job to start",
         )
+        worker_pid = int(job.runner.split(":")[1])
+        victim = next(w for w in workers if w.pid == worker_pid)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        job = wait_for(
+            lambda: (j := jobs_of(database, sha)["long"]).state != "running" and j,
+            timeout=60,
+            what="a reconciler to end the lost job",
+        )
+        assert job.state == "errored"
+        assert job.reason == f"the worker running it stopped (process {worker_pid} is gone)"
+        assert statuses_of(database, sha)["ci/long"].state == "error"
+        wait_for(lambda: sleeping("sleep 51") == [], timeout=30, what="the script to stop")
     finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-    assert reconcile_ci() == [jobs_of(database, sha)["long"].id]
-    job = jobs_of(database, sha)["long"]
-    assert job.state == "errored" and "worker running it stopped" in job.reason
-    assert statuses_of(database, sha)["ci/long"].state == "error"
+        stop(*workers)
 
 
 def test_jobs_queued_before_redis_lost_them_still_run(
@@ -252,3 +289,125 @@ def test_without_bwrap_jobs_are_refused_unless_the_admin_allows(
     job = jobs_of(database, sha)["test"]
     assert job.state == "errored" and "FORGE_CI_UNSANDBOXED=1" in job.reason
     assert "forge refuses to run CI jobs" in log_of(settings, job)
+
+
+# --- screening newcomers, patch sets, cancel and re-run ---------------------------------------
+
+SIMPLE = "jobs:\n  test:\n    run: echo tested $CI_COMMIT_SHA\n"
+
+
+@pytest.fixture
+def project(ci, git, hosted_repo, tmp_path, make_user, make_token, database):
+    """alice's public project with a CI file on main; carol may write, bob is a stranger."""
+    from forge.services import accounts
+    from forge.services import repos as repo_service
+
+    repo = hosted_repo()
+    repo.main_sha = push_ci(git, repo, tmp_path, SIMPLE)
+    for name in ("bob", "carol"):
+        make_user(name)
+        setattr(repo, f"{name}_url", authed(repo.url, name, make_token(name)))
+    with database.session() as session:
+        alice = accounts.get_user(session, "alice")
+        project = repo_service.get_repository(session, "alice", "project", alice)
+        repo_service.set_collaborator(session, project, alice, "carol", "write")
+    return repo
+
+
+def upload(git, url: str, clone: Path, content: str, topic: str | None = None) -> str:
+    """Clone (once), commit and push HEAD:refs/for/main: a change request, Gerrit-style."""
+    if not clone.exists():
+        git.run("clone", "-q", url, str(clone))
+    sha = git.commit(clone, {"app.txt": content}, f"change {content}")
+    options = ["-o", f"topic={topic}"] if topic else []
+    git.run("push", *options, url, "HEAD:refs/for/main", cwd=clone)
+    return sha
+
+
+def test_a_newcomers_jobs_wait_for_approval_and_a_collaborators_run_at_once(
+    project, git, tmp_path, database, settings, app, login
+):
+    bob_sha = upload(git, project.bob_url, tmp_path / "bob", "from bob")
+    carol_sha = upload(git, project.carol_url, tmp_path / "carol", "from carol")
+    assert jobs_of(database, bob_sha)["test"].state == "waiting"
+    assert statuses_of(database, bob_sha)["ci/test"].description == "Waiting for approval"
+    assert jobs_of(database, carol_sha)["test"].state == "queued"
+
+    work(settings)
+    assert jobs_of(database, project.main_sha)["test"].state == "passed"
+    assert jobs_of(database, carol_sha)["test"].state == "passed"
+    assert jobs_of(database, bob_sha)["test"].state == "waiting"  # the worker ran none of his
+
+    run_id = jobs_of(database, bob_sha)["test"].run_id
+    page = f"/alice/project/actions/runs/{run_id}"
+    approve = page + "/approve"
+    # bob may not approve his own jobs: he has no write access (a public repository: 403).
+    bob = login("bob", test_client=app.test_client())
+    assert "Approve and run" not in bob.get(page).get_data(as_text=True)
+    assert form_post(bob, page, approve, {}).status_code == 403
+    assert jobs_of(database, bob_sha)["test"].state == "waiting"
+
+    alice = login("alice", test_client=app.test_client())
+    assert "Approve and run" in alice.get(page).get_data(as_text=True)
+    answer = form_post(alice, page, approve, {}, follow_redirects=True)
+    assert answer.status_code == 200
+    assert "Approved: the jobs are queued." in answer.get_data(as_text=True)
+    job = jobs_of(database, bob_sha)["test"]
+    assert job.state == "queued" and job.reason == "approved by alice"
+    work(settings)
+    job = jobs_of(database, bob_sha)["test"]
+    assert job.state == "passed" and f"tested {bob_sha}" in log_of(settings, job)
+    assert statuses_of(database, bob_sha)["ci/test"].state == "success"
+    # Approving twice is refused with a reason, and changes nothing.
+    again = form_post(alice, page, approve, {}, follow_redirects=True)
+    assert "this run is not waiting for approval" in again.get_data(as_text=True)
+
+
+def test_a_newer_patch_set_cancels_the_older_ones_pending_jobs(project, git, tmp_path, database):
+    first = upload(git, project.bob_url, tmp_path / "bob", "one", topic="t")
+    second = upload(git, project.bob_url, tmp_path / "bob", "two", topic="t")
+    old = jobs_of(database, first)["test"]
+    assert old.state == "cancelled" and old.reason == "a newer patch set superseded it"
+    assert statuses_of(database, first)["ci/test"].state == "error"
+    assert jobs_of(database, second)["test"].state == "waiting"
+
+
+def test_cancel_kills_the_running_job(ci, git, hosted_repo, tmp_path, database, settings, github):
+    repo = hosted_repo()
+    sha = push_ci(git, repo, tmp_path, "jobs:\n  long:\n    run: echo started; sleep 52\n")
+    worker = start_worker(ci, "--burst")
+    try:
+        wait_for(running_with_log(database, settings, sha, "long", "started"), timeout=60)
+        run = github(repo.token).get_repo("alice/project").get_workflow_runs()[0]
+        assert run.status == "in_progress"
+        assert run.cancel() is True
+        worker.wait(timeout=60)  # the burst worker ends once the killed job is done
+    finally:
+        stop(worker)
+    job = jobs_of(database, sha)["long"]
+    assert job.state == "cancelled" and job.reason == "cancelled by alice"
+    assert log_of(settings, job) == "started\n\n[forge: cancelled]\n"
+    assert statuses_of(database, sha)["ci/long"].state == "error"
+    assert sleeping("sleep 52") == []
+    run = github(repo.token).get_repo("alice/project").get_workflow_run(job.run_id)
+    assert (run.status, run.conclusion) == ("completed", "cancelled")
+
+
+def test_rerun_is_a_new_attempt_with_a_new_log(
+    ci, git, hosted_repo, tmp_path, database, settings, github
+):
+    repo = hosted_repo()
+    sha = push_ci(git, repo, tmp_path, "jobs:\n  test:\n    run: echo run at $(date +%s%N)\n")
+    work(settings)
+    first = jobs_of(database, sha)["test"]
+    run = github(repo.token).get_repo("alice/project").get_workflow_run(first.run_id)
+    assert (run.run_attempt, run.conclusion) == (1, "success")
+    assert run.rerun() is True
+    queued = jobs_of(database, sha)["test"]
+    assert (queued.state, queued.attempt, queued.reason) == ("queued", 2, "re-run by alice")
+    work(settings)
+    second = jobs_of(database, sha)["test"]
+    assert (second.state, second.attempt) == ("passed", 2)
+    assert log_of(settings, first) != log_of(settings, second)  # both kept, each its own
+    run = github(repo.token).get_repo("alice/project").get_workflow_run(first.run_id)
+    assert (run.run_attempt, run.status, run.conclusion) == (2, "completed", "success")
