@@ -54,6 +54,7 @@ from dulwich.server import Backend, UploadPackHandler
 from forge.git import fetch, packs
 from forge.git.integrity import IntegrityError, check_new_objects, format_size
 from forge.git.refs import RefUpdate, check_ref_name
+from forge.git.storage import open_repo
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
 
@@ -72,7 +73,7 @@ PROTOCOL_ERRORS = (GitProtocolError, BodyTooLarge)
 def open_repository(path) -> Repo | None:
     """The bare repository at `path`, or None when there is none."""
     try:
-        return Repo(str(path))
+        return open_repo(path)
     except NotGitRepository:
         return None
 

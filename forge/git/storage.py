@@ -16,6 +16,17 @@ def repo_path(repos_dir: Path, owner: str, name: str) -> Path:
     return repos_dir / owner.lower() / f"{name.lower()}.git"
 
 
+def open_repo(path: Path | str) -> Repo:
+    """The repository at `path`, opened for serving (raises NotGitRepository)."""
+    repo = Repo(str(path))
+    store = repo.object_store
+    if not os.path.exists(os.path.join(store.pack_dir, "multi-pack-index")):
+        # forge never writes a multi-pack index; without this, dulwich stats for one on
+        # every object lookup (8% of a small fetch).
+        store._use_midx = False
+    return repo
+
+
 def init_bare(path: Path, default_branch: str) -> None:
     """Create a bare repository at `path` atomically: it appears whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forge.git import refs as git_refs
+from forge.git.storage import open_repo
 from forge.models import BranchProtection, Repository, User
 from forge.services.errors import Invalid, NotFound
 from forge.services.permissions import require
@@ -31,7 +32,7 @@ class Tag:
 
 
 def open_git(repos_dir: Path, repo: Repository) -> Repo:
-    return Repo(str(disk_path(repos_dir, repo)))
+    return open_repo(disk_path(repos_dir, repo))
 
 
 def _protected_names(session: Session, repo: Repository) -> set[str]:
