@@ -18,7 +18,8 @@ APP = "".join(f"line {i}\n" for i in range(1, 11))
 @pytest.fixture
 def project(git, hosted_repo, tmp_path, make_user, make_token, database, settings, github):
     """alice's public repository: main with app.py, and a branch `feature` two commits ahead
-    (app.py line 2 changed, new.txt added). bob collaborates with write; carol is a stranger."""
+    (app.py line 2 changed, new.txt added). bob collaborates with write, maya with maintain
+    (her approval is a Code-Review +2); carol is a stranger."""
     repo = hosted_repo()
     work = git.init(tmp_path / "work", {"app.py": APP, "README.md": "# project\n"})
     git.run("push", repo.push_url, "main", cwd=work)
@@ -29,11 +30,12 @@ def project(git, hosted_repo, tmp_path, make_user, make_token, database, setting
     git.run("checkout", "-q", "main", cwd=work)
     make_user("bob")
     make_user("carol")
+    make_user("maya")
     with database.session() as session:
         owner = accounts.get_user(session, "alice")
-        repos.set_collaborator(
-            session, repos.find_repository(session, "alice", "project"), owner, "bob", "write"
-        )
+        found = repos.find_repository(session, "alice", "project")
+        repos.set_collaborator(session, found, owner, "bob", "write")
+        repos.set_collaborator(session, found, owner, "maya", "maintain")
     bob_token, carol_token = make_token("bob"), make_token("carol")
     return SimpleNamespace(
         hosted=repo,
@@ -43,6 +45,7 @@ def project(git, hosted_repo, tmp_path, make_user, make_token, database, setting
         alice=github(repo.token).get_repo("alice/project"),
         bob=github(bob_token).get_repo("alice/project"),
         carol=github(carol_token).get_repo("alice/project"),
+        maya=github(make_token("maya")).get_repo("alice/project"),
         carol_gh=github(carol_token),
         alice_gh=github(repo.token),
         tokens={"alice": repo.token, "bob": bob_token, "carol": carol_token},
@@ -407,6 +410,11 @@ def advance_main(git, project) -> str:
     return tip(git, project)
 
 
+def approve(project, number: int = 1) -> None:
+    """A maintainer's approval (Code-Review +2): what a writer's merge needs under the gate."""
+    project.maya.get_pull(number).create_review(event="APPROVE")
+
+
 def show(git, project, rev: str, path: str) -> str:
     return git.run("show", f"{rev}:{path}", cwd=project.bare).stdout
 
@@ -414,6 +422,7 @@ def show(git, project, rev: str, path: str) -> str:
 def test_merge_with_a_merge_commit(git, project):
     before = advance_main(git, project)
     pull = project.alice.create_pull("main", "feature", title="Spell it out")
+    approve(project)
     result = project.bob.get_pull(1).merge(merge_method="merge", sha=pull.head.sha)
     assert (result.merged, result.message) == (True, "Pull Request successfully merged")
     after = tip(git, project)
@@ -430,6 +439,7 @@ def test_merge_with_a_merge_commit(git, project):
 def test_squash_makes_one_commit_with_the_merged_tree(git, project):
     before = advance_main(git, project)
     project.alice.create_pull("main", "feature", title="Spell it out")
+    approve(project)
     result = project.bob.get_pull(1).merge(
         merge_method="squash", commit_title="Spell out two (#1)", commit_message="Squashed."
     )
@@ -446,6 +456,7 @@ def test_squash_makes_one_commit_with_the_merged_tree(git, project):
 def test_rebase_replays_the_commits_in_a_line(git, project):
     before = advance_main(git, project)
     project.alice.create_pull("main", "feature", title="Spell it out")
+    approve(project)
     result = project.bob.get_pull(1).merge(merge_method="rebase")
     after = tip(git, project)
     assert result.sha == after
@@ -459,6 +470,7 @@ def test_rebase_replays_the_commits_in_a_line(git, project):
 
 def test_a_stale_head_or_a_conflict_merges_nothing(git, project, api):
     project.alice.create_pull("main", "feature", title="Spell it out")
+    approve(project)
     pull = project.bob.get_pull(1)
     before = tip(git, project)
     error = rejected(lambda: pull.merge(merge_method="merge", sha=project.feature[0]), 409)

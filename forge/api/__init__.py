@@ -25,4 +25,5 @@ from forge.api import (  # noqa: E402,F401
     review_queue,
     statuses,
     users,
+    votes,
 )

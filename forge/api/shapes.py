@@ -1132,3 +1132,61 @@ def workflow_job(job) -> dict:
         "runner_group_name": None,
         "workflow_name": "CI",
     }
+
+
+# --- votes and the quality gate (forge's extension of the API) ------------------------------
+
+
+def vote(view) -> dict:
+    """One vote (forge.services.votes.VoteView); `user` is the voter's login ("forge-ci" for
+    the Verified forge's CI computes from the ci/* statuses)."""
+    return {
+        "user": view.user,
+        "label": view.label,
+        "value": view.value,
+        "weight": view.weight,
+        "stale": view.stale,
+        "counted": view.counted,
+        "patch_set": view.patch_set,
+        "message": view.message,
+        "via": view.via,
+        "note": view.note,
+        "updated_at": timestamp(view.at),
+    }
+
+
+def submit_status(status) -> dict:
+    return {
+        "ready": status.ready,
+        "unmet": list(status.unmet),
+        "enabled": status.enabled,
+        "verified_required": status.verified_required,
+        "requirements": [
+            {"name": r.name, "met": r.met, "summary": r.summary} for r in status.requirements
+        ],
+    }
+
+
+def votes_answer(views: list, status) -> dict:
+    return {"votes": [vote(v) for v in views], "submit": submit_status(status)}
+
+
+def label(row) -> dict:
+    return {
+        "name": row.name,
+        "description": row.description,
+        "min": row.min_value,
+        "max": row.max_value,
+        "function": row.function,
+        "copy_values": sorted(int(v) for v in row.copy_values.split(",") if v.strip()),
+    }
+
+
+def quality_gate(gate, labels: list) -> dict:
+    return {
+        "enabled": gate.enabled,
+        "quorum": gate.quorum,
+        "require_verified": gate.require_verified,
+        "auto_submit": gate.auto_submit,
+        "labels": [label(row) for row in labels],
+    }

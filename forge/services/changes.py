@@ -232,14 +232,17 @@ def add_patch_set(
         return None
     base_sha = _branch_tip(git, change.base_branch, "base")
     merge_base = _merge_base(git, base_sha, head_sha)
-    number = change.current_patch_set.number + 1
+    previous = change.current_patch_set
+    number = previous.number + 1
     patch_set = PatchSet(
         change=change, number=number, head_sha=head_sha, base_sha=merge_base, uploader=uploader
     )
     session.add(patch_set)
     from forge.services.reviews import carry_comments
+    from forge.services.votes import carry_votes
 
     carry_comments(session, Path(git.path), change, change.head_sha, head_sha)
+    carry_votes(session, git, change, previous, patch_set)
     before, change.head_sha = change.head_sha, head_sha
     change.updated_at = utcnow()
     session.add(

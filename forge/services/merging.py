@@ -22,8 +22,9 @@ from forge.models import Change, ChangeEvent, Review, User
 from forge.services import reputation, webhooks
 from forge.services.branches import open_git
 from forge.services.errors import Forbidden, Invalid
-from forge.services.permissions import require
+from forge.services.permissions import can, require
 from forge.services.refs import RefChangeSettings, update_refs
+from forge.services.votes import enforces_admins, submit_status
 
 METHODS = ("merge", "squash", "rebase")
 
@@ -93,6 +94,7 @@ def merge_change(
             f"(expected {expected_head_sha[:12]}, now {change.head_sha[:12]}); review it again",
             field="sha",
         )
+    check_submit_requirements(session, repos_dir, change, actor)
     identity = git_merge.Identity(actor.full_name or actor.name, actor.email)
     title = (commit_title or "").strip()
     with open_git(repos_dir, change.repository) as git:
@@ -148,6 +150,28 @@ def merge_change(
     webhooks.emit(session, change.repository, "pull_request", config.base_url, change=change,
                   action="closed", sender=actor)  # fmt: skip
     return new
+
+
+def check_submit_requirements(
+    session: Session, repos_dir: Path, change: Change, actor: User
+) -> None:
+    """The quality gate (forge.services.votes): a change merges once its submit requirements
+    are met. A repository admin may merge it anyway, as GitHub lets admins bypass branch
+    protection, unless the branch's protection enforces its rules for admins too; what the
+    bypass skipped goes on the change's timeline. So a solo owner can always land their work."""
+    status = submit_status(session, repos_dir, change)
+    if status.ready:
+        return
+    unmet = "; ".join(status.unmet)
+    if not can(session, actor, "admin", change.repository):
+        raise Invalid(f"the submit requirements are not met: {unmet}", field="merge")
+    if enforces_admins(session, change):
+        raise Invalid(
+            f"the submit requirements are not met: {unmet} (the protection of "
+            f"{change.base_branch} enforces them for admins too)",
+            field="merge",
+        )
+    session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="bypassed", detail=unmet))
 
 
 def change_author(change: Change) -> git_merge.Identity:

@@ -17,6 +17,7 @@ RESERVED_USER_NAMES = frozenset(
         "avatars",
         "explore",
         "favicon.ico",
+        "forge-ci",  # the account forge's CI votes Verified with
         "healthz",
         "help",
         "install",

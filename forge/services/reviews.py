@@ -17,6 +17,7 @@ from forge.services import changes as change_service
 from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.permissions import can, require
 from forge.services.repos import disk_path
+from forge.services.votes import vote_for_review
 from forge.services.webhooks import emit
 
 EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
@@ -218,6 +219,8 @@ def submit_review(
         )
     change_service.notify_mentions(session, change, author, review.body)
     session.flush()
+    # APPROVE and REQUEST_CHANGES are Code-Review votes too, so both ways feed the gate.
+    vote_for_review(session, author, change, event, review.body)
     emit(session, change.repository, "pull_request_review", change=change, review=review,
          sender=author)  # fmt: skip
     for comment in comments_of_review(session, review):

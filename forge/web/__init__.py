@@ -27,10 +27,22 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_app(app: Flask) -> None:
-    from forge.web import account, actions, admin, auth, browse, changes, health, home, repos
-    from forge.web import review, users
+    from forge.web import (
+        account,
+        actions,
+        admin,
+        auth,
+        browse,
+        changes,
+        health,
+        home,
+        repos,
+        review,
+        users,
+        votes,
+    )
 
-    modules = (health, auth, account, admin, home, review, repos, browse, changes, users)
+    modules = (health, auth, account, admin, home, review, repos, browse, changes, votes, users)
     for module in (*modules, actions):
         app.register_blueprint(module.bp)
     from forge.web import hooks as hook_pages  # webhook settings: repositories and system

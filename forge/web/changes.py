@@ -40,6 +40,7 @@ from forge.web.change_forms import (
 )
 from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import PostForm
+from forge.web.votes import panel as vote_panel
 
 bp = Blueprint("changes", __name__)
 _FRAGMENTS = LRU(32 * 1024 * 1024, weigh=lambda html: 64 + len(html))
@@ -230,6 +231,7 @@ def _conversation(repo, change, status: int = 200, error: str | None = None, **f
         review_form=forms.get("review_form"),
         branch_deletable=_branch_deletable(change),
         pending=_pending_count(change),
+        **vote_panel(change),
     )
 
 

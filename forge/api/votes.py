@@ -1,0 +1,112 @@
+"""Votes on pull requests and each repository's quality gate: forge's extension of the API.
+
+    POST /repos/{o}/{r}/pulls/{n}/votes   {"label": "Code-Review", "value": 1, "message": "..."}
+    GET  /repos/{o}/{r}/pulls/{n}/votes   {"votes": [...], "submit": {"ready": ..., "unmet": [...]}}
+    GET  /repos/{o}/{r}/quality-gate      {"enabled", "quorum", "require_verified",
+    PUT  /repos/{o}/{r}/quality-gate       "auto_submit", "labels": [...]}
+
+A vote the caller may not give answers 403 with a message naming the missing privilege; a
+value outside the label's range, or a bad gate setting, 422 in GitHub's error shape.
+"""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from forge.api import api, shapes
+from forge.api.auth import repo_viewer, require_scope
+from forge.api.pulls import pull_of
+from forge.api.repos import _field, json_body
+from forge.services import votes as vote_service
+from forge.services.errors import Invalid
+from forge.services.repos import get_repository
+from forge.web.context import db, settings
+
+
+def _answer(change, status: int = 200, **extra):
+    views = vote_service.votes_of(db(), change)
+    state = vote_service.submit_status(db(), settings().repos_dir, change)
+    return jsonify({**extra, **shapes.votes_answer(views, state)}), status
+
+
+@api.get("/repos/<owner>/<name>/pulls/<int:number>/votes")
+def list_votes(owner: str, name: str, number: int):
+    _repo, change = pull_of(owner, name, number)
+    return _answer(change)
+
+
+@api.post("/repos/<owner>/<name>/pulls/<int:number>/votes")
+def create_vote(owner: str, name: str, number: int):
+    user = require_scope("repo")
+    _repo, change = pull_of(owner, name, number)
+    body = json_body()
+    label = _field(body, "label", str)
+    if not label:
+        raise Invalid("label is required, e.g. Code-Review", field="label")
+    if "value" not in body:
+        raise Invalid("value is required: a whole number in the label's range", field="value")
+    recorded = vote_service.record_vote(
+        db(),
+        user,
+        change,
+        label,
+        body["value"],
+        _field(body, "message", str, "") or "",
+        via="api",
+    )
+    db().flush()
+    mine = None
+    if recorded.vote is not None:
+        mine = next(
+            (v for v in vote_service.votes_of(db(), change) if v.user_id == user.id
+             and v.label == recorded.vote.label),
+            None,
+        )  # fmt: skip
+    return _answer(
+        change,
+        201 if recorded.action == "created" else 200,
+        vote=shapes.vote(mine) if mine is not None else None,
+        action=recorded.action,
+    )
+
+
+@api.get("/repos/<owner>/<name>/quality-gate")
+def get_quality_gate(owner: str, name: str):
+    repo = get_repository(db(), owner, name, repo_viewer())
+    gate = vote_service.gate_of(db(), repo)
+    return jsonify(shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
+
+
+@api.put("/repos/<owner>/<name>/quality-gate")
+def put_quality_gate(owner: str, name: str):
+    user = require_scope("repo")
+    repo = get_repository(db(), owner, name, repo_viewer())
+    body = json_body()
+    labels = _field(body, "labels", list)
+    gate = vote_service.update_gate(
+        db(),
+        user,
+        repo,
+        enabled=body.get("enabled"),
+        quorum=body.get("quorum"),
+        require_verified=body.get("require_verified"),
+        auto_submit=body.get("auto_submit"),
+        labels=[_label_spec(item) for item in labels] if labels is not None else None,
+    )
+    return jsonify(shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
+
+
+def _label_spec(item) -> vote_service.LabelSpec:
+    if not isinstance(item, dict):
+        raise Invalid("each label must be an object with name, min and max", field="labels")
+    for key in ("name", "min", "max"):
+        if key not in item:
+            raise Invalid(f"each label needs {key}", field=key)
+    return vote_service.LabelSpec(
+        name=item["name"],
+        min_value=item["min"],
+        max_value=item["max"],
+        function=item.get("function", "MaxWithBlock"),
+        copy_values=item.get("copy_values", []),
+        description=item.get("description", "") or "",
+    )

@@ -1,0 +1,213 @@
+"""Who may give which vote, how much a vote weighs, and who may approve a newcomer's CI run.
+
+Privileges come from two places: the role a person has on the repository (maintainers and
+admins have every privilege) and the reputation they earned *in that repository* (the sum of
+their `ReputationEvent.delta` there). The numbers are `forge.config.ReputationRules`
+(`FORGE_REPUTATION_RULES`), never constants here:
+
+- Code-Review -1/+1 (and the in-between values of any label): anyone signed in, not suspended,
+  who can read the repository.
+- A label's deciding values (Code-Review -2/+2, a custom label's minimum and maximum): the
+  maintain role, or a reputation of `plus_two_threshold` in the repository.
+- Verified: the maintain role (an override of what forge's CI says) and forge's CI itself.
+- Weight of a vote: `base_weight` below `weighted_vote_threshold`, then `weight_per_point` more
+  per point of reputation past it, capped at `max_weight`; maintainers weigh `max_weight`.
+- Approving a newcomer's CI run: the write role, or a reputation of `approve_ci_threshold`.
+
+This module only reads reputation; `forge.services.reputation` records it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from forge.config import ReputationRules
+from forge.models import Collaborator, Repository, User
+from forge.models.quality import ReputationEvent
+from forge.services.errors import Forbidden, NotFound
+from forge.services.permissions import ROLE_RANK, role_of
+
+# The name forge's CI votes under (Verified from the ci/* statuses); reserved for users.
+CI_VOTER = "forge-ci"
+# The labels whose rules are built into the quality gate.
+CODE_REVIEW, VERIFIED = "Code-Review", "Verified"
+
+SESSION_KEY = "forge.reputation_rules"
+
+
+def rules_of(session: Session) -> ReputationRules:
+    """The reputation rules in force: those the app put on the session, else the environment's
+    (workers and hooks inherit FORGE_REPUTATION_RULES from the process that started them)."""
+    rules = session.info.get(SESSION_KEY)
+    return rules if rules is not None else _rules_from_environment()
+
+
+@cache
+def _rules_from_environment() -> ReputationRules:
+    return ReputationRules.from_env(dict(os.environ))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A person's standing in one repository: what their votes may be and weigh."""
+
+    role: str | None
+    reputation: int
+    suspended: bool = False
+
+    @property
+    def maintainer(self) -> bool:
+        return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK["maintain"]
+
+    @property
+    def can_read(self) -> bool:
+        return self.role is not None and not self.suspended
+
+
+def repository_reputation(session: Session, user: User, repo: Repository) -> int:
+    """The user's reputation earned in this repository."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(ReputationEvent.delta), 0)).where(
+            ReputationEvent.user_id == user.id, ReputationEvent.repository_id == repo.id
+        )
+    )
+    return int(total or 0)
+
+
+def standing(session: Session, user: User | None, repo: Repository) -> Standing:
+    if user is None:
+        return Standing(None, 0)
+    return Standing(
+        role_of(session, user, repo),
+        repository_reputation(session, user, repo),
+        suspended=user.is_suspended,
+    )
+
+
+def standings(session: Session, repo: Repository, users: list[User]) -> dict[int, Standing]:
+    """Standings of several people at once (two queries, whatever their number)."""
+    ids = {u.id for u in users}
+    if not ids:
+        return {}
+    roles = dict(
+        session.execute(
+            select(Collaborator.user_id, Collaborator.role).where(
+                Collaborator.repository_id == repo.id, Collaborator.user_id.in_(ids)
+            )
+        ).all()
+    )
+    earned = dict(
+        session.execute(
+            select(ReputationEvent.user_id, func.sum(ReputationEvent.delta))
+            .where(ReputationEvent.repository_id == repo.id, ReputationEvent.user_id.in_(ids))
+            .group_by(ReputationEvent.user_id)
+        ).all()
+    )
+    found = {}
+    for user in users:
+        # The same rule as permissions.role_of, from the rows read above.
+        if user.is_admin or user.id == repo.owner_id:
+            role = "admin"
+        else:
+            role = roles.get(user.id) or (None if repo.is_private else "read")
+        found[user.id] = Standing(role, int(earned.get(user.id) or 0), user.is_suspended)
+    return found
+
+
+def vote_weight(rules: ReputationRules, who: Standing) -> float:
+    """How much a person's Code-Review +1 counts towards the quorum."""
+    if who.maintainer:
+        return rules.max_weight
+    if who.reputation < rules.weighted_vote_threshold:
+        return rules.base_weight
+    grown = rules.base_weight + (who.reputation - rules.weighted_vote_threshold) * (
+        rules.weight_per_point
+    )
+    return round(min(rules.max_weight, grown), 2)
+
+
+def missing_privilege(
+    rules: ReputationRules, who: Standing, repo: Repository, label, value: int
+) -> str | None:
+    """Why the person may not give `value` on `label`, in a sentence; None when they may."""
+    if value == 0:
+        return None  # taking one's own vote back needs nothing
+    shown = f"{label.name} {value:+d}"
+    if who.suspended:
+        return "a suspended account cannot vote"
+    if not who.can_read:
+        return f"giving {shown} needs read access to {repo.full_name}"
+    if label.name == VERIFIED:
+        if who.maintainer:
+            return None
+        return (
+            f"giving {shown} needs the maintain role in {repo.full_name}; "
+            "Verified is otherwise set by forge's CI"
+        )
+    if not _needs_privilege(label, value) or who.maintainer:
+        return None
+    if who.reputation >= rules.plus_two_threshold:
+        return None
+    return (
+        f"giving {shown} needs the maintain role or a reputation of "
+        f"{rules.plus_two_threshold} in {repo.full_name}; you have {who.reputation}"
+    )
+
+
+def _needs_privilege(label, value: int) -> bool:
+    """Code-Review -2/+2, and the minimum and maximum of a custom label (its approving and
+    vetoing values); the opinions in between are anyone's."""
+    if value not in (label.min_value, label.max_value):
+        return False
+    if label.name == CODE_REVIEW:
+        return abs(value) >= 2
+    return True
+
+
+def allowed_values(rules: ReputationRules, who: Standing, repo: Repository, label) -> list[int]:
+    """The values of the label the person may give, highest first (0: no vote)."""
+    return [
+        value
+        for value in range(label.max_value, label.min_value - 1, -1)
+        if missing_privilege(rules, who, repo, label, value) is None
+    ]
+
+
+def check_vote(
+    session: Session, user: User, repo: Repository, label, value: int, rules: ReputationRules
+) -> Standing:
+    """Raise Forbidden, naming the missing privilege, unless the user may give the value."""
+    who = standing(session, user, repo)
+    if who.role is None and not user.is_suspended:
+        raise NotFound(f"repository {repo.full_name} not found")
+    why = missing_privilege(rules, who, repo, label, value)
+    if why is not None:
+        raise Forbidden(why)
+    return who
+
+
+def may_approve_ci(session: Session, user: User | None, repo: Repository) -> bool:
+    """Write role, or enough reputation in the repository to vouch for a newcomer's code."""
+    who = standing(session, user, repo)
+    if not who.can_read:
+        return False
+    if ROLE_RANK[who.role] >= ROLE_RANK["write"]:
+        return True
+    return who.reputation >= rules_of(session).approve_ci_threshold
+
+
+def require_ci_approver(session: Session, user: User | None, repo: Repository) -> None:
+    who = standing(session, user, repo)
+    if who.role is None:
+        raise NotFound(f"repository {repo.full_name} not found")
+    if not may_approve_ci(session, user, repo):
+        threshold = rules_of(session).approve_ci_threshold
+        raise Forbidden(
+            f"approving a newcomer's CI run needs the write role or a reputation of "
+            f"{threshold} in {repo.full_name}; you have {who.reputation}"
+        )

@@ -1,0 +1,225 @@
+"""Votes and the quality gate in the browser: the change page's submit requirements panel and
+vote form, and the repository's quality gate settings (/OWNER/REPO/settings/quality).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from forge.services import changes as change_service
+from forge.services import repos as repo_service
+from forge.services import votes as vote_service
+from forge.services.errors import Forbidden, Invalid, NotFound
+from forge.services.permissions import can
+from forge.web.context import db, settings, viewer
+
+bp = Blueprint("votes", __name__)
+
+
+class VoteForm(FlaskForm):
+    # "Label=value"; the choices are what the viewer may give, set per request.
+    vote = SelectField("Vote", validators=[DataRequired()], validate_choice=False)
+    message = TextAreaField("Message", validators=[Optional(), Length(max=65536)])
+
+
+class GateForm(FlaskForm):
+    enabled = BooleanField("Enforce the submit requirements")
+    quorum = FloatField("Quorum of weighted Code-Review +1 votes", validators=[InputRequired()])
+    require_verified = SelectField(
+        "Require Verified +1",
+        choices=[
+            ("auto", "When the repository has .forge/ci.yml or a required status check"),
+            ("always", "Always"),
+            ("never", "Never"),
+        ],
+    )
+    auto_submit = BooleanField("A change that becomes submittable enters the merge queue")
+
+
+class LabelForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=64)])
+    min_value = IntegerField("Lowest value", validators=[InputRequired()], default=-1)
+    max_value = IntegerField("Highest value", validators=[InputRequired()], default=1)
+    function = SelectField("Rule", choices=[(f, f) for f in vote_service.FUNCTIONS])
+    copy_values = StringField("Values kept on a trivial rebase (e.g. -1,1)")
+    description = StringField("Description", validators=[Length(max=1000)])
+
+
+class DeleteLabelForm(FlaskForm):
+    name = HiddenField(validators=[DataRequired()])
+
+
+# --- the change page ------------------------------------------------------------------------
+
+
+def panel(change) -> dict:
+    """What the change page shows of votes: the submit requirements with met or missing, the
+    votes by label, and the vote form with the values the viewer may give."""
+    session = db()
+    labels = vote_service.labels_of(session, change.repository)
+    views = vote_service.votes_of(session, change)
+    choices = vote_service.voting_choices(session, viewer(), change)
+    form = VoteForm(prefix="vote")
+    form.vote.choices = [
+        (label.name, [(f"{label.name}={v}", _option(label, v)) for v in values])
+        for label, values, _mine in choices
+    ]
+    current = [f"{label.name}={mine}" for label, _values, mine in choices if mine]
+    if current and not form.vote.data:
+        form.vote.data = current[0]
+    return {
+        "submit": vote_service.submit_status(session, settings().repos_dir, change),
+        "vote_groups": [(label, [v for v in views if v.label == label.name]) for label in labels],
+        "vote_form": form if choices else None,
+        "may_bypass": can(session, viewer(), "admin", change.repository)
+        and not vote_service.enforces_admins(session, change),
+    }
+
+
+def _option(label, value: int) -> str:
+    shown = f"{value:+d}" if value else "0"
+    return f"{label.name} {shown}: {vote_service.meaning(label, value)}"
+
+
+@bp.route("/<owner>/<name>/pull/<int:number>/votes", methods=["POST"])
+@login_required
+def vote(owner: str, name: str, number: int):
+    from forge.web.changes import _conversation, _failed
+
+    repo = repo_service.get_repository(db(), owner, name, viewer())
+    change = change_service.get_change(db(), repo, number)
+    form = VoteForm(prefix="vote")
+    if not form.validate_on_submit():
+        return _conversation(repo, change, 400, "choose a vote; the form may be out of date")
+    label, _, value = (form.vote.data or "").partition("=")
+    try:
+        number_value = int(value)
+    except ValueError:
+        return _conversation(repo, change, 400, f"{form.vote.data!r} is not a vote")
+    try:
+        vote_service.record_vote(
+            db(), viewer(), change, label, number_value, form.message.data or "", via="web"
+        )
+    except (Invalid, Forbidden, NotFound) as exc:
+        return _conversation(repo, change, _failed(exc), exc.message)
+    return redirect(
+        url_for("changes.show", owner=repo.owner.name, name=repo.name, number=number) + "#votes"
+    )
+
+
+# --- the quality gate settings ------------------------------------------------------------
+
+
+def _admin_repo(owner: str, name: str):
+    repo = repo_service.get_repository(db(), owner, name, viewer())
+    if not can(db(), viewer(), "admin", repo):
+        abort(403, f"You need the admin role on {repo.full_name} to change its settings.")
+    return repo
+
+
+def _settings_page(repo, status: int = 200, error: str | None = None, **forms):
+    gate = vote_service.gate_of(db(), repo)
+    forms.setdefault("gate_form", GateForm(prefix="gate", obj=gate))
+    forms.setdefault("label_form", LabelForm(prefix="label"))
+    return render_template(
+        "settings_quality.html",
+        repo=repo,
+        gate=gate,
+        labels=vote_service.labels_of(db(), repo),
+        built_in=vote_service.BUILT_IN,
+        delete_form=DeleteLabelForm(prefix="delete"),
+        error=error,
+        **forms,
+    ), status
+
+
+def _refused(owner: str, name: str, exc, **forms):
+    db().rollback()
+    return _settings_page(_admin_repo(owner, name), 400, exc.message, **forms)
+
+
+def _back_to(repo):
+    return redirect(url_for(".quality", owner=repo.owner.name, name=repo.name))
+
+
+@bp.route("/<owner>/<name>/settings/quality", methods=["GET", "POST"])
+@login_required
+def quality(owner: str, name: str):
+    repo = _admin_repo(owner, name)
+    if request.method == "GET":
+        return _settings_page(repo)
+    form = GateForm(prefix="gate")
+    if not form.validate_on_submit():
+        return _settings_page(repo, 400, "the quorum must be a number", gate_form=form)
+    try:
+        vote_service.update_gate(
+            db(),
+            viewer(),
+            repo,
+            enabled=form.enabled.data,
+            quorum=form.quorum.data,
+            require_verified=form.require_verified.data,
+            auto_submit=form.auto_submit.data,
+        )
+    except Invalid as exc:
+        return _refused(owner, name, exc, gate_form=form)
+    flash("Quality gate saved.", "success")
+    return _back_to(repo)
+
+
+@bp.route("/<owner>/<name>/settings/quality/labels", methods=["POST"])
+@login_required
+def save_label(owner: str, name: str):
+    repo = _admin_repo(owner, name)
+    form = LabelForm(prefix="label")
+    if not form.validate_on_submit():
+        errors = [f"{f.label.text}: {e}" for f in form for e in f.errors]
+        return _settings_page(repo, 400, "; ".join(errors) or "the form is incomplete",
+                              label_form=form)  # fmt: skip
+    try:
+        copies = [int(v) for v in (form.copy_values.data or "").split(",") if v.strip()]
+    except ValueError:
+        return _settings_page(
+            repo, 400, "values kept on a rebase: list whole numbers, e.g. -1,1", label_form=form
+        )
+    spec = vote_service.LabelSpec(
+        name=form.name.data.strip(),
+        min_value=form.min_value.data,
+        max_value=form.max_value.data,
+        function=form.function.data,
+        copy_values=copies,
+        description=form.description.data or "",
+    )
+    try:
+        vote_service.save_label(db(), viewer(), repo, spec)
+    except Invalid as exc:
+        return _refused(owner, name, exc, label_form=form)
+    flash(f"Label {spec.name} saved.", "success")
+    return _back_to(repo)
+
+
+@bp.route("/<owner>/<name>/settings/quality/labels/delete", methods=["POST"])
+@login_required
+def delete_label(owner: str, name: str):
+    repo = _admin_repo(owner, name)
+    form = DeleteLabelForm(prefix="delete")
+    if not form.validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    try:
+        vote_service.delete_label(db(), viewer(), repo, form.name.data)
+    except Invalid as exc:
+        return _refused(owner, name, exc)
+    flash(f"Label {form.name.data} removed, with its votes.", "success")
+    return _back_to(repo)
