@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 from forge.config import Settings
 from forge.db import Database
@@ -16,6 +17,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
+
+
+class DatabaseInteger(IntegerConverter):
+    """`<int:...>` in URLs, up to what a database integer holds: a larger number finds
+    nothing (404) instead of overflowing in the database driver (500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
         instance_path=str(settings.home),
     )
+    app.url_map.converters["int"] = DatabaseInteger
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=None,  # git pushes stream; each view enforces its own limit

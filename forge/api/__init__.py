@@ -19,6 +19,7 @@ from forge.api import (  # noqa: E402,F401
     gate,
     hooks,
     notifications,
+    openapi,
     pulls,
     repos,
     reputation,

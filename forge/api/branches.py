@@ -71,6 +71,8 @@ def set_protection(owner: str, name: str, branch: str):
         review_count = reviews.get("required_approving_review_count", 1)
         if not isinstance(review_count, int) or isinstance(review_count, bool):
             raise Invalid("required_approving_review_count must be a number", "reviews")
+        if not 0 <= review_count <= 6:  # GitHub's bounds
+            raise Invalid("required_approving_review_count must be from 0 to 6", "reviews")
     if checks is not None:
         contexts = checks.get("contexts")
         if contexts is None and isinstance(checks.get("checks"), list):
@@ -122,7 +124,8 @@ def list_refs(owner: str, name: str, prefix: str = ""):
     ]
     if prefix and not matching:
         raise ApiError(404, "Not Found")
-    return jsonify([_ref_json(repo, ref, sha) for ref, sha in matching])
+    body, headers = paginate(matching, lambda pair: _ref_json(repo, *pair))
+    return jsonify(body), 200, headers
 
 
 @api.get("/repos/<owner>/<name>/git/ref/<path:ref>")

@@ -17,10 +17,12 @@ from forge.services.repos import get_repository
 from forge.web.context import db, settings
 
 
-@api.get("/repos/<owner>/<name>/contents", defaults={"path": ""})
-@api.get("/repos/<owner>/<name>/contents/", defaults={"path": ""})
+# The top folder's two rules take `path` from the signature, not from `defaults=`: rules of
+# one endpoint with defaults would 308-redirect one form to the other.
+@api.get("/repos/<owner>/<name>/contents")
+@api.get("/repos/<owner>/<name>/contents/")
 @api.get("/repos/<owner>/<name>/contents/<path:path>")
-def get_contents(owner: str, name: str, path: str):
+def get_contents(owner: str, name: str, path: str = ""):
     repo = get_repository(db(), owner, name, repo_viewer())
     ref = request.args.get("ref") or None
     found = content_service.contents(settings().repos_dir, repo, path, ref)

@@ -28,6 +28,9 @@ RESOURCES = {
     "forge.api.comments": "Comment",
     "forge.api.hooks": "Hook",
     "forge.api.notifications": "Notification",
+    "forge.api.actions": "WorkflowRun",
+    "forge.api.review_queue": "PullRequest",
+    "forge.api.reputation": "User",
 }
 
 
@@ -90,6 +93,8 @@ def http_error_response(exc: HTTPException):
 # (bad credentials, rate limit), when the blueprint's own handlers do not apply yet.
 @api.app_errorhandler(ApiError)
 def _api_error(exc: ApiError):
+    if exc.status == 422:  # every 422 says what was wrong in `errors`
+        return validation_failed(exc.message, None)
     return error_response(exc.status, exc.message, exc.headers)
 
 

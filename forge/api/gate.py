@@ -15,13 +15,13 @@ from flask import g, jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import authenticate
-from forge.api.errors import ApiError
+from forge.api.errors import ApiError, error_response, validation_failed
 from forge.services import rate_limits
 from forge.web.context import redis_connection, settings
 
 PREFIX = api.url_prefix
 # Answers about the limit itself cost nothing, like GitHub's.
-FREE_ENDPOINTS = {"api.rate_limit"}
+FREE_ENDPOINTS = {"api.rate_limit", "api.openapi_document"}
 
 
 def is_api_request() -> bool:
@@ -60,6 +60,18 @@ def admit():
         _charge(cost)
         raise
     _charge(cost)
+    return _refuse_nul()
+
+
+def _refuse_nul():
+    """A NUL character names nothing forge stores (and PostgreSQL refuses it in text), so a
+    path holding one finds nothing, and a query holding one is invalid."""
+    if "\x00" in request.path:
+        return error_response(404, "Not Found")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            return validation_failed(f"{name} must not contain NUL characters", name)
+    return None
 
 
 @api.after_app_request

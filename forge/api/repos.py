@@ -21,13 +21,30 @@ def json_body() -> dict:
         return {}
     if not isinstance(body, dict):
         raise ApiError(400, "Problems parsing JSON")
+    _refuse_nul(body, None)
     return body
+
+
+def _refuse_nul(value, field: str | None) -> None:
+    """No stored text may hold a NUL character (PostgreSQL refuses them): say so up front."""
+    if isinstance(value, str) and "\x00" in value:
+        raise Invalid(f"{field or 'a value'} must not contain NUL characters", field=field)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, field)
+            _refuse_nul(item, key)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item, field)
 
 
 def _field(body: dict, name: str, kind: type, default=None):
     value = body.get(name, default)
     if value is not None and not isinstance(value, kind):
         raise Invalid(f"{name} must be a {kind.__name__}", field=name)
+    if kind is int and value is not None and not -(2**31) <= value < 2**31:
+        # Past what an integer column holds; no id, count or line number is that large.
+        raise Invalid(f"{name} is out of range", field=name)
     return value
 
 
