@@ -72,10 +72,11 @@ def panel(change) -> dict:
     views = vote_service.votes_of(session, change)
     choices = vote_service.voting_choices(session, viewer(), change)
     form = VoteForm(prefix="vote")
-    form.vote.choices = [
-        (label.name, [(f"{label.name}={v}", _option(label, v)) for v in values])
+    # A dict makes one <optgroup> per label.
+    form.vote.choices = {
+        label.name: [(f"{label.name}={v}", _option(label, v)) for v in values]
         for label, values, _mine in choices
-    ]
+    }
     current = [f"{label.name}={mine}" for label, _values, mine in choices if mine]
     if current and not form.vote.data:
         form.vote.data = current[0]
