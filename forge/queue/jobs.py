@@ -92,35 +92,52 @@ def deliver_webhook(
     job, is the record of what happened)."""
     from rq import get_current_job
 
-    from forge.db import Database
     from forge.queue import enqueue_in
     from forge.services import webhooks
 
-    database = Database(database_url)
-    try:
-        with database.session() as session:
-            outcome = webhooks.attempt(session, delivery_id, tuple(allowed_hosts))
-            if outcome is None or outcome.delivered or not outcome.retryable:
-                return {"delivery": delivery_id, "status": outcome and outcome.status_code}
-            if try_number >= len(retry_delays):
-                webhooks.give_up(session, delivery_id)
-                return {"delivery": delivery_id, "status": "failed"}
-        job = get_current_job()
-        enqueue_in(
-            job.connection,
-            "hooks",
-            retry_delays[try_number],
-            deliver_webhook,
-            database_url,
-            delivery_id,
-            allowed_hosts,
-            retry_delays,
-            try_number + 1,
-            job_id=webhooks.job_id(delivery_id, try_number + 1),
-        )
-        return {"delivery": delivery_id, "retry_in": retry_delays[try_number]}
-    finally:
-        database.dispose()
+    database = _process_database(database_url)
+    with database.session() as session:
+        outcome = webhooks.attempt(session, delivery_id, tuple(allowed_hosts))
+        if outcome is None or outcome.delivered or not outcome.retryable:
+            return {"delivery": delivery_id, "status": outcome and outcome.status_code}
+        if try_number >= len(retry_delays):
+            webhooks.give_up(session, delivery_id)
+            return {"delivery": delivery_id, "status": "failed"}
+    job = get_current_job()
+    enqueue_in(
+        job.connection,
+        "hooks",
+        retry_delays[try_number],
+        deliver_webhook,
+        database_url,
+        delivery_id,
+        allowed_hosts,
+        retry_delays,
+        try_number + 1,
+        job_id=webhooks.job_id(delivery_id, try_number + 1),
+    )
+    return {"delivery": delivery_id, "retry_in": retry_delays[try_number]}
+
+
+_DATABASES: dict[tuple[int, str], object] = {}
+
+
+def _process_database(database_url: str):
+    """One Database per process and URL, kept: a worker that runs jobs in its own process
+    (the hooks workers) keeps its connections and SQLAlchemy's compiled statements, which
+    otherwise cost more than sending the delivery. Keyed by pid, so a fork makes its own."""
+    from forge.db import Database
+
+    key = (os.getpid(), database_url)
+    if key not in _DATABASES:
+        _DATABASES[key] = Database(database_url)
+    return _DATABASES[key]
+
+
+def dispose_databases() -> None:
+    """Close what `_process_database` kept (a worker stopping)."""
+    while _DATABASES:
+        _DATABASES.popitem()[1].dispose()
 
 
 def reconcile_webhooks() -> list[int]:

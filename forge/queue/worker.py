@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
-from rq import Worker
+from rq import SimpleWorker, Worker
 
 from forge.queue import QUEUES, check, connect, queue
 
@@ -20,7 +21,7 @@ def _reconcile_webhooks() -> None:
 RECONCILERS = {"hooks": [_reconcile_webhooks]}
 
 
-class ForgeWorker(Worker):
+class Reconciling:
     reconcilers: list = []
 
     def run_maintenance_tasks(self):
@@ -32,13 +33,39 @@ class ForgeWorker(Worker):
                 self.log.exception("reconciling with %s failed", reconcile.__name__)
 
 
+class ForgeWorker(Reconciling, Worker):
+    """Runs each job in a fork of itself (rq's default): a job cannot harm the worker."""
+
+
+class InProcessWorker(Reconciling, SimpleWorker):
+    """Runs each job in the worker's own process, keeping database connections and compiled
+    statements from one job to the next: for queues of many short jobs of forge's own (webhook
+    deliveries), where a fork per job cost more than the job (see bench/webhooks.py)."""
+
+
+IN_PROCESS = {"hooks"}
+
+# queue name -> modules its jobs use. A forking worker (`forge serve` runs one for every queue)
+# runs each job in a fresh fork: what it imported once, a job does not import again (a quarter
+# of a second, each time).
+PRELOAD = {"hooks": ["forge.services.webhooks"]}
+
+
 def run_worker(redis_url: str, queue_names: list[str] | None = None, burst: bool = False) -> None:
     connection = connect(redis_url)
     check(connection)
     names = queue_names or list(QUEUES)
-    worker = ForgeWorker([queue(connection, n) for n in names], connection=connection)
+    for module in {m for n in names for m in PRELOAD.get(n, [])}:
+        importlib.import_module(module)
+    worker_class = InProcessWorker if set(names) <= IN_PROCESS else ForgeWorker
+    worker = worker_class([queue(connection, n) for n in names], connection=connection)
     if not burst:
         # Reconcilers read the settings from the environment, as `forge worker` sets it.
         worker.reconcilers = [r for n in names for r in RECONCILERS.get(n, [])]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
-    worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+    try:
+        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+    finally:
+        from forge.queue.jobs import dispose_databases
+
+        dispose_databases()
