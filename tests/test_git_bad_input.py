@@ -293,6 +293,35 @@ def test_tree_entries_with_dangerous_names_are_refused(pushed, git):
     assert_unchanged(pushed, before, git)
 
 
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        ([(b"100644", b"b"), (b"100644", b"a")], "entries not sorted"),
+        ([(b"100644", b"a"), (b"100644", b"a")], "duplicate entry"),
+        ([(b"100600", b"a")], "invalid mode 100600"),
+    ],
+)
+def test_malformed_trees_are_refused(pushed, git, entries, problem):
+    # Trees git itself would never write, as `git fsck` refuses them.
+    blob = Blob.from_string(b"content\n")
+    data = b"".join(
+        mode + b" " + name + b"\0" + bytes.fromhex(blob.id.decode()) for mode, name in entries
+    )
+    tree_id = hashlib.sha1(b"tree %d\0" % len(data) + data).hexdigest().encode()
+    commit = make_commit(tree_id, [pushed.base.encode()])
+    pack = raw_pack(
+        (Blob.type_num, blob.as_raw_string(), None),
+        (Tree.type_num, data, None),
+        (Commit.type_num, commit.as_raw_string(), None),
+    )
+    before = pushed.refs()
+    answer = pushed.push(pushed.update_main(commit.id) + pack)
+    assert answer.report[1:] == ["ng refs/heads/main rejected"]
+    assert f"object {tree_id.decode()[:12]} is malformed" in answer.remote
+    assert problem in answer.report[0]
+    assert_unchanged(pushed, before, git)
+
+
 def test_dangerous_tree_made_by_git_itself_is_refused(pushed, git):
     # git's own mktree writes a `.GIT` entry if asked to; its push is refused by forge.
     cwd = pushed.work
