@@ -249,6 +249,8 @@ def test_real_answers_match_the_documented_schemas(forge_data, api, live_server)
             f"/repos/alice/project/actions/jobs/{forge_data.job['id']}",
         ),
         ("GET", "/users/{username}/reputation", "/users/alice/reputation"),
+        ("GET", repo + "/pulls/{pull_number}/votes", "/repos/alice/project/pulls/1/votes"),
+        ("GET", repo + "/quality-gate", "/repos/alice/project/quality-gate"),
         # Errors are answers too: the shapes of 404, 422 and 401.
         ("GET", repo, "/repos/alice/nothing-here"),
         ("GET", repo + "/pulls", "/repos/alice/project/pulls?per_page=many"),

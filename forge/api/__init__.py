@@ -20,6 +20,7 @@ from forge.api import (  # noqa: E402,F401
     hooks,
     notifications,
     openapi,
+    openapi,
     pulls,
     repos,
     reputation,

@@ -31,6 +31,7 @@ RESOURCES = {
     "forge.api.actions": "WorkflowRun",
     "forge.api.review_queue": "PullRequest",
     "forge.api.reputation": "User",
+    "forge.api.votes": "Vote",
 }
 
 
