@@ -20,7 +20,6 @@ from forge.api import (  # noqa: E402,F401
     hooks,
     notifications,
     openapi,
-    openapi,
     pulls,
     repos,
     reputation,
