@@ -96,6 +96,18 @@ def schedule_ci(ctx: PushContext) -> None:
             )
 
 
+def rebase_merge_queue(ctx: PushContext) -> None:
+    """A push to a branch from outside its merge queue moved the tip the queue was built on:
+    the queue is rebuilt and tested again on the new tip (forge.services.merge_queue)."""
+    from forge.services import merge_queue
+
+    if ctx.via == merge_queue.VIA:
+        return
+    for update in ctx.updates:
+        if update.branch and not update.created:
+            merge_queue.on_branch_moved(ctx.session, ctx.repository, update.branch, ctx.base_url)
+
+
 def schedule_maintenance(ctx: PushContext) -> None:
     """A push added a pack; merge the packs in the background so clones stay fast."""
     if ctx.enqueue is not None and any(not u.deleted for u in ctx.updates):
@@ -157,6 +169,7 @@ POST_RECEIVE = [
     suggest_change_request,
     schedule_ci,
     update_changes,
+    rebase_merge_queue,
     schedule_maintenance,
     settle_reverts,
     announce_to_webhooks,

@@ -18,6 +18,7 @@ from forge.api import (  # noqa: E402,F401
     errors,
     gate,
     hooks,
+    merge_queue,
     notifications,
     openapi,
     pulls,

@@ -378,7 +378,7 @@ def pull_request(
         "requested_teams": [],
         "milestone": None,
         "active_lock_reason": None,
-        "auto_merge": None,
+        "auto_merge": auto_merge(change),
         "_links": {
             "self": {"href": url},
             "html": {"href": html_url},
@@ -1189,4 +1189,60 @@ def quality_gate(gate, labels: list) -> dict:
         "require_verified": gate.require_verified,
         "auto_submit": gate.auto_submit,
         "labels": [label(row) for row in labels],
+    }
+
+
+# --- the merge queue --------------------------------------------------------------------------
+
+
+def auto_merge(change) -> dict | None:
+    """GitHub's `auto_merge` of a pull request: who enabled it and how it will merge."""
+    if change.auto_merge_method is None:
+        return None
+    return {
+        "enabled_by": simple_user(change.auto_merge_by) if change.auto_merge_by else None,
+        "merge_method": change.auto_merge_method,
+        "commit_title": None,
+        "commit_message": None,
+    }
+
+
+def merge_queue_entry(entry, position: int | None) -> dict:
+    """One entry of a branch's merge queue (forge's extension); `position` 1 is next to land,
+    None once it left the queue. `head_sha` is the speculative merge CI tests, `base_sha`
+    what it was built on."""
+    change, run = entry.change, entry.ci_run_id
+    repo = change.repository
+    url, html_url = _pull_urls(change)
+    return {
+        "id": entry.id,
+        "position": position,
+        "branch": entry.branch,
+        "state": entry.state,
+        "merge_method": entry.method,
+        "reason": entry.reason or None,
+        "bypass": entry.bypass,
+        "base_sha": entry.base_sha,
+        "head_sha": entry.speculative_sha,
+        "ci_run_id": run,
+        "ci_run_url": external_url(f"/{repo.full_name}/actions/runs/{run}") if run else None,
+        "enqueued_by": simple_user(entry.enqueued_by) if entry.enqueued_by else None,
+        "enqueued_at": timestamp(entry.created_at),
+        "updated_at": timestamp(entry.updated_at),
+        "pull_request": {
+            "number": change.number,
+            "title": change.title,
+            "url": url,
+            "html_url": html_url,
+            "head_sha": change.head_sha,
+        },
+    }
+
+
+def auto_merge_answer(change, entry, position: int | None = None) -> dict:
+    """PUT .../auto-merge: the pull request's `auto_merge`, and its queue entry if it
+    entered at once (it was submittable already)."""
+    return {
+        "auto_merge": auto_merge(change),
+        "merge_queue_entry": merge_queue_entry(entry, position) if entry is not None else None,
     }

@@ -207,6 +207,7 @@ class MergeQueueEntry(Base):
 
     change: Mapped[Change] = relationship(lazy="joined")
     repository: Mapped[Repository] = relationship()
+    enqueued_by: Mapped[User | None] = relationship()
 
     __table_args__ = (
         Index(

@@ -34,6 +34,9 @@ def _ci_context():
     settings = Settings.from_env()
     database = Database(settings.database_url)
     connection = connect(settings.redis_url)
+    # A run that ends may move the merge queue (forge.services.merge_queue): its sessions
+    # can put that job on the queue once they commit.
+    database.sessionmaker.configure(info={"forge.enqueue": _enqueuer(connection)})
 
     def submit(job) -> None:
         timeout = json.loads(job.definition).get("timeout", 600)
@@ -152,5 +155,86 @@ def reconcile_webhooks() -> list[int]:
     database = Database(settings.database_url)
     try:
         return reconcile(database, settings, connect(settings.redis_url))
+    finally:
+        database.dispose()
+
+
+# --- the merge queue ---------------------------------------------------------------------------
+
+
+def _enqueuer(connection):
+    from forge.queue import enqueue
+
+    return lambda queue_name, func, *args: enqueue(connection, queue_name, func, *args)
+
+
+def _merge_queue_context(base_url: str = ""):
+    """Settings, database (its sessions queue webhook deliveries and follow-up jobs) and the
+    ref-change settings the merge queue moves branches with."""
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.queue import connect
+    from forge.services import webhooks
+    from forge.services.refs import RefChangeSettings
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    connection = connect(settings.redis_url)
+    webhooks.attach(database, settings, _enqueuer(connection))
+    config = RefChangeSettings.build(settings, connection, base_url)
+    return settings, database, config
+
+
+def advance_merge_queue(repository_id: int, branch: str, base_url: str = "") -> list[str]:
+    """Do what is due in one branch's merge queue (land, eject, build and test)."""
+    from forge.services import merge_queue
+
+    settings, database, config = _merge_queue_context(base_url)
+    try:
+        steps = merge_queue.advance_committed(
+            database, settings.repos_dir, config, repository_id, branch
+        )
+        return [f"#{s.change_number} {s.state}" for s in steps]
+    finally:
+        database.dispose()
+
+
+def consider_for_merge_queue(repository_id: int, sha: str, base_url: str = "") -> None:
+    """A change's head got a CI verdict: it may now be submittable (auto-submit, auto-merge)."""
+    from forge.models import Repository
+    from forge.services import merge_queue
+
+    settings, database, config = _merge_queue_context(base_url)
+    try:
+        with database.session() as session:
+            session.info["forge.enqueue"] = config.enqueue
+            session.info["forge.base_url"] = config.base_url
+            repository = session.get(Repository, repository_id)
+            if repository is not None:
+                merge_queue.consider_sha(session, settings.repos_dir, repository, sha, None)
+    finally:
+        database.dispose()
+
+
+def reconcile_merge_queues() -> list[str]:
+    """Advance every merge queue that has entries: after a restart, a lost job or a killed
+    worker, the database says what is due."""
+    from forge.services import merge_queue
+
+    settings, database, config = _merge_queue_context()
+    done = []
+    try:
+        with database.session() as session:
+            queues = merge_queue.branches_with_entries(session)
+        for repository_id, branch in queues:
+            with database.session() as session:
+                config.base_url = config.base_url or merge_queue.known_base_url(
+                    session, repository_id
+                )
+            steps = merge_queue.advance_committed(
+                database, settings.repos_dir, config, repository_id, branch
+            )
+            done += [f"#{s.change_number} {s.state}" for s in steps]
+        return done
     finally:
         database.dispose()

@@ -16,9 +16,15 @@ def _reconcile_webhooks() -> None:
     reconcile_webhooks()
 
 
+def _reconcile_merge_queues() -> None:
+    from forge.queue.jobs import reconcile_merge_queues
+
+    reconcile_merge_queues()
+
+
 # queue name -> what a long-running worker of that queue sets right during rq's upkeep (at
 # start and every few minutes): the database is the truth, the queue may have lost jobs.
-RECONCILERS = {"hooks": [_reconcile_webhooks]}
+RECONCILERS = {"hooks": [_reconcile_webhooks], "default": [_reconcile_merge_queues]}
 
 
 class Reconciling:

@@ -258,6 +258,9 @@ def add_patch_set(
     session.flush()
     _store_head(git, change, head_sha)
     _request_ci(session, git, change)
+    from forge.services import merge_queue
+
+    merge_queue.on_new_patch_set(session, change, uploader)
     # Every new patch set, from a branch push or a refs/for upload, is GitHub's synchronize.
     emit(session, change.repository, "pull_request", change=change, action="synchronize",
          sender=uploader, before=before, after=head_sha)  # fmt: skip

@@ -319,16 +319,32 @@ def rerun(session: Session, actor: User, run: CiRun) -> CiRun:
         raise Invalid(run.reason or "this run has no jobs to run again")
     if any(job.state not in FINISHED for job in run.jobs):
         raise Invalid("this run has not finished yet; cancel it first")
+    return retry(session, run, f"re-run by {actor.name}")
+
+
+def retry(session: Session, run: CiRun, reason: str) -> CiRun:
+    """Run a finished run's jobs again as a new attempt; forge's own retries (the merge
+    queue's, after a lost worker) come here without a person's permission check."""
     run.attempt += 1
     for job in run.jobs:
         job.attempt = run.attempt
-        job.state, job.reason, job.exit_code = "queued", f"re-run by {actor.name}", None
+        job.state, job.reason, job.exit_code = "queued", reason, None
         job.started_at = job.finished_at = job.heartbeat_at = None
         job.runner = ""
         _job_status(session, job)
     _update_run_state(run)
     _dispatch_after_commit(session)
     return run
+
+
+def abandon(session: Session, run: CiRun, reason: str) -> None:
+    """Cancel what has not finished of a run nobody waits for any more (the merge queue
+    rebuilt or dropped the commit it tests)."""
+    live = [job for job in run.jobs if job.state not in FINISHED]
+    for job in live:
+        _finish(session, job, "cancelled", reason)
+    if live:
+        _update_run_state(run)
 
 
 # --- the queue side ----------------------------------------------------------------------------
@@ -554,6 +570,11 @@ def _update_run_state(run: CiRun) -> None:
 
         # A change's head failed its CI: the votes on that patch set are settled.
         reputation.settle_ci_failed(object_session(run), run)
+    if run.state in FINISHED:
+        from forge.services import merge_queue
+
+        # The merge queue waits for its runs, and a change's passing run may make it ready.
+        merge_queue.on_run_finished(object_session(run), run)
 
 
 def run_url(run: CiRun) -> str:

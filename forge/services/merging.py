@@ -103,25 +103,7 @@ def merge_change(
         if base == git_refs.ZERO:
             raise Invalid(f"the base branch {change.base_branch} no longer exists")
         try:
-            if method == "merge":
-                message = title or f"Merge change #{change.number}: {change.title}"
-                body = commit_message if commit_message is not None else change.description
-                new = git_merge.merge_commit(
-                    git, base, change.head_sha, identity, identity, _message(message, body)
-                )
-            elif method == "squash":
-                message = title or f"{change.title} (#{change.number})"
-                body = commit_message if commit_message is not None else change.description
-                new = git_merge.squash_commit(
-                    git,
-                    base,
-                    change.head_sha,
-                    change_author(change),
-                    identity,
-                    _message(message, body),
-                )
-            else:
-                new = git_merge.rebase_commits(git, base, change.head_sha, identity)
+            new = landing_commit(git, base, change, method, identity, title, commit_message)
         except git_merge.MergeConflict as exc:
             raise Invalid(
                 f"change #{change.number} conflicts with {change.base_branch} in "
@@ -139,6 +121,40 @@ def merge_change(
             change=change,
             approvals=approvals(session, change),
         )
+    record_merged(session, change, actor, method, new, config.base_url)
+    return new
+
+
+def landing_commit(
+    git,
+    base: str,
+    change: Change,
+    method: str,
+    committer: git_merge.Identity,
+    title: str = "",
+    commit_message: str | None = None,
+) -> str:
+    """The commit that lands `change` on `base` by `method` (written, no ref moved); raises
+    MergeConflict. The merge queue builds its speculative merges with it too."""
+    if method == "merge":
+        message = title or f"Merge change #{change.number}: {change.title}"
+        body = commit_message if commit_message is not None else change.description
+        return git_merge.merge_commit(
+            git, base, change.head_sha, committer, committer, _message(message, body)
+        )
+    if method == "squash":
+        message = title or f"{change.title} (#{change.number})"
+        body = commit_message if commit_message is not None else change.description
+        return git_merge.squash_commit(
+            git, base, change.head_sha, change_author(change), committer, _message(message, body)
+        )
+    return git_merge.rebase_commits(git, base, change.head_sha, committer)
+
+
+def record_merged(
+    session: Session, change: Change, actor: User, method: str, new: str, base_url: str
+) -> None:
+    """What follows a change landing as `new`, however it landed (Merge, the merge queue)."""
     change.state = "merged"
     change.merged_at = change.closed_at = utcnow()
     change.merged_by_id = actor.id
@@ -147,9 +163,8 @@ def merge_change(
         ChangeEvent(change_id=change.id, actor_id=actor.id, kind="merged", detail=f"{method}:{new}")
     )
     reputation.settle_merged(session, change)
-    webhooks.emit(session, change.repository, "pull_request", config.base_url, change=change,
+    webhooks.emit(session, change.repository, "pull_request", base_url, change=change,
                   action="closed", sender=actor)  # fmt: skip
-    return new
 
 
 def check_submit_requirements(

@@ -62,6 +62,9 @@ def create_status(
     session.add(status)
     session.flush()
     webhooks.emit(session, repo, "status", status=status, sender=actor)
+    from forge.services import merge_queue
+
+    merge_queue.schedule_consider(session, repo, sha)  # a required check may have passed
     return status
 
 

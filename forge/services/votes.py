@@ -435,6 +435,10 @@ def record_vote(
         reputation.vote_recorded(session, vote)
     webhooks.emit(session, repo, "vote", None, change=change, vote=vote, sender=voter,
                   action=action)  # fmt: skip
+    from forge.services import merge_queue
+
+    # The change may have become submittable (auto-submit, auto-merge) or stopped being so.
+    merge_queue.schedule_consider(session, repo, change.head_sha)
     return Recorded(None if action == "deleted" else vote, action)
 
 

@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
         changes,
         health,
         home,
+        merge_queue,
         repos,
         review,
         users,
@@ -43,7 +44,7 @@ def init_app(app: Flask) -> None:
     )
 
     modules = (health, auth, account, admin, home, review, repos, browse, changes, votes, users)
-    for module in (*modules, actions):
+    for module in (*modules, actions, merge_queue):
         app.register_blueprint(module.bp)
     from forge.web import hooks as hook_pages  # webhook settings: repositories and system
 

@@ -16,7 +16,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 
 from forge.cache import LRU
-from forge.services import browse, merging
+from forge.services import browse, merge_queue, merging
 from forge.services import change_views as views
 from forge.services import changes as change_service
 from forge.services import forks as fork_service
@@ -40,6 +40,7 @@ from forge.web.change_forms import (
 )
 from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import PostForm
+from forge.web.merge_queue import AutoMergeForm
 from forge.web.votes import panel as vote_panel
 
 bp = Blueprint("changes", __name__)
@@ -232,7 +233,25 @@ def _conversation(repo, change, status: int = 200, error: str | None = None, **f
         branch_deletable=_branch_deletable(change),
         pending=_pending_count(change),
         **vote_panel(change),
+        queue=_queue_view(change),
     )
+
+
+def _queue_view(change) -> dict:
+    """The change's place in the merge queue, for the merge box (_change_merge_queue.html)."""
+    user = viewer()
+    entry = merge_queue.latest_entry(db(), change)
+    open_ = change.state == "open"
+    return {
+        "entry": entry,
+        "position": merge_queue.position_of(db(), entry) if entry is not None else None,
+        "can_remove": entry is not None and merge_queue.may_remove(db(), user, entry),
+        "can_auto_merge": open_
+        and user is not None
+        and (user.id == change.author_id or can(db(), user, "write", change.repository)),
+        "auto_form": AutoMergeForm(method=change.auto_merge_method or "merge"),
+        "in_use": open_ and merge_queue.queue_in_use(db(), settings().repos_dir, change),
+    }
 
 
 def _branch_deletable(change) -> bool:
@@ -382,6 +401,18 @@ def merge(owner: str, name: str, number: int):
     if not form.validate_on_submit():
         return _conversation(repo, change, 400, "choose a merge method", merge_form=form)
     try:
+        if merge_queue.queue_in_use(db(), settings().repos_dir, change):
+            # With the queue on, Merge means "add to the queue": the branch only ever moves
+            # to a commit CI tested.
+            if form.sha.data != change.head_sha:
+                raise Invalid("the change's head moved since you looked at it; review it again")
+            merge_queue.enqueue(
+                db(), settings().repos_dir, viewer(), change, form.method.data,
+                base_url=external_url(""),
+            )  # fmt: skip
+            flash(f"Change #{change.number} was added to the merge queue of "
+                  f"{change.base_branch}.", "success")  # fmt: skip
+            return redirect(_url(change) + "#merge")
         merging.merge_change(
             db(),
             settings().repos_dir,
