@@ -3,15 +3,20 @@ reviewed a change, told through real pushes, the votes API and the profile page.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
-from conftest import authed
+from conftest import authed, form_post
 from sqlalchemy import select
+from test_ci import ci, project, work  # noqa: F401  (ci and project are fixtures)
+from test_ci import jobs_of as ci_jobs_of
+from test_ci import upload as ci_upload
 
 from forge.models import Change, User
 from forge.models.quality import ReputationEvent
-from forge.services import reputation
+from forge.services import accounts, reputation
+from forge.services import repos as repo_service
 
 
 @pytest.fixture
@@ -282,3 +287,88 @@ def test_the_profile_shows_reputation_accuracy_and_a_chart(git, peers, api, clie
     assert "100% of 1 settled vote" in carol
     fresh = client.get("/erin").get_data(as_text=True)
     assert "No reputation earned yet" in fresh and "no settled votes yet" in fresh
+
+
+# --- CI: a failed run settles the votes; reputation lets a reader approve a newcomer's run ----
+
+
+FAILING = "jobs:\n  test:\n    run: echo failing $CI_COMMIT_SHA; exit 3\n"
+
+
+def test_a_failed_ci_run_settles_the_votes_on_that_patch_set(
+    project,  # noqa: F811
+    git,
+    tmp_path,
+    database,
+    settings,
+    app,
+    login,
+    make_user,
+    make_token,
+    api,
+):
+    tokens = {name: (make_user(name), make_token(name))[1] for name in ("dave", "erin")}
+    clone = tmp_path / "bob"
+    git.run("clone", "-q", project.bob_url, str(clone))
+    sha = git.commit(clone, {".forge/ci.yml": FAILING}, "Break the build")
+    git.run("push", project.bob_url, "HEAD:refs/for/main", cwd=clone)
+    for who, value in (("dave", -1), ("erin", 1)):
+        answer = api("POST", "/repos/alice/project/pulls/1/votes", tokens[who],
+                     json={"label": "Code-Review", "value": value})  # fmt: skip
+        assert answer.status_code == 201, answer.text
+    run_id = ci_jobs_of(database, sha)["test"].run_id
+    page = f"/alice/project/actions/runs/{run_id}"
+    alice = login("alice", test_client=app.test_client())
+    assert form_post(alice, page, page + "/approve", {}).status_code == 302
+    work(settings)
+    assert ci_jobs_of(database, sha)["test"].state == "failed"
+
+    dave = standing_of(api, "dave")
+    assert (dave["reputation"], dave["accuracy"]) == (2, 1.0)
+    assert dave["history"][0]["reason"] == (
+        "+2: Code-Review -1 on alice/project#1 agreed with the outcome: its CI failed"
+    )
+    erin = standing_of(api, "erin")
+    assert (erin["reputation"], erin["accuracy"]) == (-2, 0.0)
+    # Closing it afterwards settles nobody twice.
+    closed = api("PATCH", "/repos/alice/project/pulls/1", project.token, json={"state": "closed"})
+    assert closed.status_code == 200
+    assert standing_of(api, "dave")["reputation"] == 2
+
+
+def test_reputation_lets_a_reader_approve_a_newcomers_run_but_not_their_own(
+    project,  # noqa: F811
+    git,
+    tmp_path,
+    database,
+    app,
+    login,
+    make_user,
+):
+    make_user("dave")
+    bob_sha = ci_upload(git, project.bob_url, tmp_path / "bob", "from bob")
+    run_id = ci_jobs_of(database, bob_sha)["test"].run_id
+    page = f"/alice/project/actions/runs/{run_id}"
+    approve = page + "/approve"
+    dave = login("dave", test_client=app.test_client())
+    refused = form_post(dave, page, approve, {})
+    assert refused.status_code == 403
+    assert "needs the write role or a reputation of 100 in alice/project; you have 0" in (
+        refused.get_data(as_text=True)
+    )
+    with database.session() as session:
+        project_row = repo_service.find_repository(session, "alice", "project")
+        for name in ("dave", "bob"):
+            reputation.record(session, accounts.get_user(session, name), "merged_author", 100,
+                              "a long history here", repository=project_row)  # fmt: skip
+    # Even with the reputation, bob cannot vouch for his own change.
+    bob = login("bob", test_client=app.test_client())
+    assert form_post(bob, page, approve, {}).status_code == 403
+    assert ci_jobs_of(database, bob_sha)["test"].state == "waiting"
+    shown = dave.get(page).get_data(as_text=True)
+    button = re.search(r'<form[^>]*data-action="approve"[^>]*>', shown)
+    assert button is not None and "hidden" not in button.group(0)
+    answer = form_post(dave, page, approve, {}, follow_redirects=True)
+    assert "Approved: the jobs are queued." in answer.get_data(as_text=True)
+    job = ci_jobs_of(database, bob_sha)["test"]
+    assert job.state == "queued" and job.reason == "approved by dave"

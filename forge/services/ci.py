@@ -31,7 +31,7 @@ from forge.models import Change, CiJob, CiRun, CommitStatus, Repository, User
 from forge.models.ci import FINISHED, PENDING
 from forge.services import ci_sandbox
 from forge.services.ci_config import CONFIG_PATH, CiConfigError, parse
-from forge.services.errors import Invalid, NotFound
+from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.permissions import can, require
 from forge.services.repos import disk_path
 
@@ -254,9 +254,12 @@ def changes_of(session: Session, runs: list[CiRun]) -> dict[int, Change]:
 
 def allowed_actions(session: Session, user: User | None, run: CiRun) -> frozenset[str]:
     """What the user may do to the run now: some of approve, cancel, rerun."""
-    if user is None or not can(session, user, "write", run.repository):
+    if user is None:
         return frozenset()
     states = {job.state for job in run.jobs}
+    if not can(session, user, "write", run.repository):
+        vouches = "waiting" in states and _may_approve(session, user, run)
+        return frozenset({"approve"}) if vouches else frozenset()
     actions = set()
     if "waiting" in states:
         actions.add("approve")
@@ -265,6 +268,19 @@ def allowed_actions(session: Session, user: User | None, run: CiRun) -> frozense
     if run.jobs and states <= set(FINISHED):
         actions.add("rerun")
     return frozenset(actions)
+
+
+def _may_approve(session: Session, user: User, run: CiRun) -> bool:
+    """Write access, or the reputation privilege; a reputed newcomer still cannot vouch for
+    their own change."""
+    from forge.services import privileges
+
+    if can(session, user, "write", run.repository):
+        return True
+    if not privileges.may_approve_ci(session, user, run.repository):
+        return False
+    change = session.get(Change, run.change_id) if run.change_id is not None else None
+    return change is None or change.author_id != user.id
 
 
 def started_at(run: CiRun):
@@ -287,8 +303,13 @@ def seconds_between(start, end) -> int | None:
 
 
 def approve(session: Session, actor: User, run: CiRun) -> CiRun:
-    """A maintainer lets a newcomer's jobs run."""
-    require(session, actor, "write", run.repository)
+    """Someone with write access, or enough reputation in the repository (the privilege of
+    forge.services.privileges), lets a newcomer's jobs run; never the newcomer themself."""
+    from forge.services import privileges
+
+    privileges.require_ci_approver(session, actor, run.repository)
+    if not _may_approve(session, actor, run):
+        raise Forbidden("a newcomer's run is approved by someone else: you wrote the change")
     waiting = [job for job in run.jobs if job.state == "waiting"]
     if not waiting:
         raise Invalid("this run is not waiting for approval")
