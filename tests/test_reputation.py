@@ -372,3 +372,36 @@ def test_reputation_lets_a_reader_approve_a_newcomers_run_but_not_their_own(
     assert "Approved: the jobs are queued." in answer.get_data(as_text=True)
     job = ci_jobs_of(database, bob_sha)["test"]
     assert job.state == "queued" and job.reason == "approved by dave"
+
+
+def test_change_page_shows_accuracy_and_lets_maintainers_mark_audits(git, peers, api, app, login):
+    settled = upload(git, peers, {"app.py": "print('hi')\n"}, "Greet briefly")
+    vote(api, peers, "carol", settled, 2)
+    vote(api, peers, "dave", settled, -1)
+    merge(api, peers, settled)
+    number = upload(git, peers, {"app.py": "print('bye')\n"}, "Say goodbye")
+    vote(api, peers, "carol", number, 1)
+    vote(api, peers, "dave", number, 1)
+    change_page = f"/alice/project/pull/{number}"
+
+    # A reviewer sees each voter's record beside their vote, and nothing about audits.
+    erin = login("erin", test_client=app.test_client())
+    page = erin.get(change_page).get_data(as_text=True)
+    assert "100% accurate" in page and "0% accurate" in page
+    assert "audit-form" not in page
+    assert (
+        form_post(erin, change_page, change_page + "/audit", {"expected": "bad"}).status_code == 403
+    )
+
+    carol = login("carol", test_client=app.test_client())
+    assert 'class="audit-form' in carol.get(change_page).get_data(as_text=True)
+    marked = form_post(carol, change_page, change_page + "/audit", {"expected": "good"},
+                       follow_redirects=True)  # fmt: skip
+    assert f"#{number} is now a known-good audit." in marked.get_data(as_text=True)
+    # Marking settles the answers already given: dave's +1 on a known-good change passed.
+    assert standing_of(api, "dave")["reputation"] == -2 + 3
+    unmarked = form_post(carol, change_page, change_page + "/audit", {"expected": "none"},
+                         follow_redirects=True)  # fmt: skip
+    assert "is no longer an audit" in unmarked.get_data(as_text=True)
+    audit = api("GET", f"/repos/alice/project/pulls/{number}/audit", peers.tokens["carol"])
+    assert audit.json() == {"audit": False, "expected": None}

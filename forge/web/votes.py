@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from forge.services import changes as change_service
 from forge.services import repos as repo_service
+from forge.services import reputation
 from forge.services import votes as vote_service
 from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.permissions import can
@@ -83,6 +84,12 @@ def panel(change) -> dict:
     return {
         "submit": vote_service.submit_status(session, settings().repos_dir, change),
         "vote_groups": [(label, [v for v in views if v.label == label.name]) for label in labels],
+        # Each reviewer's record: the share of their settled votes that agreed with outcomes.
+        "accuracy": reputation.accuracy_of(session, [v.user_id for v in views if v.user_id]),
+        # Only maintainers know (and set) whether a change is an audit.
+        "audit": reputation.audit_of(session, viewer(), change),
+        "may_mark_audit": change.state == "open"
+        and can(session, viewer(), "maintain", change.repository),
         "vote_form": form if choices else None,
         "may_bypass": can(session, viewer(), "admin", change.repository)
         and not vote_service.enforces_admins(session, change),
