@@ -14,7 +14,6 @@ vote on a change is settled once, by the first outcome known.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,12 +22,12 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forge.config import ReputationRules
 from forge.db import utcnow
 from forge.models import Change, PatchSet, Repository, User
 from forge.models.quality import Audit, ReputationEvent, Vote
 from forge.services.errors import Invalid, NotFound
 from forge.services.permissions import can, require
+from forge.services.privileges import repository_reputation, rules_of
 
 REVIEW_LABEL = "Code-Review"
 # Settled votes: which kinds count as an agreement and which as a disagreement for accuracy.
@@ -39,13 +38,6 @@ TAKEN_BACK = "vote_agreed_revoked"
 VOTE_KINDS = ("vote_agreed", "vote_disagreed")
 AUDIT_EXPECTATIONS = ("bad", "good")
 REVERT_LINE = re.compile(r"This reverts commit ([0-9a-f]{7,40})", re.IGNORECASE)
-
-
-def rules_of(session: Session) -> ReputationRules:
-    """The rules in force: a web request's session carries its settings' rules; a worker's
-    or a hook's session reads FORGE_REPUTATION_RULES, as the settings did."""
-    rules = session.info.get("forge.reputation_rules")
-    return rules if rules is not None else ReputationRules.from_env(dict(os.environ))
 
 
 def _signed(delta: int) -> str:
@@ -419,12 +411,7 @@ def standing(session: Session, user: User, repository: Repository | None = None)
         session.refresh(user, ["reputation"])
         total = user.reputation
     else:
-        total = session.scalar(
-            select(func.coalesce(func.sum(ReputationEvent.delta), 0)).where(
-                ReputationEvent.user_id == user.id,
-                ReputationEvent.repository_id == repository.id,
-            )
-        )
+        total = repository_reputation(session, user, repository)
     settled = session.scalar(
         select(func.count(ReputationEvent.id)).where(
             ReputationEvent.user_id == user.id,
@@ -432,11 +419,6 @@ def standing(session: Session, user: User, repository: Repository | None = None)
         )
     )
     return Standing(int(total or 0), accuracy_of(session, [user.id])[user.id], settled)
-
-
-def repository_reputation(session: Session, user: User, repository: Repository) -> int:
-    """The per-repository view: the sum of the user's events in that repository."""
-    return standing(session, user, repository).reputation
 
 
 @dataclass
