@@ -25,12 +25,17 @@ def page_args() -> tuple[int, int]:
     return max(1, min(per_page, MAX_PER_PAGE)), max(1, page)
 
 
-def paginate(items: list, make_json) -> tuple[list, dict]:
+def paginate(items, make_json) -> tuple[list, dict]:
     """Slice `items` for the requested page; returns the JSON list and the Link header."""
     per_page, page = page_args()
-    last = max(1, -(-len(items) // per_page))
     chunk = items[(page - 1) * per_page : page * per_page]
-    links = []
+    return [make_json(item) for item in chunk], link_header(page, per_page, total=len(items))
+
+
+def link_header(page: int, per_page: int, total: int | None = None, has_next: bool = False):
+    """GitHub's Link header for page `page` of a list: next and last, first and prev. A list
+    that does not count its items (`total` None) says only whether there is a next page."""
+    last = max(1, -(-total // per_page)) if total is not None else None
 
     def url(n: int) -> str:
         args = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
@@ -39,9 +44,12 @@ def paginate(items: list, make_json) -> tuple[list, dict]:
         # address the request arrived on is not one the client can reach.
         return f"{external_url(request.path)}?{urlencode(args)}"
 
-    if page < last:
-        links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
+    links = []
+    if (last is not None and page < last) or (last is None and has_next):
+        links.append(f'<{url(page + 1)}>; rel="next"')
+    if last is not None and page < last:
+        links.append(f'<{url(last)}>; rel="last"')
     if page > 1:
-        links += [f'<{url(1)}>; rel="first"', f'<{url(min(page - 1, last))}>; rel="prev"']
-    headers = {"Link": ", ".join(links)} if links else {}
-    return [make_json(item) for item in chunk], headers
+        previous = page - 1 if last is None else min(page - 1, last)
+        links += [f'<{url(1)}>; rel="first"', f'<{url(previous)}>; rel="prev"']
+    return {"Link": ", ".join(links)} if links else {}

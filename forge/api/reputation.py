@@ -7,8 +7,7 @@ from flask import jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import current_user, repo_viewer
-from forge.api.pagination import page_args
-from forge.api.review_queue import page_links
+from forge.api.pagination import link_header, page_args
 from forge.services import reputation
 from forge.services.accounts import get_user
 from forge.services.errors import Invalid
@@ -32,5 +31,5 @@ def user_reputation(username: str):
     items, total = reputation.history(
         db(), viewer, user, repo, limit=per_page, offset=(page - 1) * per_page
     )
-    has_next = page * per_page < total
-    return jsonify(shapes.reputation(standing, items)), 200, page_links(page, per_page, has_next)
+    headers = link_header(page, per_page, total=total)
+    return jsonify(shapes.reputation(standing, items)), 200, headers

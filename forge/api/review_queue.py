@@ -4,13 +4,11 @@ for 30 minutes or give it back; PUT/DELETE /repos/{o}/{r}/pulls/{n}/audit for ma
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from flask import jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope, require_user
-from forge.api.pagination import page_args
+from forge.api.pagination import link_header, page_args
 from forge.api.pulls import pull_of
 from forge.api.repos import json_body
 from forge.services import reputation
@@ -18,22 +16,7 @@ from forge.services import review_queue as queue_service
 from forge.services.errors import Invalid
 from forge.services.permissions import require
 from forge.services.repos import get_repository
-from forge.web import external_url
 from forge.web.context import db
-
-
-def page_links(page: int, per_page: int, has_next: bool) -> dict:
-    def url(n: int) -> str:
-        args = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
-        args.update(per_page=per_page, page=n)
-        return f"{external_url(request.path)}?{urlencode(args)}"
-
-    links = []
-    if has_next:
-        links.append(f'<{url(page + 1)}>; rel="next"')
-    if page > 1:
-        links += [f'<{url(1)}>; rel="first"', f'<{url(page - 1)}>; rel="prev"']
-    return {"Link": ", ".join(links)} if links else {}
 
 
 @api.get("/review-queue")
@@ -58,7 +41,7 @@ def review_queue():
         public_only=repo_viewer() is None,
     )
     items = [shapes.review_queue_item(item) for item in found.items]
-    return jsonify(items), 200, page_links(page, per_page, found.has_next)
+    return jsonify(items), 200, link_header(page, per_page, has_next=found.has_next)
 
 
 @api.post("/repos/<owner>/<name>/pulls/<int:number>/claim")
