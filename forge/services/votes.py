@@ -493,13 +493,18 @@ def ci_verdict(session: Session, change: Change, required: list[str] | None = No
                      [s.context for s in latest], latest[0].target_url)  # fmt: skip
 
 
-def required_contexts(session: Session, change: Change) -> list[str]:
-    rule = session.scalar(
+def protection_of(session: Session, change: Change) -> BranchProtection | None:
+    """The protection rule of the change's target branch, if it has one."""
+    return session.scalar(
         select(BranchProtection).where(
             BranchProtection.repository_id == change.repository_id,
             BranchProtection.branch == change.base_branch,
         )
     )
+
+
+def required_contexts(session: Session, change: Change) -> list[str]:
+    rule = protection_of(session, change)
     return rule.required_contexts if rule is not None else []
 
 
@@ -758,12 +763,7 @@ def _by_function(label: Label, given: list[VoteView]) -> Requirement:
 
 def enforces_admins(session: Session, change: Change) -> bool:
     """Whether the protection of the change's branch holds admins to the gate too."""
-    rule = session.scalar(
-        select(BranchProtection).where(
-            BranchProtection.repository_id == change.repository_id,
-            BranchProtection.branch == change.base_branch,
-        )
-    )
+    rule = protection_of(session, change)
     return rule is not None and rule.enforce_admins
 
 
