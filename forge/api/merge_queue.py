@@ -16,6 +16,7 @@ from flask import jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
+from forge.api.pagination import paginate
 from forge.api.pulls import pull_of
 from forge.api.repos import _field, json_body
 from forge.services import merge_queue
@@ -46,7 +47,9 @@ def list_merge_queue(owner: str, name: str):
     entries = merge_queue.active_entries(db(), repo, branch)
     if state == "all":
         entries += merge_queue.recent_entries(db(), repo, branch, limit=100)
-    return jsonify(_entries_json(entries))
+    # Positions count the whole queue, so the page is cut from the finished list.
+    body, headers = paginate(_entries_json(entries), lambda item: item)
+    return jsonify(body), 200, headers
 
 
 @api.delete("/repos/<owner>/<name>/merge-queue/<int:number>")
