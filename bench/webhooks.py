@@ -223,7 +223,8 @@ def main() -> None:
         push_p50 = statistics.median(push_times)
         print(f"| git push p50 (3 hooks each)               | {push_p50:>8.3f} s |")
         print(f"| delivery rate while pushing               | {rate_pushing:>6.1f} /s   |")
-        print(f"| backlog of {args.backlog:>4} pushes: deliveries          | {drain_count:>10} |")
+        label = f"backlog of {args.backlog} pushes: deliveries"
+        print(f"| {label:<41} | {drain_count:>10} |")
         print(f"| workers' capacity draining the backlog    | {capacity:>6.1f} /s   |")
         print(f"| worker CPU per delivery (backlog)         | {cpu_per_delivery * 1000:>7.1f} ms |")
         if not drained:
