@@ -18,6 +18,7 @@ from github import GithubException
 from playwright.sync_api import expect
 from sqlalchemy import select
 from test_browser import browser, shot, watch_console  # noqa: F401  (browser is a fixture)
+from test_webhooks import drain, make_hook, receiver, settings  # noqa: F401  (fixtures)
 
 from forge.models import Change, ChangeEvent
 from forge.models.quality import ReputationEvent
@@ -29,7 +30,7 @@ APP = "".join(f"line {i}\n" for i in range(1, 11))
 
 
 @pytest.fixture
-def project(git, hosted_repo, tmp_path, make_user, make_token, database, settings, github, api):
+def project(git, hosted_repo, tmp_path, make_user, make_token, database, github, api):
     repo = hosted_repo()
     work = git.init(tmp_path / "alice", {"app.py": APP, "README.md": "# project\n"})
     git.run("push", "-q", repo.push_url, "main", cwd=work)
@@ -250,6 +251,8 @@ def test_the_authors_own_votes_never_count_but_an_owner_may_bypass(
     own = mine(answer, "alice")
     assert (own["counted"], own["note"]) == (False, "the author's own vote does not count")
     assert answer["submit"]["ready"] is False
+    page = requests.get(f"{live_server}/alice/project/pull/1", timeout=30).text
+    assert "the author&#39;s own vote does not count" in page
 
     # With the branch's protection enforcing its rules for admins, not even she may merge.
     project.gh["alice"].get_branch("main").edit_protection(enforce_admins=True)
@@ -268,6 +271,25 @@ def test_the_authors_own_votes_never_count_but_an_owner_may_bypass(
         assert bypass.detail == "Code-Review: needs +2 or a quorum of 2.0 weighted +1 (has 0)"
     page = requests.get(f"{live_server}/alice/project/pull/1", timeout=30).text
     assert "merged despite unmet submit requirements (admin bypass)" in page
+
+
+def test_each_vote_given_changed_or_taken_back_is_a_webhook_event(
+    project,
+    github,
+    receiver,  # noqa: F811
+    settings,  # noqa: F811  (loopback receivers allowed)
+):
+    spell_out_two(project)
+    make_hook(github, project.hosted, receiver, events=["vote"])
+    for value in (1, -1, 0):
+        assert project.vote("dave", "Code-Review", value, "hmm").status_code in (200, 201)
+    drain(settings, lambda: len(receiver.events("vote")) == 3)
+    payloads = [r.payload() for r in receiver.events("vote")]
+    assert [(p["action"], p["vote"]["value"]) for p in payloads] == [
+        ("created", 1), ("updated", -1), ("deleted", -1),
+    ]  # fmt: skip
+    assert {p["sender"]["login"] for p in payloads} == {"dave"}
+    assert {p["vote"]["label"] for p in payloads} == {"Code-Review"}
 
 
 # --- Verified ---------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ def panel(change) -> dict:
         "may_mark_audit": change.state == "open"
         and can(session, viewer(), "maintain", change.repository),
         "vote_form": form if choices else None,
+        "own_change": viewer() is not None and viewer().id == change.author_id,
         "may_bypass": can(session, viewer(), "admin", change.repository)
         and not vote_service.enforces_admins(session, change),
     }
