@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -241,6 +242,7 @@ def test_a_killed_worker_s_job_is_ended_by_another_worker_s_reconciler(
     repo = hosted_repo()
     sha = push_ci(git, repo, tmp_path, "jobs:\n  long:\n    run: echo started; sleep 51\n")
     workers = [start_worker(ci), start_worker(ci)]
+    orphans: list[int] = []
     try:
         job = wait_for(
             running_with_log(database, settings, sha, "long", "started"),
@@ -249,6 +251,8 @@ def test_a_killed_worker_s_job_is_ended_by_another_worker_s_reconciler(
         )
         worker_pid = int(job.runner.split(":")[1])
         victim = next(w for w in workers if w.pid == worker_pid)
+        # rq's scheduler (a fork of the worker) outlives a kill -9 of it: ours to clean up.
+        orphans = children_of(victim.pid)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         job = wait_for(
@@ -262,6 +266,21 @@ def test_a_killed_worker_s_job_is_ended_by_another_worker_s_reconciler(
         wait_for(lambda: sleeping("sleep 51") == [], timeout=30, what="the script to stop")
     finally:
         stop(*workers)
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def test_jobs_queued_before_redis_lost_them_still_run(

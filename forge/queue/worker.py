@@ -54,7 +54,10 @@ IN_PROCESS = {"hooks"}
 # queue name -> modules its jobs use. A forking worker (`forge serve` runs one for every queue)
 # runs each job in a fresh fork: what it imported once, a job does not import again (a quarter
 # of a second, each time).
-PRELOAD = {"hooks": ["forge.services.webhooks"]}
+PRELOAD = {
+    "hooks": ["forge.services.webhooks"],
+    "ci": ["forge.services.ci", "forge.queue.jobs", "forge.queue.ci"],
+}
 
 
 def run_worker(redis_url: str, queue_names: list[str] | None = None, burst: bool = False) -> None:

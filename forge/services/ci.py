@@ -371,18 +371,32 @@ def abandon(session: Session, run: CiRun, reason: str) -> None:
 # --- the queue side ----------------------------------------------------------------------------
 
 
-def dispatch(session: Session, ops: QueueOps) -> int:
+def dispatch(session: Session, ops: QueueOps, finished: CiJob | None = None) -> int:
     """Put every queued job whose needs have passed on the queue (unless it is there already);
-    end, as cancelled, the jobs whose needs did not pass. Returns how many were submitted."""
+    end, as cancelled, the jobs whose needs did not pass. Returns how many were submitted.
+
+    With `finished` (a job that just ended), only the jobs that need it, and theirs in turn
+    when skipped, are looked at: a worker ending a job of a 200-job run then asks Redis about
+    a few jobs, not about every queued job of the forge (the reconciler catches the rest).
+    """
+    if finished is None:
+        query = select(CiJob).where(CiJob.state == "queued").order_by(CiJob.id)
+        queued = list(session.scalars(query))
+    else:
+        queued = _needing(finished)
     submitted = 0
-    queued = session.scalars(select(CiJob).where(CiJob.state == "queued").order_by(CiJob.id))
-    for job in queued.all():
+    while queued:
+        job = queued.pop(0)
+        if job.state != "queued":
+            continue
         needs = json.loads(job.definition).get("needs", [])
         states = {other.name: other.state for other in job.run.jobs}
         failed = [n for n in needs if states.get(n) in FINISHED and states[n] != "passed"]
         if failed:
             _finish(session, job, "cancelled", f"skipped: the job {failed[0]} did not pass")
             _update_run_state(job.run)
+            if finished is not None:
+                queued.extend(_needing(job))
             continue
         if any(states.get(n) != "passed" for n in needs):
             continue
@@ -390,6 +404,15 @@ def dispatch(session: Session, ops: QueueOps) -> int:
             ops.submit(job)
             submitted += 1
     return submitted
+
+
+def _needing(job: CiJob) -> list[CiJob]:
+    """The queued jobs of the job's run that list it in their `needs`."""
+    return [
+        other
+        for other in job.run.jobs
+        if other.state == "queued" and job.name in json.loads(other.definition).get("needs", [])
+    ]
 
 
 def reconcile(session: Session, ops: QueueOps, stale_after: timedelta = STALE_AFTER) -> list[int]:
@@ -477,7 +500,6 @@ def read_log_text(logs_dir: Path, job: CiJob, offset: int = 0, limit: int = 256 
 def execute(database: Database, settings: Settings, job_id: int, attempt: int, ops: QueueOps):
     """Run one attempt of a job, start to end; every step is written to the database first."""
     with database.session() as session:
-        reconcile(session, ops)
         job = session.get(CiJob, job_id)
         if job is None or job.attempt != attempt or job.state != "queued":
             return None  # cancelled, re-run or done meanwhile: nothing to do
@@ -547,7 +569,7 @@ def execute(database: Database, settings: Settings, job_id: int, attempt: int, o
             _finish(session, job, outcome.state, outcome.reason)
         _update_run_state(job.run)
         session.flush()
-        dispatch(session, ops)
+        dispatch(session, ops, finished=job)
         return job.state
 
 
