@@ -47,7 +47,7 @@ def forge_data(git, hosted_repo, tmp_path, make_user, make_token, api):
     """alice owns alice/project: main with two files, a branch `feature`, pull request #1
     from it with a review, an inline comment, a status, and bob's comment in its conversation,
     a hook with one (undelivered) ping, and CI runs (queued: no worker runs them here).
-    bob collaborates."""
+    bob collaborates; root, a site admin, has a system hook."""
     repo = hosted_repo()
     files = {"README.md": "# project\n", "src/app.py": "print(1)\n", ".forge/ci.yml": CI_YML}
     work = git.init(tmp_path / "work", files)
@@ -83,6 +83,10 @@ def forge_data(git, hosted_repo, tmp_path, make_user, make_token, api):
     hook = call("POST", "/hooks", {"config": {"url": HOOK_TARGET}, "events": ["*"]})
     call("POST", f"/hooks/{hook['id']}/pings", status=204)
     delivery = call("GET", f"/hooks/{hook['id']}/deliveries", status=200)[0]
+    make_user("root", admin=True)
+    admin_token = make_token("root")
+    system_hook = api("POST", "/admin/hooks", admin_token, json={"config": {"url": HOOK_TARGET}})
+    assert system_hook.status_code == 201, system_hook.text
     run = call("GET", "/actions/runs?branch=feature", status=200)["workflow_runs"][0]
     job = call("GET", f"/actions/runs/{run['id']}/jobs", status=200)["jobs"][0]
     return SimpleNamespace(
@@ -96,6 +100,8 @@ def forge_data(git, hosted_repo, tmp_path, make_user, make_token, api):
         delivery=delivery,
         run=run,
         job=job,
+        admin_token=admin_token,
+        system_hook=system_hook.json(),
     )
 
 
@@ -298,6 +304,8 @@ def _fixed_path_parameters(path: str, data: SimpleNamespace) -> dict:
     }
     if "/git/ref" in path:
         values["ref"] = "heads/feature"
+    if path.startswith("/admin/hooks"):
+        values["hook_id"] = data.system_hook["id"]
     return {name: values[name] for name in re.findall(r"\{([^}]+)\}", path) if name in values}
 
 
@@ -308,12 +316,34 @@ def _order(operation) -> tuple:
     return (METHOD_ORDER[operation.method.upper()], root, operation.path)
 
 
+def _fuzz(strategy, base_url, session, headers, checks, statuses):
+    """A Hypothesis test sending one operation's generated requests and checking answers."""
+
+    @given(case=strategy)
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def call(case):
+        answered = case.call_and_validate(
+            base_url=base_url, session=session, headers=headers, checks=checks, timeout=30
+        )
+        statuses[answered.status_code] += 1
+
+    return call
+
+
 def test_schemathesis_finds_no_server_errors_and_no_answers_off_the_document(
     forge_data, live_server
 ):
     schema = schemathesis.openapi.from_url(f"{live_server}{PREFIX}/openapi.json")
     operations = sorted((result.ok() for result in schema.get_all_operations()), key=_order)
-    headers = {"Authorization": f"token {forge_data.token}"}
+    owner = {"Authorization": f"token {forge_data.token}"}
+    site_admin = {"Authorization": f"token {forge_data.admin_token}"}
     checks = [
         not_a_server_error,
         status_code_conformance,
@@ -328,26 +358,8 @@ def test_schemathesis_finds_no_server_errors_and_no_answers_off_the_document(
             strategy = operation.as_strategy(
                 path_parameters=_fixed_path_parameters(operation.path, forge_data)
             )
-
-            @given(case=strategy)
-            @hypothesis_settings(
-                max_examples=EXAMPLES_PER_OPERATION,
-                derandomize=True,
-                database=None,
-                deadline=None,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            def call(case):
-                answered = case.call_and_validate(
-                    base_url=live_server + PREFIX,
-                    session=session,
-                    headers=headers,
-                    checks=checks,
-                    timeout=30,
-                )
-                statuses[answered.status_code] += 1
-
+            headers = site_admin if operation.path.startswith("/admin/") else owner
+            call = _fuzz(strategy, live_server + PREFIX, session, headers, checks, statuses)
             try:
                 call()
             except (Exception, BaseExceptionGroup) as exc:  # report every operation's failure
