@@ -101,7 +101,8 @@ class DeliveryPolicy:
 class Dispatcher:
     policy: DeliveryPolicy
     base_url: str | None
-    # enqueue(queue_name, "module.function", *args), as for post-receive actions.
+    # enqueue(queue_name, "module.function", *args, job_id=...): job_id names the try, so
+    # the reconciler can ask the queue whether it holds it.
     enqueue: Callable[..., object]
 
     def send(self, delivery_id: int, try_number: int = 1) -> None:
