@@ -165,7 +165,10 @@ def reconcile_webhooks() -> list[int]:
 def _enqueuer(connection):
     from forge.queue import enqueue
 
-    return lambda queue_name, func, *args: enqueue(connection, queue_name, func, *args)
+    # Options (a job id) pass through: webhook deliveries are queued under their own ids.
+    return lambda queue_name, func, *args, **options: enqueue(
+        connection, queue_name, func, *args, **options
+    )
 
 
 def _merge_queue_context(base_url: str = ""):
