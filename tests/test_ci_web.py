@@ -169,3 +169,27 @@ def test_the_change_pages_checks_link_to_the_run(
         rf'actions/runs/{run_id}" rel="nofollow noopener">Details</a>',
         page,
     )
+
+
+@pytest.mark.usefixtures("ci")
+def test_the_run_page_says_when_jobs_had_no_sandbox(
+    git, hosted_repo, tmp_path, settings, database, client, login, monkeypatch
+):
+    monkeypatch.setenv("FORGE_CI_BWRAP", "/nonexistent/bwrap")
+    repo = hosted_repo()
+    sha = push_ci(git, repo, tmp_path, "jobs:\n  test:\n    run: echo ran\n")
+    work(settings)
+    job = jobs_of(database, sha)["test"]
+    page = f"/alice/project/actions/runs/{job.run_id}"
+    refused = client.get(page).get_data(as_text=True)
+    assert "This forge has no sandbox for CI jobs: the worker refused to run this job." in refused
+    assert ">Errored<" in refused
+
+    monkeypatch.setenv("FORGE_CI_UNSANDBOXED", "1")  # the admin allows it, and alice re-runs
+    login("alice")
+    assert form_post(client, page, page + "/rerun", {}).status_code == 302
+    work(settings)
+    assert jobs_of(database, sha)["test"].state == "passed"
+    ran = client.get(page).get_data(as_text=True)
+    assert "This job ran without a sandbox" in ran and "FORGE_CI_UNSANDBOXED=1" in ran
+    assert "refused to run this job" not in ran
