@@ -145,6 +145,16 @@ def push_new_commit(git, tmp_path, repo_info, files=None, message="second"):
     return work, sha
 
 
+def push_topic_branch(git, tmp_path, repo_info):
+    """main with one commit, and the branch topic one commit ahead; (clone, topic's head)."""
+    work = git.init(tmp_path / "work")
+    git.run("push", "-q", repo_info.push_url, "HEAD:main", cwd=work)
+    git.run("checkout", "-q", "-b", "topic", cwd=work)
+    head = git.commit(work, {"README.md": "# hello\nmore\n"}, "topic work")
+    git.run("push", "-q", repo_info.push_url, "topic", cwd=work)
+    return work, head
+
+
 def test_hooks_are_managed_like_github_and_never_show_their_secret(
     github, hosted_repo, receiver, api
 ):
@@ -224,11 +234,7 @@ def test_pull_request_review_comment_and_status_events(
     github, hosted_repo, receiver, settings, git, tmp_path
 ):
     info = hosted_repo()
-    work = git.init(tmp_path / "work")
-    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
-    git.run("checkout", "-q", "-b", "topic", cwd=work)
-    first = git.commit(work, {"README.md": "# hello\nmore\n"}, "topic work")
-    git.run("push", "-q", info.push_url, "topic", cwd=work)
+    work, first = push_topic_branch(git, tmp_path, info)
     repo, _hook = make_hook(github, info, receiver)
 
     pull = repo.create_pull(title="Topic", body="please", base="main", head="topic")
@@ -437,11 +443,7 @@ def test_vote_and_merge_queue_events_arrive_github_style(
     github, hosted_repo, make_user, receiver, settings, database, git, tmp_path
 ):
     info = hosted_repo()
-    work = git.init(tmp_path / "work")
-    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
-    git.run("checkout", "-q", "-b", "topic", cwd=work)
-    head = git.commit(work, {"README.md": "# hello\nmore\n"}, "topic work")
-    git.run("push", "-q", info.push_url, "topic", cwd=work)
+    _work, head = push_topic_branch(git, tmp_path, info)
     repo, _hook = make_hook(github, info, receiver, events=["vote", "merge_queue"])
     pull = repo.create_pull(title="Topic", body="", base="main", head="topic")
     make_user("bob")

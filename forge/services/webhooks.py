@@ -399,24 +399,12 @@ def emit(
 def queue_position(entry) -> int | None:
     """Where a waiting merge queue entry stands in its branch's queue (1 = next), for the
     merge_queue event; None once it left the queue."""
-    from sqlalchemy import func
     from sqlalchemy.orm import object_session
 
-    from forge.models import MergeQueueEntry
-    from forge.models.quality import MERGE_QUEUE_ACTIVE
+    from forge.services.merge_queue import position_of
 
     session = object_session(entry)
-    if session is None or entry.state not in MERGE_QUEUE_ACTIVE:
-        return None
-    ahead = session.scalar(
-        select(func.count(MergeQueueEntry.id)).where(
-            MergeQueueEntry.repository_id == entry.repository_id,
-            MergeQueueEntry.branch == entry.branch,
-            MergeQueueEntry.state.in_(MERGE_QUEUE_ACTIVE),
-            MergeQueueEntry.id < entry.id,
-        )
-    )
-    return ahead + 1
+    return position_of(session, entry) if session is not None else None
 
 
 def ping(

@@ -72,6 +72,18 @@ class HookForm(FlaskForm):
     )
     active = BooleanField("Active: deliver events when they happen", default=True)
 
+    def hook_values(self) -> dict:
+        """What the service's create_hook and update_hook take from the form (not the
+        secret: blank means "none" when adding, "keep" when editing)."""
+        return {
+            "url": self.url.data.strip(),
+            "content_type": self.content_type.data,
+            "insecure_ssl": self.insecure_ssl.data,
+            "events": self.chosen_events(),
+            "active": self.active.data,
+            "allowed_hosts": settings().webhook_allowed_hosts,
+        }
+
     def chosen_events(self) -> list[str]:
         if self.trigger.data == "everything":
             return ["*"]
@@ -170,13 +182,8 @@ def new(owner: str | None, name: str | None):
             db(),
             viewer(),
             repo,
-            url=form.url.data.strip(),
-            content_type=form.content_type.data,
+            **form.hook_values(),
             secret=form.secret.data or "",
-            insecure_ssl=form.insecure_ssl.data,
-            events=form.chosen_events(),
-            active=form.active.data,
-            allowed_hosts=settings().webhook_allowed_hosts,
         )
     except Invalid as exc:
         return _refused(owner, name, form, exc, hook=None)
@@ -206,13 +213,8 @@ def edit(owner: str | None, name: str | None, hook_id: int):
             db(),
             viewer(),
             hook,
-            url=form.url.data.strip(),
-            content_type=form.content_type.data,
+            **form.hook_values(),
             secret=secret,
-            insecure_ssl=form.insecure_ssl.data,
-            events=form.chosen_events(),
-            active=form.active.data,
-            allowed_hosts=settings().webhook_allowed_hosts,
         )
     except Invalid as exc:
         return _refused(owner, name, form, exc, hook_id=hook_id)
