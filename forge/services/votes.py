@@ -405,9 +405,19 @@ def record_vote(
         )
     )
     patch_set = change.current_patch_set.number
+    if vote is None and value == 0:
+        return Recorded(None, None)
+    given = (value, patch_set, message)
+    if vote is not None and (vote.value, vote.patch_set_number, vote.message) == given:
+        return Recorded(vote, None)
+    # Write first: on SQLite the savepoint below then nests in this transaction rather than
+    # beginning one of its own (which releasing it would commit).
+    change.updated_at = utcnow()
+    shown = f"{found.name}:{value:+d}" if value else f"{found.name}:0"
+    if via != "review":  # a review is on the timeline already, with its verdict
+        session.add(ChangeEvent(change_id=change.id, actor_id=voter.id, kind="vote", detail=shown))
+    session.flush()
     if value == 0:
-        if vote is None:
-            return Recorded(None, None)
         session.delete(vote)
         action = "deleted"
     elif vote is None:
@@ -415,18 +425,20 @@ def record_vote(
             change_id=change.id, user=voter, label=found.name, value=value, message=message,
             patch_set_number=patch_set, via=via,
         )  # fmt: skip
-        session.add(vote)
+        try:
+            with session.begin_nested():
+                session.add(vote)
+        except IntegrityError:  # the same person's other request won the race
+            raise Invalid(
+                f"your {found.name} vote was recorded by another request just now; reload and "
+                "vote again if you meant to change it",
+                field="label",
+            ) from None
         action = "created"
     else:
-        if (vote.value, vote.patch_set_number, vote.message) == (value, patch_set, message):
-            return Recorded(vote, None)
         vote.value, vote.message, vote.patch_set_number, vote.via = value, message, patch_set, via
         vote.updated_at = utcnow()
         action = "updated"
-    shown = f"{found.name}:{value:+d}" if value else f"{found.name}:0"
-    if via != "review":  # a review is on the timeline already, with its verdict
-        session.add(ChangeEvent(change_id=change.id, actor_id=voter.id, kind="vote", detail=shown))
-    change.updated_at = utcnow()
     session.flush()
     if action != "deleted":
         # An audit settles each answer at once (forge.services.reputation).
