@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 import time
 from collections import Counter
 from dataclasses import replace
@@ -29,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from forge.api.openapi import FOLDER, METHODS
+from forge.api.openapi import FOLDER, METHODS, DocumentError, load
 
 PREFIX = "/api/v3"
 CI_YML = "jobs:\n  test:\n    run: echo testing\n"
@@ -369,3 +370,40 @@ def test_schemathesis_finds_no_server_errors_and_no_answers_off_the_document(
         f"schemathesis: {len(operations)} operations in {time.monotonic() - started:.1f}s, "
         f"answers by status: {dict(sorted(statuses.items()))}"
     )
+
+
+# --- adding to the document -----------------------------------------------------------------
+
+
+def test_an_area_file_adds_endpoints_and_a_clash_names_the_file(tmp_path):
+    """How a developer documents new endpoints: a YAML file beside the others. Two files
+    defining one operation refuse to load, naming the second."""
+    shutil.copy(FOLDER / "base.yaml", tmp_path / "base.yaml")
+    (tmp_path / "widgets.yaml").write_text(
+        "paths:\n"
+        "  /repos/{owner}/{repo}/widgets:\n"
+        "    parameters:\n"
+        '      - $ref: "#/components/parameters/owner"\n'
+        '      - $ref: "#/components/parameters/repo"\n'
+        "    get:\n"
+        "      operationId: listWidgets\n"
+        "      parameters:\n"
+        '        - $ref: "#/components/parameters/per_page"\n'
+        "      responses:\n"
+        '        "200": {description: The widgets.}\n'
+    )
+    merged = load(tmp_path)
+    validate_openapi(merged)
+    operation = merged["paths"]["/repos/{owner}/{repo}/widgets"]["get"]
+    assert operation["tags"] == ["widgets"]
+    # What every operation shares came with it: errors, 304, and the headers of a list.
+    assert set(operation["responses"]) == {"200", "304", "401", "403", "404", "422"}
+    assert {"ETag", "Link", "X-RateLimit-Remaining"} <= set(
+        operation["responses"]["200"]["headers"]
+    )
+
+    (tmp_path / "xwidgets.yaml").write_text(
+        "paths:\n  /repos/{owner}/{repo}/widgets:\n    get:\n      responses: {}\n"
+    )
+    with pytest.raises(DocumentError, match=r"xwidgets\.yaml: /repos/\{owner\}/\{repo\}/widgets"):
+        load(tmp_path)

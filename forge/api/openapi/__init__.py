@@ -97,9 +97,15 @@ def _add_shared_answers(path: str, method: str, operation: dict) -> None:
 @functools.cache
 def document() -> dict:
     """The merged document, without `servers` (those depend on the request)."""
-    base = yaml.safe_load((FOLDER / BASE).read_text())
+    return load(FOLDER)
+
+
+def load(folder: Path) -> dict:
+    """Merge `folder`'s base.yaml and area files into one document; DocumentError if two
+    files define the same operation or component."""
+    base = yaml.safe_load((folder / BASE).read_text())
     base.setdefault("paths", {})
-    for file in sorted(FOLDER.glob("*.yaml")):
+    for file in sorted(folder.glob("*.yaml")):
         if file.name == BASE:
             continue
         area = yaml.safe_load(file.read_text()) or {}
