@@ -654,7 +654,8 @@ def _eject(session, entry: MergeQueueEntry, reason: str, run: CiRun | None, conf
     from forge.services import votes
 
     _leave(session, entry, "ejected", reason, None, config.base_url)
-    if run is not None and entry.change.state == "open":
+    # A run someone cancelled says nothing about the change: it leaves without a verdict.
+    if run is not None and run.state != "cancelled" and entry.change.state == "open":
         # The change's own CI may be green: the merge queue's verdict on the merge is what
         # the next reader must see, until a new patch set passes again.
         votes.record_vote(
