@@ -215,7 +215,7 @@ def test_a_failing_change_is_ejected_and_the_one_behind_lands_without_it(
     assert "queued this change past unmet submit requirements (admin bypass)" in page
 
 
-def test_a_push_from_outside_rebuilds_the_queue_on_the_new_tip(ci, project, settings, git):
+def test_a_push_from_outside_rebuilds_the_queue_on_the_new_tip(ci, project, settings, git, client):
     p = project({".forge/ci.yml": TOGETHER_RED})
     a = p.change("feat-a", {"a.txt": "a\n"})
     work(settings)
@@ -224,6 +224,9 @@ def test_a_push_from_outside_rebuilds_the_queue_on_the_new_tip(ci, project, sett
     [entry] = p.entries(a)
     assert entry.state == "testing"
     first = entry.speculative_sha
+    page = client.get("/alice/project/queue").get_data(as_text=True)
+    assert f"<code>{first[:7]}</code>" in page
+    assert f'CI run {entry.ci_run_id}</a> <span class="queue-run-state">queued</span>' in page
     outside = git.commit(p.work, {"docs.txt": "pushed directly\n"}, "docs from outside")
     git.run("push", "-q", p.repo.push_url, "main", cwd=p.work)
     work(settings)

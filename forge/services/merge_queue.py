@@ -86,6 +86,14 @@ def recent_entries(
     return list(session.scalars(query.order_by(MergeQueueEntry.id.desc()).limit(limit)))
 
 
+def run_states(session: Session, entries: list[MergeQueueEntry]) -> dict[int, str]:
+    """The state of each entry's CI run (queued, running, passed, ...), by run id."""
+    ids = {entry.ci_run_id for entry in entries if entry.ci_run_id}
+    if not ids:
+        return {}
+    return dict(session.execute(select(CiRun.id, CiRun.state).where(CiRun.id.in_(ids))).all())
+
+
 def active_entry(session: Session, change: Change) -> MergeQueueEntry | None:
     return session.scalar(
         select(MergeQueueEntry).where(

@@ -70,6 +70,7 @@ def show(owner: str, name: str):
         repo,
         "queue",
         queues=queues,
+        run_states=merge_queue.run_states(db(), [e for es in queues.values() for e in es]),
         removable=removable,
         recent=merge_queue.recent_entries(db(), repo, limit=20),
         post_form=PostForm(),
