@@ -299,6 +299,9 @@ def delete_comment(session: Session, actor: User, comment: ReviewComment) -> Non
         select(ReviewComment).where(ReviewComment.in_reply_to_id == comment.id)
     ):
         session.delete(child)
+    # The replies first: in one batch with the parent, the database's own cascade may have
+    # removed them already, and the ORM finds fewer rows than it deleted.
+    session.flush()
     session.delete(comment)
     session.flush()
 
