@@ -437,6 +437,7 @@ def test_the_change_page_offers_only_the_votes_the_viewer_may_give(project, app,
     assert "Submit requirements" in page and "Not ready: 1 requirement missing" in page
     assert "needs +2 or a quorum of 2.0 weighted +1 (has 0)" in page
     assert 'value="Code-Review=1"' in page and 'value="Code-Review=-1"' in page
+    assert ">Choose a vote</option>" in page  # nothing is chosen for a first vote
     assert 'value="Code-Review=2"' not in page and "Verified=" not in page
     assert 'value="Code-Review=2"' in maya.get("/alice/project/pull/1").get_data(as_text=True)
     anonymous = app.test_client().get("/alice/project/pull/1").get_data(as_text=True)
@@ -456,7 +457,7 @@ def test_the_change_page_offers_only_the_votes_the_viewer_may_give(project, app,
     assert given.status_code == 302 and given.headers["Location"].endswith("#votes")
     page = dave.get("/alice/project/pull/1").get_data(as_text=True)
     assert "voted <strong>Code-Review +1</strong>" in page and "Reads well" in page
-    assert 'selected value="Code-Review=1"' in page  # the form shows the current vote
+    assert 'value="Code-Review=1" selected' in page  # the form shows the current vote
 
 
 def test_the_quality_gate_settings_page(project, app, login):

@@ -72,15 +72,7 @@ def panel(change) -> dict:
     labels = vote_service.labels_of(session, change.repository)
     views = vote_service.votes_of(session, change)
     choices = vote_service.voting_choices(session, viewer(), change)
-    form = VoteForm(prefix="vote")
-    # A dict makes one <optgroup> per label.
-    form.vote.choices = {
-        label.name: [(f"{label.name}={v}", _option(label, v)) for v in values]
-        for label, values, _mine in choices
-    }
     current = [f"{label.name}={mine}" for label, _values, mine in choices if mine]
-    if current and not form.vote.data:
-        form.vote.data = current[0]
     return {
         "submit": vote_service.submit_status(session, settings().repos_dir, change),
         "vote_groups": [(label, [v for v in views if v.label == label.name]) for label in labels],
@@ -90,7 +82,13 @@ def panel(change) -> dict:
         "audit": reputation.audit_of(session, viewer(), change),
         "may_mark_audit": change.state == "open"
         and can(session, viewer(), "maintain", change.repository),
-        "vote_form": form if choices else None,
+        "vote_form": VoteForm(prefix="vote") if choices else None,
+        # One <optgroup> per label; nothing is chosen for the viewer until they have voted.
+        "vote_choices": [
+            (label.name, [(f"{label.name}={v}", _option(label, v)) for v in values])
+            for label, values, _mine in choices
+        ],
+        "current_vote": current[0] if current else None,
         "own_change": viewer() is not None and viewer().id == change.author_id,
         "may_bypass": can(session, viewer(), "admin", change.repository)
         and not vote_service.enforces_admins(session, change),
