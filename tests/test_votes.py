@@ -142,6 +142,29 @@ def test_anonymous_callers_and_closed_changes_cannot_vote(project, api):
     assert project.votes()["votes"] == []
 
 
+def test_a_private_changes_votes_and_gate_are_invisible_to_strangers(
+    hosted_repo, git, tmp_path, make_user, make_token, api, github
+):
+    secret = hosted_repo("alice", "secret", private=True)
+    work = git.init(tmp_path / "secret", {"a.txt": "a\n"})
+    git.run("push", "-q", secret.push_url, "main", cwd=work)
+    git.run("checkout", "-q", "-b", "topic", cwd=work)
+    git.commit(work, {"a.txt": "b\n"}, "B")
+    git.run("push", "-q", secret.push_url, "topic", cwd=work)
+    github(secret.token).get_repo("alice/secret").create_pull("main", "topic", title="B")
+    make_user("mallory")
+    token = make_token("mallory")
+    for method, path, body in [
+        ("GET", "/repos/alice/secret/pulls/1/votes", None),
+        ("POST", "/repos/alice/secret/pulls/1/votes", {"label": "Code-Review", "value": 1}),
+        ("GET", "/repos/alice/secret/quality-gate", None),
+        ("PUT", "/repos/alice/secret/quality-gate", {"quorum": 1.0}),
+    ]:
+        answer = api(method, path, token, json=body)
+        assert answer.status_code == 404, (method, path, answer.text)
+    assert api("GET", "/repos/alice/secret/pulls/1/votes", secret.token).json()["votes"] == []
+
+
 # --- the gate -----------------------------------------------------------------------------
 
 

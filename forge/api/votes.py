@@ -25,7 +25,7 @@ from forge.web.context import db, settings
 
 def _answer(change, status: int = 200, **extra):
     views = vote_service.votes_of(db(), change)
-    state = vote_service.submit_status(db(), settings().repos_dir, change)
+    state = vote_service.submit_status(db(), settings().repos_dir, change, views=views)
     return jsonify({**extra, **shapes.votes_answer(views, state)}), status
 
 

@@ -677,11 +677,16 @@ def verified_required(session: Session, repos_dir: Path, change: Change, gate: G
 
 
 def submit_status(
-    session: Session, repos_dir: Path, change: Change, *, rules: ReputationRules | None = None
+    session: Session,
+    repos_dir: Path,
+    change: Change,
+    *,
+    rules: ReputationRules | None = None,
+    views: list[VoteView] | None = None,
 ) -> SubmitStatus:
     """Whether the change may be submitted under its repository's quality gate, and why not:
     `unmet` holds one sentence per missing requirement, `requirements` every one with met or
-    missing, for the change page."""
+    missing, for the change page. `views`: the change's `votes_of`, when the caller has them."""
     repo = change.repository
     gate = gate_of(session, repo)
     if change.state != "open":
@@ -690,7 +695,8 @@ def submit_status(
     if not gate.enabled:
         line = Requirement("Quality gate", True, f"off in {repo.full_name}: any writer may merge")
         return SubmitStatus(True, [], [line], enabled=False)
-    counted = [v for v in votes_of(session, change, rules=rules) if v.counted]
+    views = views if views is not None else votes_of(session, change, rules=rules)
+    counted = [v for v in views if v.counted]
     labels = labels_of(session, repo)
     needs_verified = verified_required(session, repos_dir, change, gate)
     requirements = []

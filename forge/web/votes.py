@@ -74,7 +74,7 @@ def panel(change) -> dict:
     choices = vote_service.voting_choices(session, viewer(), change)
     current = [f"{label.name}={mine}" for label, _values, mine in choices if mine]
     return {
-        "submit": vote_service.submit_status(session, settings().repos_dir, change),
+        "submit": vote_service.submit_status(session, settings().repos_dir, change, views=views),
         "vote_groups": [(label, [v for v in views if v.label == label.name]) for label in labels],
         # Each reviewer's record: the share of their settled votes that agreed with outcomes.
         "accuracy": reputation.accuracy_of(session, [v.user_id for v in views if v.user_id]),
