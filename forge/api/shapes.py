@@ -977,6 +977,64 @@ def rate_limit(state) -> dict:
     return {"resources": {state.resource: entry}, "rate": entry}
 
 
+# --- votes and the quality gate (forge's extension of the API) ------------------------------
+
+
+def vote(view) -> dict:
+    """One vote (forge.services.votes.VoteView); `user` is the voter's login ("forge-ci" for
+    the Verified forge's CI computes from the ci/* statuses)."""
+    return {
+        "user": view.user,
+        "label": view.label,
+        "value": view.value,
+        "weight": view.weight,
+        "stale": view.stale,
+        "counted": view.counted,
+        "patch_set": view.patch_set,
+        "message": view.message,
+        "via": view.via,
+        "note": view.note,
+        "updated_at": timestamp(view.at),
+    }
+
+
+def submit_status(status) -> dict:
+    return {
+        "ready": status.ready,
+        "unmet": list(status.unmet),
+        "enabled": status.enabled,
+        "verified_required": status.verified_required,
+        "requirements": [
+            {"name": r.name, "met": r.met, "summary": r.summary} for r in status.requirements
+        ],
+    }
+
+
+def votes_answer(views: list, status) -> dict:
+    return {"votes": [vote(v) for v in views], "submit": submit_status(status)}
+
+
+def label(row) -> dict:
+    return {
+        "name": row.name,
+        "description": row.description,
+        "min": row.min_value,
+        "max": row.max_value,
+        "function": row.function,
+        "copy_values": sorted(int(v) for v in row.copy_values.split(",") if v.strip()),
+    }
+
+
+def quality_gate(gate, labels: list) -> dict:
+    return {
+        "enabled": gate.enabled,
+        "quorum": gate.quorum,
+        "require_verified": gate.require_verified,
+        "auto_submit": gate.auto_submit,
+        "labels": [label(row) for row in labels],
+    }
+
+
 # --- review queue and reputation (forge's own) --------------------------------------------------
 
 
@@ -1020,6 +1078,62 @@ def reputation(standing, history: list) -> dict:
         "accuracy": standing.accuracy,
         "settled_votes": standing.settled,
         "history": [reputation_event(item) for item in history],
+    }
+
+
+# --- the merge queue --------------------------------------------------------------------------
+
+
+def auto_merge(change) -> dict | None:
+    """GitHub's `auto_merge` of a pull request: who enabled it and how it will merge."""
+    if change.auto_merge_method is None:
+        return None
+    return {
+        "enabled_by": simple_user(change.auto_merge_by) if change.auto_merge_by else None,
+        "merge_method": change.auto_merge_method,
+        "commit_title": None,
+        "commit_message": None,
+    }
+
+
+def merge_queue_entry(entry, position: int | None) -> dict:
+    """One entry of a branch's merge queue (forge's extension); `position` 1 is next to land,
+    None once it left the queue. `head_sha` is the speculative merge CI tests, `base_sha`
+    what it was built on."""
+    change, run = entry.change, entry.ci_run_id
+    repo = change.repository
+    url, html_url = _pull_urls(change)
+    return {
+        "id": entry.id,
+        "position": position,
+        "branch": entry.branch,
+        "state": entry.state,
+        "merge_method": entry.method,
+        "reason": entry.reason or None,
+        "bypass": entry.bypass,
+        "base_sha": entry.base_sha,
+        "head_sha": entry.speculative_sha,
+        "ci_run_id": run,
+        "ci_run_url": external_url(f"/{repo.full_name}/actions/runs/{run}") if run else None,
+        "enqueued_by": simple_user(entry.enqueued_by) if entry.enqueued_by else None,
+        "enqueued_at": timestamp(entry.created_at),
+        "updated_at": timestamp(entry.updated_at),
+        "pull_request": {
+            "number": change.number,
+            "title": change.title,
+            "url": url,
+            "html_url": html_url,
+            "head_sha": change.head_sha,
+        },
+    }
+
+
+def auto_merge_answer(change, entry, position: int | None = None) -> dict:
+    """PUT .../auto-merge: the pull request's `auto_merge`, and its queue entry if it
+    entered at once (it was submittable already)."""
+    return {
+        "auto_merge": auto_merge(change),
+        "merge_queue_entry": merge_queue_entry(entry, position) if entry is not None else None,
     }
 
 
@@ -1131,118 +1245,4 @@ def workflow_job(job) -> dict:
         "runner_group_id": None,
         "runner_group_name": None,
         "workflow_name": "CI",
-    }
-
-
-# --- votes and the quality gate (forge's extension of the API) ------------------------------
-
-
-def vote(view) -> dict:
-    """One vote (forge.services.votes.VoteView); `user` is the voter's login ("forge-ci" for
-    the Verified forge's CI computes from the ci/* statuses)."""
-    return {
-        "user": view.user,
-        "label": view.label,
-        "value": view.value,
-        "weight": view.weight,
-        "stale": view.stale,
-        "counted": view.counted,
-        "patch_set": view.patch_set,
-        "message": view.message,
-        "via": view.via,
-        "note": view.note,
-        "updated_at": timestamp(view.at),
-    }
-
-
-def submit_status(status) -> dict:
-    return {
-        "ready": status.ready,
-        "unmet": list(status.unmet),
-        "enabled": status.enabled,
-        "verified_required": status.verified_required,
-        "requirements": [
-            {"name": r.name, "met": r.met, "summary": r.summary} for r in status.requirements
-        ],
-    }
-
-
-def votes_answer(views: list, status) -> dict:
-    return {"votes": [vote(v) for v in views], "submit": submit_status(status)}
-
-
-def label(row) -> dict:
-    return {
-        "name": row.name,
-        "description": row.description,
-        "min": row.min_value,
-        "max": row.max_value,
-        "function": row.function,
-        "copy_values": sorted(int(v) for v in row.copy_values.split(",") if v.strip()),
-    }
-
-
-def quality_gate(gate, labels: list) -> dict:
-    return {
-        "enabled": gate.enabled,
-        "quorum": gate.quorum,
-        "require_verified": gate.require_verified,
-        "auto_submit": gate.auto_submit,
-        "labels": [label(row) for row in labels],
-    }
-
-
-# --- the merge queue --------------------------------------------------------------------------
-
-
-def auto_merge(change) -> dict | None:
-    """GitHub's `auto_merge` of a pull request: who enabled it and how it will merge."""
-    if change.auto_merge_method is None:
-        return None
-    return {
-        "enabled_by": simple_user(change.auto_merge_by) if change.auto_merge_by else None,
-        "merge_method": change.auto_merge_method,
-        "commit_title": None,
-        "commit_message": None,
-    }
-
-
-def merge_queue_entry(entry, position: int | None) -> dict:
-    """One entry of a branch's merge queue (forge's extension); `position` 1 is next to land,
-    None once it left the queue. `head_sha` is the speculative merge CI tests, `base_sha`
-    what it was built on."""
-    change, run = entry.change, entry.ci_run_id
-    repo = change.repository
-    url, html_url = _pull_urls(change)
-    return {
-        "id": entry.id,
-        "position": position,
-        "branch": entry.branch,
-        "state": entry.state,
-        "merge_method": entry.method,
-        "reason": entry.reason or None,
-        "bypass": entry.bypass,
-        "base_sha": entry.base_sha,
-        "head_sha": entry.speculative_sha,
-        "ci_run_id": run,
-        "ci_run_url": external_url(f"/{repo.full_name}/actions/runs/{run}") if run else None,
-        "enqueued_by": simple_user(entry.enqueued_by) if entry.enqueued_by else None,
-        "enqueued_at": timestamp(entry.created_at),
-        "updated_at": timestamp(entry.updated_at),
-        "pull_request": {
-            "number": change.number,
-            "title": change.title,
-            "url": url,
-            "html_url": html_url,
-            "head_sha": change.head_sha,
-        },
-    }
-
-
-def auto_merge_answer(change, entry, position: int | None = None) -> dict:
-    """PUT .../auto-merge: the pull request's `auto_merge`, and its queue entry if it
-    entered at once (it was submittable already)."""
-    return {
-        "auto_merge": auto_merge(change),
-        "merge_queue_entry": merge_queue_entry(entry, position) if entry is not None else None,
     }
