@@ -57,29 +57,40 @@ class Outcome:
 
 
 # $1 the script, $2 "ns" inside a PID namespace of its own, $3 the report pipe's fd. Only
-# builtins after the script ends, so the wrapper starts no process of its own while looking.
+# builtins while looking, so the wrapper starts no process of its own then. A process caught
+# between fork and exec still shows the script's own command line: when the first look finds
+# something, a second one after a tenth of a second names what it became.
 WRAPPER = r"""
 report_fd=$3
 bash -e -c "$1" forge-job {report_fd}>&-
 code=$?
 shopt -s nullglob
-found=0
-for proc in /proc/[0-9]*; do
-  pid=${proc#/proc/}
-  [ "$pid" = "$$" ] && continue
-  [ "$2" = ns ] && [ "$pid" = 1 ] && continue
-  read -r stat 2>/dev/null < "$proc/stat" || continue
-  set -- "$1" "$2" "$3" ${stat##*") "}
-  # after the command name: state, parent, process group, session
-  [ "$4" = Z ] && continue
-  [ "$2" = ns ] || [ "$7" = "$$" ] || continue
-  mapfile -d '' -t argv 2>/dev/null < "$proc/cmdline"
-  # cmdline reads empty while a process is between fork and exec: name it by its comm then
-  [ "${#argv[@]}" -gt 0 ] || { argv=${stat#*\(}; argv=("${argv%\)*}"); }
-  printf '%s\n' "${argv[*]}" >&"$3"
-  found=$((found + 1))
-  [ "$found" -ge 5 ] && break
-done
+look() {  # $1: where to write what is found (the report's fd, or nothing to only count)
+  found=0
+  for proc in /proc/[0-9]*; do
+    pid=${proc#/proc/}
+    [ "$pid" = "$$" ] && continue
+    [ "$namespace" = ns ] && [ "$pid" = 1 ] && continue
+    read -r stat 2>/dev/null < "$proc/stat" || continue
+    # after the command name: state, parent, process group, session
+    fields=(${stat##*") "})
+    [ "${fields[0]}" = Z ] && continue
+    [ "$namespace" = ns ] || [ "${fields[3]}" = "$$" ] || continue
+    found=$((found + 1))
+    [ -n "$1" ] || continue
+    mapfile -d '' -t argv 2>/dev/null < "$proc/cmdline"
+    # cmdline reads empty while a process is being replaced by exec: name it by its comm then
+    [ "${#argv[@]}" -gt 0 ] || { argv=${stat#*\(}; argv=("${argv%\)*}"); }
+    printf '%s\n' "${argv[*]}" >&"$1"
+    [ "$found" -ge 5 ] && break
+  done
+}
+namespace=$2
+look ""
+if [ "$found" -gt 0 ]; then
+  sleep 0.1
+  look "$report_fd"
+fi
 exit $code
 """
 
