@@ -338,6 +338,20 @@ def test_a_new_patch_set_takes_the_change_out_of_the_queue(ci, project, settings
     assert entry.state == "removed" and "patch set 2 was uploaded" in entry.reason
     work(settings)
     assert p.change_row(a).state == "open"  # its +2 is stale: it must be approved again
+    assert p.run_of(entry.speculative_sha).state == "cancelled"
+
+    # Approved again, it enters again; closed, it leaves: a closed change never lands.
+    p.approve(a)
+    work(settings, ["default"])
+    assert [e.state for e in p.entries(a)] == ["removed", "testing"]
+    closed = p.api(
+        "PATCH", f"/repos/alice/project/pulls/{a}", p.repo.token, json={"state": "closed"}
+    )
+    assert closed.status_code == 200, closed.text
+    work(settings)
+    assert [e.state for e in p.entries(a)] == ["removed", "removed"]
+    assert p.entries(a)[1].reason == "the change was closed"
+    assert p.change_row(a).state == "closed"
 
 
 def test_the_queue_survives_a_killed_worker_and_a_restart(

@@ -453,6 +453,9 @@ def close_change(session: Session, actor: User, change: Change) -> Change:
     from forge.services import reputation
 
     reputation.settle_abandoned(session, change)
+    from forge.services import merge_queue
+
+    merge_queue.on_closed(session, change, actor)
     emit(session, change.repository, "pull_request", change=change, action="closed", sender=actor)
     return change
 

@@ -312,6 +312,13 @@ def on_new_patch_set(session: Session, change: Change, uploader: User | None) ->
         )  # fmt: skip
 
 
+def on_closed(session: Session, change: Change, actor: User | None) -> None:
+    """A change closed while queued leaves the queue (a closed change never lands)."""
+    entry = active_entry(session, change)
+    if entry is not None:
+        _leave(session, entry, "removed", "the change was closed", actor, None)
+
+
 # --- auto-submit and auto-merge ---------------------------------------------------------------
 
 
@@ -550,6 +557,13 @@ def _advance(session, repos_dir, config, repository, branch) -> list[Step]:
         ref = f"refs/heads/{branch}"
         for _round in range(1000):
             entries = _locked_entries(session, repository, branch)
+            gone = [e for e in entries if e.change.state != "open"]
+            for entry in gone:  # closed, or merged past the queue: nothing left to land
+                why = f"the change was {entry.change.state} outside the merge queue"
+                _leave(session, entry, "removed", why, None, config.base_url)
+                steps.append(Step(entry.change.number, "removed"))
+            if gone:
+                continue
             if not entries:
                 break
             tip = git_refs.current_value(git, ref)
