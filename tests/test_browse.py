@@ -726,3 +726,37 @@ def test_a_private_repository_is_404_to_anonymous_and_strangers(
 
 def test_the_highlighting_stylesheet_is_the_generated_one():
     assert (ROOT / "static" / "pygments.css").read_text() == stylesheet()
+
+
+def test_commit_list_shows_each_commits_checks_with_links_to_them(client, api, project):
+    # CI's statuses (ci/<job>) and any other service's show beside the commits they are on.
+    head = project.second
+    for context, state, url in [
+        ("ci/test", "success", "http://ci.example.org/runs/1"),
+        ("lint", "failure", None),
+    ]:
+        answer = api(
+            "POST",
+            f"/repos/alice/project/statuses/{head}",
+            project.token,
+            json={"state": state, "context": context, "target_url": url},
+        )
+        assert answer.status_code == 201, answer.text
+
+    page = client.get("/alice/project/commits").get_data(as_text=True)
+    assert page.count('class="checks"') == 1  # the older commit has none
+    checks = page[page.index('class="checks"') :]
+    assert 'aria-label="Checks: failure"' in checks
+    assert "<strong>ci/test</strong>: success" in checks
+    assert '<a href="http://ci.example.org/runs/1" rel="nofollow noopener">Details</a>' in checks
+    assert "<strong>lint</strong>: failure</li>" in checks  # no link where there is none
+
+    # A new status shows at once, though the list itself is cached.
+    api(
+        "POST",
+        f"/repos/alice/project/statuses/{head}",
+        project.token,
+        json={"state": "success", "context": "lint"},
+    )
+    page = client.get("/alice/project/commits").get_data(as_text=True)
+    assert 'aria-label="Checks: success"' in page

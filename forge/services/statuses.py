@@ -79,6 +79,20 @@ def statuses_for(session: Session, repo: Repository, sha: str) -> list[CommitSta
     )
 
 
+def checks_of(session: Session, repo: Repository, shas: list[str]) -> dict[str, list[CommitStatus]]:
+    """The latest status per context of each commit that has any, in one query (for lists)."""
+    if not shas:
+        return {}
+    by_sha: dict[str, list[CommitStatus]] = {}
+    for status in session.scalars(
+        select(CommitStatus)
+        .where(CommitStatus.repository_id == repo.id, CommitStatus.sha.in_(set(shas)))
+        .order_by(CommitStatus.id.desc())
+    ):
+        by_sha.setdefault(status.sha, []).append(status)
+    return {sha: latest_per_context(found) for sha, found in by_sha.items()}
+
+
 def latest_per_context(statuses: list[CommitStatus]) -> list[CommitStatus]:
     seen: dict[str, CommitStatus] = {}
     for status in statuses:  # newest first

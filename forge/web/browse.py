@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 from markupsafe import Markup, escape
 
 from forge.cache import LRU
-from forge.services import browse
+from forge.services import browse, statuses
 from forge.services import repos as repo_service
 from forge.services.errors import NotFound
 from forge.services.permissions import can
@@ -296,7 +296,27 @@ def commits(owner: str, name: str, spec: str | None):
             raise NotFound("this repository has no commits yet")
     else:
         view = browse.history(repos_dir, repo, spec, _page_number())
-    return _render("repo_commits.html", repo, "commits", view=view, location=view.location)
+    checks = _checks(repo, [commit.sha for commit in view.commits])
+    return _render(
+        "repo_commits.html", repo, "commits", view=view, location=view.location, checks=checks
+    )
+
+
+def _checks(repo, shas: list[str]) -> dict[str, tuple[str, list]]:
+    """Each listed commit's combined state and latest status per context (CI's among them)."""
+    found = statuses.checks_of(db(), repo, shas)
+    return {sha: (statuses.combined_state(latest), latest) for sha, latest in found.items()}
+
+
+@bp.app_template_global()
+def checks_key(checks: dict[str, tuple[str, list]]) -> tuple:
+    """What a cached commit list must be keyed by besides the commits: their statuses."""
+    return tuple(
+        sorted(
+            (sha, tuple((s.context, s.state) for s in latest))
+            for sha, (_, latest) in checks.items()
+        )
+    )
 
 
 @bp.route("/<owner>/<name>/commit/<sha>")
