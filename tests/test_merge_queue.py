@@ -457,3 +457,34 @@ def test_the_queue_page_and_api_respect_privacy_and_roles(
     assert client.post(f"/alice/project/queue/{a}/remove", data={}).status_code == 400
     assert p.api("GET", "/repos/alice/project/merge-queue", p.repo.token).json() == []
     assert "The merge queue is empty." in client.get("/alice/project/queue").get_data(as_text=True)
+
+
+def test_merging_through_the_api_with_the_queue_on_joins_the_queue(ci, project, settings):
+    p = project({".forge/ci.yml": TOGETHER_RED})
+    gate = p.api("PUT", "/repos/alice/project/quality-gate", p.repo.token,
+                 json={"auto_submit": False})  # fmt: skip
+    assert gate.status_code == 200, gate.text
+    number = p.change("feat-a", {"a.txt": "a\n"})
+    work(settings)
+    merge_url = f"/repos/alice/project/pulls/{number}/merge"
+
+    # bob (maintain, not admin) cannot queue it before it is submittable.
+    refused = p.api("PUT", merge_url, p.bob, json={"merge_method": "squash"})
+    assert refused.status_code == 405 and "cannot be submitted yet" in refused.json()["message"]
+    assert p.queue() == {}
+
+    p.approve(number)  # submittable now; with auto_submit off it waits for a merge
+    assert p.queue() == {}
+    answer = p.api("PUT", merge_url, p.bob, json={"merge_method": "squash"})
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {
+        "sha": None,
+        "merged": False,
+        "message": f"Pull Request #{number} was added to the merge queue of main at position 1",
+    }
+    assert p.queue()[number]["state"] in ("queued", "testing")
+    work(settings)
+    [entry] = p.entries(number)
+    assert entry.state == "merged" and entry.method == "squash"
+    assert p.main_tip() == entry.speculative_sha
+    assert p.api("GET", merge_url, p.bob).status_code == 204  # GitHub's "is it merged?"

@@ -15,7 +15,7 @@ from forge.api.pagination import paginate
 from forge.api.repos import _field, json_body
 from forge.services import changes as change_service
 from forge.services import contents as content_service
-from forge.services import merging
+from forge.services import merge_queue, merging
 from forge.services import reviews as review_service
 from forge.services.accounts import users_by_email
 from forge.services.errors import Forbidden, Invalid
@@ -161,6 +161,8 @@ def merge_pull(owner: str, name: str, number: int):
         raise ApiError(405, NOT_MERGEABLE)
     if sha and sha != change.head_sha:
         raise ApiError(409, STALE_HEAD)
+    if merge_queue.queue_in_use(db(), settings().repos_dir, change):
+        return _add_to_merge_queue(user, change, method)
     config = RefChangeSettings.build(settings(), redis_connection(), external_url(""))
     try:
         new = merging.merge_change(
@@ -184,6 +186,21 @@ def merge_pull(owner: str, name: str, number: int):
     except Forbidden as exc:  # the writer may merge, but the branch's protection refused
         raise ApiError(405, exc.message) from None
     return jsonify(shapes.merge_result(new))
+
+
+def _add_to_merge_queue(user, change, method: str):
+    """With the branch's merge queue on, a merge is a place in the queue, as the web's Merge
+    button: the branch only ever moves to a commit CI tested (202, not merged yet)."""
+    try:
+        entry = merge_queue.enqueue(
+            db(), settings().repos_dir, user, change, method, base_url=external_url("")
+        )
+    except Invalid as exc:
+        if exc.field == "merge_method":
+            raise
+        raise ApiError(405, f"{NOT_MERGEABLE}: {exc.message}") from None
+    position = merge_queue.position_of(db(), entry)
+    return jsonify(shapes.queued_merge_result(change, position)), 202
 
 
 # --- what the pull request changes ----------------------------------------------------------

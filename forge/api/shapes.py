@@ -416,6 +416,16 @@ def merge_result(sha: str) -> dict:
     return {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
 
 
+def queued_merge_result(change, position: int | None) -> dict:
+    """A merge asked for while the branch's merge queue is on: queued, not merged yet."""
+    return {
+        "sha": None,
+        "merged": False,
+        "message": f"Pull Request #{change.number} was added to the merge queue of "
+        f"{change.base_branch} at position {position}",
+    }
+
+
 def file_patch(repo: Repository, ref: str, item) -> dict:
     """One changed file of a pull request or a commit (`ref`: where the new side is)."""
     change = item.change
