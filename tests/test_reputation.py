@@ -210,7 +210,8 @@ def test_audits_settle_each_answer_at_once_and_never_merge(git, peers, api):
 
     vote(api, peers, "dave", number, 1)  # falls for it
     vote(api, peers, "erin", number, -1)  # spots it
-    dave, erin = standing_of(api, "dave"), standing_of(api, "erin")
+    dave = standing_of(api, "dave", peers.tokens["dave"])
+    erin = standing_of(api, "erin", peers.tokens["erin"])
     assert (dave["reputation"], dave["accuracy"]) == (-5, 0.0)
     assert dave["history"][0]["reason"] == (
         "-5: audit failed: Code-Review +1 on alice/project#1, a known-bad change"
@@ -226,6 +227,44 @@ def test_audits_settle_each_answer_at_once_and_never_merge(git, peers, api):
     assert refused.status_code in (405, 422)
     assert "audit" in refused.json()["message"]
     assert api("GET", f"/repos/alice/project/pulls/{number}", peers.token).json()["merged"] is False
+
+
+def test_only_the_voter_and_maintainers_read_that_a_vote_answered_an_audit(
+    git, peers, api, app, login
+):
+    number = upload(git, peers, {"app.py": "eval(input())\n"}, "Read the config")
+    marked = api("PUT", f"/repos/alice/project/pulls/{number}/audit", peers.tokens["carol"],
+                 json={"expected": "bad"})  # fmt: skip
+    assert marked.status_code == 200
+    vote(api, peers, "dave", number, -1)  # spots it: settled at once
+
+    # bob (a reviewer too, signed in or not) learns dave's reputation moved, not why: had
+    # he read "audit" and the change, he would know which open change not to approve.
+    for token in (peers.tokens["bob"], None):
+        seen = standing_of(api, "dave", token)
+        assert seen["reputation"] == 3
+        assert seen["history"][0] == {
+            "delta": 3,
+            "kind": "review",
+            "at": seen["history"][0]["at"],
+            "reason": "+3: review settled",
+            "repository": "alice/project",
+            "change": None,
+        }
+        assert "audit" not in str(seen).lower()
+    bob = login("bob", test_client=app.test_client())
+    profile = bob.get("/dave").get_data(as_text=True)
+    assert "+3: review settled" in profile and "audit" not in profile.lower()
+    anonymous = app.test_client().get("/dave").get_data(as_text=True)
+    assert "audit" not in anonymous.lower()
+
+    # dave himself and carol, who maintains the repository, read the whole event.
+    told = "+3: audit passed: Code-Review -1 on alice/project#1, a known-bad change"
+    for who in ("dave", "carol"):
+        event = standing_of(api, "dave", peers.tokens[who])["history"][0]
+        assert (event["kind"], event["reason"], event["change"]) == ("audit_passed", told, 1)
+        own = login(who, test_client=app.test_client()).get("/dave").get_data(as_text=True)
+        assert told in own
 
 
 def test_per_repository_view_and_private_events(git, peers, api, hosted_repo, tmp_path):

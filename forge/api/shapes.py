@@ -1068,15 +1068,15 @@ def review_claim(change, claim) -> dict:
 
 def reputation_event(item) -> dict:
     """One step of a user's reputation; in a repository the viewer cannot read, only the
-    number and the date show."""
+    number and the date show (an audit's words only to those `reputation.history` allows)."""
     event = item.event
-    body = {"delta": event.delta, "kind": event.kind, "at": timestamp(event.created_at)}
+    body = {"delta": event.delta, "kind": item.kind, "at": timestamp(event.created_at)}
     if not item.visible:
         return body | {"reason": "in a repository you cannot see", "repository": None,
                        "change": None}  # fmt: skip
     repo, change = item.repository, item.change
     return body | {
-        "reason": event.reason,
+        "reason": item.reason,
         "repository": repo.full_name if repo is not None else None,
         "change": change.number if change is not None else None,
     }

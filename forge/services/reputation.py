@@ -36,6 +36,7 @@ DISAGREED = ("vote_disagreed", "audit_failed", "reverted_approver")
 # An agreement taken back when the change it approved was reverted.
 TAKEN_BACK = "vote_agreed_revoked"
 VOTE_KINDS = ("vote_agreed", "vote_disagreed")
+AUDIT_KINDS = ("audit_passed", "audit_failed")
 AUDIT_EXPECTATIONS = ("bad", "good")
 REVERT_LINE = re.compile(r"This reverts commit ([0-9a-f]{7,40})", re.IGNORECASE)
 
@@ -136,7 +137,7 @@ def _settled_voters(session: Session, change: Change) -> set[int]:
         session.scalars(
             select(ReputationEvent.user_id).where(
                 ReputationEvent.change_id == change.id,
-                ReputationEvent.kind.in_(VOTE_KINDS + ("audit_passed", "audit_failed")),
+                ReputationEvent.kind.in_(VOTE_KINDS + AUDIT_KINDS),
             )
         )
     )
@@ -421,12 +422,19 @@ def standing(session: Session, user: User, repository: Repository | None = None)
     return Standing(int(total or 0), accuracy_of(session, [user.id])[user.id], settled)
 
 
+# What others read of an audit's settlement: an audit settles at once, so its own words
+# would tell every reader of a voter's history which open changes are audits.
+NEUTRAL_KIND, NEUTRAL_REASON = "review", "review settled"
+
+
 @dataclass
 class HistoryItem:
     event: ReputationEvent
     visible: bool  # False: in a repository the viewer cannot read; only the number shows
     repository: Repository | None = None
     change: Change | None = None
+    kind: str = ""  # what the viewer may read of the event's kind and reason
+    reason: str = ""
 
 
 def history(
@@ -465,15 +473,26 @@ def history(
             c.id: c for c in session.scalars(select(Change).where(Change.id.in_(change_ids)))
         }
     readable = {rid for rid, r in repos.items() if can(session, viewer, "read", r)}
-    items = [
-        HistoryItem(
+    # Audits are told in full to the voter, and to the maintainers (site admins among them)
+    # who mark them; everyone else reads a settled review, not naming the change.
+    oneself = viewer is not None and viewer.id == user.id and viewer.is_active
+    knows_audits = {
+        rid for rid, r in repos.items() if oneself or can(session, viewer, "maintain", r)
+    }
+    items = []
+    for e in events:
+        item = HistoryItem(
             e,
             e.repository_id is None or e.repository_id in readable,
             repos.get(e.repository_id),
             changes.get(e.change_id),
+            e.kind,
+            e.reason,
         )
-        for e in events
-    ]
+        if e.kind in AUDIT_KINDS and e.repository_id not in knows_audits:
+            item.kind, item.reason = NEUTRAL_KIND, f"{_signed(e.delta)}: {NEUTRAL_REASON}"
+            item.change = None
+        items.append(item)
     return items, total
 
 
