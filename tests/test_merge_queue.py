@@ -488,3 +488,23 @@ def test_merging_through_the_api_with_the_queue_on_joins_the_queue(ci, project, 
     assert entry.state == "merged" and entry.method == "squash"
     assert p.main_tip() == entry.speculative_sha
     assert p.api("GET", merge_url, p.bob).status_code == 204  # GitHub's "is it merged?"
+
+
+def test_a_veto_while_the_merge_is_tested_keeps_the_change_off_the_branch(ci, project, settings):
+    p = project({".forge/ci.yml": TOGETHER_RED})
+    number = p.change("feat-a", {"a.txt": "a\n"})
+    work(settings)  # the change's own CI: Verified +1
+    p.approve(number)  # auto-submit: in the queue
+    before = p.main_tip()
+    work(settings, queues=("default",))  # the speculative merge is built, its CI queued
+    work(settings, queues=("ci",))  # ... and passes; the advance that would land it waits
+    veto = p.api("POST", f"/repos/alice/project/pulls/{number}/votes", p.bob,
+                 json={"label": "Code-Review", "value": -2, "message": "no"})  # fmt: skip
+    assert veto.status_code in (200, 201), veto.text
+    work(settings)
+
+    [entry] = p.entries(number)
+    # Whichever job sees it first (the landing or the vote's re-check), the veto wins.
+    assert entry.state == "removed" and "Code-Review" in entry.reason
+    assert p.main_tip() == before  # the tested merge never landed
+    assert p.change_row(number).state == "open"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def ping(payload: str) -> dict:
@@ -229,14 +232,18 @@ def reconcile_merge_queues() -> list[str]:
     try:
         with database.session() as session:
             queues = merge_queue.branches_with_entries(session)
+        default_url = config.base_url
         for repository_id, branch in queues:
             with database.session() as session:
-                config.base_url = config.base_url or merge_queue.known_base_url(
-                    session, repository_id
+                config.base_url = default_url or merge_queue.known_base_url(session, repository_id)
+            try:
+                steps = merge_queue.advance_committed(
+                    database, settings.repos_dir, config, repository_id, branch
                 )
-            steps = merge_queue.advance_committed(
-                database, settings.repos_dir, config, repository_id, branch
-            )
+            except Exception:  # one broken queue must not hold up every other one
+                log.exception("advancing the merge queue of %s (repository %s) failed",
+                              branch, repository_id)  # fmt: skip
+                continue
             done += [f"#{s.change_number} {s.state}" for s in steps]
         return done
     finally:

@@ -576,8 +576,15 @@ def _advance(session, repos_dir, config, repository, branch) -> list[Step]:
             if _is_current(head, tip):
                 verdict, run = _verdict(session, repos_dir, head)
                 if verdict == "passed":
-                    if _land(session, git, head, tip, config, steps):
-                        continue
+                    if _land(session, repos_dir, git, head, tip, config, steps):
+                        # The branch moved: this transaction must commit with it, alone, so
+                        # nothing later in the round can roll back what git already did.
+                        # Another advance takes up the rest once it has.
+                        _after_commit_once(
+                            session, ADVANCE_JOB, repository.id, branch, base_url=config.base_url
+                        )
+                        break
+                    continue
                 elif verdict == "failed":
                     _eject(session, head, _failure(run), run, config)
                     steps.append(Step(head.change.number, "ejected"))
@@ -652,9 +659,20 @@ def _merger(session: Session, entry: MergeQueueEntry) -> User:
     return entry.repository.owner
 
 
-def _land(session, git, entry: MergeQueueEntry, tip: str, config, steps) -> bool:
-    """Fast-forward the branch to exactly the tested commit; False if protection refused."""
+def _land(session, repos_dir, git, entry: MergeQueueEntry, tip: str, config, steps) -> bool:
+    """Fast-forward the branch to exactly the tested commit; True if it moved. A change that
+    stopped being submittable while CI ran (a veto, a maintainer's Verified -1) leaves the
+    queue instead, unless an admin queued it past its requirements."""
+    from forge.services import votes
+
     change, new = entry.change, entry.speculative_sha
+    if not entry.bypass:
+        status = votes.submit_status(session, repos_dir, change)
+        if not status.ready:
+            why = "its submit requirements are no longer met: " + "; ".join(status.unmet)
+            _leave(session, entry, "removed", why, None, config.base_url)
+            steps.append(Step(change.number, "removed"))
+            return False
     merger = _merger(session, entry)
     try:
         update_refs(
@@ -665,7 +683,7 @@ def _land(session, git, entry: MergeQueueEntry, tip: str, config, steps) -> bool
     except (Forbidden, Invalid) as exc:
         _eject(session, entry, f"the branch refused it: {exc.message}", None, config)
         steps.append(Step(change.number, "ejected"))
-        return True
+        return False
     merging.record_merged(session, change, merger, entry.method, new, config.base_url)
     _leave(session, entry, "merged", f"merged as {new[:12]}", merger, config.base_url)
     steps.append(Step(change.number, "merged", new))
