@@ -24,7 +24,7 @@ from forge.models import Change, ChangeEvent
 from forge.models.quality import ReputationEvent
 from forge.services import accounts, repos
 from forge.services import votes as vote_service
-from forge.services.errors import Invalid
+from forge.services.errors import Forbidden, Invalid
 
 APP = "".join(f"line {i}\n" for i in range(1, 11))
 
@@ -129,6 +129,40 @@ def test_a_reader_gives_plus_one_but_plus_two_and_verified_name_the_missing_priv
     assert answer["submit"]["unmet"] == [
         "Code-Review: needs +2 or a quorum of 2.0 weighted +1 (has 0.5)"
     ]
+
+
+def test_a_suspended_maintainer_or_site_admin_neither_votes_nor_weighs(
+    project, database, make_user, make_token
+):
+    spell_out_two(project)
+    make_user("root", admin=True)
+    project.tokens["root"] = make_token("root")
+    assert project.vote("maya", "Code-Review", 2).status_code == 201
+    assert project.vote("root", "Code-Review", 1).status_code == 201
+    answer = project.votes()
+    assert (mine(answer, "maya")["weight"], mine(answer, "root")["weight"]) == (2.0, 2.0)
+    assert answer["submit"]["ready"] is True
+
+    with database.session() as session:
+        for name in ("maya", "root"):
+            accounts.get_user(session, name).is_suspended = True
+    # Their votes stay on the record, but neither the +2 nor the weight counts any more.
+    answer = project.votes()
+    for name in ("maya", "root"):
+        given = mine(answer, name)
+        assert (given["weight"], given["counted"]) == (0.0, False)
+        assert given["note"] == "a suspended account's vote does not count"
+    assert answer["submit"]["ready"] is False
+    assert answer["submit"]["unmet"] == [
+        "Code-Review: needs +2 or a quorum of 2.0 weighted +1 (has 0)"
+    ]
+    # Their tokens no longer sign in, and the service refuses whatever the caller.
+    assert project.vote("maya", "Code-Review", 2).status_code == 401
+    with database.session() as session:
+        change = session.scalar(select(Change))
+        maya = accounts.get_user(session, "maya")
+        with pytest.raises(Forbidden, match="a suspended account cannot vote"):
+            vote_service.record_vote(session, maya, change, "Code-Review", 2)
 
 
 def test_anonymous_callers_and_closed_changes_cannot_vote(project, api):

@@ -13,22 +13,42 @@ ROLES = ("read", "triage", "write", "maintain", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 
 
-def role_of(session: Session, user: User | None, repo: Repository) -> str | None:
-    """The user's effective role on the repository, or None when they have no access."""
+def _effective_role(user: User | None, repo: Repository, granted: str | None) -> str | None:
+    """The rule itself, from the collaborator role `granted` to the user (None: none)."""
     if user is not None and not user.is_active:
-        user = None
+        user, granted = None, None  # a suspended account is nobody, whatever its rights
     if user is not None and (user.is_admin or user.id == repo.owner_id):
         return "admin"
-    role = None
-    if user is not None:
-        role = session.scalar(
+    if granted is None and not repo.is_private:
+        return "read"
+    return granted
+
+
+def role_of(session: Session, user: User | None, repo: Repository) -> str | None:
+    """The user's effective role on the repository, or None when they have no access."""
+    granted = None
+    if user is not None and user.is_active:
+        granted = session.scalar(
             select(Collaborator.role).where(
                 Collaborator.repository_id == repo.id, Collaborator.user_id == user.id
             )
         )
-    if role is None and not repo.is_private:
-        role = "read"
-    return role
+    return _effective_role(user, repo, granted)
+
+
+def roles_of(session: Session, users: list[User], repo: Repository) -> dict[int, str | None]:
+    """`role_of` for several users at once, in one query whatever their number."""
+    ids = {user.id for user in users}
+    granted = {}
+    if ids:
+        granted = dict(
+            session.execute(
+                select(Collaborator.user_id, Collaborator.role).where(
+                    Collaborator.repository_id == repo.id, Collaborator.user_id.in_(ids)
+                )
+            ).all()
+        )
+    return {user.id: _effective_role(user, repo, granted.get(user.id)) for user in users}
 
 
 def can(session: Session, user: User | None, action: str, repo: Repository) -> bool:

@@ -27,10 +27,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forge.config import ReputationRules
-from forge.models import Collaborator, Repository, User
+from forge.models import Repository, User
 from forge.models.quality import ReputationEvent
 from forge.services.errors import Forbidden, NotFound
-from forge.services.permissions import ROLE_RANK, role_of
+from forge.services.permissions import ROLE_RANK, role_of, roles_of
 
 # The name forge's CI votes under (Verified from the ci/* statuses); reserved for users.
 CI_VOTER = "forge-ci"
@@ -91,36 +91,29 @@ def standing(session: Session, user: User | None, repo: Repository) -> Standing:
 
 def standings(session: Session, repo: Repository, users: list[User]) -> dict[int, Standing]:
     """Standings of several people at once (two queries, whatever their number)."""
-    ids = {u.id for u in users}
-    if not ids:
+    if not users:
         return {}
-    roles = dict(
-        session.execute(
-            select(Collaborator.user_id, Collaborator.role).where(
-                Collaborator.repository_id == repo.id, Collaborator.user_id.in_(ids)
-            )
-        ).all()
-    )
+    roles = roles_of(session, users, repo)
     earned = dict(
         session.execute(
             select(ReputationEvent.user_id, func.sum(ReputationEvent.delta))
-            .where(ReputationEvent.repository_id == repo.id, ReputationEvent.user_id.in_(ids))
+            .where(
+                ReputationEvent.repository_id == repo.id,
+                ReputationEvent.user_id.in_({u.id for u in users}),
+            )
             .group_by(ReputationEvent.user_id)
         ).all()
     )
-    found = {}
-    for user in users:
-        # The same rule as permissions.role_of, from the rows read above.
-        if user.is_admin or user.id == repo.owner_id:
-            role = "admin"
-        else:
-            role = roles.get(user.id) or (None if repo.is_private else "read")
-        found[user.id] = Standing(role, int(earned.get(user.id) or 0), user.is_suspended)
-    return found
+    return {
+        user.id: Standing(roles[user.id], int(earned.get(user.id) or 0), user.is_suspended)
+        for user in users
+    }
 
 
 def vote_weight(rules: ReputationRules, who: Standing) -> float:
-    """How much a person's Code-Review +1 counts towards the quorum."""
+    """How much a person's Code-Review +1 counts towards the quorum (nothing, suspended)."""
+    if who.suspended:
+        return 0.0
     if who.maintainer:
         return rules.max_weight
     if who.reputation < rules.weighted_vote_threshold:

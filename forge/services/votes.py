@@ -538,11 +538,15 @@ def votes_of(
         own = row.user_id == change.author_id
         bot = row.user.lower_name == CI_VOTER
         weight = 1.0 if bot else privileges.vote_weight(rules, standing[row.user_id])
+        # forge's CI votes through an account that never signs in; a person's is suspended.
+        suspended = row.user.is_suspended and not bot
         note = ""
         if stale:
             note = f"given on patch set {row.patch_set_number}"
         elif own:
             note = "the author's own vote does not count"
+        elif suspended:
+            note = "a suspended account's vote does not count"
         views.append(
             VoteView(
                 user=row.user.name,
@@ -550,7 +554,7 @@ def votes_of(
                 value=row.value,
                 weight=weight,
                 stale=stale,
-                counted=not stale and not own and row.label in labels,
+                counted=not stale and not own and not suspended and row.label in labels,
                 via=row.via,
                 message=row.message,
                 patch_set=row.patch_set_number,
