@@ -27,9 +27,8 @@ from forge.models import Change, PatchSet, Repository, User
 from forge.models.quality import Audit, ReputationEvent, Vote
 from forge.services.errors import Invalid, NotFound
 from forge.services.permissions import can, require
-from forge.services.privileges import repository_reputation, rules_of
+from forge.services.privileges import CODE_REVIEW, repository_reputation, rules_of
 
-REVIEW_LABEL = "Code-Review"
 # Settled votes: which kinds count as an agreement and which as a disagreement for accuracy.
 AGREED = ("vote_agreed", "audit_passed")
 DISAGREED = ("vote_disagreed", "audit_failed", "reverted_approver")
@@ -122,7 +121,7 @@ def _final_votes(session: Session, change: Change, patch_set: int | None = None)
             select(Vote)
             .where(
                 Vote.change_id == change.id,
-                Vote.label == REVIEW_LABEL,
+                Vote.label == CODE_REVIEW,
                 Vote.patch_set_number == number,
                 Vote.value != 0,
                 Vote.user_id != change.author_id,
@@ -164,7 +163,7 @@ def _settle_votes(session: Session, change: Change, votes: list[Vote], good: boo
             vote.user,
             kind,
             delta,
-            f"{REVIEW_LABEL} {_signed(vote.value)} on {name} {verb} the outcome: {why}",
+            f"{CODE_REVIEW} {_signed(vote.value)} on {name} {verb} the outcome: {why}",
             change=change,
         )
 
@@ -272,7 +271,7 @@ def settle_revert(
         if vote.value <= 0:
             continue
         record(session, vote.user, "reverted_approver", rules.reverted_approver,
-               f"approved ({REVIEW_LABEL} {_signed(vote.value)}) {why}", change=change)  # fmt: skip
+               f"approved ({CODE_REVIEW} {_signed(vote.value)}) {why}", change=change)  # fmt: skip
         agreed = session.scalar(
             select(ReputationEvent).where(
                 ReputationEvent.user_id == vote.user_id,
@@ -356,14 +355,14 @@ def settle_audit(session: Session, change: Change) -> None:
         kind = "audit_passed" if passed else "audit_failed"
         delta = rules.audit_passed if passed else rules.audit_failed
         record(session, vote.user, kind, delta,
-               f"audit {'passed' if passed else 'failed'}: {REVIEW_LABEL} "
+               f"audit {'passed' if passed else 'failed'}: {CODE_REVIEW} "
                f"{_signed(vote.value)} on {name}, a known-{audit.expected} change",
                change=change)  # fmt: skip
 
 
 def vote_recorded(session: Session, vote: Vote) -> None:
     """Call after a vote is given or changed: an audit settles its answers at once."""
-    if vote.label == REVIEW_LABEL:
+    if vote.label == CODE_REVIEW:
         settle_audit(session, vote.change or session.get(Change, vote.change_id))
 
 

@@ -22,11 +22,11 @@ from forge.models import Change, Collaborator, PatchSet, Repository, User
 from forge.models.quality import Label, ReviewClaim, Vote
 from forge.services.errors import Conflict, Forbidden, Invalid, NotFound
 from forge.services.permissions import can, require
+from forge.services.privileges import CODE_REVIEW, VERIFIED
 
 CLAIM_FOR = timedelta(minutes=30)
-DEFAULT_LABEL = "Code-Review"
 # Labels every repository has (their rows are written when first read, so may be missing).
-DEFAULT_LABELS = ("Code-Review", "Verified")
+BUILT_IN_LABELS = (CODE_REVIEW, VERIFIED)
 
 
 @dataclass
@@ -76,7 +76,7 @@ def review_queue(
     public_only: bool = False,
 ) -> QueuePage:
     """The page of the user's queue: changes they may vote on, neediest and oldest first."""
-    label = (label or DEFAULT_LABEL).strip()
+    label = (label or CODE_REVIEW).strip()
     if not label or len(label) > 64:
         raise Invalid("label must name a label", field="label")
     if not user.is_active:
@@ -156,7 +156,7 @@ def review_queue(
     readable = Repository.is_private.is_(False) if public_only else _readable(user)
     if readable is not None:
         query = query.where(readable)
-    if label not in DEFAULT_LABELS:
+    if label not in BUILT_IN_LABELS:
         query = query.where(
             Repository.id.in_(select(Label.repository_id).where(Label.name == label))
         )
