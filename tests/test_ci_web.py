@@ -52,6 +52,10 @@ def test_runs_list_and_run_page_show_states_logs_and_links(
     live = client.get(f"{page}/live?offsets={job.id}:10").get_json()
     assert live["finished"] and live["state"] == "failed" and live["actions"] == []
     assert live["jobs"][0]["text"] == "✓\nbad style\n"  # from byte 10: after "ünïcode "
+    # An offset past the end (or past what a file offset can hold) reads nothing, no error.
+    for offset in ("99999", "99999999999999999999"):
+        past = client.get(f"{page}/live?offsets={job.id}:{offset}")
+        assert past.status_code == 200 and past.get_json()["jobs"][0]["text"] == ""
     raw = client.get(f"{page}/jobs/{job.id}/log")
     assert raw.mimetype == "text/plain" and raw.get_data(as_text=True).endswith("bad style\n")
 

@@ -48,7 +48,7 @@ STATUS_FILTER = {
     "skipped": (),
     "stale": (),
 }
-EVENT_FILTER = {"push": "push", "pull_request": "change"}
+EVENT_FILTER = {"push": "push", "pull_request": "change", "merge_group": "merge_queue"}
 
 
 class _RunPages(Sequence):

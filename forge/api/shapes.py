@@ -1160,7 +1160,7 @@ ACTIONS_CONCLUSION = {
     "cancelled": "cancelled",
     "timed_out": "timed_out",
 }
-ACTIONS_EVENT = {"push": "push", "change": "pull_request"}
+ACTIONS_EVENT = {"push": "push", "change": "pull_request", "merge_queue": "merge_group"}
 
 
 def _actions_status(state: str) -> tuple[str, str | None]:
@@ -1214,11 +1214,8 @@ def workflow_run(run, change=None, started_at=None) -> dict:
         "jobs_url": url + "/jobs",
         "logs_url": url + "/logs",
         "check_suite_url": None,
-        "artifacts_url": url + "/artifacts",
         "cancel_url": url + "/cancel",
         "rerun_url": url + "/rerun",
-        "previous_attempt_url": url + f"/attempts/{run.attempt - 1}" if run.attempt > 1 else None,
-        "workflow_url": api_url(f"/repos/{repo.full_name}/actions/workflows/ci.yml"),
         "head_commit": None,
         "repository": repository(repo, None, family=False),
         "head_repository": repository(repo, None, family=False),

@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
 from forge.config import CiLimits, Settings
 from forge.db import Database, utcnow
@@ -236,6 +236,8 @@ def list_runs(
     """The repository's runs, newest first."""
     query = select(CiRun).where(CiRun.repository_id == repo.id)
     query = (where or RunFilter()).apply(query).order_by(CiRun.id.desc())
+    # A list shows each run's jobs and actor: loaded for the page at once, not per row.
+    query = query.options(selectinload(CiRun.jobs), joinedload(CiRun.actor))
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
@@ -473,7 +475,8 @@ def log_path(logs_dir: Path, job: CiJob) -> Path:
 def read_log(logs_dir: Path, job: CiJob, offset: int = 0, limit: int = 256 * 1024) -> bytes:
     try:
         with open(log_path(logs_dir, job), "rb") as log:
-            log.seek(max(0, offset))
+            # Clamped: an offset past what a file can hold makes seek() raise.
+            log.seek(min(max(0, offset), os.fstat(log.fileno()).st_size))
             return log.read(limit)
     except FileNotFoundError:
         return b""
