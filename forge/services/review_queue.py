@@ -44,15 +44,6 @@ class QueuePage:
     label: str
 
 
-def _current_patch_set():
-    return (
-        select(func.max(PatchSet.number))
-        .where(PatchSet.change_id == Change.id)
-        .correlate(Change)
-        .scalar_subquery()
-    )
-
-
 def _readable(user: User):
     """The repositories the user may read, as a condition on Repository."""
     if user.is_admin:
@@ -243,11 +234,3 @@ def release(session: Session, user: User, change: Change, now: datetime | None =
         raise Forbidden(f"change #{change.number} is claimed by {existing.user.name}, not you")
     session.delete(existing)
     session.flush()
-
-
-def claim_on(session: Session, change: Change, now: datetime | None = None):
-    """The live claim on a change, or None."""
-    existing = _claim_of(session, change)
-    if existing is None or existing.expires_at <= (now or utcnow()):
-        return None
-    return existing
