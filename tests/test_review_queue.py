@@ -219,6 +219,27 @@ def test_pages_list_filter_claim_and_refuse(forge_peers, api, client, login):
     assert filtered.status_code == 404
 
 
+def test_a_malformed_repository_filter_is_refused_alike_everywhere(forge_peers, api, client, login):
+    """The queue page, the queue API and the reputation API read `repository=OWNER/NAME` the
+    same way and refuse the same shapes with the same words."""
+    peers = forge_peers
+    login("dave")
+    for wanted in ("nope", "alice/", "/project", "alice/project/extra"):
+        told = f"repository must be OWNER/NAME, not '{wanted}'"
+        page = client.get("/review", query_string={"repository": wanted})
+        assert page.status_code == 400  # the web's answer to bad input, the API's is 422
+        assert told.replace("'", "&#39;") in page.get_data(as_text=True)
+        for path in ("/review-queue", "/users/dave/reputation"):
+            answer = api("GET", path, peers.tokens["dave"], params={"repository": wanted})
+            assert answer.status_code == 422 and answer.json()["message"] == told, path
+    # Well-formed, it filters (and an unknown one is a 404 on all three).
+    assert api("GET", "/users/dave/reputation", peers.tokens["dave"],
+               params={"repository": "alice/project"}).status_code == 200  # fmt: skip
+    assert client.get("/review?repository=alice/project").status_code == 200
+    assert api("GET", "/users/dave/reputation", peers.tokens["dave"],
+               params={"repository": "alice/nothing"}).status_code == 404  # fmt: skip
+
+
 def test_sql_statements_do_not_grow_with_the_page(forge_peers, api, database):
     peers = forge_peers
     upload(peers, "bob", 12)

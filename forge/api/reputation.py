@@ -10,8 +10,7 @@ from forge.api.auth import current_user, repo_viewer
 from forge.api.pagination import link_header, page_args
 from forge.services import reputation
 from forge.services.accounts import get_user
-from forge.services.errors import Invalid
-from forge.services.repos import get_repository
+from forge.services.repos import repository_filter
 from forge.web.context import db
 
 
@@ -19,13 +18,7 @@ from forge.web.context import db
 def user_reputation(username: str):
     user = get_user(db(), username)
     per_page, page = page_args()
-    repo = None
-    wanted = (request.args.get("repository") or "").strip()
-    if wanted:
-        owner, _, name = wanted.partition("/")
-        if not owner or not name:
-            raise Invalid("repository must be OWNER/NAME", field="repository")
-        repo = get_repository(db(), owner, name, repo_viewer())
+    repo = repository_filter(db(), request.args.get("repository"), repo_viewer())
     standing = reputation.standing(db(), user, repo)
     viewer = repo_viewer() if current_user() is not None else None
     items, total = reputation.history(

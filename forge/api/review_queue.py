@@ -15,7 +15,7 @@ from forge.services import reputation
 from forge.services import review_queue as queue_service
 from forge.services.errors import Invalid
 from forge.services.permissions import require
-from forge.services.repos import get_repository
+from forge.services.repos import repository_filter
 from forge.web.context import db
 
 
@@ -23,13 +23,7 @@ from forge.web.context import db
 def review_queue():
     user = require_user()
     per_page, page = page_args()
-    repo = None
-    wanted = (request.args.get("repository") or "").strip()
-    if wanted:
-        owner, _, name = wanted.partition("/")
-        if not owner or not name:
-            raise Invalid("repository must be OWNER/NAME", field="repository")
-        repo = get_repository(db(), owner, name, repo_viewer())
+    repo = repository_filter(db(), request.args.get("repository"), repo_viewer())
     found = queue_service.review_queue(
         db(),
         user,

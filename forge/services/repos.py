@@ -43,6 +43,18 @@ def get_repository(
     return repo
 
 
+def repository_filter(session: Session, text: str | None, viewer: User | None) -> Repository | None:
+    """The repository a `repository=OWNER/NAME` filter names (None when blank), as the viewer
+    may read it; Invalid for anything not shaped OWNER/NAME."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    owner, _, name = text.partition("/")
+    if not owner or not name or "/" in name:
+        raise Invalid(f"repository must be OWNER/NAME, not {text[:100]!r}", field="repository")
+    return get_repository(session, owner, name, viewer)
+
+
 def _check_description(description: str | None) -> str:
     description = (description or "").strip()
     if len(description) > MAX_DESCRIPTION:

@@ -13,7 +13,7 @@ from forge.services import changes as change_service
 from forge.services import repos as repo_service
 from forge.services import reputation
 from forge.services import review_queue as queue_service
-from forge.services.errors import Invalid, NotFound
+from forge.services.errors import NotFound
 from forge.web.browse import _render
 from forge.web.context import db, viewer
 from forge.web.forms import PostForm
@@ -28,18 +28,11 @@ def _queue_args():
     return page, label
 
 
-def _repository_filter(text: str):
-    owner, _, name = text.partition("/")
-    if not owner or not name:
-        raise Invalid("repository must be OWNER/NAME", field="repository")
-    return repo_service.get_repository(db(), owner, name, viewer())
-
-
 def _queue_values(repo=None) -> dict:
     page, label = _queue_args()
     wanted = (request.args.get("repository") or "").strip()
-    if repo is None and wanted:
-        repo = _repository_filter(wanted)
+    if repo is None:
+        repo = repo_service.repository_filter(db(), wanted, viewer())
     found = queue_service.review_queue(
         db(), viewer(), repository=repo, label=label, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
