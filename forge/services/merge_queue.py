@@ -177,7 +177,7 @@ def enqueue(
     status = votes.submit_status(session, repos_dir, change)
     bypass = False
     if not status.ready:
-        if not _admin_may_bypass(session, actor, change):
+        if not votes.admin_may_bypass(session, actor, change):
             raise Invalid(
                 f"change #{change.number} cannot be submitted yet: " + "; ".join(status.unmet),
                 field="submit",
@@ -207,14 +207,6 @@ def _check_can_enter(session: Session, change: Change, method: str) -> None:
 
     if reputation.is_audit(session, change):
         raise Invalid(f"change #{change.number} is an audit and is never merged; unmark it first")
-
-
-def _admin_may_bypass(session: Session, actor: User, change: Change) -> bool:
-    from forge.services import votes
-
-    return can(session, actor, "admin", change.repository) and not votes.enforces_admins(
-        session, change
-    )
 
 
 def _enter(

@@ -48,7 +48,7 @@ from forge.services import privileges, webhooks
 from forge.services.branches import open_git
 from forge.services.ci_config import CONFIG_PATH
 from forge.services.errors import Invalid
-from forge.services.permissions import require
+from forge.services.permissions import can, require
 from forge.services.privileges import CI_VOTER, CODE_REVIEW, VERIFIED
 from forge.services.repos import disk_path
 from forge.services.statuses import latest_per_context, statuses_for
@@ -787,6 +787,13 @@ def enforces_admins(session: Session, change: Change) -> bool:
     """Whether the protection of the change's branch holds admins to the gate too."""
     rule = protection_of(session, change)
     return rule is not None and rule.enforce_admins
+
+
+def admin_may_bypass(session: Session, actor: User | None, change: Change) -> bool:
+    """May `actor` merge (or queue) the change past unmet submit requirements? A repository
+    admin may, as GitHub lets admins bypass branch protection, unless the branch's protection
+    enforces its rules for admins too."""
+    return can(session, actor, "admin", change.repository) and not enforces_admins(session, change)
 
 
 def vote_for_review(session: Session, reviewer: User, change: Change, event: str, body: str):

@@ -90,8 +90,7 @@ def panel(change) -> dict:
         ],
         "current_vote": current[0] if current else None,
         "own_change": viewer() is not None and viewer().id == change.author_id,
-        "may_bypass": can(session, viewer(), "admin", change.repository)
-        and not vote_service.enforces_admins(session, change),
+        "may_bypass": vote_service.admin_may_bypass(session, viewer(), change),
     }
 
 
