@@ -19,10 +19,10 @@ def user_reputation(username: str):
     user = get_user(db(), username)
     per_page, page = page_args()
     repo = repository_filter(db(), request.args.get("repository"), repo_viewer())
-    standing = reputation.standing(db(), user, repo)
+    summary = reputation.summary_of(db(), user, repo)
     viewer = repo_viewer() if current_user() is not None else None
     items, total = reputation.history(
         db(), viewer, user, repo, limit=per_page, offset=(page - 1) * per_page
     )
     headers = link_header(page, per_page, total=total)
-    return jsonify(shapes.reputation(standing, items)), 200, headers
+    return jsonify(shapes.reputation(summary, items)), 200, headers

@@ -1082,11 +1082,11 @@ def reputation_event(item) -> dict:
     }
 
 
-def reputation(standing, history: list) -> dict:
+def reputation(summary, history: list) -> dict:
     return {
-        "reputation": standing.reputation,
-        "accuracy": standing.accuracy,
-        "settled_votes": standing.settled,
+        "reputation": summary.reputation,
+        "accuracy": summary.accuracy,
+        "settled_votes": summary.settled,
         "history": [reputation_event(item) for item in history],
     }
 

@@ -370,7 +370,9 @@ def vote_recorded(session: Session, vote: Vote) -> None:
 
 
 @dataclass
-class Standing:
+class ReputationSummary:
+    """What a profile shows of a user's reputation (privileges.Standing is what votes use)."""
+
     reputation: int
     accuracy: float | None
     settled: int  # votes settled (agreed + disagreed)
@@ -405,7 +407,9 @@ def accuracy_of(session: Session, user_ids) -> dict[int, float | None]:
     return result
 
 
-def standing(session: Session, user: User, repository: Repository | None = None) -> Standing:
+def summary_of(
+    session: Session, user: User, repository: Repository | None = None
+) -> ReputationSummary:
     """A user's reputation (global, or within one repository) and review accuracy."""
     if repository is None:
         session.refresh(user, ["reputation"])
@@ -418,7 +422,7 @@ def standing(session: Session, user: User, repository: Repository | None = None)
             ReputationEvent.kind.in_(AGREED + DISAGREED),
         )
     )
-    return Standing(int(total or 0), accuracy_of(session, [user.id])[user.id], settled)
+    return ReputationSummary(int(total or 0), accuracy_of(session, [user.id])[user.id], settled)
 
 
 # What others read of an audit's settlement: an audit settles at once, so its own words

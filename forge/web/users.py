@@ -14,9 +14,9 @@ bp = Blueprint("users", __name__)
 def profile(username: str):
     user = get_user(db(), username)
     repos = visible_repositories(db(), viewer(), owner=user)
-    standing = reputation.standing(db(), user)
+    summary = reputation.summary_of(db(), user)
     recent, _total = reputation.history(db(), viewer(), user, limit=10)
     chart = reputation.chart_svg_points(reputation.running_total(db(), user))
     return render_template(
-        "user.html", user=user, repos=repos, standing=standing, recent=recent, chart=chart
+        "user.html", user=user, repos=repos, summary=summary, recent=recent, chart=chart
     )
