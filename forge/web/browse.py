@@ -93,7 +93,8 @@ class Links:
         return self.page("compare", f"{base}...{head}")
 
 
-def _render(template: str, repo, tab: str, **values):
+def render_repo_page(template: str, repo, tab: str, **values):
+    """A page inside the repository's frame (its header and tabs, `tab` the current one)."""
     return render_template(
         template,
         repo=repo,
@@ -218,7 +219,7 @@ def avatar_class(name: str) -> str:
 def home_page(repo, clone_url: str):
     blob_base, raw_base = _bases(repo)
     view = browse.home(settings().repos_dir, repo, blob_base, raw_base)
-    return _render("repo_home.html", repo, "code", view=view, clone_url=clone_url)
+    return render_repo_page("repo_home.html", repo, "code", view=view, clone_url=clone_url)
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def tree(owner: str, name: str, spec: str):
     view = browse.folder(settings().repos_dir, repo, spec, blob_base, raw_base)
     if view is None:
         return redirect(url_for(".blob", owner=owner, name=name, spec=spec))
-    return _render("repo_tree.html", repo, "code", view=view, location=view.location)
+    return render_repo_page("repo_tree.html", repo, "code", view=view, location=view.location)
 
 
 @bp.route("/<owner>/<name>/blob/<path:spec>")
@@ -242,7 +243,7 @@ def blob(owner: str, name: str, spec: str):
     view = browse.file(settings().repos_dir, repo, spec, blob_base, raw_base, plain=plain)
     if view is None:
         return redirect(url_for(".tree", owner=owner, name=name, spec=spec))
-    return _render("repo_blob.html", repo, "code", view=view, location=view.location)
+    return render_repo_page("repo_blob.html", repo, "code", view=view, location=view.location)
 
 
 @bp.route("/<owner>/<name>/raw/<path:spec>")
@@ -269,7 +270,7 @@ def _disposition(filename: str, attachment: bool) -> str:
 def blame(owner: str, name: str, spec: str):
     repo = _repo(owner, name)
     view = browse.blame(settings().repos_dir, repo, spec)
-    return _render("repo_blame.html", repo, "code", view=view, location=view.location)
+    return render_repo_page("repo_blame.html", repo, "code", view=view, location=view.location)
 
 
 @bp.route("/<owner>/<name>/archive/<path:spec>")
@@ -297,7 +298,7 @@ def commits(owner: str, name: str, spec: str | None):
     else:
         view = browse.history(repos_dir, repo, spec, _page_number())
     checks = _checks(repo, [commit.sha for commit in view.commits])
-    return _render(
+    return render_repo_page(
         "repo_commits.html", repo, "commits", view=view, location=view.location, checks=checks
     )
 
@@ -323,7 +324,7 @@ def checks_key(checks: dict[str, tuple[str, list]]) -> tuple:
 def commit(owner: str, name: str, sha: str):
     repo = _repo(owner, name)
     view = browse.commit(settings().repos_dir, repo, sha)
-    return _render("repo_commit.html", repo, "commits", view=view, split=_split_view())
+    return render_repo_page("repo_commit.html", repo, "commits", view=view, split=_split_view())
 
 
 def _split_view() -> bool:
@@ -338,7 +339,7 @@ def compare_form(owner: str, name: str):
         spec = f"{base}...{head}"
         return redirect(url_for(".compare", owner=owner, name=name, spec=spec))
     branches, default = browse.branches(settings().repos_dir, repo)
-    return _render(
+    return render_repo_page(
         "repo_compare.html",
         repo,
         "branches",
@@ -353,7 +354,7 @@ def compare_form(owner: str, name: str):
 def compare(owner: str, name: str, spec: str):
     repo = _repo(owner, name)
     view = browse.compare(settings().repos_dir, repo, spec)
-    return _render(
+    return render_repo_page(
         "repo_compare.html",
         repo,
         "branches",
@@ -372,11 +373,11 @@ def compare(owner: str, name: str, spec: str):
 def branches(owner: str, name: str):
     repo = _repo(owner, name)
     found, default = browse.branches(settings().repos_dir, repo)
-    return _render("repo_branches.html", repo, "branches", branches=found, default=default)
+    return render_repo_page("repo_branches.html", repo, "branches", branches=found, default=default)
 
 
 @bp.route("/<owner>/<name>/tags")
 def tags(owner: str, name: str):
     repo = _repo(owner, name)
     found = browse.tags(settings().repos_dir, repo)
-    return _render("repo_tags.html", repo, "tags", tags=found)
+    return render_repo_page("repo_tags.html", repo, "tags", tags=found)

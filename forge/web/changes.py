@@ -28,7 +28,7 @@ from forge.services.permissions import can
 from forge.services.refs import RefChangeSettings
 from forge.services.statuses import combined_state
 from forge.web import external_url
-from forge.web.browse import _render, code_url
+from forge.web.browse import code_url, render_repo_page
 from forge.web.change_forms import (
     ChangeCommentForm,
     InlineCommentForm,
@@ -103,7 +103,8 @@ def _back(change, fallback: str, field: str = "next") -> str:
     return wanted if ours and "//" not in wanted and "\\" not in wanted else fallback
 
 
-def _failed(exc) -> int:
+def failure_status(exc) -> int:
+    """Undo the request's writes; the HTTP status for a service's refusal `exc`."""
     db().rollback()
     return 403 if isinstance(exc, Forbidden) else 404 if isinstance(exc, NotFound) else 400
 
@@ -124,7 +125,7 @@ def _page(template: str, repo, change=None, status: int = 200, **values):
             post_form=PostForm(),
             commit_count=len(views.commits(settings().repos_dir, change, change.current_patch_set)),
         )
-    return _render(template, repo, "pulls", **values), status
+    return render_repo_page(template, repo, "pulls", **values), status
 
 
 # --- the list -----------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def open_change(owner: str, name: str):
                 description=form.description.data or "",
             )
         except (Invalid, Forbidden) as exc:
-            return _compare_again(repo, form, exc.message, _failed(exc))
+            return _compare_again(repo, form, exc.message, failure_status(exc))
         return redirect(_url(change))
     errors = [f"{field.label.text}: {e}" for field in form for e in field.errors]
     return _compare_again(repo, form, "; ".join(errors) or "the form is incomplete", 400)
@@ -183,7 +184,7 @@ def _compare_again(repo, form, message: str, status: int):
         except (Invalid, NotFound):
             view = None
     branches, _default = browse.branches(settings().repos_dir, repo)
-    return _render(
+    return render_repo_page(
         "repo_compare.html",
         repo,
         "pulls",
@@ -200,7 +201,8 @@ def _compare_again(repo, form, message: str, status: int):
 # --- the change ---------------------------------------------------------------------------------
 
 
-def _conversation(repo, change, status: int = 200, error: str | None = None, **forms):
+def conversation_page(repo, change, status: int = 200, error: str | None = None, **forms):
+    """The change's conversation tab, with `error` shown and the forms given kept as filled."""
     user = viewer()
     repos_dir = settings().repos_dir
     blob_base = code_url(repo, "blob", change.base_branch)
@@ -273,7 +275,7 @@ def _pending_count(change) -> int:
 @bp.route("/<owner>/<name>/pull/<int:number>")
 def show(owner: str, name: str, number: int):
     repo, change = _change(owner, name, number)
-    return _conversation(repo, change)
+    return conversation_page(repo, change)
 
 
 @bp.route("/<owner>/<name>/pull/<int:number>/commits")
@@ -369,11 +371,11 @@ def comment(owner: str, name: str, number: int):
     repo, change = _change(owner, name, number)
     form = ChangeCommentForm()
     if not form.validate_on_submit():
-        return _conversation(repo, change, 400, "a comment needs some text", comment_form=form)
+        return conversation_page(repo, change, 400, "a comment needs some text", comment_form=form)
     try:
         change_service.add_comment(db(), viewer(), change, form.body.data)
     except (Invalid, Forbidden) as exc:
-        return _conversation(repo, change, _failed(exc), exc.message, comment_form=form)
+        return conversation_page(repo, change, failure_status(exc), exc.message, comment_form=form)
     return redirect(_url(change) + "#bottom")
 
 
@@ -389,7 +391,7 @@ def close_or_reopen(owner: str, name: str, number: int, action: str):
         else:
             change_service.reopen_change(db(), settings().repos_dir, viewer(), change)
     except (Invalid, Forbidden) as exc:
-        return _conversation(repo, change, _failed(exc), exc.message)
+        return conversation_page(repo, change, failure_status(exc), exc.message)
     return redirect(_url(change))
 
 
@@ -399,7 +401,7 @@ def merge(owner: str, name: str, number: int):
     repo, change = _change(owner, name, number)
     form = MergeForm()
     if not form.validate_on_submit():
-        return _conversation(repo, change, 400, "choose a merge method", merge_form=form)
+        return conversation_page(repo, change, 400, "choose a merge method", merge_form=form)
     try:
         if merge_queue.queue_in_use(db(), settings().repos_dir, change):
             # With the queue on, Merge means "add to the queue": the branch only ever moves
@@ -425,7 +427,7 @@ def merge(owner: str, name: str, number: int):
         )
     except (Invalid, Forbidden) as exc:
         form.sha.data = change.head_sha
-        return _conversation(repo, change, _failed(exc), exc.message, merge_form=form)
+        return conversation_page(repo, change, failure_status(exc), exc.message, merge_form=form)
     flash(f"Change #{change.number} was merged into {change.base_branch}.", "success")
     return redirect(_url(change))
 
@@ -439,7 +441,7 @@ def delete_branch(owner: str, name: str, number: int):
     try:
         merging.delete_head_branch(db(), settings().repos_dir, change, viewer(), _ref_settings())
     except (Invalid, Forbidden) as exc:
-        return _conversation(repo, change, _failed(exc), exc.message)
+        return conversation_page(repo, change, failure_status(exc), exc.message)
     flash(f"The branch {change.head_branch} was deleted.", "success")
     return redirect(_url(change))
 
@@ -501,13 +503,13 @@ def submit_review(owner: str, name: str, number: int):
     repo, change = _change(owner, name, number)
     form = ReviewForm(prefix="review")
     if not form.validate_on_submit():
-        return _conversation(repo, change, 400, "choose a verdict", review_form=form)
+        return conversation_page(repo, change, 400, "choose a verdict", review_form=form)
     try:
         review_service.submit_review(
             db(), settings().repos_dir, change, viewer(), form.event.data, form.body.data or ""
         )
     except (Invalid, Forbidden) as exc:
-        return _conversation(repo, change, _failed(exc), exc.message, review_form=form)
+        return conversation_page(repo, change, failure_status(exc), exc.message, review_form=form)
     return redirect(_url(change) + "#bottom")
 
 

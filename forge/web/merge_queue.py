@@ -16,7 +16,7 @@ from forge.services import repos as repo_service
 from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.merging import METHODS
 from forge.web import external_url
-from forge.web.browse import _render
+from forge.web.browse import render_repo_page
 from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm
 
@@ -65,7 +65,7 @@ def show(owner: str, name: str):
         for entry in entries
         if merge_queue.may_remove(db(), user, entry)
     }
-    return _render(
+    return render_repo_page(
         "repo_queue.html",
         repo,
         "queue",

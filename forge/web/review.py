@@ -14,7 +14,7 @@ from forge.services import repos as repo_service
 from forge.services import reputation
 from forge.services import review_queue as queue_service
 from forge.services.errors import NotFound
-from forge.web.browse import _render
+from forge.web.browse import render_repo_page
 from forge.web.context import db, viewer
 from forge.web.forms import PostForm
 
@@ -55,7 +55,7 @@ def queue():
 @login_required
 def repository_queue(owner: str, name: str):
     repo = repo_service.get_repository(db(), owner, name, viewer())
-    return _render("review_queue.html", repo, "review", **_queue_values(repo))
+    return render_repo_page("review_queue.html", repo, "review", **_queue_values(repo))
 
 
 def _change(owner: str, name: str, number: int):

@@ -102,24 +102,24 @@ def _option(label, value: int) -> str:
 @bp.route("/<owner>/<name>/pull/<int:number>/votes", methods=["POST"])
 @login_required
 def vote(owner: str, name: str, number: int):
-    from forge.web.changes import _conversation, _failed
+    from forge.web.changes import conversation_page, failure_status
 
     repo = repo_service.get_repository(db(), owner, name, viewer())
     change = change_service.get_change(db(), repo, number)
     form = VoteForm(prefix="vote")
     if not form.validate_on_submit():
-        return _conversation(repo, change, 400, "choose a vote; the form may be out of date")
+        return conversation_page(repo, change, 400, "choose a vote; the form may be out of date")
     label, _, value = (form.vote.data or "").partition("=")
     try:
         number_value = int(value)
     except ValueError:
-        return _conversation(repo, change, 400, f"{form.vote.data!r} is not a vote")
+        return conversation_page(repo, change, 400, f"{form.vote.data!r} is not a vote")
     try:
         vote_service.record_vote(
             db(), viewer(), change, label, number_value, form.message.data or "", via="web"
         )
     except (Invalid, Forbidden, NotFound) as exc:
-        return _conversation(repo, change, _failed(exc), exc.message)
+        return conversation_page(repo, change, failure_status(exc), exc.message)
     return redirect(
         url_for("changes.show", owner=repo.owner.name, name=repo.name, number=number) + "#votes"
     )
