@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,20 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from forge_bench import ForgeHome, create_home, free_port, start_web, stop
+from forge_bench import GIT_ENV, ForgeHome, create_home, free_port, start_web, stop
 
 FILES, LINES, CHANGED = 300, 60, 34  # per file: lines, and lines rewritten by the change
 BROWSER_CONNECTIONS = 6
 TIMEOUT = 120  # seconds; no single request may take longer
-GIT_ENV = {
-    **os.environ,
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.org",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.org",
-}
 
 
 def file_text(n: int, changed: bool) -> bytes:

@@ -35,17 +35,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from forge_bench import FORGE, create_home, free_port, start_web, stop
+from forge_bench import FORGE, GIT_ENV, create_home, free_port, start_web, stop
 
-GIT_ENV = {
-    **os.environ,
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.org",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.org",
-}
 FINISHED = ("passed", "failed", "errored", "cancelled", "timed_out")
 
 

@@ -16,6 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FORGE = [sys.executable, "-m", "forge.cli"]
+# The git client's environment in every benchmark: no prompts, no system config, one author.
+GIT_ENV = {
+    **os.environ,
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.org",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.org",
+}
 
 
 def free_port() -> int:

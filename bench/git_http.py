@@ -33,19 +33,11 @@ from pathlib import Path
 
 import psutil
 import requests
-from forge_bench import FORGE, create_home, free_port, start_web, wait_until_up
+from forge_bench import FORGE, GIT_ENV, create_home, free_port, start_web, wait_until_up
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 SOURCE = WORK / "big.git"
-GIT_ENV = {
-    **os.environ,
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.org",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.org",
-}
 
 
 def git(*args, cwd=None, check=True, quiet=True):

@@ -34,19 +34,10 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from forge_bench import FORGE, create_home, free_port, start_web, stop
+from forge_bench import FORGE, GIT_ENV, create_home, free_port, start_web, stop
 
 HOOKS = 3
 WORKERS = 2
-GIT_ENV = {
-    **os.environ,
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.org",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.org",
-}
 
 
 class Receipts:

@@ -49,7 +49,9 @@ class ReviewForm(FlaskForm):
     )
 
 
-class MergeForm(FlaskForm):
+class MergeMethodForm(FlaskForm):
+    """How to merge: the auto-merge form is this alone; the Merge button's form adds more."""
+
     method = SelectField(
         "Merge method",
         choices=[
@@ -60,5 +62,8 @@ class MergeForm(FlaskForm):
         validators=[AnyOf(METHODS)],
         default="merge",
     )
+
+
+class MergeForm(MergeMethodForm):
     sha = HiddenField(validators=[DataRequired(), Length(min=40, max=40)])
     commit_title = StringField("Commit title", validators=[Optional(), Length(max=256)])

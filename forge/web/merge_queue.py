@@ -6,34 +6,22 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import login_required
-from flask_wtf import FlaskForm
-from wtforms import SelectField
-from wtforms.validators import AnyOf
 
 from forge.services import changes as change_service
 from forge.services import merge_queue
 from forge.services import repos as repo_service
 from forge.services.errors import Forbidden, Invalid, NotFound
-from forge.services.merging import METHODS
 from forge.web import external_url
 from forge.web.browse import render_repo_page
+from forge.web.change_forms import MergeMethodForm
 from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm
 
 bp = Blueprint("merge_queue", __name__)
 
 
-class AutoMergeForm(FlaskForm):
-    method = SelectField(
-        "Merge method",
-        choices=[
-            ("merge", "Create a merge commit"),
-            ("squash", "Squash and merge"),
-            ("rebase", "Rebase and merge"),
-        ],
-        validators=[AnyOf(METHODS)],
-        default="merge",
-    )
+class AutoMergeForm(MergeMethodForm):
+    """Turn auto-merge on with a merge method (off is a plain POST form)."""
 
 
 def _change_url(change) -> str:
