@@ -6,9 +6,9 @@ from flask import jsonify
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
+from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
-from forge.api.repos import _field, json_body
 from forge.services import branches as branch_service
 from forge.services import refs as ref_service
 from forge.services.errors import Invalid, NotFound
@@ -64,8 +64,8 @@ def set_protection(owner: str, name: str, branch: str):
         if required not in body:
             # GitHub insists on these keys (null allowed), so clients always send them.
             raise Invalid(f"{required} is required (it may be null)", field=required)
-    reviews = _field(body, "required_pull_request_reviews", dict)
-    checks = _field(body, "required_status_checks", dict)
+    reviews = body_field(body, "required_pull_request_reviews", dict)
+    checks = body_field(body, "required_status_checks", dict)
     review_count = None
     if reviews is not None:
         review_count = reviews.get("required_approving_review_count", 1)
@@ -159,7 +159,7 @@ def create_ref(owner: str, name: str):
     user = require_scope("repo")
     repo = _repository(owner, name)
     body = json_body()
-    ref, sha = _field(body, "ref", str), _field(body, "sha", str)
+    ref, sha = body_field(body, "ref", str), body_field(body, "sha", str)
     with branch_service.open_git(settings().repos_dir, repo) as git:
         ref_service.create_ref(db(), git, repo, user, ref, sha, _ref_change())
     return jsonify(_ref_json(repo, ref, sha)), 201
@@ -170,7 +170,7 @@ def update_ref(owner: str, name: str, ref: str):
     user = require_scope("repo")
     repo = _repository(owner, name)
     body = json_body()
-    sha, force = _field(body, "sha", str), bool(_field(body, "force", bool, False))
+    sha, force = body_field(body, "sha", str), bool(body_field(body, "force", bool, False))
     full = "refs/" + ref.strip("/")
     with branch_service.open_git(settings().repos_dir, repo) as git:
         ref_service.move_ref(db(), git, repo, user, full, sha, force, _ref_change())

@@ -9,9 +9,9 @@ from flask import jsonify
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
+from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import check_commit_id, inline_comment, pull_of
-from forge.api.repos import _field, json_body
 from forge.models import Change
 from forge.services import changes as change_service
 from forge.services import reviews as review_service
@@ -39,13 +39,13 @@ def create_review_comment(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
     body = json_body()
-    in_reply_to = _field(body, "in_reply_to", int)
+    in_reply_to = body_field(body, "in_reply_to", int)
     if in_reply_to is not None:
         comment = review_service.reply(
-            db(), change, user, in_reply_to, _field(body, "body", str, "")
+            db(), change, user, in_reply_to, body_field(body, "body", str, "")
         )
     else:
-        check_commit_id(change, _field(body, "commit_id", str))
+        check_commit_id(change, body_field(body, "commit_id", str))
         item = inline_comment(body)
         comment = review_service.add_comment(
             db(),
@@ -65,7 +65,7 @@ def create_review_comment(owner: str, name: str, number: int):
 def reply_to_review_comment(owner: str, name: str, number: int, comment_id: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
-    body = _field(json_body(), "body", str, "")
+    body = body_field(json_body(), "body", str, "")
     comment = review_service.reply(db(), change, user, comment_id, body)
     return jsonify(shapes.review_comment(change, comment)), 201
 
@@ -85,7 +85,7 @@ def get_review_comment(owner: str, name: str, comment_id: int):
 def edit_review_comment(owner: str, name: str, comment_id: int):
     user = require_scope("repo")
     comment = _review_comment(owner, name, comment_id)
-    change_service.edit_comment(db(), user, comment, _field(json_body(), "body", str, ""))
+    change_service.edit_comment(db(), user, comment, body_field(json_body(), "body", str, ""))
     return jsonify(shapes.review_comment(_change_of(comment), comment))
 
 
@@ -112,7 +112,9 @@ def list_issue_comments(owner: str, name: str, number: int):
 def create_issue_comment(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
-    comment = change_service.add_comment(db(), user, change, _field(json_body(), "body", str, ""))
+    comment = change_service.add_comment(
+        db(), user, change, body_field(json_body(), "body", str, "")
+    )
     return jsonify(shapes.issue_comment(change, comment)), 201
 
 
@@ -131,7 +133,7 @@ def get_issue_comment(owner: str, name: str, comment_id: int):
 def edit_issue_comment(owner: str, name: str, comment_id: int):
     user = require_scope("repo")
     comment = _issue_comment(owner, name, comment_id)
-    change_service.edit_comment(db(), user, comment, _field(json_body(), "body", str, ""))
+    change_service.edit_comment(db(), user, comment, body_field(json_body(), "body", str, ""))
     return jsonify(shapes.issue_comment(_change_of(comment), comment))
 
 

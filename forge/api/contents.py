@@ -7,9 +7,9 @@ from flask import jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
+from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import commit_json
-from forge.api.repos import _field, json_body
 from forge.services import contents as content_service
 from forge.services import forks as fork_service
 from forge.services.permissions import role_of
@@ -47,7 +47,7 @@ def create_fork(owner: str, name: str):
     user = require_scope("repo")
     source = get_repository(db(), owner, name, repo_viewer())
     fork, _new = fork_service.fork_repository(
-        db(), settings().repos_dir, source, user, name=_field(json_body(), "name", str)
+        db(), settings().repos_dir, source, user, name=body_field(json_body(), "name", str)
     )
     # GitHub answers 202: its copy finishes later. forge's is done, but clients expect 202.
     return jsonify(shapes.repository(fork, role_of(db(), user, fork))), 202

@@ -12,8 +12,8 @@ from flask import has_request_context, jsonify
 
 from forge.api import api, shapes
 from forge.api.auth import require_scope, require_user
+from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
-from forge.api.repos import _field, json_body
 from forge.services import webhooks
 from forge.services.errors import Invalid
 from forge.services.repos import get_repository
@@ -113,7 +113,7 @@ def hook_json(hook) -> dict:
 
 
 def _config(body: dict) -> dict:
-    config = _field(body, "config", dict, {}) or {}
+    config = body_field(body, "config", dict, {}) or {}
     return {
         "url": config.get("url"),
         "content_type": config.get("content_type"),
@@ -132,7 +132,7 @@ def _list(user, repo):
 
 def _create(user, repo):
     body = json_body()
-    if _field(body, "name", str, "web") != "web":
+    if body_field(body, "name", str, "web") != "web":
         raise Invalid("name must be web", field="name")
     config = {k: v for k, v in _config(body).items() if v is not None}
     hook = webhooks.create_hook(
@@ -140,8 +140,8 @@ def _create(user, repo):
         user,
         repo,
         url=config.pop("url", None),
-        events=_field(body, "events", list, ["push"]),
-        active=_field(body, "active", bool, True),
+        events=body_field(body, "events", list, ["push"]),
+        active=body_field(body, "active", bool, True),
         allowed_hosts=settings().webhook_allowed_hosts,
         **config,
     )
@@ -155,10 +155,10 @@ def _edit(user, hook):
         user,
         hook,
         **_config(body),
-        events=_field(body, "events", list),
-        add_events=_field(body, "add_events", list),
-        remove_events=_field(body, "remove_events", list),
-        active=_field(body, "active", bool),
+        events=body_field(body, "events", list),
+        add_events=body_field(body, "add_events", list),
+        remove_events=body_field(body, "remove_events", list),
+        active=body_field(body, "active", bool),
         allowed_hosts=settings().webhook_allowed_hosts,
     )
     return jsonify(hook_json(hook))

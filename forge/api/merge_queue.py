@@ -16,9 +16,9 @@ from flask import jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
+from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import pull_of
-from forge.api.repos import _field, json_body
 from forge.services import merge_queue
 from forge.services.errors import Invalid
 from forge.services.repos import get_repository
@@ -64,7 +64,7 @@ def remove_from_merge_queue(owner: str, name: str, number: int):
 def enable_auto_merge(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
-    method = _field(json_body(), "merge_method", str, "merge") or "merge"
+    method = body_field(json_body(), "merge_method", str, "merge") or "merge"
     entry = merge_queue.set_auto_merge(
         db(), settings().repos_dir, user, change, method, base_url=external_url("")
     )

@@ -10,9 +10,9 @@ from flask import jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
+from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
-from forge.api.repos import _field, json_body
 from forge.services import changes as change_service
 from forge.services import contents as content_service
 from forge.services import merge_queue, merging
@@ -90,7 +90,7 @@ def create_pull(owner: str, name: str):
     user = require_scope("repo")
     repo = get_repository(db(), owner, name, repo_viewer())
     body = json_body()
-    head, base = _field(body, "head", str), _field(body, "base", str)
+    head, base = body_field(body, "head", str), body_field(body, "base", str)
     if not head:
         raise Invalid("head is required: a branch, or owner:branch for a fork", field="head")
     if not base:
@@ -103,10 +103,10 @@ def create_pull(owner: str, name: str):
         settings().repos_dir,
         repo,
         user,
-        title=_field(body, "title", str, "") or "",
+        title=body_field(body, "title", str, "") or "",
         base=base,
         head=head,
-        description=_field(body, "body", str, "") or "",
+        description=body_field(body, "body", str, "") or "",
     )
     return jsonify(pull_json(change)), 201
 
@@ -122,8 +122,8 @@ def update_pull(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
     body = json_body()
-    title, text = _field(body, "title", str), _field(body, "body", str)
-    state, base = _field(body, "state", str), _field(body, "base", str)
+    title, text = body_field(body, "title", str), body_field(body, "body", str)
+    state, base = body_field(body, "state", str), body_field(body, "base", str)
     if state not in (None, "open", "closed"):
         raise Invalid("state must be open or closed", field="state")
     if base is not None and base != change.base_branch:
@@ -155,8 +155,8 @@ def merge_pull(owner: str, name: str, number: int):
     repo, change = pull_of(owner, name, number)
     require(db(), user, "write", repo)
     body = json_body()
-    method = _field(body, "merge_method", str, "merge") or "merge"
-    sha = _field(body, "sha", str)
+    method = body_field(body, "merge_method", str, "merge") or "merge"
+    sha = body_field(body, "sha", str)
     if change.state != "open":
         raise ApiError(405, NOT_MERGEABLE)
     if sha and sha != change.head_sha:
@@ -173,8 +173,8 @@ def merge_pull(owner: str, name: str, number: int):
             method,
             config,
             expected_head_sha=sha,
-            commit_title=_field(body, "commit_title", str),
-            commit_message=_field(body, "commit_message", str),
+            commit_title=body_field(body, "commit_title", str),
+            commit_message=body_field(body, "commit_message", str),
             via="api",
         )
     except Invalid as exc:
@@ -245,7 +245,7 @@ def inline_comment(item) -> dict:
             field="line",
         )
     for key, kind in (("path", str), ("body", str), ("line", int), ("side", str)):
-        _field(item, key, kind)
+        body_field(item, key, kind)
     return {k: item.get(k) for k in ("path", "line", "side", "body")}
 
 
@@ -254,15 +254,15 @@ def create_review(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
     body = json_body()
-    check_commit_id(change, _field(body, "commit_id", str))
-    comments = _field(body, "comments", list, []) or []
+    check_commit_id(change, body_field(body, "commit_id", str))
+    comments = body_field(body, "comments", list, []) or []
     review = review_service.submit_review(
         db(),
         settings().repos_dir,
         change,
         user,
-        _field(body, "event", str, "") or "",
-        body=_field(body, "body", str, "") or "",
+        body_field(body, "event", str, "") or "",
+        body=body_field(body, "body", str, "") or "",
         comments=[inline_comment(item) for item in comments],
     )
     return jsonify(shapes.review(change, review))

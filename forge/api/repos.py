@@ -6,6 +6,7 @@ from flask import jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope, require_user
+from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
 from forge.services import repos as repo_service
@@ -13,39 +14,6 @@ from forge.services.accounts import get_user
 from forge.services.errors import Invalid
 from forge.services.permissions import role_of
 from forge.web.context import db, settings
-
-
-def json_body() -> dict:
-    body = request.get_json(force=True, silent=True)
-    if body is None and not request.get_data():
-        return {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "Problems parsing JSON")
-    _refuse_nul(body, None)
-    return body
-
-
-def _refuse_nul(value, field: str | None) -> None:
-    """No stored text may hold a NUL character (PostgreSQL refuses them): say so up front."""
-    if isinstance(value, str) and "\x00" in value:
-        raise Invalid(f"{field or 'a value'} must not contain NUL characters", field=field)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_nul(key, field)
-            _refuse_nul(item, key)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_nul(item, field)
-
-
-def _field(body: dict, name: str, kind: type, default=None):
-    value = body.get(name, default)
-    if value is not None and not isinstance(value, kind):
-        raise Invalid(f"{name} must be a {kind.__name__}", field=name)
-    if kind is int and value is not None and not -(2**31) <= value < 2**31:
-        # Past what an integer column holds; no id, count or line number is that large.
-        raise Invalid(f"{name} is out of range", field=name)
-    return value
 
 
 def _repo_json(repo):
@@ -74,7 +42,7 @@ def my_repositories():
 def create_repository():
     user = require_scope("repo")
     body = json_body()
-    name = _field(body, "name", str)
+    name = body_field(body, "name", str)
     if not name:
         raise Invalid("name is required", field="name")
     repo = repo_service.create_repository(
@@ -82,9 +50,9 @@ def create_repository():
         settings().repos_dir,
         user,
         name,
-        description=_field(body, "description", str, "") or "",
-        private=bool(_field(body, "private", bool, False)),
-        default_branch=_field(body, "default_branch", str, "main") or "main",
+        description=body_field(body, "description", str, "") or "",
+        private=bool(body_field(body, "private", bool, False)),
+        default_branch=body_field(body, "default_branch", str, "main") or "main",
     )
     return jsonify(_repo_json(repo)), 201
 
@@ -109,8 +77,8 @@ def update_repository(owner: str, name: str):
     user = require_scope("repo")
     repo = _repository(owner, name)
     body = json_body()
-    visibility = _field(body, "visibility", str)
-    private = _field(body, "private", bool)
+    visibility = body_field(body, "visibility", str)
+    private = body_field(body, "private", bool)
     if visibility is not None:
         if visibility not in ("public", "private"):
             raise Invalid("visibility must be public or private", field="visibility")
@@ -120,10 +88,10 @@ def update_repository(owner: str, name: str):
         settings().repos_dir,
         repo,
         user,
-        name=_field(body, "name", str),
-        description=_field(body, "description", str),
+        name=body_field(body, "name", str),
+        description=body_field(body, "description", str),
         private=private,
-        default_branch=_field(body, "default_branch", str),
+        default_branch=body_field(body, "default_branch", str),
     )
     return jsonify(_repo_json(repo))
 
@@ -169,7 +137,7 @@ def collaborator_permission(owner: str, name: str, username: str):
 def add_collaborator(owner: str, name: str, username: str):
     user = require_scope("repo")
     repo = _repository(owner, name)
-    permission = _field(json_body(), "permission", str, "push")
+    permission = body_field(json_body(), "permission", str, "push")
     if permission not in shapes.FORGE_ROLE:
         raise Invalid(
             f"permission must be one of {', '.join(shapes.FORGE_ROLE)}", field="permission"

@@ -8,9 +8,9 @@ from flask import jsonify, request
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope, require_user
+from forge.api.bodies import json_body
 from forge.api.pagination import link_header, page_args
 from forge.api.pulls import pull_of
-from forge.api.repos import json_body
 from forge.services import reputation
 from forge.services import review_queue as queue_service
 from forge.services.errors import Invalid

@@ -6,8 +6,8 @@ from flask import jsonify
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
+from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
-from forge.api.repos import _field, json_body
 from forge.services import statuses as status_service
 from forge.services.errors import Invalid
 from forge.services.repos import get_repository
@@ -19,7 +19,7 @@ def create_status(owner: str, name: str, sha: str):
     user = require_scope("repo")
     repo = get_repository(db(), owner, name, repo_viewer())
     body = json_body()
-    state = _field(body, "state", str)
+    state = body_field(body, "state", str)
     if not state:
         raise Invalid("state is required", field="state")
     row = status_service.create_status(
@@ -29,9 +29,9 @@ def create_status(owner: str, name: str, sha: str):
         user,
         sha,
         state,
-        context=_field(body, "context", str, "default") or "default",
-        description=_field(body, "description", str, "") or "",
-        target_url=_field(body, "target_url", str, "") or "",
+        context=body_field(body, "context", str, "default") or "default",
+        description=body_field(body, "description", str, "") or "",
+        target_url=body_field(body, "target_url", str, "") or "",
     )
     return jsonify(shapes.status(repo, row)), 201
 

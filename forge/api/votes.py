@@ -15,8 +15,8 @@ from flask import jsonify
 
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
+from forge.api.bodies import body_field, json_body
 from forge.api.pulls import pull_of
-from forge.api.repos import _field, json_body
 from forge.services import votes as vote_service
 from forge.services.errors import Invalid
 from forge.services.repos import get_repository
@@ -40,7 +40,7 @@ def create_vote(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
     body = json_body()
-    label = _field(body, "label", str)
+    label = body_field(body, "label", str)
     if not label:
         raise Invalid("label is required, e.g. Code-Review", field="label")
     if "value" not in body:
@@ -51,7 +51,7 @@ def create_vote(owner: str, name: str, number: int):
         change,
         label,
         body["value"],
-        _field(body, "message", str, "") or "",
+        body_field(body, "message", str, "") or "",
         via="api",
     )
     db().flush()
@@ -82,7 +82,7 @@ def put_quality_gate(owner: str, name: str):
     user = require_scope("repo")
     repo = get_repository(db(), owner, name, repo_viewer())
     body = json_body()
-    labels = _field(body, "labels", list)
+    labels = body_field(body, "labels", list)
     gate = vote_service.update_gate(
         db(),
         user,

@@ -1,0 +1,44 @@
+"""Reading request bodies of the API: the JSON object, and typed fields of it, with the
+errors GitHub answers (400 for what is not JSON, 422 naming the field that is wrong)."""
+
+from __future__ import annotations
+
+from flask import request
+
+from forge.api.errors import ApiError
+from forge.services.errors import Invalid
+
+
+def json_body() -> dict:
+    """The request's JSON object ({} for no body; 400 for anything else)."""
+    body = request.get_json(force=True, silent=True)
+    if body is None and not request.get_data():
+        return {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "Problems parsing JSON")
+    _refuse_nul(body, None)
+    return body
+
+
+def _refuse_nul(value, field: str | None) -> None:
+    """No stored text may hold a NUL character (PostgreSQL refuses them): say so up front."""
+    if isinstance(value, str) and "\x00" in value:
+        raise Invalid(f"{field or 'a value'} must not contain NUL characters", field=field)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, field)
+            _refuse_nul(item, key)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item, field)
+
+
+def body_field(body: dict, name: str, kind: type, default=None):
+    """`body[name]` if it is a `kind` (422 naming the field if not), else `default`."""
+    value = body.get(name, default)
+    if value is not None and not isinstance(value, kind):
+        raise Invalid(f"{name} must be a {kind.__name__}", field=name)
+    if kind is int and value is not None and not -(2**31) <= value < 2**31:
+        # Past what an integer column holds; no id, count or line number is that large.
+        raise Invalid(f"{name} is out of range", field=name)
+    return value
