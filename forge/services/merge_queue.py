@@ -195,18 +195,9 @@ def enqueue(
 
 
 def _check_can_enter(session: Session, change: Change, method: str) -> None:
-    if method not in merging.METHODS:
-        raise Invalid(
-            f"merge_method must be one of {', '.join(merging.METHODS)}", field="merge_method"
-        )
-    if change.state != "open":
-        raise Invalid(f"change #{change.number} is {change.state} and cannot be merged")
+    merging.check_can_merge(session, change, method)
     if active_entry(session, change) is not None:
         raise Invalid(f"change #{change.number} is in the merge queue already", field="queue")
-    from forge.services import reputation
-
-    if reputation.is_audit(session, change):
-        raise Invalid(f"change #{change.number} is an audit and is never merged; unmark it first")
 
 
 def _enter(

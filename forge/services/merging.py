@@ -67,6 +67,17 @@ def approvals(session: Session, change: Change) -> int:
     )
 
 
+def check_can_merge(session: Session, change: Change, method: str) -> None:
+    """What any merge asks first, direct or through the merge queue: a known method, an open
+    change, and not an audit (audits measure reviewers and never land)."""
+    if method not in METHODS:
+        raise Invalid(f"merge_method must be one of {', '.join(METHODS)}", field="merge_method")
+    if change.state != "open":
+        raise Invalid(f"change #{change.number} is {change.state} and cannot be merged")
+    if reputation.is_audit(session, change):
+        raise Invalid(f"change #{change.number} is an audit and is never merged; unmark it first")
+
+
 def merge_change(
     session: Session,
     repos_dir: Path,
@@ -82,12 +93,7 @@ def merge_change(
 ) -> str:
     """Merge the change; returns the commit the target branch now points at."""
     require(session, actor, "write", change.repository)
-    if method not in METHODS:
-        raise Invalid(f"merge_method must be one of {', '.join(METHODS)}", field="merge_method")
-    if change.state != "open":
-        raise Invalid(f"change #{change.number} is {change.state} and cannot be merged")
-    if reputation.is_audit(session, change):
-        raise Invalid(f"change #{change.number} is an audit and is never merged; unmark it first")
+    check_can_merge(session, change, method)
     if expected_head_sha and expected_head_sha != change.head_sha:
         raise Invalid(
             "the change's head moved since you looked at it "
