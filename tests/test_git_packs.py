@@ -1,9 +1,11 @@
 """Pack maintenance and the whole-pack clone: pushes add packs, a real rq worker merges
 them, and a clone of a single-pack repository is served by streaming that pack."""
 
+import shutil
 import subprocess
 
 from forge.git.maintenance import merge_packs
+from forge.git.revindex import ReverseIndex
 from forge.queue.worker import run_worker
 
 
@@ -101,3 +103,84 @@ def test_incremental_fetch_across_merges_sends_exactly_what_is_missing(
     # Nothing new: a second fetch transfers nothing and changes nothing.
     again = git.run("fetch", "origin", cwd=clone)
     assert again.stderr == "" and git.head(clone, "origin/main") == git.head(work)
+
+
+def git_made_rev(pack, tmp_path):
+    """The .rev file C git writes for a copy of `pack`."""
+    copy = tmp_path / "git-rev" / "copy.pack"
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copy(pack, copy)
+    subprocess.run(["git", "index-pack", "--rev-index", str(copy)], check=True, capture_output=True)
+    return copy.with_suffix(".rev").read_bytes()
+
+
+def entries_by_git(pack):
+    """{offset: (sha, offset where the entry ends)} as `git verify-pack -v` lists them."""
+    listing = subprocess.run(
+        ["git", "verify-pack", "-v", str(pack.with_suffix(".idx"))],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    entries = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and len(fields[0]) == 40:
+            size_in_pack, offset = int(fields[3]), int(fields[4])
+            entries[offset] = (fields[0], offset + size_in_pack)
+    return entries
+
+
+def test_merged_packs_get_the_reverse_index_c_git_would_write(git, hosted_repo, tmp_path, settings):
+    """Fetches find where entries end and which object an offset delta names through the
+    .rev file the merge writes; C git reads the same file, so it must be git's, byte for byte."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"a.txt": "base\n" * 300})
+    git.run("push", repo.push_url, "main", cwd=work)
+    for i in range(4):
+        git.commit(work, {"a.txt": "base\n" * 300 + f"edit {i}\n", f"n{i}.txt": "x"}, f"e{i}")
+        git.run("push", repo.push_url, "main", cwd=work)
+    merge_packs(settings.repos_dir / "alice" / "project.git")
+
+    [pack] = pack_files(settings)
+    assert pack.with_suffix(".rev").read_bytes() == git_made_rev(pack, tmp_path)
+    reverse = ReverseIndex(pack.with_suffix(".idx"))
+    size = pack.stat().st_size
+    for offset, (sha, end) in entries_by_git(pack).items():
+        assert reverse.name_at(offset).hex() == sha
+        assert reverse.end_of(offset, size) == end
+
+
+def test_a_pack_without_or_with_a_damaged_reverse_index_is_read_the_same(
+    git, hosted_repo, tmp_path, settings
+):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"a.txt": "".join(f"line {i}\n" for i in range(300))})
+    git.run("push", repo.push_url, "main", cwd=work)
+    clone = tmp_path / "clone"
+    git.run("clone", repo.url, str(clone))
+    [pack] = pack_files(settings)  # as dulwich received it: no .rev
+    assert not pack.with_suffix(".rev").exists()
+    expected = entries_by_git(pack)
+    sorted_in_memory = ReverseIndex(pack.with_suffix(".idx"))
+
+    # The no-op merge of a single pack made elsewhere gives it git's .rev.
+    merge_packs(settings.repos_dir / "alice" / "project.git")
+    assert pack.with_suffix(".rev").read_bytes() == git_made_rev(pack, tmp_path)
+
+    # A .rev that does not fit its pack is ignored, not trusted.
+    rev = pack.with_suffix(".rev")
+    damaged = bytearray(rev.read_bytes())
+    damaged[12:16], damaged[16:20] = damaged[16:20], damaged[12:16]
+    rev.write_bytes(bytes(damaged))
+    for reverse in (sorted_in_memory, ReverseIndex(pack.with_suffix(".idx"))):
+        for offset, (sha, end) in expected.items():
+            assert reverse.name_at(offset).hex() == sha
+            assert reverse.end_of(offset, pack.stat().st_size) == end
+
+    for i in range(3):
+        git.commit(work, {"a.txt": "".join(f"line {j}{i}\n" for j in range(300))}, f"c{i}")
+    git.run("push", repo.push_url, "main", cwd=work)
+    git.run("fetch", "origin", cwd=clone)
+    assert git.head(clone, "origin/main") == git.head(work)
+    assert git.run("fsck", "--strict", cwd=clone).returncode == 0

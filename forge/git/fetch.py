@@ -26,15 +26,12 @@ client is 100 commits behind, and are replaced here (see `install`):
 
 from __future__ import annotations
 
-import array
-import bisect
 import contextvars
-import functools
 import hashlib
 import heapq
 import os
 import stat
-import sys
+import threading
 import zlib
 from collections import deque
 from collections.abc import Iterable
@@ -49,6 +46,7 @@ from dulwich.pack import pack_object_header
 from dulwich.server import UploadPackHandler
 
 from forge.git.packs import OFS_DELTA, REF_DELTA, parse_entry_header
+from forge.git.revindex import ReverseIndex, reverse_index
 
 UNINTERESTING = True
 
@@ -274,11 +272,25 @@ def commits_between(store, wants, haves, shallow, get_parents):
     return missing, boundary
 
 
-def _closure_of(store, tree_sha: bytes):
+def _closure_of(store, tree_sha: bytes) -> frozenset[bytes]:
     path = getattr(store, "path", None)
     if path is None:
-        return _tree_closure(store, tree_sha)
-    return _cached_tree_closure(str(path), tree_sha)
+        return frozenset(_tree_closure(store, tree_sha))
+    # A tree's closure never changes (objects are immutable); fetches from the same base,
+    # such as CI clones of main, share it. Keyed by path so each repository has its own.
+    key = (str(path), tree_sha)
+    closure = _closures.get(key)
+    if closure is None:
+        closure = frozenset(_tree_closure(store, tree_sha))
+        with _closures_lock:
+            _closures[key] = closure
+            while len(_closures) > 16:
+                del _closures[next(iter(_closures))]  # the oldest first
+    return closure
+
+
+_closures: dict[tuple[str, bytes], frozenset[bytes]] = {}
+_closures_lock = threading.Lock()
 
 
 def _peel_all(store, shas, unknown_ok: bool) -> tuple[set[bytes], set[bytes], set[bytes]]:
@@ -301,32 +313,19 @@ def _peel_all(store, shas, unknown_ok: bool) -> tuple[set[bytes], set[bytes], se
     return commits, tags, others
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_tree_closure(objects_path: str, tree_sha: bytes) -> frozenset[bytes]:
-    # A tree's closure never changes (objects are immutable); fetches from the same base,
-    # such as CI clones of main, share it. Keyed by path so each repository has its own.
-    from dulwich.object_store import DiskObjectStore
-
-    store = DiskObjectStore(objects_path)
-    try:
-        return frozenset(_tree_closure(store, tree_sha))
-    finally:
-        store.close()
-
-
 def _tree_closure(store, tree_sha: bytes) -> set[bytes]:
     seen = {tree_sha}
     pending = [tree_sha]
     while pending:
-        tree = store[pending.pop()]
-        if not isinstance(tree, Tree):
+        type_num, raw = store.get_raw(pending.pop())
+        if type_num != Tree.type_num:
             continue
-        for entry in tree.iteritems():
-            if entry.sha in seen or entry.mode == 0o160000:
+        for _name, mode, child in parse_tree(raw, SHA1.oid_length):
+            if child in seen or S_ISGITLINK(mode):
                 continue
-            seen.add(entry.sha)
-            if entry.mode & 0o170000 == 0o040000:
-                pending.append(entry.sha)
+            seen.add(child)
+            if stat.S_ISDIR(mode):
+                pending.append(child)
     return seen
 
 
@@ -350,26 +349,59 @@ def write_pack_reusing_deltas(write, container, object_ids, object_format=SHA1, 
             pending.clear()
 
     emit(b"PACK" + (2).to_bytes(4, "big") + len(shas).to_bytes(4, "big"))
-    packs = container.packs  # once: the property rescans the pack directory on every call
+    packs = [_PackReader(pack) for pack in container.packs]  # the property rescans the folder
     for sha in shas:
         emit(_stored_entry(packs, sha, sending, client_has) or _whole_entry(container, sha))
     write(bytes(pending) + digest.digest())
     return {}, digest.digest()
 
 
+class _PackReader:
+    """One pack, for one pack write: its entries' bytes, found by name or by offset."""
+
+    def __init__(self, pack):
+        self.pack = pack
+        self._reverse = None
+        self._size = None
+
+    def offset_of(self, sha: bytes) -> int:
+        return self.pack.index.object_offset(sha)
+
+    def read(self, offset: int, size: int) -> bytes:
+        # dulwich's PackData keeps its file open; each request opens its own repository, so
+        # no other thread moves this file position.
+        handle = self.pack.data._file
+        handle.seek(offset)
+        return handle.read(size)
+
+    @property
+    def reverse(self) -> ReverseIndex:
+        if self._reverse is None:
+            self._reverse = reverse_index(self.pack._basename + ".idx")
+        return self._reverse
+
+    def end_of(self, offset: int) -> int:
+        if self._size is None:
+            self._size = os.fstat(self.pack.data._file.fileno()).st_size
+        return self.reverse.end_of(offset, self._size)
+
+    def sha_at(self, offset: int) -> bytes:
+        """The hex sha of the object at an offset of the pack."""
+        return self.reverse.name_at(offset).hex().encode()
+
+
 def _stored_entry(packs, sha: bytes, sending: set, client_has: set) -> bytes | None:
     """The object's bytes as stored in a pack, if the receiver can resolve them."""
     for pack in packs:
         try:
-            offset = pack.index.object_offset(sha)
+            offset = pack.offset_of(sha)
         except KeyError:
             continue
-        data = pack.data
-        header = parse_entry_header(_read(data, offset, 32))
-        end = _reverse_index(pack._basename + ".idx").end_of(offset, data)
-        compressed = _read(data, offset + header.end, end - offset - header.end)
+        header = parse_entry_header(pack.read(offset, 32))
+        end = pack.end_of(offset)
+        compressed = pack.read(offset + header.end, end - offset - header.end)
         if header.kind == OFS_DELTA:
-            base = _sha_at_offset(pack, offset - header.base_distance)
+            base = pack.sha_at(offset - header.base_distance)
         elif header.kind == REF_DELTA:
             base = header.base_sha.hex().encode()
         else:
@@ -384,65 +416,6 @@ def _stored_entry(packs, sha: bytes, sending: set, client_has: set) -> bytes | N
 def _whole_entry(store, sha: bytes) -> bytes:
     type_num, raw = store.get_raw(sha)
     return bytes(pack_object_header(type_num, None, len(raw), SHA1)) + zlib.compress(raw, 1)
-
-
-def _read(data, offset: int, size: int) -> bytes:
-    # dulwich's PackData keeps its file open; each request opens its own repository, so
-    # no other thread moves this file position.
-    data._file.seek(offset)
-    return data._file.read(size)
-
-
-class _ReverseIndex:
-    """offset -> sha for one pack: sorted offsets and their shas, 28 bytes an object.
-
-    (A dict of the same held 85,000 Python objects, about 15 MB per web worker.)
-    """
-
-    def __init__(self, idx_path: str):
-        with open(idx_path, "rb") as handle:
-            raw = handle.read()
-        if raw[:8] != b"\xfftOc\x00\x00\x00\x02":
-            raise ValueError(f"{idx_path} is not a version 2 pack index")
-        count = int.from_bytes(raw[8 + 255 * 4 : 8 + 256 * 4], "big")
-        shas_at = 8 + 256 * 4
-        offsets_at = shas_at + count * 24  # after the names and their CRC32s
-        small = array.array("I", raw[offsets_at : offsets_at + count * 4])
-        if sys.byteorder == "little":
-            small.byteswap()
-        large_at = offsets_at + count * 4
-        offsets = array.array("Q")
-        for value in small:
-            if value & 0x80000000:  # packs over 2 GiB keep big offsets in a second table
-                at = large_at + (value & 0x7FFFFFFF) * 8
-                value = int.from_bytes(raw[at : at + 8], "big")
-            offsets.append(value)
-        order = sorted(range(count), key=offsets.__getitem__)
-        self.offsets = array.array("Q", (offsets[i] for i in order))
-        self.shas = b"".join(raw[shas_at + i * 20 : shas_at + i * 20 + 20] for i in order)
-
-    def end_of(self, offset: int, data) -> int:
-        """Where the entry at `offset` ends: the next entry, or the pack's checksum."""
-        i = bisect.bisect_right(self.offsets, offset)
-        if i < len(self.offsets):
-            return self.offsets[i]
-        return os.fstat(data._file.fileno()).st_size - 20
-
-    def sha_at(self, offset: int) -> bytes:
-        i = bisect.bisect_left(self.offsets, offset)
-        if i == len(self.offsets) or self.offsets[i] != offset:
-            raise KeyError(offset)
-        return self.shas[i * 20 : i * 20 + 20]
-
-
-@functools.lru_cache(maxsize=8)  # packs are immutable: keep the recently used ones
-def _reverse_index(idx_path: str) -> _ReverseIndex:
-    return _ReverseIndex(idx_path)
-
-
-def _sha_at_offset(pack, offset: int) -> bytes:
-    """The hex sha of the object at an offset of a pack."""
-    return _reverse_index(pack._basename + ".idx").sha_at(offset).hex().encode()
 
 
 def copy_objects(source, target, sha: str) -> None:

@@ -2,7 +2,8 @@
 
 Every push adds a pack; `merge_packs` folds all packs and loose objects into one, copying
 each object's bytes (and git's deltas) as they are, so it costs I/O, not delta search.
-A single pack is what lets `forge.git.packs` answer clones by streaming the file.
+A single pack is what lets `forge.git.packs` answer clones by streaming the file. Each pack
+made here gets git's reverse index (.rev) beside it, which fetches read (`forge.git.revindex`).
 
 Offset deltas (OFS_DELTA) name their base by distance; when objects move, that distance is
 recomputed. An object found in two packs (a push completes its thin pack with copies of
@@ -26,6 +27,7 @@ from dulwich.objects import ShaFile
 from dulwich.pack import load_pack_index, pack_object_header, write_pack_index_v2
 
 from forge.git.packs import OFS_DELTA, parse_entry_header
+from forge.git.revindex import ReverseIndex, write_rev
 
 PACK_SUFFIXES = (".pack", ".idx", ".bitmap", ".rev", ".keep", ".promisor")
 
@@ -59,6 +61,8 @@ def _merge_packs(repo_path: Path) -> MergeResult:
     packs = [p for p in packs if p.with_suffix(".idx").exists()]
     loose = _loose_objects(objects_dir)
     if len(packs) <= 1 and not loose:
+        if packs:
+            _ensure_rev(packs[0])
         return MergeResult(0, 0, 0, packs[0] if packs else None)
 
     fd, tmp_name = tempfile.mkstemp(dir=pack_dir, prefix="tmp_merge_", suffix=".pack")
@@ -76,6 +80,7 @@ def _merge_packs(repo_path: Path) -> MergeResult:
             idx.flush()
             os.fsync(idx.fileno())
         os.replace(idx.name, base.with_suffix(".idx"))
+        write_rev(base.with_suffix(".rev"), [sha for sha, _offset, _crc in index_entries], checksum)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -160,6 +165,15 @@ def _plan(pack: Path) -> _PackPlan:
         end = rows[i + 1][0] if i + 1 < len(rows) else end_of_data
         entries.append((sha, offset, end, crc))
     return _PackPlan(pack, entries)
+
+
+def _ensure_rev(pack: Path) -> None:
+    """Give a pack made elsewhere (copied in, or by C git) its reverse index."""
+    rev = pack.with_suffix(".rev")
+    if not rev.exists():
+        reverse = ReverseIndex(pack.with_suffix(".idx"))
+        names = [reverse.names[i * 20 : i * 20 + 20] for i in reverse.positions]
+        write_rev(rev, names, reverse.pack_checksum)
 
 
 def _loose_objects(objects_dir: Path) -> list[tuple[Path, bytes]]:
