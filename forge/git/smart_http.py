@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import zlib
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -52,7 +51,8 @@ from dulwich.repo import Repo
 from dulwich.server import Backend, UploadPackHandler
 
 from forge.git import fetch, packs
-from forge.git.integrity import IntegrityError, check_new_objects, format_size
+from forge.git.integrity import IntegrityError, ObjectChecker, format_size
+from forge.git.quarantine import receive_checked
 from forge.git.refs import RefUpdate, check_ref_name
 from forge.git.storage import open_repo
 
@@ -298,13 +298,11 @@ def receive_pack(
     try:
         if any(not u.deleted for u in commands):
             try:
-                quarantine = _receive_into_quarantine(repo, body)
-                checked = check_new_objects(
-                    quarantine,
-                    repo.object_store,
-                    [u.new for u in commands if not u.deleted],
-                    max_object_bytes,
-                )
+                checker = ObjectChecker(max_object_bytes)
+                objects_dir = Path(repo.object_store.path)
+                quarantine = receive_checked(objects_dir, body.read, body.recv, checker)
+                tips = [u.new for u in commands if not u.deleted]
+                checked = checker.finish(quarantine, repo.object_store, tips)
             except BodyTooLarge as exc:
                 refuse_all("too large", "pack too large", f"error: {exc}")
                 return
@@ -423,26 +421,6 @@ def _drain(body: RequestBody) -> None:
             pass
     except BodyTooLarge:
         pass  # the refusal is written next; the server discards what is left
-
-
-def _receive_into_quarantine(repo: Repo, body: RequestBody) -> DiskObjectStore:
-    """Receive the pack into a private object directory that borrows the repository's objects.
-
-    Nothing in it is visible to the repository until `_migrate` moves it in.
-    """
-    objects_dir = Path(repo.object_store.path)
-    path = Path(tempfile.mkdtemp(prefix="incoming-", dir=objects_dir))
-    (path / "pack").mkdir()
-    (path / "info").mkdir()
-    (path / "info" / "alternates").write_text(str(objects_dir) + "\n")
-    store = DiskObjectStore(str(path))
-    try:
-        store.add_thin_pack(body.read, body.recv)
-    except BaseException:
-        store.close()
-        shutil.rmtree(path, ignore_errors=True)
-        raise
-    return store
 
 
 def _migrate(quarantine: DiskObjectStore, repo: Repo) -> None:
