@@ -141,7 +141,6 @@ def check_credentials(
     if not is_token:
         keys[f"user:{(name or '').lower()[:100]}"] = limits.per_user
     since = utcnow() - timedelta(seconds=limits.window_seconds)
-    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
     for key, limit in keys.items():
         count = session.scalar(
             select(func.count()).where(LoginFailure.key == key, LoginFailure.at >= since)
@@ -159,6 +158,9 @@ def check_credentials(
         user = find_user(session, name)
         if password_matches(user, password) and user.is_active:
             return Credentials(user, None)
+    # Failures older than the window no longer count; they are swept here, on a failure, so
+    # that a successful sign-in (every git request with a token) does not write.
+    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
     for key in keys:
         session.add(LoginFailure(key=key))
     return None
