@@ -86,6 +86,11 @@ def request_run(
     base_url = session.info.get("forge.base_url", "")
     if change is not None:
         _cancel_older_runs(session, change, sha)
+    # The file first: most pushes to most repositories have none, and then there is no run
+    # to look for either (the same commit always has the same file).
+    text = read_file_at(repo_path, sha, CONFIG_PATH)
+    if text is None:
+        return None
     existing = session.scalar(
         select(CiRun)
         .where(CiRun.repository_id == repo.id, CiRun.sha == sha, CiRun.state != "cancelled")
@@ -95,9 +100,6 @@ def request_run(
         if change is not None and existing.change_id is None:
             existing.change_id = change.id
         return existing
-    text = read_file_at(repo_path, sha, CONFIG_PATH)
-    if text is None:
-        return None
     run = CiRun(
         repository_id=repo.id,
         sha=sha,
