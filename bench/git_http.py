@@ -296,6 +296,16 @@ def run_operations(server: Server, root: Path, runs: int) -> dict[str, list[Samp
         subprocess.run(["cp", "-al", str(behind), str(warm)], check=True)
         git("fetch", "-q", server.url, "refs/heads/main:refs/remotes/origin/main", cwd=warm)
         shutil.rmtree(warm)
+    # And pushes: a server that has been up for a while has taken pushes (forge's web
+    # workers compile their first push's SQL once, as any long-running server would).
+    for n in range(2):
+        pusher = scratch / "warm-pusher.git"
+        subprocess.run(["cp", "-al", str(full), str(pusher)], check=True)
+        hundred_new_commits(pusher, f"warm-{n}", f"{server.name}-warm-{n}")
+        git("push", "-q", server.push_url, f"warm-{n}:refs/heads/warm-{n}", cwd=pusher)
+        shutil.rmtree(pusher)
+        if server.name == "forge":
+            wait_for_single_pack(server)
 
     for run in range(runs):
         shutil.rmtree(scratch, ignore_errors=True)
