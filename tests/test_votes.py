@@ -337,7 +337,7 @@ def test_each_vote_given_changed_or_taken_back_is_a_webhook_event(
     settings,  # noqa: F811  (loopback receivers allowed)
 ):
     spell_out_two(project)
-    make_hook(github, project.hosted, receiver, events=["vote"])
+    make_hook(github, project.hosted, receiver, settings, events=["vote"])
     for value in (1, -1, 0):
         assert project.vote("dave", "Code-Review", value, "hmm").status_code in (200, 201)
     drain(settings, lambda: len(receiver.events("vote")) == 3)

@@ -130,10 +130,19 @@ def drain(settings, until=lambda: True, timeout=90.0):
         time.sleep(0.3)
 
 
-def make_hook(github, repo_info, receiver, events=("*",), content_type="json", secret=SECRET):
+def make_hook(
+    github, repo_info, receiver, settings, events=("*",), content_type="json", secret=SECRET
+):
+    """A hook made through the API, whose creation ping (as GitHub's, whatever its events)
+    has arrived and been cleared from `receiver`, so a test sees only what follows."""
     repo = github(repo_info.token).get_repo(f"{repo_info.owner}/{repo_info.name}")
     config = {"url": receiver.url, "content_type": content_type, "secret": secret}
-    return repo, repo.create_hook("web", config, events=list(events), active=True)
+    hook = repo.create_hook("web", config, events=list(events), active=True)
+    drain(settings, lambda: receiver.events("ping"))
+    [created] = receiver.requests
+    assert created.event == "ping" and created.payload()["hook_id"] == hook.id
+    receiver.requests.clear()
+    return repo, hook
 
 
 def push_new_commit(git, tmp_path, repo_info, files=None, message="second"):
@@ -156,10 +165,10 @@ def push_topic_branch(git, tmp_path, repo_info):
 
 
 def test_hooks_are_managed_like_github_and_never_show_their_secret(
-    github, hosted_repo, receiver, api
+    github, hosted_repo, receiver, api, settings
 ):
     info = hosted_repo()
-    repo, hook = make_hook(github, info, receiver, events=["push", "pull_request"])
+    repo, hook = make_hook(github, info, receiver, settings, events=["push", "pull_request"])
     assert hook.name == "web" and hook.active and hook.events == ["push", "pull_request"]
     assert hook.config["secret"] == "********" and hook.config["url"] == receiver.url
     assert [h.id for h in repo.get_hooks()] == [hook.id]
@@ -193,7 +202,7 @@ def test_ping_push_create_and_delete_arrive_signed_with_github_payloads(
     info = hosted_repo()
     git.init(tmp_path / "seed")
     git.run("push", "-q", info.push_url, "HEAD:main", cwd=tmp_path / "seed")
-    _repo, hook = make_hook(github, info, receiver)
+    _repo, hook = make_hook(github, info, receiver, settings)
 
     hook.ping()
     work, sha = push_new_commit(git, tmp_path, info, {"docs/a.md": "a\n"}, "add docs")
@@ -235,7 +244,7 @@ def test_pull_request_review_comment_and_status_events(
 ):
     info = hosted_repo()
     work, first = push_topic_branch(git, tmp_path, info)
-    repo, _hook = make_hook(github, info, receiver)
+    repo, _hook = make_hook(github, info, receiver, settings)
 
     pull = repo.create_pull(title="Topic", body="please", base="main", head="topic")
     pull.edit(title="Topic, renamed")
@@ -281,7 +290,7 @@ def test_a_failed_delivery_is_retried_and_both_attempts_are_on_record(
     github, hosted_repo, receiver, settings, api
 ):
     info = hosted_repo()
-    _repo, hook = make_hook(github, info, receiver)
+    _repo, hook = make_hook(github, info, receiver, settings)
     receiver.answers = [500]
     hook.ping()
     drain(settings, lambda: len(receiver.requests) == 2)
@@ -289,8 +298,8 @@ def test_a_failed_delivery_is_retried_and_both_attempts_are_on_record(
     assert first.headers["X-GitHub-Delivery"] == second.headers["X-GitHub-Delivery"]
 
     base = f"/repos/alice/project/hooks/{hook.id}/deliveries"
-    listed = api("GET", base, info.token).json()
-    assert len(listed) == 1 and listed[0]["status_code"] == 200 and listed[0]["event"] == "ping"
+    listed = api("GET", base, info.token).json()  # newest first: the creation ping is last
+    assert [d["event"] for d in listed] == ["ping", "ping"] and listed[0]["status_code"] == 200
     detail = api("GET", f"{base}/{listed[0]['id']}", info.token).json()
     assert [a["status_code"] for a in detail["attempts"]] == [500, 200]
     assert detail["attempts"][0]["response"]["payload"] == "oops"
@@ -303,7 +312,7 @@ def test_a_failed_delivery_is_retried_and_both_attempts_are_on_record(
     drain(settings, lambda: len(receiver.requests) == 3)
     assert receiver.requests[2].headers["X-GitHub-Delivery"] == first.headers["X-GitHub-Delivery"]
     listed = api("GET", base, info.token).json()
-    assert [d["redelivery"] for d in listed] == [True, False]
+    assert [d["redelivery"] for d in listed] == [True, False, False]
 
 
 def test_a_receiver_that_never_answers_does_not_hold_up_a_push(
@@ -312,7 +321,7 @@ def test_a_receiver_that_never_answers_does_not_hold_up_a_push(
     info = hosted_repo()
     git.init(tmp_path / "seed")
     git.run("push", "-q", info.push_url, "HEAD:main", cwd=tmp_path / "seed")
-    make_hook(github, info, receiver)
+    make_hook(github, info, receiver, settings)
     receiver.stall = threading.Event()
     push_new_commit(git, tmp_path, info, message="while the receiver sleeps")
     # The push is done, and no delivery was even tried: they wait on the queue for a worker.
@@ -328,6 +337,8 @@ def test_private_targets_are_refused_unless_allowed(
     created = api("POST", "/repos/alice/project/hooks", info.token, json=body)
     assert created.status_code == 201
     hook_id = created.json()["id"]
+    drain(settings, lambda: receiver.events("ping"))  # its creation ping, while allowed
+    receiver.requests.clear()
 
     # ...a forge without the allow-list refuses to make one, and to deliver to the one made.
     strict = create_app(replace(settings, webhook_allowed_hosts=()))
@@ -349,7 +360,7 @@ def test_private_targets_are_refused_unless_allowed(
 
 def test_a_changed_secret_signs_and_form_content_type(github, hosted_repo, receiver, settings):
     info = hosted_repo()
-    _repo, hook = make_hook(github, info, receiver, content_type="form")
+    _repo, hook = make_hook(github, info, receiver, settings, content_type="form")
     hook.edit("web", {"url": receiver.url, "content_type": "form", "secret": "new secret"})
     hook.ping()
     drain(settings, lambda: len(receiver.requests) == 1)
@@ -365,7 +376,7 @@ def test_a_patch_set_uploaded_to_refs_for_is_a_synchronize(
     info = hosted_repo()
     work = git.init(tmp_path / "work")
     git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
-    make_hook(github, info, receiver, events=["pull_request"])
+    make_hook(github, info, receiver, settings, events=["pull_request"])
 
     first = git.commit(work, {"notes.txt": "one\n"}, "notes")
     git.run("push", "-q", "-o", "topic=notes", info.push_url, "HEAD:refs/for/main", cwd=work)
@@ -415,7 +426,7 @@ def test_system_hooks_get_every_repositorys_events_and_are_for_site_admins_only(
         work = git.init(tmp_path / info.name)
         git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
     assert api("POST", f"/admin/hooks/{hook['id']}/pings", root).status_code == 204
-    drain(settings, lambda: len(receiver.requests) == 3)
+    drain(settings, lambda: len(receiver.requests) == 4)  # creation ping, 2 pushes, ping
 
     assert all(r.signed_with(SECRET) for r in receiver.requests)
     names = sorted(r.payload()["repository"]["full_name"] for r in receiver.events("push"))
@@ -425,7 +436,7 @@ def test_system_hooks_get_every_repositorys_events_and_are_for_site_admins_only(
     assert ping.payload()["hook"]["type"] == "Global" and "repository" not in ping.payload()
 
     deliveries = api("GET", f"/admin/hooks/{hook['id']}/deliveries", root).json()
-    assert sorted(d["event"] for d in deliveries) == ["ping", "push", "push"]
+    assert sorted(d["event"] for d in deliveries) == ["ping", "ping", "push", "push"]
     assert all(d["status_code"] == 200 for d in deliveries)
     detail = api("GET", f"/admin/hooks/{hook['id']}/deliveries/{deliveries[0]['id']}", root)
     assert detail.json()["request"]["headers"]["X-GitHub-Hook-ID"] == str(hook["id"])
@@ -444,7 +455,7 @@ def test_vote_and_merge_queue_events_arrive_github_style(
 ):
     info = hosted_repo()
     _work, head = push_topic_branch(git, tmp_path, info)
-    repo, _hook = make_hook(github, info, receiver, events=["vote", "merge_queue"])
+    repo, _hook = make_hook(github, info, receiver, settings, events=["vote", "merge_queue"])
     pull = repo.create_pull(title="Topic", body="", base="main", head="topic")
     make_user("bob")
 
@@ -502,7 +513,7 @@ def test_pending_deliveries_that_redis_lost_are_queued_again(
     github, hosted_repo, receiver, settings, database, api
 ):
     info = hosted_repo()
-    _repo, hook = make_hook(github, info, receiver)
+    _repo, hook = make_hook(github, info, receiver, settings)
     hook.ping()
     connection = connect(settings.redis_url)
     connection.flushdb()  # Redis restarted empty: the queued job is gone, the row is not
@@ -526,7 +537,7 @@ def test_pending_deliveries_that_redis_lost_are_queued_again(
 def test_a_worker_starting_up_sends_what_redis_lost(github, hosted_repo, receiver, settings,
                                                     database):  # fmt: skip
     info = hosted_repo()
-    _repo, hook = make_hook(github, info, receiver)
+    _repo, hook = make_hook(github, info, receiver, settings)
     hook.ping()
     connect(settings.redis_url).flushdb()
     with database.session() as session:  # recorded a while ago, before Redis went away

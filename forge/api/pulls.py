@@ -161,46 +161,35 @@ def merge_pull(owner: str, name: str, number: int):
         raise ApiError(405, NOT_MERGEABLE)
     if sha and sha != change.head_sha:
         raise ApiError(409, STALE_HEAD)
-    if merge_queue.queue_in_use(db(), settings().repos_dir, change):
-        return _add_to_merge_queue(user, change, method)
     config = RefChangeSettings.build(settings(), redis_connection(), external_url(""))
     try:
-        new = merging.merge_change(
+        submitted = merge_queue.submit(
             db(),
             settings().repos_dir,
-            change,
             user,
+            change,
             method,
             config,
             expected_head_sha=sha,
             commit_title=body_field(body, "commit_title", str),
             commit_message=body_field(body, "commit_message", str),
             via="api",
+            base_url=external_url(""),
         )
     except Invalid as exc:
         if exc.field == "sha":
             raise ApiError(409, STALE_HEAD) from None
-        if exc.field in ("merge", "ref"):  # conflicts, or the base moved under us
-            raise ApiError(405, f"{NOT_MERGEABLE}: {exc.message}") from None
-        raise
-    except Forbidden as exc:  # the writer may merge, but the branch's protection refused
-        raise ApiError(405, exc.message) from None
-    return jsonify(shapes.merge_result(new))
-
-
-def _add_to_merge_queue(user, change, method: str):
-    """With the branch's merge queue on, a merge is a place in the queue, as the web's Merge
-    button: the branch only ever moves to a commit CI tested (202, not merged yet)."""
-    try:
-        entry = merge_queue.enqueue(
-            db(), settings().repos_dir, user, change, method, base_url=external_url("")
-        )
-    except Invalid as exc:
         if exc.field == "merge_method":
             raise
+        # Conflicts, unmet requirements, a moved base, a place taken: not mergeable now.
         raise ApiError(405, f"{NOT_MERGEABLE}: {exc.message}") from None
-    position = merge_queue.position_of(db(), entry)
-    return jsonify(shapes.queued_merge_result(change, position)), 202
+    except Forbidden as exc:  # the writer may merge, but the branch's protection refused
+        raise ApiError(405, exc.message) from None
+    if submitted.entry is not None:
+        # With the queue on, a merge is a place in it, as on the web (202, not merged yet).
+        position = merge_queue.position_of(db(), submitted.entry)
+        return jsonify(shapes.queued_merge_result(change, position)), 202
+    return jsonify(shapes.merge_result(submitted.merged_sha))
 
 
 # --- what the pull request changes ----------------------------------------------------------

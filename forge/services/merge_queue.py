@@ -154,6 +154,53 @@ def queue_in_use(session: Session, repos_dir: Path, change: Change) -> bool:
 # --- entering and leaving ---------------------------------------------------------------------
 
 
+@dataclass
+class Submitted:
+    """What a Merge did: landed the change (`merged_sha`) or gave it a place (`entry`)."""
+
+    merged_sha: str | None = None
+    entry: MergeQueueEntry | None = None
+
+
+def submit(
+    session: Session,
+    repos_dir: Path,
+    actor: User,
+    change: Change,
+    method: str,
+    config: RefChangeSettings,
+    *,
+    expected_head_sha: str | None = None,
+    commit_title: str | None = None,
+    commit_message: str | None = None,
+    via: str = "web",
+    base_url: str | None = None,
+) -> Submitted:
+    """Merge as the web's button and the API's `PUT .../merge` mean it: while the branch's
+    queue is in use, a place in the queue (the branch only ever moves to a commit CI tested);
+    otherwise the change lands now."""
+    if queue_in_use(session, repos_dir, change):
+        if expected_head_sha and expected_head_sha != change.head_sha:
+            raise Invalid(
+                "the change's head moved since you looked at it; review it again", field="sha"
+            )
+        entry = enqueue(session, repos_dir, actor, change, method, base_url=base_url)
+        return Submitted(entry=entry)
+    merged = merging.merge_change(
+        session,
+        repos_dir,
+        change,
+        actor,
+        method,
+        config,
+        expected_head_sha=expected_head_sha,
+        commit_title=commit_title,
+        commit_message=commit_message,
+        via=via,
+    )
+    return Submitted(merged_sha=merged)
+
+
 def enqueue(
     session: Session,
     repos_dir: Path,

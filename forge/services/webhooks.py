@@ -276,7 +276,8 @@ def create_hook(
     active: bool = True,
     allowed_hosts: tuple[str, ...] = (),
 ) -> Webhook:
-    """A hook of `repo`, or a system hook when `repo` is None."""
+    """A hook of `repo`, or a system hook when `repo` is None. Like GitHub, an active new
+    hook is pinged, so its first delivery shows whether the receiver works."""
     require_manager(session, actor, repo)
     if url is None:
         raise Invalid("config.url is required", field="url")
@@ -284,6 +285,8 @@ def create_hook(
     hook = Webhook(repository_id=repo.id if repo else None, active=bool(active), **values)
     session.add(hook)
     session.flush()
+    if hook.active:
+        ping(session, hook, actor)
     return hook
 
 

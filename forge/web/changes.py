@@ -403,31 +403,24 @@ def merge(owner: str, name: str, number: int):
     if not form.validate_on_submit():
         return conversation_page(repo, change, 400, "choose a merge method", merge_form=form)
     try:
-        if merge_queue.queue_in_use(db(), settings().repos_dir, change):
-            # With the queue on, Merge means "add to the queue": the branch only ever moves
-            # to a commit CI tested.
-            if form.sha.data != change.head_sha:
-                raise Invalid("the change's head moved since you looked at it; review it again")
-            merge_queue.enqueue(
-                db(), settings().repos_dir, viewer(), change, form.method.data,
-                base_url=external_url(""),
-            )  # fmt: skip
-            flash(f"Change #{change.number} was added to the merge queue of "
-                  f"{change.base_branch}.", "success")  # fmt: skip
-            return redirect(_url(change) + "#merge")
-        merging.merge_change(
+        submitted = merge_queue.submit(
             db(),
             settings().repos_dir,
-            change,
             viewer(),
+            change,
             form.method.data,
             _ref_settings(),
             expected_head_sha=form.sha.data,
             commit_title=form.commit_title.data or None,
+            base_url=external_url(""),
         )
     except (Invalid, Forbidden) as exc:
         form.sha.data = change.head_sha
         return conversation_page(repo, change, failure_status(exc), exc.message, merge_form=form)
+    if submitted.entry is not None:
+        flash(f"Change #{change.number} was added to the merge queue of "
+              f"{change.base_branch}.", "success")  # fmt: skip
+        return redirect(_url(change) + "#merge")
     flash(f"Change #{change.number} was merged into {change.base_branch}.", "success")
     return redirect(_url(change))
 

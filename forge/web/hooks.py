@@ -188,10 +188,8 @@ def new(owner: str | None, name: str | None):
     except Invalid as exc:
         return _refused(owner, name, form, exc, hook=None)
     db().commit()
-    flash("Webhook added. A ping is on its way to check it.", "success")
-    # Like GitHub: a new hook is pinged, so the first delivery shows whether it works.
-    webhooks.ping(db(), hook, viewer())
-    db().commit()
+    pinged = " A ping is on its way to check it." if hook.active else ""
+    flash("Webhook added." + pinged, "success")
     return redirect(hooks_url("edit", repo, hook_id=hook.id))
 
 
