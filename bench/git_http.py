@@ -2,7 +2,7 @@
 
 Serves the same repository (bench/make_repo.py: 20,000 commits, 5,000 files) from
   forge            gunicorn running forge (2 workers x 8 threads), as `forge serve` runs it
-  http-backend     C git's `git http-backend` (CGI) behind lighttpd
+  http-backend     C git's `git http-backend` (CGI) behind lighttpd, pushes behind HTTP Basic
   git-daemon       C git's `git daemon` (git:// protocol), a second reference
 and times, with the real `git` client over 127.0.0.1: a full clone, a no-op fetch, an
 incremental fetch of 100 commits, a push of 100 commits and 8 clones at once. For each it
@@ -122,17 +122,26 @@ def start_forge(root: Path) -> Server:
 
 
 LIGHTTPD_CONF = """
-server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
+server.modules = ("mod_alias", "mod_cgi", "mod_setenv", "mod_auth", "mod_authn_file")
 server.document-root = "{root}"
 server.bind = "127.0.0.1"
 server.port = {port}
 server.errorlog = "{root}/lighttpd-error.log"
 server.max-request-size = 0
 alias.url = ("/git/" => "/usr/lib/git-core/git-http-backend/")
+auth.backend = "plain"
+auth.backend.plain.userfile = "{root}/users"
 $HTTP["url"] =~ "^/git/" {{
   cgi.assign = ("" => "")
-  setenv.add-environment = ("GIT_PROJECT_ROOT" => "{root}/repos", "GIT_HTTP_EXPORT_ALL" => "1",
-                            "REMOTE_USER" => "bench")
+  setenv.add-environment = ("GIT_PROJECT_ROOT" => "{root}/repos", "GIT_HTTP_EXPORT_ALL" => "1")
+}}
+# Pushes need a user, as forge's do (git-http-backend's documented set-up): the client's
+# first request is answered 401 and it retries with its credentials, on both servers.
+$HTTP["querystring"] =~ "service=git-receive-pack" {{
+  auth.require = ("" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
+}}
+$HTTP["url"] =~ "^/git/.*/git-receive-pack$" {{
+  auth.require = ("" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
 }}
 """
 
@@ -148,10 +157,12 @@ def start_http_backend(root: Path) -> Server:
     port = free_port()
     conf = site / "lighttpd.conf"
     conf.write_text(LIGHTTPD_CONF.format(root=site, port=port))
+    (site / "users").write_text("bench:bench-password\n")
     process = subprocess.Popen([lighttpd, "-D", "-f", str(conf)])
     wait_until_up(port)
     url = f"http://127.0.0.1:{port}/git/big.git"
-    return Server("http-backend", url, url, process, repo_dir)
+    push_url = f"http://bench:bench-password@127.0.0.1:{port}/git/big.git"
+    return Server("http-backend", url, push_url, process, repo_dir)
 
 
 def start_git_daemon(root: Path) -> Server:
