@@ -297,15 +297,25 @@ def hundred_new_commits(repo: Path, branch: str, salt: str) -> None:
     subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(lines), check=True)
 
 
-def run_operations(server: Server, root: Path, runs: int):
-    """{operation: timed samples} and {operation: peak MB} of the server."""
+@dataclass
+class Measures:
+    """What one server measured: timed samples per operation, and peak MB per operation."""
+
+    timed: dict[str, list[Sample]] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
+
+    def record(self, op: str, sample: Sample, memory: bool) -> None:
+        if memory:
+            self.peaks[op] = sample.peak_mb
+        else:
+            self.timed.setdefault(op, []).append(sample)
+
+
+def warm_up(server: Server, root: Path) -> None:
+    """Warm up every server the same way (page cache, worker processes, per-pack tables), so
+    the figures are those of a server that has been up for a while, not of its first request."""
     behind, full = prepare_clients(root)
     scratch = root / f"scratch-{server.name}"
-    results: dict[str, list[Sample]] = {}
-    peaks: dict[str, float] = {}
-
-    # Warm up every server the same way (page cache, worker processes, per-pack tables), so
-    # the figures are those of a server that has been up for a while, not of its first request.
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     for _ in range(4):
@@ -325,55 +335,49 @@ def run_operations(server: Server, root: Path, runs: int):
         if server.name == "forge":
             wait_for_single_pack(server)
 
-    # The runs that are timed, then one more that measures memory (see `measured`).
-    for run in range(runs + 1):
-        memory = run == runs
 
-        def record(op: str, sample: Sample, memory: bool = memory) -> None:
-            if memory:
-                peaks[op] = sample.peak_mb
-            else:
-                results.setdefault(op, []).append(sample)
+def run_once(server: Server, root: Path, run: int, memory: bool, measures: Measures) -> None:
+    """Each operation once against the server; `memory` samples memory instead of timing."""
+    behind, full = prepare_clients(root)
+    scratch = root / f"scratch-{server.name}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    clone = scratch / "clone.git"
+    with measured(server, memory) as sample:
+        git("clone", "--bare", "-q", server.url, str(clone))
+    measures.record("full clone", sample, memory)
 
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir()
-        clone = scratch / "clone.git"
-        with measured(server, memory) as sample:
-            git("clone", "--bare", "-q", server.url, str(clone))
-        record("full clone", sample)
+    with measured(server, memory) as sample:
+        git("fetch", "-q", server.url, "+refs/heads/*:refs/heads/*", cwd=clone)
+    measures.record("no-op fetch", sample, memory)
 
-        with measured(server, memory) as sample:
-            git("fetch", "-q", server.url, "+refs/heads/*:refs/heads/*", cwd=clone)
-        record("no-op fetch", sample)
+    client = scratch / "behind.git"
+    subprocess.run(["cp", "-al", str(behind), str(client)], check=True)
+    with measured(server, memory) as sample:
+        git("fetch", "-q", server.url, "refs/heads/main:refs/remotes/origin/main", cwd=client)
+    measures.record("fetch 100 commits", sample, memory)
 
-        client = scratch / "behind.git"
-        subprocess.run(["cp", "-al", str(behind), str(client)], check=True)
-        with measured(server, memory) as sample:
-            git("fetch", "-q", server.url, "refs/heads/main:refs/remotes/origin/main", cwd=client)
-        record("fetch 100 commits", sample)
+    clones = [scratch / f"c{i}.git" for i in range(8)]
+    with measured(server, memory) as sample:
+        procs = [
+            subprocess.Popen(["git", "clone", "--bare", "-q", server.url, str(c)], env=GIT_ENV)
+            for c in clones
+        ]
+        codes = [p.wait() for p in procs]
+    if any(codes):
+        raise RuntimeError(f"{server.name}: a concurrent clone failed: {codes}")
+    measures.record("8 clones at once", sample, memory)
 
-        clones = [scratch / f"c{i}.git" for i in range(8)]
-        with measured(server, memory) as sample:
-            procs = [
-                subprocess.Popen(["git", "clone", "--bare", "-q", server.url, str(c)], env=GIT_ENV)
-                for c in clones
-            ]
-            codes = [p.wait() for p in procs]
-        if any(codes):
-            raise RuntimeError(f"{server.name}: a concurrent clone failed: {codes}")
-        record("8 clones at once", sample)
-
-        pusher = scratch / "pusher.git"
-        subprocess.run(["cp", "-al", str(full), str(pusher)], check=True)
-        branch = f"push-{run}"
-        hundred_new_commits(pusher, branch, f"{server.name}-{run}")
-        with measured(server, memory) as sample:
-            git("push", "-q", server.push_url, f"{branch}:refs/heads/{branch}", cwd=pusher)
-        record("push 100 commits", sample)
-        if server.name == "forge":
-            wait_for_single_pack(server)
-        shutil.rmtree(scratch, ignore_errors=True)
-    return results, peaks
+    pusher = scratch / "pusher.git"
+    subprocess.run(["cp", "-al", str(full), str(pusher)], check=True)
+    branch = f"push-{run}"
+    hundred_new_commits(pusher, branch, f"{server.name}-{run}")
+    with measured(server, memory) as sample:
+        git("push", "-q", server.push_url, f"{branch}:refs/heads/{branch}", cwd=pusher)
+    measures.record("push 100 commits", sample, memory)
+    if server.name == "forge":
+        wait_for_single_pack(server)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main() -> None:
@@ -392,10 +396,16 @@ def main() -> None:
     servers = []
     try:
         servers = [start_forge(root), start_http_backend(root), start_git_daemon(root)]
-        results = {}
+        results = {server.name: Measures() for server in servers}
         for server in servers:
-            print(f"measuring {server.name} ...", file=sys.stderr)
-            results[server.name] = run_operations(server, root, args.runs)
+            warm_up(server, root)
+        # The servers take turns run by run, so a machine that slows down or speeds up
+        # during the benchmark moves all three alike and the ratios stay fair. The runs
+        # that are timed come first, then one more that measures memory (see `measured`).
+        for run in range(args.runs + 1):
+            print(f"run {run + 1} of {args.runs + 1} ...", file=sys.stderr)
+            for server in servers:
+                run_once(server, root, run, run == args.runs, results[server.name])
     finally:
         for server in servers:
             server.stop()
@@ -411,8 +421,8 @@ def median(samples: list[Sample], attr: str) -> float:
 
 
 def print_table(measures, commits: str, pack_mb: float, runs: int) -> None:
-    results = {name: timed for name, (timed, _peaks) in measures.items()}
-    peaks = {name: peak for name, (_timed, peak) in measures.items()}
+    results = {name: m.timed for name, m in measures.items()}
+    peaks = {name: m.peaks for name, m in measures.items()}
     ops = list(results["forge"])
     print(
         f"\nrepository: {commits} commits, {pack_mb:.1f} MB packed; median of {runs} runs; "
