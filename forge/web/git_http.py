@@ -82,6 +82,10 @@ class GitHTTP:
             if environ.get("CONTENT_TYPE", "").split(";")[0].strip() != expected:
                 raise _Answer("415 Unsupported Media Type", f"expected Content-Type {expected}")
         writing = service == "git-receive-pack"
+        if writing and not environ.get("HTTP_AUTHORIZATION"):
+            # Every push starts here (git sends credentials only once asked), and the answer
+            # is the same whatever the repository: no need to look anything up.
+            raise _Answer("401 Unauthorized", "Authentication required.", _challenge())
 
         with self.database.session() as session:
             user = self._authenticate(session, environ)
