@@ -441,7 +441,7 @@ def print_table(measures, commits: str, pack_mb: float, runs: int) -> None:
         fc, bc = median(f, "cpu"), median(b, "cpu")
         print(
             f"| {op:<18} | {fw:8.3f} | {bw:14.3f} | {dw:8.3f} | {fw / bw:5.2f} | {fc:11.3f} | "
-            f"{bc:13.3f} | {fc / bc if bc else float('nan'):9.2f} | "
+            f"{bc:13.3f} | {f'{fc / bc:.2f}' if bc else 'n/a':>9} | "
             f"{peaks['forge'][op]:13.0f} | {peaks['http-backend'][op]:15.0f} |"
         )
 
