@@ -92,11 +92,15 @@ def write_rev(rev_path: Path, names_in_pack_order: list[bytes], pack_checksum: b
         + pack_checksum
     )
     tmp = rev_path.with_name(f"tmp_rev_{os.getpid()}_{rev_path.name}")
-    with open(tmp, "wb") as out:
-        out.write(body + hashlib.sha1(body).digest())
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, rev_path)
+    try:
+        with open(tmp, "wb") as out:
+            out.write(body + hashlib.sha1(body).digest())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, rev_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _read_rev(rev_path: Path, count: int, pack_checksum: bytes) -> array.array | None:
