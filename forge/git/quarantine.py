@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from dulwich.object_format import SHA1
-from dulwich.object_store import DiskObjectStore
+from dulwich.object_store import PACK_MODE, DiskObjectStore
 from dulwich.pack import (
     PackData,
     PackIndexer,
@@ -33,8 +33,6 @@ from dulwich.pack import (
 )
 
 from forge.git.integrity import ObjectChecker
-
-PACK_MODE = 0o444
 
 
 class _CheckingIndexer(PackIndexer):

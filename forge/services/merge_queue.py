@@ -180,10 +180,7 @@ def submit(
     queue is in use, a place in the queue (the branch only ever moves to a commit CI tested);
     otherwise the change lands now."""
     if queue_in_use(session, repos_dir, change):
-        if expected_head_sha and expected_head_sha != change.head_sha:
-            raise Invalid(
-                "the change's head moved since you looked at it; review it again", field="sha"
-            )
+        merging.check_head(change, expected_head_sha)
         entry = enqueue(session, repos_dir, actor, change, method, base_url=base_url)
         return Submitted(entry=entry)
     merged = merging.merge_change(

@@ -78,6 +78,16 @@ def check_can_merge(session: Session, change: Change, method: str) -> None:
         raise Invalid(f"change #{change.number} is an audit and is never merged; unmark it first")
 
 
+def check_head(change: Change, expected_head_sha: str | None) -> None:
+    """Refuse a merge asked for a head the change no longer has (someone pushed since)."""
+    if expected_head_sha and expected_head_sha != change.head_sha:
+        raise Invalid(
+            "the change's head moved since you looked at it "
+            f"(expected {expected_head_sha[:12]}, now {change.head_sha[:12]}); review it again",
+            field="sha",
+        )
+
+
 def merge_change(
     session: Session,
     repos_dir: Path,
@@ -94,12 +104,7 @@ def merge_change(
     """Merge the change; returns the commit the target branch now points at."""
     require(session, actor, "write", change.repository)
     check_can_merge(session, change, method)
-    if expected_head_sha and expected_head_sha != change.head_sha:
-        raise Invalid(
-            "the change's head moved since you looked at it "
-            f"(expected {expected_head_sha[:12]}, now {change.head_sha[:12]}); review it again",
-            field="sha",
-        )
+    check_head(change, expected_head_sha)
     check_submit_requirements(session, repos_dir, change, actor)
     identity = git_merge.Identity(actor.full_name or actor.name, actor.email)
     title = (commit_title or "").strip()
