@@ -34,9 +34,16 @@ ENVIRONMENT = {
     "(0,60,300,600,1200,1800: six tries over about an hour)",
     "FORGE_API_RATE_LIMIT": "API requests a signed-in user may make per hour (5000)",
     "FORGE_API_ANON_RATE_LIMIT": "API requests per hour from one address without a token (60)",
+    "FORGE_SIGNUP": "who may create an account in the sign-up form: open, approval (an admin "
+    "approves each new account before it can sign in) or closed (open)",
+    "FORGE_SIGNUP_RATE": "accounts the sign-up form creates per hour from one address (5)",
+    "FORGE_MAX_CLAIMS": "review-queue claims one reviewer may hold at once (5)",
     "FORGE_REPUTATION_RULES": "reputation deltas, privilege thresholds and vote weights, as "
     "comma-separated name=number overrides of forge.config.ReputationRules (its defaults)",
 }
+
+
+SIGNUP_MODES = ("open", "approval", "closed")
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,11 @@ class Settings:
     # API requests per hour, as GitHub's: per signed-in user, and per address for the others.
     api_rate_limit: int = 5000
     api_anon_rate_limit: int = 60
+    # Sign-up: open, approval (an admin approves each new account) or closed; and how many
+    # accounts one address may create per hour.
+    signup_mode: str = "open"
+    signup_rate: int = 5
+    max_claims: int = 5
 
     @property
     def repos_dir(self) -> Path:
@@ -213,6 +225,9 @@ class Settings:
             reputation=ReputationRules.from_env(env),
             api_rate_limit=_int(env, "FORGE_API_RATE_LIMIT", 5000),
             api_anon_rate_limit=_int(env, "FORGE_API_ANON_RATE_LIMIT", 60),
+            signup_mode=_choice(env, "FORGE_SIGNUP", SIGNUP_MODES),
+            signup_rate=_int(env, "FORGE_SIGNUP_RATE", 5),
+            max_claims=_int(env, "FORGE_MAX_CLAIMS", 5),
         )
 
     def ensure_home(self, create: bool) -> None:
@@ -245,6 +260,9 @@ class Settings:
         env.update(self.reputation.environment())
         env["FORGE_API_RATE_LIMIT"] = str(self.api_rate_limit)
         env["FORGE_API_ANON_RATE_LIMIT"] = str(self.api_anon_rate_limit)
+        env["FORGE_SIGNUP"] = self.signup_mode
+        env["FORGE_SIGNUP_RATE"] = str(self.signup_rate)
+        env["FORGE_MAX_CLAIMS"] = str(self.max_claims)
         return env
 
 
@@ -275,6 +293,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {value}")
     return value
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first when unset)."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
 
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
