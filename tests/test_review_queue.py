@@ -4,6 +4,7 @@ statements a request costs however many changes it lists."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import event, select, update
 from test_browser import browser, shot, watch_console  # noqa: F401  (browser is a fixture)
 
 from forge.db import utcnow
+from forge.models import Change, User
 from forge.models.quality import ReviewClaim
 from forge.services import accounts, votes
 from forge.services import repos as repo_service
@@ -134,6 +136,76 @@ def test_claims_keep_reviewers_apart_and_expire(forge_peers, api, database):
         assert session.scalars(select(ReviewClaim)).all() == []
 
 
+TOO_MANY = (
+    "you hold 5 claims already (the most one reviewer may hold at once); "
+    "finish or release one first"
+)
+
+
+def claims_of(database, name: str) -> set[int]:
+    """The numbers of the changes `name` holds a claim on (live or not)."""
+    with database.session() as session:
+        rows = session.execute(
+            select(Change.number)
+            .join(ReviewClaim, ReviewClaim.change_id == Change.id)
+            .join(User, User.id == ReviewClaim.user_id)
+            .where(User.name == name)
+        )
+        return {number for (number,) in rows}
+
+
+def expire_claim(database, number: int) -> None:
+    with database.session() as session:
+        change_id = session.scalar(select(Change.id).where(Change.number == number))
+        session.execute(
+            update(ReviewClaim)
+            .where(ReviewClaim.change_id == change_id)
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+
+
+def test_a_reviewer_holds_at_most_five_claims(forge_peers, api, database):
+    peers = forge_peers
+    numbers = upload(peers, "bob", 6)
+    assert len(numbers) == 6
+    *five, sixth = numbers
+
+    def claim(who, number):
+        return api("POST", f"/repos/alice/project/pulls/{number}/claim", peers.tokens[who])
+
+    for number in five:
+        assert claim("carol", number).status_code == 201
+    refused = claim("carol", sixth)
+    assert refused.status_code == 422, refused.text
+    assert refused.json() == {
+        "message": TOO_MANY,
+        "documentation_url": refused.json()["documentation_url"],
+        "errors": [
+            {"resource": "PullRequest", "field": None, "code": "invalid", "message": TOO_MANY}
+        ],
+    }
+    assert claims_of(database, "carol") == set(five)  # nothing written
+    # Renewing a claim one holds is no new claim; another reviewer counts their own.
+    assert claim("carol", five[0]).status_code == 201
+    assert claim("dave", sixth).status_code == 201
+    assert api("DELETE", f"/repos/alice/project/pulls/{sixth}/claim",
+               peers.tokens["dave"]).status_code == 204  # fmt: skip
+
+    # Releasing one frees a slot, and taking it fills it again.
+    released = api("DELETE", f"/repos/alice/project/pulls/{five[1]}/claim", peers.tokens["carol"])
+    assert released.status_code == 204
+    assert claim("carol", sixth).status_code == 201
+    assert claim("carol", five[1]).status_code == 422
+    assert claims_of(database, "carol") == set(numbers) - {five[1]}
+
+    # An expired claim no longer counts; re-taking it is a new claim, which counts again.
+    expire_claim(database, five[2])
+    assert claim("carol", five[2]).status_code == 201
+    assert claim("carol", five[1]).json()["message"] == TOO_MANY
+    expire_claim(database, five[3])
+    assert claim("carol", five[1]).status_code == 201
+
+
 def test_filters_by_repository_and_label(forge_peers, api, hosted_repo, database):
     peers = forge_peers
     hosted_repo(name="tool")
@@ -217,6 +289,31 @@ def test_pages_list_filter_claim_and_refuse(forge_peers, api, client, login):
     assert "claimed by you until" in mine and f"alice/project#{second}" not in mine
     filtered = client.get("/review?repository=alice/nothing")
     assert filtered.status_code == 404
+
+
+def test_the_claim_button_says_when_the_reviewer_holds_too_many(
+    forge_peers, api, client, login, database
+):
+    peers = forge_peers
+    *five, sixth = upload(peers, "bob", 6)
+    for number in five:
+        claimed = api("POST", f"/repos/alice/project/pulls/{number}/claim", peers.tokens["dave"])
+        assert claimed.status_code == 201
+    login("dave")
+    page = client.get("/alice/project/review").get_data(as_text=True)
+    form = re.search(
+        rf'action="/alice/project/pull/{sixth}/claim">(.*?)</form>', page, re.DOTALL
+    ).group(1)
+    back = re.search(r'name="next" value="([^"]+)"', form).group(1)
+    assert back.startswith("/alice/project/review")
+    refused = client.post(
+        f"/alice/project/pull/{sixth}/claim", data={"csrf_token": csrf_from(page), "next": back}
+    )
+    # Back to the queue the button was on, the reason in a flash, and no claim written.
+    assert refused.status_code == 302 and refused.location.endswith(back.rstrip("?"))
+    shown = client.get(back).get_data(as_text=True)
+    assert 'class="flash flash-error"' in shown and TOO_MANY in shown
+    assert claims_of(database, "dave") == set(five)
 
 
 def test_a_malformed_repository_filter_is_refused_alike_everywhere(forge_peers, api, client, login):

@@ -16,7 +16,7 @@ from forge.services import review_queue as queue_service
 from forge.services.errors import Invalid
 from forge.services.permissions import require
 from forge.services.repos import repository_filter
-from forge.web.context import db
+from forge.web.context import db, settings
 
 
 @api.get("/review-queue")
@@ -42,7 +42,7 @@ def review_queue():
 def claim_pull(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
-    held = queue_service.claim(db(), user, change)
+    held = queue_service.claim(db(), user, change, max_claims=settings().max_claims)
     return jsonify(shapes.review_claim(change, held)), 201
 
 

@@ -5,7 +5,8 @@ Need is the number of *qualified* votes a change has: non-stale votes on the lab
 default Code-Review) with a value, not by its author. Fewest first, then oldest. A reviewer's
 queue skips their own changes, those they already voted on (current patch set) and those
 someone else claimed. One SQL statement picks the page, the counting done in the database, so
-the queue answers as fast with ten thousand open changes as with ten.
+the queue answers as fast with ten thousand open changes as with ten. A reviewer holds at most
+`max_claims` live claims at once (the caller passes FORGE_MAX_CLAIMS).
 """
 
 from __future__ import annotations
@@ -185,19 +186,31 @@ def _claim_of(session: Session, change: Change) -> ReviewClaim | None:
     return session.scalar(select(ReviewClaim).where(ReviewClaim.change_id == change.id))
 
 
-def claim(session: Session, user: User, change: Change, now: datetime | None = None):
+def claim(
+    session: Session, user: User, change: Change, max_claims: int, now: datetime | None = None
+):
     """Claim the change for review for 30 minutes (again: the claim is renewed). Someone
-    else's live claim refuses it with Conflict, naming them and until when."""
+    else's live claim refuses it with Conflict, naming them and until when; a reviewer who
+    already holds `max_claims` live claims on other changes is refused with TooManyClaims, and
+    nothing is written."""
     require(session, user, "read", change.repository)
     if change.state != "open":
         raise Invalid(f"change #{change.number} is {change.state}; only open changes are reviewed")
     if change.author_id == user.id:
         raise Invalid("you cannot claim your own change for review")
     now = now or utcnow()
+    # The same reviewer claiming in two requests at once: the second waits here until the
+    # first has committed, then counts its claim.
+    _lock_claims_of(session, user)
     existing = _claim_of(session, change)
+    live = existing is not None and existing.expires_at > now
+    if live and existing.user_id != user.id:
+        raise _conflict(change, existing)
+    if not (live and existing.user_id == user.id):  # renewing one's own claim is no new one
+        held = _claims_held(session, user, now, besides=change)
+        if held >= max_claims:
+            raise TooManyClaims(held)
     if existing is not None:
-        if existing.user_id != user.id and existing.expires_at > now:
-            raise _conflict(change, existing)
         existing.user_id, existing.expires_at = user.id, now + CLAIM_FOR
         session.flush()
         session.refresh(existing, ["user"])
@@ -212,6 +225,46 @@ def claim(session: Session, user: User, change: Change, now: datetime | None = N
         raise _conflict(change, _claim_of(session, change)) from None
     session.refresh(claim_row, ["user"])
     return claim_row
+
+
+class TooManyClaims(Invalid):
+    """The reviewer holds as many live claims as one may at once."""
+
+    def __init__(self, held: int):
+        claims = "claim" if held == 1 else "claims"
+        super().__init__(
+            f"you hold {held} {claims} already (the most one reviewer may hold at once); "
+            "finish or release one first"
+        )
+        self.held = held
+
+
+def _lock_claims_of(session: Session, user: User) -> None:
+    """Hold the user's row until the transaction ends, so that counting their claims and
+    adding one are not interleaved with another request of theirs doing the same."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    else:
+        # SQLite reads outside a transaction until the first write (pysqlite begins one only
+        # then), so a count would not hold off a parallel insert: write first, a no-op
+        # that takes the database's one write lock (a second request waits for the commit).
+        users = User.__table__
+        session.execute(
+            users.update().where(users.c.id == user.id).values(updated_at=users.c.updated_at)
+        )
+
+
+def _claims_held(session: Session, user: User, now: datetime, besides: Change) -> int:
+    """The user's live claims on changes other than `besides`."""
+    return session.scalar(
+        select(func.count())
+        .select_from(ReviewClaim)
+        .where(
+            ReviewClaim.user_id == user.id,
+            ReviewClaim.expires_at > now,
+            ReviewClaim.change_id != besides.id,
+        )
+    )
 
 
 def _conflict(change: Change, claim_row: ReviewClaim | None) -> Conflict:

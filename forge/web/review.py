@@ -15,7 +15,7 @@ from forge.services import reputation
 from forge.services import review_queue as queue_service
 from forge.services.errors import NotFound
 from forge.web.browse import render_repo_page
-from forge.web.context import db, viewer
+from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm
 
 bp = Blueprint("review", __name__)
@@ -78,7 +78,12 @@ def claim(owner: str, name: str, number: int, action: str):
     if not PostForm().validate_on_submit():
         abort(400, "the form is out of date; reload the page")
     if action == "claim":
-        held = queue_service.claim(db(), viewer(), change)
+        try:
+            held = queue_service.claim(db(), viewer(), change, max_claims=settings().max_claims)
+        except queue_service.TooManyClaims as exc:
+            db().rollback()
+            flash(exc.message, "error")
+            return redirect(_back(url_for(".queue")))
         until = held.expires_at.strftime("%H:%M")
         flash(f"You claimed #{change.number} for review until {until} UTC.", "success")
         # Claimed to review it: straight to the change.
