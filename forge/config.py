@@ -38,7 +38,7 @@ ENVIRONMENT = {
     "approves each new account before it can sign in) or closed (open)",
     "FORGE_SIGNUP_RATE": "accounts the sign-up form creates per hour from one address (5)",
     "FORGE_MAX_CLAIMS": "review-queue claims one reviewer may hold at once (5)",
-    "FORGE_REPUTATION_RULES": "reputation deltas, privilege thresholds and vote weights, as "
+    "FORGE_REPUTATION_RULES": "reputation deltas, trust weights and privilege thresholds, as "
     "comma-separated name=number overrides of forge.config.ReputationRules (its defaults)",
 }
 
@@ -111,15 +111,24 @@ class ReputationRules:
     audit_passed: int = 3  # a right answer on an audit
     audit_failed: int = -5  # a wrong answer on an audit
     revert_window_days: int = 14
-    # Privileges, by reputation within the repository (maintainers have them regardless).
-    weighted_vote_threshold: int = 20  # below it a Code-Review +1 weighs `base_weight`
-    plus_two_threshold: int = 200  # Code-Review +2 and -2
-    approve_ci_threshold: int = 100  # "approve and run" a newcomer's CI jobs
-    # Weight of a Code-Review +1: base_weight, plus weight_per_point per point of reputation
-    # past weighted_vote_threshold, capped at max_weight.
-    base_weight: float = 0.5
-    weight_per_point: float = 0.01
+    # Trust (forge.services.trust): what a vote weighs toward a repository's quorum. Granted
+    # by role: maintainers, admins and the owner weigh max_weight, writers writer_weight,
+    # triagers triage_weight. Earned: what flows from them along their decisions, at most
+    # max_earned_trust a person. Each decision gives at most its amount, however many
+    # accounts share it: a merge trust_merged to the author; agreeing with a trusted merge or
+    # abandon trust_agreed split among all who agreed; an audit trust_audit, halved for each
+    # right answer after the first.
     max_weight: float = 2.0
+    writer_weight: float = 1.0
+    triage_weight: float = 1.0
+    max_earned_trust: float = 1.0
+    trust_merged: float = 0.25
+    trust_agreed: float = 0.1
+    trust_audit: float = 0.1
+    max_vouch: float = 0.5  # the most trust one vouch lends
+    # Privileges by earned trust in the repository (the roles above have them regardless).
+    approver_trust: float = 1.0  # Code-Review -2/+2, and an approval the default gate takes
+    approve_ci_trust: float = 0.5  # "approve and run" a newcomer's CI jobs
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> ReputationRules:

@@ -14,7 +14,7 @@ from test_ci import jobs_of as ci_jobs_of
 from test_ci import upload as ci_upload
 
 from forge.models import Change, User
-from forge.models.quality import ReputationEvent
+from forge.models.quality import ReputationEvent, TrustEdge
 from forge.services import accounts, reputation
 from forge.services import repos as repo_service
 
@@ -99,8 +99,9 @@ def test_a_merge_pays_the_author_and_settles_the_reviewers(git, peers, api, data
     # Settling the same change again (a retried job, a second call) pays nobody twice.
     with database.session() as session:
         change = session.scalar(select(Change).where(Change.number == number))
-        reputation.settle_merged(session, change)
-        reputation.settle_merged(session, change)
+        alice = accounts.get_user(session, "alice")
+        reputation.settle_merged(session, change, alice)
+        reputation.settle_merged(session, change, alice)
     assert standing_of(api, "bob")["reputation"] == 10
     assert standing_of(api, "carol")["reputation"] == 2
     with database.session() as session:
@@ -108,6 +109,13 @@ def test_a_merge_pays_the_author_and_settles_the_reviewers(git, peers, api, data
         assert len(events) == 3
         cached = {u.name: u.reputation for u in session.scalars(select(User))}
         assert cached["bob"] == 10 and cached["dave"] == -2
+        # alice merged: bob gained trust from her once, and carol her share for agreeing.
+        edges = session.execute(
+            select(TrustEdge.kind, User.name, TrustEdge.amount)
+            .join(User, User.id == TrustEdge.trustee_id)
+            .order_by(TrustEdge.id)
+        ).all()
+        assert [tuple(e) for e in edges] == [("merged", "bob", 0.25), ("agreed", "carol", 0.1)]
 
 
 def test_a_revert_within_the_window_takes_it_back_with_reasons(git, peers, api, tmp_path):
@@ -375,7 +383,7 @@ def test_a_failed_ci_run_settles_the_votes_on_that_patch_set(
     assert standing_of(api, "dave")["reputation"] == 2
 
 
-def test_reputation_lets_a_reader_approve_a_newcomers_run_but_not_their_own(
+def test_trust_lets_a_reader_approve_a_newcomers_run_but_not_their_own(
     project,  # noqa: F811
     git,
     tmp_path,
@@ -392,15 +400,24 @@ def test_reputation_lets_a_reader_approve_a_newcomers_run_but_not_their_own(
     dave = login("dave", test_client=app.test_client())
     refused = form_post(dave, page, approve, {})
     assert refused.status_code == 403
-    assert "needs the write role or a reputation of 100 in alice/project; you have 0" in (
+    assert "needs the write role or a trust of 0.5 earned in alice/project; you have 0" in (
         refused.get_data(as_text=True)
     )
     with database.session() as session:
         project_row = repo_service.find_repository(session, "alice", "project")
+        alice = accounts.get_user(session, "alice")
+        # Reputation is history and unlocks nothing: a big number of it changes nothing.
+        reputation.record(session, accounts.get_user(session, "dave"), "merged_author", 1000,
+                          "a long history here", repository=project_row)  # fmt: skip
+    assert form_post(dave, page, approve, {}).status_code == 403
+    with database.session() as session:
+        # alice, the owner, merged changes of dave's and bob's here: trust from a trusted person.
         for name in ("dave", "bob"):
-            reputation.record(session, accounts.get_user(session, name), "merged_author", 100,
-                              "a long history here", repository=project_row)  # fmt: skip
-    # Even with the reputation, bob cannot vouch for his own change.
+            session.add(
+                TrustEdge(repository_id=project_row.id, truster_id=alice.id, kind="merged",
+                          trustee_id=accounts.get_user(session, name).id, amount=0.5)
+            )  # fmt: skip
+    # Even with the trust, bob cannot vouch for his own change.
     bob = login("bob", test_client=app.test_client())
     assert form_post(bob, page, approve, {}).status_code == 403
     assert ci_jobs_of(database, bob_sha)["test"].state == "waiting"

@@ -3,8 +3,8 @@ real `git push HEAD:refs/for/main`, votes through the API (PyGithub's reviews an
 the change page and its vote form, and merges refused or let through by the gate.
 
 The cast in alice's public repository: bob writes, maya maintains, and carol, dave, erin and
-frank are strangers (readers) whose Code-Review +1 weighs by their reputation in the
-repository. carol uploads the changes.
+frank are strangers (readers) whose Code-Review +1 weighs the trust they earned in the
+repository (none at first: their votes are advisory). carol uploads the changes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from test_browser import browser, shot, watch_console  # noqa: F401  (browser is
 from test_webhooks import drain, make_hook, receiver, settings  # noqa: F401  (fixtures)
 
 from forge.models import Change, ChangeEvent
-from forge.models.quality import ReputationEvent
+from forge.models.quality import TrustEdge
 from forge.services import accounts, repos
 from forge.services import votes as vote_service
 from forge.services.errors import Forbidden, Invalid
@@ -71,19 +71,18 @@ def project(git, hosted_repo, tmp_path, make_user, make_token, database, github,
     )  # fmt: skip
 
 
-def earn(database, name: str, points: int, repo=("alice", "project")) -> None:
-    """Give a user reputation in a repository, as history would have: one event, the cache
-    on the user moved with it (what forge.services.reputation records after merges)."""
+def earn(database, name: str, amount: float, repo=("alice", "project")) -> None:
+    """Give a user trust in a repository, as history would have: the owner merged changes of
+    theirs worth `amount` (the edges forge.services.trust records when a merge settles)."""
     with database.session() as session:
         user = accounts.get_user(session, name)
         found = repos.find_repository(session, *repo)
         session.add(
-            ReputationEvent(
-                user_id=user.id, repository_id=found.id, kind="merged_author", delta=points,
-                reason=f"test history worth {points}",
+            TrustEdge(
+                repository_id=found.id, truster_id=found.owner_id, trustee_id=user.id,
+                kind="merged", amount=amount,
             )
         )  # fmt: skip
-        user.reputation += points
 
 
 def mine(answer: dict, user: str, label: str = "Code-Review") -> dict:
@@ -102,7 +101,7 @@ def test_a_reader_gives_plus_one_but_plus_two_and_verified_name_the_missing_priv
     refused = project.vote("dave", "Code-Review", 2)
     assert refused.status_code == 403
     assert refused.json()["message"] == (
-        "giving Code-Review +2 needs the maintain role or a reputation of 200 in "
+        "giving Code-Review +2 needs the maintain role or a trust of 1 earned in "
         "alice/project; you have 0"
     )
     verified = project.vote("dave", "Verified", 1)
@@ -123,11 +122,14 @@ def test_a_reader_gives_plus_one_but_plus_two_and_verified_name_the_missing_priv
     ]
     dave = mine(answer, "dave")
     assert (dave["weight"], dave["stale"], dave["counted"], dave["patch_set"], dave["via"]) == (
-        0.5, False, True, 1, "api",
+        0.0, False, False, 1, "api",
     )  # fmt: skip
+    # A stranger's vote shows, marked advisory: it weighs nothing toward the quorum.
+    assert dave["advisory"] is True
+    assert dave["note"] == "advisory: dave holds no trust in alice/project yet"
     assert answer["submit"]["ready"] is False
     assert answer["submit"]["unmet"] == [
-        "Code-Review: needs +2 or a quorum of 2.0 weighted +1 (has 0.5)"
+        "Code-Review: needs +2 or a quorum of 2.0 weighted +1 (has 0)"
     ]
 
 
@@ -227,13 +229,14 @@ def test_a_veto_blocks_despite_plus_two_and_the_writers_merge_is_refused(project
 
 def test_a_quorum_of_weighted_plus_ones_makes_it_submittable(project, database):
     spell_out_two(project)
-    earn(database, "dave", 70)  # weight 0.5 + (70 - 20) * 0.01 = 1.0
-    earn(database, "erin", 10)  # below the threshold: 0.5
+    earn(database, "dave", 1.0)  # merged changes worth the most earned trust: an approver
+    earn(database, "erin", 0.5)
     assert project.vote("dave", "Code-Review", 1).status_code == 201
     # A review is a vote too: erin approves through PyGithub, which is her +1 (no +2 right).
     project.gh["erin"].get_pull(1).create_review(event="APPROVE", body="Works for me")
     answer = project.votes()
     assert (mine(answer, "dave")["weight"], mine(answer, "erin")["weight"]) == (1.0, 0.5)
+    assert mine(answer, "dave")["reason"] == "trust earned from decisions of alice"
     assert mine(answer, "erin")["via"] == "review"
     assert answer["submit"]["unmet"] == [
         "Code-Review: needs +2 or a quorum of 2.0 weighted +1 (has 1.5)"
@@ -242,12 +245,13 @@ def test_a_quorum_of_weighted_plus_ones_makes_it_submittable(project, database):
         project.gh["bob"].get_pull(1).merge()
     assert refused.value.status == 405
 
-    # bob's own +1: a writer without reputation weighs 0.5, and that makes 2.0.
+    # bob's own +1: a writer weighs 1.0, and that makes 2.5.
     assert project.vote("bob", "Code-Review", 1).status_code == 201
+    assert mine(project.votes(), "bob")["reason"] == "the write role"
     submit = project.votes()["submit"]
     assert submit["ready"] is True and submit["unmet"] == []
     review = next(r for r in submit["requirements"] if r["name"] == "Code-Review")
-    assert review["met"] and "2 of 2" in review["summary"]
+    assert review["met"] and "2.5 of 2" in review["summary"]
     assert project.gh["bob"].get_pull(1).merge().merged
 
 
@@ -263,8 +267,11 @@ def test_request_changes_is_minus_one_and_a_comment_leaves_votes_alone(project):
     assert project.votes()["submit"]["ready"] is False
 
 
-def test_votes_go_stale_on_a_new_patch_set_and_plus_one_survives_a_trivial_rebase(project, git):
+def test_votes_go_stale_on_a_new_patch_set_and_plus_one_survives_a_trivial_rebase(
+    project, git, database
+):
     spell_out_two(project)
+    earn(database, "dave", 0.5)
     assert project.vote("dave", "Code-Review", 1, "fine").status_code == 201
     assert project.vote("maya", "Code-Review", 2).status_code == 201
     assert project.votes()["submit"]["ready"] is True
@@ -504,7 +511,7 @@ def test_the_change_page_offers_only_the_votes_the_viewer_may_give(project, app,
     forged = form_post(dave, "/alice/project/pull/1", "/alice/project/pull/1/votes",
                        {"vote-vote": "Code-Review=2"})  # fmt: skip
     assert forged.status_code == 403
-    assert "needs the maintain role or a reputation of 200" in forged.get_data(as_text=True)
+    assert "needs the maintain role or a trust of 1 earned in" in forged.get_data(as_text=True)
     bare = dave.post("/alice/project/pull/1/votes", data={"vote-vote": "Code-Review=1"})
     assert bare.status_code == 400
     assert project.votes()["votes"] == []

@@ -998,6 +998,9 @@ def vote(view) -> dict:
         "label": view.label,
         "value": view.value,
         "weight": view.weight,
+        "reason": view.reason,
+        "advisory": view.advisory,
+        "approver": view.approver,
         "stale": view.stale,
         "counted": view.counted,
         "patch_set": view.patch_set,
@@ -1041,7 +1044,26 @@ def quality_gate(gate, labels: list) -> dict:
         "quorum": gate.quorum,
         "require_verified": gate.require_verified,
         "auto_submit": gate.auto_submit,
+        "community_quorum": gate.community_quorum,
         "labels": [label(row) for row in labels],
+    }
+
+
+def trust(user, repo, who, vouches: dict[str, float]) -> dict:
+    """A person's trust in a repository (forge.services.trust.Trust): what their vote weighs
+    there and why."""
+    return {
+        "user": user.name,
+        "repository": repo.full_name,
+        "weight": who.weight,
+        "reason": who.reason,
+        "role": who.role,
+        "granted": who.granted,
+        "earned": who.earned,
+        "lent": who.lent,
+        "approver": who.approver,
+        "sources": [{"user": name, "amount": amount} for name, amount in who.sources],
+        "vouches": [{"user": name, "amount": amount} for name, amount in vouches.items()],
     }
 
 

@@ -3,7 +3,10 @@
     POST /repos/{o}/{r}/pulls/{n}/votes   {"label": "Code-Review", "value": 1, "message": "..."}
     GET  /repos/{o}/{r}/pulls/{n}/votes   {"votes": [...], "submit": {"ready": ..., "unmet": [...]}}
     GET  /repos/{o}/{r}/quality-gate      {"enabled", "quorum", "require_verified",
-    PUT  /repos/{o}/{r}/quality-gate       "auto_submit", "labels": [...]}
+    PUT  /repos/{o}/{r}/quality-gate       "auto_submit", "community_quorum", "labels": [...]}
+    GET  /repos/{o}/{r}/trust/{user}      what the user's vote weighs there, and why
+    PUT  /repos/{o}/{r}/trust/{user}/vouch  {"amount": 0.5}: lend them part of your trust
+    DELETE /repos/{o}/{r}/trust/{user}/vouch
 
 A vote the caller may not give answers 403 with a message naming the missing privilege; a
 value outside the label's range, or a bad gate setting, 422 in GitHub's error shape.
@@ -17,8 +20,10 @@ from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pulls import pull_of
+from forge.services import privileges, trust
 from forge.services import votes as vote_service
-from forge.services.errors import Invalid
+from forge.services.accounts import get_user
+from forge.services.errors import Invalid, NotFound
 from forge.services.repos import get_repository
 from forge.web.context import db, settings
 
@@ -91,6 +96,7 @@ def put_quality_gate(owner: str, name: str):
         quorum=body.get("quorum"),
         require_verified=body.get("require_verified"),
         auto_submit=body.get("auto_submit"),
+        community_quorum=body.get("community_quorum"),
         labels=[_label_spec(item) for item in labels] if labels is not None else None,
     )
     return jsonify(shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
@@ -110,3 +116,35 @@ def _label_spec(item) -> vote_service.LabelSpec:
         copy_values=item.get("copy_values", []),
         description=item.get("description", "") or "",
     )
+
+
+@api.get("/repos/<owner>/<name>/trust/<username>")
+def get_trust(owner: str, name: str, username: str):
+    repo = get_repository(db(), owner, name, repo_viewer())
+    return _trust_answer(repo, get_user(db(), username))
+
+
+@api.put("/repos/<owner>/<name>/trust/<username>/vouch")
+def put_vouch(owner: str, name: str, username: str):
+    user = require_scope("repo")
+    repo = get_repository(db(), owner, name, repo_viewer())
+    trustee = get_user(db(), username)
+    body = json_body()
+    if "amount" not in body:
+        raise Invalid("amount is required: the trust to lend, e.g. 0.5", field="amount")
+    trust.vouch(db(), user, repo, trustee, body["amount"], privileges.rules_of(db()))
+    return _trust_answer(repo, trustee)
+
+
+@api.delete("/repos/<owner>/<name>/trust/<username>/vouch")
+def delete_vouch(owner: str, name: str, username: str):
+    user = require_scope("repo")
+    repo = get_repository(db(), owner, name, repo_viewer())
+    if not trust.unvouch(db(), user, repo, get_user(db(), username)):
+        raise NotFound(f"you do not vouch for {username} in {repo.full_name}")
+    return "", 204
+
+
+def _trust_answer(repo, user):
+    who = privileges.standing(db(), user, repo)
+    return jsonify(shapes.trust(user, repo, who, trust.vouches_by(db(), repo, user)))

@@ -21,6 +21,7 @@ from forge.models.quality import (
     QualityGate,
     ReputationEvent,
     ReviewClaim,
+    TrustEdge,
     Vote,
 )
 from forge.models.repos import Collaborator, Repository
@@ -51,6 +52,7 @@ __all__ = [
     "ReviewComment",
     "SiteSetting",
     "User",
+    "TrustEdge",
     "Vote",
     "Webhook",
     "WebhookAttempt",

@@ -101,6 +101,9 @@ class QualityGate(Base):
     require_verified: Mapped[str] = mapped_column(String(8), default="auto")
     # A change that becomes submittable enters its branch's merge queue by itself.
     auto_submit: Mapped[bool] = mapped_column(Boolean, default=True)
+    # False (the default): a change needs an approval by a person with standing here (a
+    # writer, a triager, or enough earned trust); True: trusted +1s reaching the quorum do.
+    community_quorum: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -131,6 +134,42 @@ class ReputationEvent(Base):
         Index(
             "ix_reputation_events_once",
             "user_id",
+            "kind",
+            "change_id",
+            unique=True,
+        ),
+    )
+
+
+class TrustEdge(Base):
+    """One decision by which `truster` gave `trustee` trust in a repository (or, with a
+    negative amount, took some back): merging their change, agreeing with their vote, an
+    audit they answered, a vouch. `forge.services.trust` lets trust flow from the
+    repository's maintainers along these edges; an edge from someone who holds none carries
+    nothing."""
+
+    __tablename__ = "trust_edges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    truster_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    trustee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    change_id: Mapped[int | None] = mapped_column(
+        ForeignKey("changes.id", ondelete="SET NULL"), nullable=True
+    )
+    # merged, agreed, audit, vouch; reverted, audit_failed take trust back.
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_trust_edges_repository_id", "repository_id"),
+        # One edge per decision: settling a change twice must not give twice.
+        Index(
+            "ix_trust_edges_once",
+            "repository_id",
+            "truster_id",
+            "trustee_id",
             "kind",
             "change_id",
             unique=True,

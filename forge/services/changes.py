@@ -452,7 +452,7 @@ def close_change(session: Session, actor: User, change: Change) -> Change:
     session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="closed"))
     from forge.services import reputation
 
-    reputation.settle_abandoned(session, change)
+    reputation.settle_abandoned(session, change, actor)
     from forge.services import merge_queue
 
     merge_queue.on_closed(session, change, actor)

@@ -29,7 +29,7 @@ from forge.db import Database, utcnow
 from forge.git.checkout import CheckoutError, checkout, read_file_at
 from forge.models import Change, CiJob, CiRun, CommitStatus, Repository, User
 from forge.models.ci import FINISHED, PENDING
-from forge.services import ci_sandbox
+from forge.services import ci_sandbox, trust
 from forge.services.ci_config import CONFIG_PATH, CiConfigError, parse
 from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.permissions import can, require
@@ -139,19 +139,13 @@ def request_run(
 
 
 def _is_newcomer(session: Session, repo: Repository, author: User | None) -> bool:
-    """Someone without write access who has never had a change merged here."""
+    """Someone without write access none of whose changes was ever merged *here* by someone
+    trusted here (what they merged elsewhere, or among accounts of their own, does not count)."""
     if author is None:
         return True
     if can(session, author, "write", repo):
         return False
-    merged = session.scalar(
-        select(Change.id).where(
-            Change.repository_id == repo.id,
-            Change.author_id == author.id,
-            Change.state == "merged",
-        )
-    )
-    return merged is None
+    return not trust.merged_here_by_trusted(session, repo, author)
 
 
 def _cancel_older_runs(session: Session, change: Change, sha: str) -> None:

@@ -44,7 +44,7 @@ from forge.services import merging, webhooks
 from forge.services.branches import open_git
 from forge.services.ci_config import CONFIG_PATH
 from forge.services.errors import Forbidden, Invalid, NotFound
-from forge.services.permissions import can, require
+from forge.services.permissions import ROLE_RANK, can, require, role_of
 from forge.services.refs import RefChangeSettings, update_refs
 from forge.services.repos import disk_path
 
@@ -386,7 +386,9 @@ def consider(
     if reputation.is_audit(session, change):
         return None
     method = change.auto_merge_method or "merge"
-    by = change.auto_merge_by if change.auto_merge_method else actor
+    # Whoever's action submits it: who enabled auto-merge, else (auto-submit) whose vote made
+    # it submittable; never someone who took no part.
+    by = change.auto_merge_by if change.auto_merge_method else votes.decider_of(session, change)
     why = "auto-merge" if change.auto_merge_method else "auto-submit"
     return _enter(session, change, method, by, base_url, why=why)
 
@@ -678,12 +680,25 @@ def _failure(run: CiRun | None) -> str:
 
 
 def _merger(session: Session, entry: MergeQueueEntry) -> User:
-    """Who the branch moves as: whoever queued the change while they still may write, else
-    the repository's owner (auto-submit acts for the repository)."""
+    """Who the change lands as: whoever queued it (pressed Merge, enabled auto-merge, or gave
+    the vote that made it submittable), else whose vote makes it submittable now; never an
+    account that took no part. Without either it lands as forge's own identity."""
+    from forge.services import votes
+
     by = session.get(User, entry.enqueued_by_id) if entry.enqueued_by_id else None
-    if by is not None and can(session, by, "write", entry.repository):
+    if by is not None and by.is_active:
         return by
-    return entry.repository.owner
+    return votes.decider_of(session, entry.change) or votes.ci_voter(session)
+
+
+def _landing_role(session: Session, entry: MergeQueueEntry, merger: User) -> str:
+    """The role the landing pushes with: the merger's own when they may write; otherwise the
+    gate's decision acts for them with exactly the write role, so the branch's protection
+    still applies in full."""
+    role = role_of(session, merger, entry.repository)
+    if role is not None and ROLE_RANK[role] >= ROLE_RANK["write"]:
+        return role
+    return "write"
 
 
 def _land(session, repos_dir, git, entry: MergeQueueEntry, tip: str, config, steps) -> bool:
@@ -706,6 +721,7 @@ def _land(session, repos_dir, git, entry: MergeQueueEntry, tip: str, config, ste
             session, entry.repository, git, merger,
             [RefUpdate(f"refs/heads/{entry.branch}", tip, new)], config,
             via=VIA, change=change, approvals=merging.approvals(session, change),
+            role=_landing_role(session, entry, merger),
         )  # fmt: skip
     except (Forbidden, Invalid) as exc:
         _eject(session, entry, f"the branch refused it: {exc.message}", None, config)

@@ -173,7 +173,7 @@ def record_merged(
     session.add(
         ChangeEvent(change_id=change.id, actor_id=actor.id, kind="merged", detail=f"{method}:{new}")
     )
-    reputation.settle_merged(session, change)
+    reputation.settle_merged(session, change, actor)
     webhooks.emit(session, change.repository, "pull_request", base_url, change=change,
                   action="closed", sender=actor)  # fmt: skip
 

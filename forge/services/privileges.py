@@ -1,26 +1,22 @@
 """Who may give which vote, how much a vote weighs, and who may approve a newcomer's CI run.
 
-Privileges come from two places: the role a person has on the repository (maintainers and
-admins have every privilege) and the reputation they earned *in that repository* (the sum of
-their `ReputationEvent.delta` there). The numbers are `forge.config.ReputationRules`
-(`FORGE_REPUTATION_RULES`), never constants here:
+Privileges come from a person's trust in the repository (`forge.services.trust`): the role
+they hold there (owner, admins and maintainers have every privilege) and the trust that flowed
+to them from decisions of people trusted there. Reputation, the history on profiles, grants
+nothing. The numbers are `forge.config.ReputationRules` (`FORGE_REPUTATION_RULES`):
 
 - Code-Review -1/+1 (and the in-between values of any label): anyone signed in, not suspended,
-  who can read the repository.
+  who can read the repository; without trust there the vote is advisory (it weighs 0).
 - A label's deciding values (Code-Review -2/+2, a custom label's minimum and maximum): the
-  maintain role, or a reputation of `plus_two_threshold` in the repository.
+  maintain role, or earned trust of `approver_trust` in the repository.
 - Verified: the maintain role (an override of what forge's CI says) and forge's CI itself.
-- Weight of a vote: `base_weight` below `weighted_vote_threshold`, then `weight_per_point` more
-  per point of reputation past it, capped at `max_weight`; maintainers weigh `max_weight`.
-- Approving a newcomer's CI run: the write role, or a reputation of `approve_ci_threshold`.
-
-This module only reads reputation; `forge.services.reputation` records it.
+- Weight of a vote: the person's trust (`Trust.weight`).
+- Approving a newcomer's CI run: the write role, or earned trust of `approve_ci_trust`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import func, select
@@ -29,8 +25,10 @@ from sqlalchemy.orm import Session
 from forge.config import ReputationRules
 from forge.models import Repository, User
 from forge.models.quality import ReputationEvent
+from forge.services import trust
 from forge.services.errors import Forbidden, NotFound
-from forge.services.permissions import ROLE_RANK, role_of, roles_of
+from forge.services.permissions import ROLE_RANK
+from forge.services.trust import Trust
 
 # The name forge's CI votes under (Verified from the ci/* statuses); reserved for users.
 CI_VOTER = "forge-ci"
@@ -52,23 +50,6 @@ def _rules_from_environment() -> ReputationRules:
     return ReputationRules.from_env(dict(os.environ))
 
 
-@dataclass(frozen=True)
-class Standing:
-    """A person's standing in one repository: what their votes may be and weigh."""
-
-    role: str | None
-    reputation: int
-    suspended: bool = False
-
-    @property
-    def maintainer(self) -> bool:
-        return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK["maintain"]
-
-    @property
-    def can_read(self) -> bool:
-        return self.role is not None and not self.suspended
-
-
 def repository_reputation(session: Session, user: User, repo: Repository) -> int:
     """The user's reputation earned in this repository."""
     total = session.scalar(
@@ -79,53 +60,18 @@ def repository_reputation(session: Session, user: User, repo: Repository) -> int
     return int(total or 0)
 
 
-def standing(session: Session, user: User | None, repo: Repository) -> Standing:
-    if user is None:
-        return Standing(None, 0)
-    return Standing(
-        role_of(session, user, repo),
-        repository_reputation(session, user, repo),
-        suspended=user.is_suspended,
-    )
+def standing(session: Session, user: User | None, repo: Repository) -> Trust:
+    """The user's trust in the repository: what their votes may be and weigh."""
+    return trust.trust_of(session, user, repo, rules_of(session))
 
 
-def standings(session: Session, repo: Repository, users: list[User]) -> dict[int, Standing]:
-    """Standings of several people at once (two queries, whatever their number)."""
-    if not users:
-        return {}
-    roles = roles_of(session, users, repo)
-    earned = dict(
-        session.execute(
-            select(ReputationEvent.user_id, func.sum(ReputationEvent.delta))
-            .where(
-                ReputationEvent.repository_id == repo.id,
-                ReputationEvent.user_id.in_({u.id for u in users}),
-            )
-            .group_by(ReputationEvent.user_id)
-        ).all()
-    )
-    return {
-        user.id: Standing(roles[user.id], int(earned.get(user.id) or 0), user.is_suspended)
-        for user in users
-    }
-
-
-def vote_weight(rules: ReputationRules, who: Standing) -> float:
-    """How much a person's Code-Review +1 counts towards the quorum (nothing, suspended)."""
-    if who.suspended:
-        return 0.0
-    if who.maintainer:
-        return rules.max_weight
-    if who.reputation < rules.weighted_vote_threshold:
-        return rules.base_weight
-    grown = rules.base_weight + (who.reputation - rules.weighted_vote_threshold) * (
-        rules.weight_per_point
-    )
-    return round(min(rules.max_weight, grown), 2)
+def standings(session: Session, repo: Repository, users: list[User]) -> dict[int, Trust]:
+    """Standings of several people at once (a few queries, whatever their number)."""
+    return trust.trusts_of(session, repo, users, rules_of(session))
 
 
 def missing_privilege(
-    rules: ReputationRules, who: Standing, repo: Repository, label, value: int
+    rules: ReputationRules, who: Trust, repo: Repository, label, value: int
 ) -> str | None:
     """Why the person may not give `value` on `label`, in a sentence; None when they may."""
     if value == 0:
@@ -144,11 +90,11 @@ def missing_privilege(
         )
     if not _needs_privilege(label, value) or who.maintainer:
         return None
-    if who.reputation >= rules.plus_two_threshold:
+    if who.earned >= rules.approver_trust:
         return None
     return (
-        f"giving {shown} needs the maintain role or a reputation of "
-        f"{rules.plus_two_threshold} in {repo.full_name}; you have {who.reputation}"
+        f"giving {shown} needs the maintain role or a trust of {rules.approver_trust:g} "
+        f"earned in {repo.full_name}; you have {who.earned:g}"
     )
 
 
@@ -162,7 +108,7 @@ def _needs_privilege(label, value: int) -> bool:
     return True
 
 
-def allowed_values(rules: ReputationRules, who: Standing, repo: Repository, label) -> list[int]:
+def allowed_values(rules: ReputationRules, who: Trust, repo: Repository, label) -> list[int]:
     """The values of the label the person may give, highest first (0: no vote)."""
     return [
         value
@@ -173,7 +119,7 @@ def allowed_values(rules: ReputationRules, who: Standing, repo: Repository, labe
 
 def check_vote(
     session: Session, user: User, repo: Repository, label, value: int, rules: ReputationRules
-) -> Standing:
+) -> Trust:
     """Raise Forbidden, naming the missing privilege, unless the user may give the value."""
     who = standing(session, user, repo)
     if who.role is None and not user.is_suspended:
@@ -185,13 +131,13 @@ def check_vote(
 
 
 def may_approve_ci(session: Session, user: User | None, repo: Repository) -> bool:
-    """Write role, or enough reputation in the repository to vouch for a newcomer's code."""
+    """Write role, or enough trust earned in the repository to vouch for a newcomer's code."""
     who = standing(session, user, repo)
     if not who.can_read:
         return False
     if ROLE_RANK[who.role] >= ROLE_RANK["write"]:
         return True
-    return who.reputation >= rules_of(session).approve_ci_threshold
+    return who.earned >= rules_of(session).approve_ci_trust
 
 
 def require_ci_approver(session: Session, user: User | None, repo: Repository) -> None:
@@ -199,8 +145,8 @@ def require_ci_approver(session: Session, user: User | None, repo: Repository) -
     if who.role is None:
         raise NotFound(f"repository {repo.full_name} not found")
     if not may_approve_ci(session, user, repo):
-        threshold = rules_of(session).approve_ci_threshold
+        threshold = rules_of(session).approve_ci_trust
         raise Forbidden(
-            f"approving a newcomer's CI run needs the write role or a reputation of "
-            f"{threshold} in {repo.full_name}; you have {who.reputation}"
+            f"approving a newcomer's CI run needs the write role or a trust of {threshold:g} "
+            f"earned in {repo.full_name}; you have {who.earned:g}"
         )

@@ -59,8 +59,12 @@ def update_refs(
     incoming: Incoming | None = None,
     change=None,
     approvals: int = 0,
+    role: str | None = None,
 ) -> None:
     """Check and apply ref updates; raises Forbidden (refused) or Invalid (stale) otherwise.
+
+    `role`: the role the checks see instead of the pusher's own (the merge queue landing a
+    change the gate passed, for a merger who may not push themself).
 
     `incoming` holds a push's objects: the checks read them, and only once every check
     passed do they become part of the repository.
@@ -75,7 +79,7 @@ def update_refs(
         repository=repository,
         git=git,
         pusher=pusher,
-        role=role_of(session, pusher, repository),
+        role=role if role is not None else role_of(session, pusher, repository),
         updates=updates,
         say=say,
         base_url=config.base_url,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from forge.db import utcnow
 from forge.models import Change, PatchSet, Repository, User
 from forge.models.quality import Audit, ReputationEvent, Vote
+from forge.services import trust
 from forge.services.errors import Invalid, NotFound
 from forge.services.permissions import can, require
 from forge.services.privileges import CODE_REVIEW, repository_reputation, rules_of
@@ -168,12 +169,17 @@ def _settle_votes(session: Session, change: Change, votes: list[Vote], good: boo
         )
 
 
-def settle_merged(session: Session, change: Change) -> None:
-    """A change merged: its author earns `merged_author`; final-patch-set voters are settled
-    (+ agreed, - disagreed). Call once the change is marked merged; harmless twice."""
+def settle_merged(session: Session, change: Change, decider: User) -> None:
+    """A change merged by `decider`'s action: its author earns `merged_author`; final-patch-set
+    voters are settled (+ agreed, - disagreed); and where the decider holds trust, the author
+    and the approvers earn trust from them (forge.services.trust). Call once the change is
+    marked merged; harmless twice."""
     if is_audit(session, change):
         return
     rules = rules_of(session)
+    final = _final_votes(session, change)
+    approvers = [vote.user for vote in final if vote.value > 0]
+    trust.settle_merged(session, change, decider, approvers, rules)
     record(
         session,
         change.author,
@@ -182,14 +188,18 @@ def settle_merged(session: Session, change: Change) -> None:
         f"change {_change_name(change)} merged",
         change=change,
     )
-    _settle_votes(session, change, _final_votes(session, change), True, "it merged")
+    _settle_votes(session, change, final, True, "it merged")
 
 
-def settle_abandoned(session: Session, change: Change) -> None:
-    """A change closed unmerged: its -1/-2 voters agreed, its +1/+2 voters disagreed."""
+def settle_abandoned(session: Session, change: Change, closer: User) -> None:
+    """A change closed unmerged by `closer`: its -1/-2 voters agreed, its +1/+2 voters
+    disagreed; where the closer holds trust, the agreeing voters earn trust from them."""
     if change.state != "closed" or is_audit(session, change):
         return
-    _settle_votes(session, change, _final_votes(session, change), False, "it was abandoned")
+    final = _final_votes(session, change)
+    opposed = [vote.user for vote in final if vote.value < 0]
+    trust.settle_abandoned(session, change, closer, opposed, rules_of(session))
+    _settle_votes(session, change, final, False, "it was abandoned")
 
 
 def settle_ci_failed(session: Session, run) -> None:
@@ -267,6 +277,7 @@ def settle_revert(
     name = _change_name(change)
     why = f"change {name} was reverted by {reverted_by[:12]}"
     record(session, change.author, "reverted_author", rules.reverted_author, why, change=change)
+    trust.settle_revert(session, change)
     for vote in _final_votes(session, change):
         if vote.value <= 0:
             continue
@@ -352,6 +363,9 @@ def settle_audit(session: Session, change: Change) -> None:
         if vote.user_id in settled:
             continue
         passed = (vote.value < 0) == (audit.expected == "bad")
+        auditor = session.get(User, audit.created_by_id) if audit.created_by_id else None
+        if auditor is not None:
+            trust.settle_audit_answer(session, change, auditor, vote.user, passed, rules)
         kind = "audit_passed" if passed else "audit_failed"
         delta = rules.audit_passed if passed else rules.audit_failed
         record(session, vote.user, kind, delta,

@@ -250,13 +250,19 @@ class Gate:
     quorum: float = 2.0
     require_verified: str = "auto"
     auto_submit: bool = True
+    # Off (the default): Code-Review needs an approval by a person with standing (a +2, or a
+    # +1 from a triager, writer or someone with `approver_trust` earned). On: trust-weighted
+    # +1s reaching the quorum pass without one.
+    community_quorum: bool = False
 
 
 def gate_of(session: Session, repo: Repository) -> Gate:
     row = session.scalar(select(QualityGate).where(QualityGate.repository_id == repo.id))
     if row is None:
         return Gate()
-    return Gate(row.enabled, row.quorum, row.require_verified, row.auto_submit)
+    return Gate(
+        row.enabled, row.quorum, row.require_verified, row.auto_submit, row.community_quorum
+    )
 
 
 def update_gate(
@@ -268,13 +274,17 @@ def update_gate(
     quorum: float | None = None,
     require_verified: str | None = None,
     auto_submit: bool | None = None,
+    community_quorum: bool | None = None,
     labels: list[LabelSpec] | None = None,
 ) -> Gate:
     """Change the gate's settings (those given); `labels`, when given, is the full list of
     labels: added ones missing from it are removed, built-in ones missing are kept.
     Everything is checked before anything is written."""
     require(session, actor, "admin", repo)
-    for name, value in (("enabled", enabled), ("auto_submit", auto_submit)):
+    switches = (
+        ("enabled", enabled), ("auto_submit", auto_submit), ("community_quorum", community_quorum)
+    )  # fmt: skip
+    for name, value in switches:
         if value is not None and not isinstance(value, bool):
             raise Invalid(f"{name} must be true or false", field=name)
     if quorum is not None:
@@ -309,6 +319,7 @@ def update_gate(
             quorum=defaults.quorum,
             require_verified=defaults.require_verified,
             auto_submit=defaults.auto_submit,
+            community_quorum=defaults.community_quorum,
         )
         session.add(row)
     if enabled is not None:
@@ -319,6 +330,8 @@ def update_gate(
         row.require_verified = require_verified
     if auto_submit is not None:
         row.auto_submit = auto_submit
+    if community_quorum is not None:
+        row.community_quorum = community_quorum
     if labels is not None:
         wanted = {spec.name.lower() for spec in labels}
         for label in labels_of(session, repo):
@@ -470,6 +483,9 @@ class VoteView:
     at: datetime | None
     note: str = ""  # why it does not count, or what CI said
     user_id: int | None = None
+    reason: str = ""  # why it weighs what it does
+    advisory: bool = False  # a Code-Review vote by someone without trust here: it weighs 0
+    approver: bool = False  # an approval the default gate takes (forge.services.trust)
 
 
 @dataclass
@@ -537,9 +553,11 @@ def votes_of(
         stale = row.patch_set_number < current
         own = row.user_id == change.author_id
         bot = row.user.lower_name == CI_VOTER
-        weight = 1.0 if bot else privileges.vote_weight(rules, standing[row.user_id])
+        who = standing[row.user_id]
+        weight = 1.0 if bot else who.weight
         # forge's CI votes through an account that never signs in; a person's is suspended.
         suspended = row.user.is_suspended and not bot
+        advisory = row.label == CODE_REVIEW and not bot and not suspended and weight <= 0
         note = ""
         if stale:
             note = f"given on patch set {row.patch_set_number}"
@@ -547,6 +565,8 @@ def votes_of(
             note = "the author's own vote does not count"
         elif suspended:
             note = "a suspended account's vote does not count"
+        elif advisory:
+            note = f"advisory: {row.user.name} holds no trust in {repo.full_name} yet"
         views.append(
             VoteView(
                 user=row.user.name,
@@ -554,13 +574,20 @@ def votes_of(
                 value=row.value,
                 weight=weight,
                 stale=stale,
-                counted=not stale and not own and not suspended and row.label in labels,
+                counted=not stale
+                and not own
+                and not suspended
+                and not advisory
+                and row.label in labels,
                 via=row.via,
                 message=row.message,
                 patch_set=row.patch_set_number,
                 at=row.updated_at,
                 note=note,
                 user_id=row.user_id,
+                reason="forge's CI" if bot else who.reason,
+                advisory=advisory,
+                approver=not bot and who.approver,
             )  # fmt: skip
         )
     overridden = any(v.label == VERIFIED and v.counted for v in views)
@@ -580,6 +607,7 @@ def votes_of(
                     patch_set=current,
                     at=None,
                     note=verdict.summary,
+                    reason="forge's CI",
                 )  # fmt: skip
             )
     views.sort(key=lambda v: (order.get(v.label, len(order)), -v.value, v.user.lower()))
@@ -692,6 +720,7 @@ def submit_status(
     `unmet` holds one sentence per missing requirement, `requirements` every one with met or
     missing, for the change page. `views`: the change's `votes_of`, when the caller has them."""
     repo = change.repository
+    rules = rules or privileges.rules_of(session)
     gate = gate_of(session, repo)
     if change.state != "open":
         reason = f"the change is {change.state}"
@@ -707,7 +736,7 @@ def submit_status(
     for label in labels:
         given = [v for v in counted if v.label == label.name]
         if label.name == CODE_REVIEW:
-            requirements.append(_code_review(label, given, gate.quorum))
+            requirements.append(_code_review(label, given, gate, repo, rules))
         elif label.name == VERIFIED:
             requirements.append(_verified(session, change, given, needs_verified))
         elif label.function not in ("NoBlock", "NoOp"):
@@ -716,11 +745,34 @@ def submit_status(
     return SubmitStatus(not unmet, unmet, requirements, True, needs_verified)
 
 
+def decider_of(
+    session: Session, change: Change, views: list[VoteView] | None = None
+) -> User | None:
+    """Whose vote made the change submittable: the latest counted Code-Review approval (a
+    +2 when there is one, else a trusted +1). None when no counted vote approves it."""
+    views = views if views is not None else votes_of(session, change)
+    approving = [
+        v for v in views
+        if v.counted and v.label == CODE_REVIEW and v.value > 0 and v.user_id and v.weight > 0
+    ]  # fmt: skip
+    if not approving:
+        return None
+    best = max(v.value for v in approving)
+    chosen = max(
+        (v for v in approving if v.value == best),
+        key=lambda v: (v.at is not None, v.at or 0, v.user_id),
+    )
+    return session.get(User, chosen.user_id)
+
+
 def _names(votes: list[VoteView]) -> str:
     return ", ".join(sorted({v.user for v in votes}))
 
 
-def _code_review(label: Label, given: list[VoteView], quorum: float) -> Requirement:
+def _code_review(
+    label: Label, given: list[VoteView], gate: Gate, repo: Repository, rules: ReputationRules
+) -> Requirement:
+    quorum = gate.quorum
     vetoes = [v for v in given if v.value == label.min_value]
     if vetoes:
         return Requirement(
@@ -733,10 +785,19 @@ def _code_review(label: Label, given: list[VoteView], quorum: float) -> Requirem
         )
     plus = [v for v in given if v.value > 0]
     total = round(sum(v.weight for v in plus), 2)
-    if plus and total >= quorum:
+    approvers = [v for v in plus if v.approver]
+    if plus and total >= quorum and (approvers or gate.community_quorum):
         return Requirement(
             label.name, True,
             f"a quorum of weighted +1 votes ({total:g} of {quorum:g}) from {_names(plus)}",
+        )  # fmt: skip
+    if plus and total >= quorum:
+        return Requirement(
+            label.name, False,
+            f"the weighted +1 votes reach the quorum ({total:g} of {quorum:g}), but none is an "
+            f"approval by a triager, writer or maintainer of {repo.full_name} or by someone "
+            f"with a trust of {rules.approver_trust:g} earned there (the gate's community "
+            "quorum is off)",
         )  # fmt: skip
     return Requirement(
         label.name, False,

@@ -47,6 +47,10 @@ class GateForm(FlaskForm):
         ],
     )
     auto_submit = BooleanField("A change that becomes submittable enters the merge queue")
+    community_quorum = BooleanField(
+        "Community quorum: trusted +1 votes reaching the quorum pass without an approval by a "
+        "triager, writer or maintainer"
+    )
 
 
 class LabelForm(FlaskForm):
@@ -178,6 +182,7 @@ def quality(owner: str, name: str):
             quorum=form.quorum.data,
             require_verified=form.require_verified.data,
             auto_submit=form.auto_submit.data,
+            community_quorum=form.community_quorum.data,
         )
     except Invalid as exc:
         return _refused(owner, name, exc, gate_form=form)
