@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -522,10 +523,12 @@ def execute(database: Database, settings: Settings, job_id: int, attempt: int, o
         refusal = NO_SANDBOX
     elif definition.get("network") and not limits.network:
         refusal = "the job asks for the network (network: true), which this forge does not allow"
-    workspace = settings.workspaces_dir / f"ci-{job_id}-{attempt}"
+    workspace = scratch = settings.workspaces_dir / f"ci-{job_id}-{attempt}"
     outcome = None
     try:
         if refusal is None:
+            if bwrap is None and os.geteuid() == 0:
+                workspace, scratch = _unsandboxed_workspace(job_id, attempt)
             shutil.rmtree(workspace, ignore_errors=True)
             checkout(repo_path, sha, workspace)
             sandbox = ci_sandbox.Sandbox(
@@ -553,7 +556,7 @@ def execute(database: Database, settings: Settings, job_id: int, attempt: int, o
     except (CheckoutError, OSError) as exc:
         refusal = f"forge could not prepare the job: {exc}"
     finally:
-        shutil.rmtree(workspace, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     if refusal is not None:
         with open(path, "ab") as log:
             log.write(f"[forge: {refusal}]\n".encode())
@@ -570,6 +573,19 @@ def execute(database: Database, settings: Settings, job_id: int, attempt: int, o
         session.flush()
         dispatch(session, ops, finished=job)
         return job.state
+
+
+def _unsandboxed_workspace(job_id: int, attempt: int) -> tuple[Path, Path]:
+    """The workspace of a job run without a sandbox as root, and the directory to remove after.
+
+    Such a job runs as nobody and sees the host's paths, where $FORGE_HOME is closed to it
+    (in the sandbox the workspace is bound at a path of its own instead): so its workspace
+    goes in a directory of the system's temporary one that nobody may pass through but not
+    list.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix=f"forge-ci-{job_id}-{attempt}-"))
+    scratch.chmod(0o711)
+    return scratch / "workspace", scratch
 
 
 def _stop_check(database: Database, job_id: int, attempt: int) -> Callable[[], bool]:

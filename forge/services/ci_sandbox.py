@@ -1,10 +1,14 @@
 """Running a CI job's script in a sandbox: bubblewrap, resource limits, a timeout, a log cap.
 
-The sandbox (`bwrap`) sees the machine's system read-only, a fresh /tmp, /root and
-$FORGE_HOME hidden under empty tmpfs, the workspace writable, no network (unless allowed),
-and its own PID namespace, so nothing started by the job outlives it. Limits are set with
-setrlimit before exec: CPU time, address space, processes and file size. When forge runs as
-root the job runs as `nobody`, since the kernel does not hold root to RLIMIT_NPROC.
+The sandbox (`bwrap`) sees the machine's system read-only, a fresh /tmp anyone may write
+(sticky, as on the host), /root and $FORGE_HOME hidden under empty tmpfs, no network (unless
+allowed), and its own PID namespace, so nothing started by the job outlives it. The workspace
+is bound at /workspace, the job's working directory, whatever its path on the host: that path
+lies under $FORGE_HOME, hidden and closed to the job's user, so a tool that made a path
+absolute (`os.path.abspath(__file__)`, make's `$(CURDIR)`) could not open it there. Limits
+are set with setrlimit before exec: CPU time, address space, processes and file size. When
+forge runs as root the job runs as `nobody`, since the kernel does not hold root to
+RLIMIT_NPROC; the workspace is then given to `nobody`.
 
 The script runs under a small bash wrapper that, once the script has ended, looks for
 processes it left behind (in its session, or anywhere in the sandbox's PID namespace) and
@@ -29,6 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY = 65534
+WORKSPACE = "/workspace"  # where the job finds its workspace in the sandbox
+# Made fresh in the sandbox rather than bound from the host: a tmpfs each, or bwrap's own.
+_NOT_BOUND = frozenset({"proc", "dev", "tmp", "root", WORKSPACE.lstrip("/")})
+# Where the job sees nothing of the host: empty tmpfs, or its own workspace.
+_SHADOWED = ("/tmp", "/root", WORKSPACE)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -105,12 +114,13 @@ SIGNAL_REASONS = {
 def bwrap_argv(bwrap: str, sandbox: Sandbox, command: list[str], as_nobody: bool) -> list[str]:
     """As root, bwrap makes no user namespace (nobody would not be mapped in it); it keeps
     CAP_SETUID/SETGID for `setpriv`, which drops to nobody with no capabilities at all."""
-    argv = [bwrap, "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--tmpfs", "/root"]
+    argv = [bwrap, *system_mounts()]
+    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/root"]
     for path in sandbox.hidden:
-        argv += ["--tmpfs", str(path)]
-    workspace = str(sandbox.workspace)
-    argv += ["--bind", workspace, workspace, "--chdir", workspace]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
+        if not _shadowed(path):
+            argv += ["--tmpfs", str(path)]
+    argv += ["--bind", str(sandbox.workspace), WORKSPACE, "--chdir", WORKSPACE]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/"]
     if as_nobody:
         argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
         if not sandbox.network:
@@ -131,6 +141,35 @@ def bwrap_argv(bwrap: str, sandbox: Sandbox, command: list[str], as_nobody: bool
             "--bounding-set=-all",
         ]
     return argv + command
+
+
+def system_mounts(root: str = "/") -> list[str]:
+    """bwrap arguments showing the host's top-level entries read-only, each on its own.
+
+    Binding them one by one (rather than `/` whole) leaves the sandbox's root a tmpfs of
+    bwrap's own, where /workspace can be made even though the host has no such directory;
+    it is made read-only once everything is mounted. Symlinks (/bin -> usr/bin) are copied.
+    """
+    argv: list[str] = []
+    with os.scandir(root) as found:
+        entries = sorted(found, key=lambda entry: entry.name)
+    for entry in entries:
+        if entry.name in _NOT_BOUND:
+            continue
+        path = os.path.join("/", entry.name)
+        if entry.is_symlink():
+            argv += ["--symlink", os.readlink(entry.path), path]
+        elif entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False):
+            argv += ["--ro-bind", entry.path, path]
+    return argv
+
+
+def _shadowed(path: Path) -> bool:
+    """Whether `path` lies where the sandbox shows nothing of the host anyway: in /tmp or
+    /root (empty tmpfs) or /workspace (the job's own). A tmpfs of its own there would only
+    leave empty directories behind (the path of $FORGE_HOME in the job's /tmp, say)."""
+    path = Path(path)
+    return any(path == Path(top) or Path(top) in path.parents for top in _SHADOWED)
 
 
 def find_bwrap(command: str) -> str | None:
