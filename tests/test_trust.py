@@ -12,8 +12,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from conftest import PASSWORD, authed, csrf_from
+from conftest import PASSWORD, authed, csrf_from, form_post
+from playwright.sync_api import expect
 from sqlalchemy import select
+from test_browser import browser, shot, watch_console  # noqa: F401  (browser is a fixture)
 from test_merge_queue import ci, work  # noqa: F401  (ci is a fixture)
 
 from forge.models import Change
@@ -333,3 +335,48 @@ def test_the_flow_prefers_those_nearest_the_maintainers_and_ignores_the_suspende
     assert earned.sources[ben] == [(ann, 0.5)]
     suspended = trust._flow(rows, {maya}, {ann}, rules)
     assert suspended.trust == {}
+
+
+def test_the_trust_page_explains_a_weight_and_a_maintainer_vouches_in_the_browser(
+    attack,
+    app,
+    login,
+    browser,  # noqa: F811
+    live_server,
+):
+    attack.puppets(1, prefix="newbie")
+    # A stranger reads why a vote weighs what it does; someone without trust gets no form.
+    carol = login("carol", test_client=app.test_client())
+    page = carol.get("/alice/project/trust/newbie0")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "no standing in the repository yet: the vote is advisory" in text
+    assert "Vouch for newbie0" not in text
+    refused = form_post(carol, "/alice/project/trust/newbie0",
+                        "/alice/project/trust/newbie0/vouch", {"vouch-amount": "0.2"})  # fmt: skip
+    assert refused.status_code == 403 and "no trust" in refused.get_data(as_text=True)
+    bare = carol.post("/alice/project/trust/newbie0/vouch", data={"vouch-amount": "0.2"})
+    assert bare.status_code == 400  # no CSRF token, no vouch
+    assert "the write role" in carol.get("/alice/project/trust/bob").get_data(as_text=True)
+
+    # maya vouches in a real browser; the page then shows the lent trust and where it came from.
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    tab = context.new_page()
+    errors = watch_console(tab)
+    tab.goto(f"{live_server}/login")
+    tab.fill("input[name=username]", "maya")
+    tab.fill("input[name=password]", PASSWORD)
+    tab.click("main button[type=submit]")
+    expect(tab.locator(".who")).to_have_text("maya")
+    tab.goto(f"{live_server}/alice/project/trust/newbie0")
+    expect(tab.locator("#trust-weight")).to_have_text("0")
+    tab.fill("#vouch-amount", "0.4")
+    tab.get_by_role("button", name="Vouch").click()
+    expect(tab.locator("#trust-weight")).to_have_text("0.4")
+    expect(tab.locator(".trust-sources")).to_contain_text("maya: 0.4")
+    shot(tab, "trust-vouched")
+    tab.get_by_role("button", name="Take back your vouch (0.4)").click()
+    expect(tab.locator("#trust-weight")).to_have_text("0")
+    assert errors == []
+    context.close()

@@ -1,5 +1,6 @@
 """Votes and the quality gate in the browser: the change page's submit requirements panel and
-vote form, and the repository's quality gate settings (/OWNER/REPO/settings/quality).
+vote form, the repository's quality gate settings (/OWNER/REPO/settings/quality), and what a
+person's vote weighs in a repository, with the vouch form (/OWNER/REPO/trust/NAME).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from forge.services import changes as change_service
+from forge.services import privileges, reputation, trust
 from forge.services import repos as repo_service
-from forge.services import reputation
 from forge.services import votes as vote_service
+from forge.services.accounts import get_user
 from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.permissions import can
 from forge.web.context import db, settings, viewer
@@ -64,6 +66,14 @@ class LabelForm(FlaskForm):
 
 class DeleteLabelForm(FlaskForm):
     name = HiddenField(validators=[DataRequired()])
+
+
+class VouchForm(FlaskForm):
+    amount = FloatField("Trust to lend", validators=[InputRequired()])
+
+
+class UnvouchForm(FlaskForm):
+    pass
 
 
 # --- the change page ------------------------------------------------------------------------
@@ -234,3 +244,63 @@ def delete_label(owner: str, name: str):
         return _refused(owner, name, exc)
     flash(f"Label {form.name.data} removed, with its votes.", "success")
     return _back_to(repo)
+
+
+# --- trust ----------------------------------------------------------------------------------
+
+
+def _trust_page(repo, person, status: int = 200, error: str | None = None):
+    session = db()
+    me = viewer()
+    mine = privileges.standing(session, me, repo) if me is not None else None
+    rules = privileges.rules_of(session)
+    lent_by_me = trust.vouches_by(session, repo, me).get(person.name) if me is not None else None
+    return render_template(
+        "repo_trust.html",
+        repo=repo,
+        person=person,
+        who=privileges.standing(session, person, repo),
+        vouches=trust.vouches_by(session, repo, person),
+        may_vouch=mine is not None and mine.weight > 0 and me.id != person.id,
+        lent_by_me=lent_by_me,
+        max_vouch=rules.max_vouch,
+        rules=rules,
+        vouch_form=VouchForm(prefix="vouch", amount=lent_by_me or rules.max_vouch),
+        unvouch_form=UnvouchForm(prefix="unvouch"),
+        error=error,
+    ), status
+
+
+@bp.route("/<owner>/<name>/trust/<username>")
+def trust_page(owner: str, name: str, username: str):
+    repo = repo_service.get_repository(db(), owner, name, viewer())
+    return _trust_page(repo, get_user(db(), username))
+
+
+@bp.route("/<owner>/<name>/trust/<username>/vouch", methods=["POST"])
+@login_required
+def vouch(owner: str, name: str, username: str):
+    repo = repo_service.get_repository(db(), owner, name, viewer())
+    person = get_user(db(), username)
+    form = VouchForm(prefix="vouch")
+    if not form.validate_on_submit():
+        return _trust_page(repo, person, 400, "the amount must be a number")
+    try:
+        trust.vouch(db(), viewer(), repo, person, form.amount.data, privileges.rules_of(db()))
+    except (Invalid, Forbidden) as exc:
+        db().rollback()
+        return _trust_page(repo, person, 403 if isinstance(exc, Forbidden) else 400, exc.message)
+    flash(f"You vouch for {person.name} in {repo.full_name}.", "success")
+    return redirect(url_for(".trust_page", owner=owner, name=name, username=person.name))
+
+
+@bp.route("/<owner>/<name>/trust/<username>/unvouch", methods=["POST"])
+@login_required
+def unvouch(owner: str, name: str, username: str):
+    repo = repo_service.get_repository(db(), owner, name, viewer())
+    person = get_user(db(), username)
+    if not UnvouchForm(prefix="unvouch").validate_on_submit():
+        return _trust_page(repo, person, 400, "the form is out of date; try again")
+    trust.unvouch(db(), viewer(), repo, person)
+    flash(f"You no longer vouch for {person.name} in {repo.full_name}.", "success")
+    return redirect(url_for(".trust_page", owner=owner, name=name, username=person.name))
