@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -149,6 +149,13 @@ def _seeds(session: Session, repo: Repository) -> set[int]:
         return set()
     active = session.scalars(select(User).where(User.id.in_(ids))).all()
     return {user.id for user in active if user.is_active}
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session, *_args) -> None:
+    # Roles and edges may change in the next transaction, or in another process meanwhile.
+    session.info.pop(CACHE_KEY, None)
 
 
 def earned_in(session: Session, repo: Repository, rules: ReputationRules) -> Earned:
@@ -338,13 +345,16 @@ def give(
     amount: float,
     rules: ReputationRules,
     change: Change | None = None,
+    *,
+    checked: bool = False,
 ) -> TrustEdge | None:
     """Record that `truster` gave (or, negative, took back) trust to `trustee` in the
-    repository by one decision. Nothing is recorded when the truster holds no trust there,
-    gives to themself, or this decision was recorded already."""
+    repository by one decision. Nothing is recorded when the truster holds no trust there
+    (`checked`: the caller just made sure they do), gives to themself, or this decision was
+    recorded already."""
     if truster.id == trustee.id or amount == 0:
         return None
-    if amount > 0 and trust_of(session, truster, repo, rules).weight <= 0:
+    if amount > 0 and not checked and not holds_trust(session, truster, repo, rules):
         return None
     edge = TrustEdge(
         repository_id=repo.id,
@@ -364,6 +374,10 @@ def give(
     return edge
 
 
+def holds_trust(session: Session, user: User, repo: Repository, rules: ReputationRules) -> bool:
+    return trust_of(session, user, repo, rules).weight > 0
+
+
 def forget(session: Session, repo: Repository | None = None) -> None:
     """Drop the cached flow (of one repository, or all) after its edges or roles changed."""
     cache = session.info.get(CACHE_KEY)
@@ -381,7 +395,10 @@ def settle_merged(
     """A change merged by `decider`'s action: its author, and the reviewers whose final vote
     approved it (sharing one `trust_agreed`), gain trust from the decider."""
     repo = change.repository
-    give(session, repo, decider, change.author, "merged", rules.trust_merged, rules, change)
+    if not holds_trust(session, decider, repo, rules):
+        return
+    give(session, repo, decider, change.author, "merged", rules.trust_merged, rules, change,
+         checked=True)  # fmt: skip
     _share(session, repo, decider, agreeing, rules, change)
 
 
@@ -390,16 +407,17 @@ def settle_abandoned(
 ) -> None:
     """A change abandoned by `closer`: the reviewers whose final vote opposed it share one
     `trust_agreed` from the closer (the author closing their own change decides nothing)."""
-    if closer.id == change.author_id:
+    if closer.id == change.author_id or not holds_trust(session, closer, change.repository, rules):
         return
     _share(session, change.repository, closer, agreeing, rules, change)
 
 
 def _share(session, repo, decider: User, agreeing: list[User], rules, change) -> None:
+    """One `trust_agreed` from a trusted decider, split among everyone who agreed."""
     others = [user for user in agreeing if user.id not in (decider.id, change.author_id)]
     for user in others:
         give(session, repo, decider, user, "agreed", rules.trust_agreed / len(others), rules,
-             change)  # fmt: skip
+             change, checked=True)  # fmt: skip
 
 
 def settle_audit_answer(
