@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from forge.db import Base, UTCDateTime, utcnow
@@ -22,6 +22,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Signed up while FORGE_SIGNUP=approval and not yet approved by an admin: cannot sign in
+    # nor use a token until then.
+    is_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The sum of the user's reputation events (forge.models.quality.ReputationEvent), cached.
     reputation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -40,7 +43,7 @@ class User(Base):
 
     @property
     def is_active(self) -> bool:
-        return not self.is_suspended
+        return not self.is_suspended and not self.is_pending
 
     @property
     def is_anonymous(self) -> bool:

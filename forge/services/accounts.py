@@ -1,11 +1,14 @@
-"""Accounts: creating users, checking passwords with throttling, personal access tokens."""
+"""Accounts: creating users, checking passwords with throttling, personal access tokens, and
+who may sign up (FORGE_SIGNUP, FORGE_SIGNUP_RATE and the admin's approval of new accounts)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +20,8 @@ from sqlalchemy.orm import Session
 from forge.config import LoginLimits
 from forge.db import utcnow
 from forge.models import AccessToken, LoginFailure, SiteSetting, User
-from forge.services.errors import Invalid, NotFound, Throttled
+from forge.services import rate_limits
+from forge.services.errors import Forbidden, Invalid, NotFound, Throttled
 from forge.services.names import check_user_name
 
 # Scopes a token may carry, GitHub's names where GitHub has one.
@@ -54,7 +58,11 @@ def users_by_email(session: Session, emails) -> dict[str, User]:
     wanted = {e.lower() for e in emails if e}
     if not wanted:
         return {}
-    query = select(User).where(func.lower(User.email).in_(wanted), User.is_suspended.is_(False))
+    query = select(User).where(
+        func.lower(User.email).in_(wanted),
+        User.is_suspended.is_(False),
+        User.is_pending.is_(False),
+    )
     return {user.email.lower(): user for user in session.scalars(query)}
 
 
@@ -66,8 +74,15 @@ def get_user(session: Session, name: str) -> User:
 
 
 def create_user(
-    session: Session, name: str, email: str, password: str, is_admin: bool = False
+    session: Session,
+    name: str,
+    email: str,
+    password: str,
+    is_admin: bool = False,
+    pending: bool = False,
 ) -> User:
+    """Create an account; `pending` (sign-up awaiting approval) makes it unable to sign in or
+    use a token until an admin approves it. The first account never waits: it is the admin."""
     check_user_name(name)
     email = (email or "").strip()
     if not EMAIL_RE.fullmatch(email) or len(email) > 254:
@@ -83,6 +98,7 @@ def create_user(
         email=email,
         password_hash=_hasher.hash(password),
         is_admin=is_admin,
+        is_pending=pending and not is_admin,
     )
     session.add(user)
     session.flush()
@@ -156,8 +172,11 @@ def check_credentials(
             return Credentials(found[0], frozenset(found[1].scope_list))
     else:
         user = find_user(session, name)
-        if password_matches(user, password) and user.is_active:
-            return Credentials(user, None)
+        if password_matches(user, password):
+            if user.is_pending:  # said only to whoever knows the password
+                raise AwaitingApproval("your account awaits an administrator's approval")
+            if user.is_active:
+                return Credentials(user, None)
     # Failures older than the window no longer count; they are swept here, on a failure, so
     # that a successful sign-in (every git request with a token) does not write.
     session.execute(delete(LoginFailure).where(LoginFailure.at < since))
@@ -257,3 +276,64 @@ def set_site_setting(session: Session, key: str, value: str) -> None:
 
 def signup_enabled(session: Session) -> bool:
     return site_setting(session, "signup_enabled") == "1"
+
+
+# --- sign-up ---------------------------------------------------------------------------------
+
+SIGNUP_BUCKET = "signup:ip:"
+
+
+class AwaitingApproval(Forbidden):
+    """The password is right, but an admin has not approved the account yet."""
+
+
+def signup_mode(session: Session, configured: str) -> str:
+    """How the sign-up form works now: FORGE_SIGNUP (`configured`), or closed when an admin
+    turned sign-up off on the admin page."""
+    return "closed" if configured == "closed" or not signup_enabled(session) else configured
+
+
+def reserve_signup(connection, client_ip: str, per_hour: int) -> None:
+    """Count one sign-up from `client_ip` before the account is made, so parallel requests
+    cannot race past the limit; `release_signup` gives it back when none was made."""
+    state = rate_limits.charge(connection, SIGNUP_BUCKET + client_ip, per_hour)
+    if state.refused:
+        retry_after = max(1, state.reset - int(time.time()))
+        minutes = math.ceil(retry_after / 60)
+        accounts = "account" if per_hour == 1 else "accounts"
+        raise Throttled(
+            f"Too many new accounts from your address: one address may create {per_hour} "
+            f"{accounts} an hour. Try again in about {minutes} "
+            f"minute{'' if minutes == 1 else 's'}.",
+            retry_after=retry_after,
+        )
+
+
+def release_signup(connection, client_ip: str) -> None:
+    rate_limits.refund(connection, SIGNUP_BUCKET + client_ip)
+
+
+def pending_users(session: Session) -> list[User]:
+    """Accounts awaiting an admin's approval, oldest first."""
+    return list(session.scalars(select(User).where(User.is_pending.is_(True)).order_by(User.id)))
+
+
+def _pending_user(session: Session, name: str) -> User:
+    user = find_user(session, name)
+    if user is None or not user.is_pending:
+        raise NotFound(f"no account named {name!r} awaits approval")
+    return user
+
+
+def approve_user(session: Session, name: str) -> User:
+    """Let a pending account sign in and use its tokens."""
+    user = _pending_user(session, name)
+    user.is_pending = False
+    return user
+
+
+def reject_user(session: Session, name: str) -> None:
+    """Delete a pending account (it never signed in, so it owns nothing); its name is free
+    again, as GitLab's Reject does."""
+    session.delete(_pending_user(session, name))
+    session.flush()

@@ -3,6 +3,8 @@
 
 A window opens with a caller's first request and closes an hour later, when the count starts
 over (GitHub's `X-RateLimit-Reset`). Every web process shares the counts through Redis.
+The sign-up form's limit per address (`forge.services.accounts.reserve_signup`) counts with
+the same helpers, in buckets of its own.
 """
 
 from __future__ import annotations

@@ -134,6 +134,6 @@ def external_url(path: str) -> str:
 
 
 def _signup_open() -> bool:
-    from forge.services.accounts import signup_enabled
+    from forge.services.accounts import signup_mode
 
-    return signup_enabled(db())
+    return signup_mode(db(), settings().signup_mode) != "closed"

@@ -1,20 +1,26 @@
-"""Site administration for admins: whether anyone may sign up."""
+"""Site administration for admins: whether anyone may sign up, and the accounts that signed
+up under FORGE_SIGNUP=approval awaiting approval."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from forge.services import accounts
-from forge.web.context import db, viewer
-from forge.web.forms import SiteSettingsForm
+from forge.web.context import db, settings, viewer
+from forge.web.forms import PostForm, SiteSettingsForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-@bp.route("/", methods=["GET", "POST"])
+@bp.before_request
 @login_required
-def site():
-    if not viewer().is_admin:
+def admins_only():
+    user = viewer()
+    if user is None or not user.is_admin:
         abort(404)
+
+
+@bp.route("/", methods=["GET", "POST"])
+def site():
     form = SiteSettingsForm(signup_enabled=accounts.signup_enabled(db()))
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -22,4 +28,29 @@ def site():
         accounts.set_site_setting(db(), "signup_enabled", "1" if form.signup_enabled.data else "0")
         flash("Site settings saved.", "success")
         return redirect(url_for(".site"))
-    return render_template("admin.html", form=form)
+    return render_template("admin.html", form=form, configured_mode=settings().signup_mode)
+
+
+@bp.get("/users")
+def users():
+    return render_template(
+        "admin_users.html",
+        pending=accounts.pending_users(db()),
+        mode=accounts.signup_mode(db(), settings().signup_mode),
+    )
+
+
+@bp.post("/users/<username>/approve")
+def approve(username: str):
+    PostForm().validate_on_submit() or abort(400, "The form expired; please try again.")
+    user = accounts.approve_user(db(), username)
+    flash(f"{user.name} can sign in now.", "success")
+    return redirect(url_for(".users"))
+
+
+@bp.post("/users/<username>/reject")
+def reject(username: str):
+    PostForm().validate_on_submit() or abort(400, "The form expired; please try again.")
+    accounts.reject_user(db(), username)
+    flash(f"The account {username} is rejected and deleted.", "info")
+    return redirect(url_for(".users"))

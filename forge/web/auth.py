@@ -8,8 +8,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_user, logout_user
 
 from forge.services import accounts
-from forge.services.errors import Invalid
-from forge.web.context import db, settings, viewer
+from forge.services.errors import Invalid, Throttled
+from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import LoginForm, PostForm, SignupForm
 
 bp = Blueprint("auth", __name__)
@@ -34,13 +34,21 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        credentials = accounts.check_credentials(
-            db(),
-            form.username.data.strip(),
-            form.password.data,
-            client_ip=request.remote_addr or "unknown",
-            limits=settings().login_limits,
-        )
+        try:
+            credentials = accounts.check_credentials(
+                db(),
+                form.username.data.strip(),
+                form.password.data,
+                client_ip=request.remote_addr or "unknown",
+                limits=settings().login_limits,
+            )
+        except accounts.AwaitingApproval:
+            flash(
+                "Your account awaits an administrator's approval; you can sign in once it is "
+                "approved.",
+                "error",
+            )
+            return render_template("login.html", form=form), 403
         if credentials is not None:
             login_user(credentials.user)
             return redirect(safe_next(request.args.get("next")))
@@ -62,24 +70,50 @@ def logout():
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup():
-    if not accounts.signup_enabled(db()):
+    mode = accounts.signup_mode(db(), settings().signup_mode)
+    if mode == "closed":
         return render_template("signup_closed.html"), 403
     form = SignupForm()
     status = 200
     if form.validate_on_submit():
+        # Counted before the account is made, so parallel requests cannot race past the limit,
+        # and given back below when none was made.
+        address = request.remote_addr or "unknown"
         try:
-            user = accounts.create_user(
-                db(), form.username.data.strip(), form.email.data, form.password.data
+            accounts.reserve_signup(redis_connection(), address, settings().signup_rate)
+        except Throttled as exc:
+            flash(exc.message, "error")
+            page = render_template("signup.html", form=form, mode=mode)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
+        user = None
+        try:
+            made = accounts.create_user(
+                db(),
+                form.username.data.strip(),
+                form.email.data,
+                form.password.data,
+                pending=mode == "approval",
             )
+            db().commit()
+            user = made
         except Invalid as exc:
             db().rollback()
             getattr(form, exc.field or "username", form.username).errors.append(exc.message)
             status = 400
-        else:
-            db().commit()
+        finally:
+            if user is None:  # a form with errors (or a failure) creates nothing and is free
+                accounts.release_signup(redis_connection(), address)
+        if user is not None and user.is_pending:
+            flash(
+                "Your account is created and awaits an administrator's approval; you can sign "
+                "in once it is approved.",
+                "info",
+            )
+            return redirect(url_for("auth.login"))
+        if user is not None:
             login_user(user)
             flash(f"Welcome to forge, {user.name}!", "success")
             return redirect(url_for("home.index"))
     elif request.method == "POST":
         status = 400
-    return render_template("signup.html", form=form), status
+    return render_template("signup.html", form=form, mode=mode), status

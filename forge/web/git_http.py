@@ -160,6 +160,8 @@ class GitHTTP:
             raise _Answer(
                 "429 Too Many Requests", exc.message, [("Retry-After", str(exc.retry_after))]
             ) from None
+        except accounts.AwaitingApproval as exc:
+            raise _Answer("403 Forbidden", exc.message) from None
         if credentials is None:
             session.commit()  # keep the failure on record for throttling
             raise _Answer("401 Unauthorized", "Invalid username or token.", _challenge())
