@@ -48,8 +48,6 @@ from forge.services.permissions import ROLE_RANK, roles_of
 
 UNIT = 1000  # the flow runs on whole thousandths of a vote
 CACHE_KEY = "forge.trust"
-GIVING = ("merged", "agreed", "audit", "vouch")
-TAKING = ("reverted", "audit_failed")
 
 
 @dataclass(frozen=True)
