@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
+from forge import subscribers
 from forge.config import Settings
 from forge.db import Database
 from forge.queue import connect as connect_queue
@@ -41,7 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.converters["int"] = DatabaseInteger
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=None,  # git pushes stream; each view enforces its own limit
+        # Every route Flask serves; git's smart HTTP is answered before Flask
+        # (forge.web.git_http) under its own, larger FORGE_MAX_BODY_MB. See `_bound_body`.
+        MAX_CONTENT_LENGTH=settings.max_api_body_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SAMESITE="Lax",
@@ -51,7 +56,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["forge.db"] = Database(settings.database_url)
     app.extensions["forge.redis"] = connect_queue(settings.redis_url)
     _attach_webhooks(app, settings)
+    subscribers.register()
 
+    from forge.api.bodies import BoundedJSONProvider
+
+    app.json = BoundedJSONProvider(app)
+    # The first request hook of all: an oversized body is refused before anything else runs.
+    app.before_request(_bound_body)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -67,6 +78,29 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api)
     app.wsgi_app = GitHTTP(app, app.wsgi_app)
     return app
+
+
+def _bound_body() -> None:
+    """Refuse a body over FORGE_MAX_API_BODY_KB (413): one whose Content-Length says so before
+    reading any of it, a chunked one (no Content-Length) once a byte past the limit arrives."""
+    limit = current_app.extensions["forge.settings"].max_api_body_bytes
+    request.max_content_length = limit
+    request.max_form_memory_size = limit  # one form field may be as large as the body
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise RequestEntityTooLarge()
+    elif request.environ.get("wsgi.input_terminated"):
+        # The server ends the stream (chunked). werkzeug would cut it off at the limit without
+        # a word when read whole, so read it here, up to one byte past the limit.
+        stream, body = request.environ["wsgi.input"], bytearray()
+        while len(body) <= limit:
+            data = stream.read(min(64 * 1024, limit + 1 - len(body)))
+            if not data:
+                break
+            body += data
+        if len(body) > limit:
+            raise RequestEntityTooLarge()
+        request.environ["wsgi.input"] = io.BytesIO(bytes(body))
 
 
 def _attach_webhooks(app: Flask, settings: Settings) -> None:

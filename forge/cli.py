@@ -90,8 +90,12 @@ def _database(settings: Settings, upgrade: bool):
 @click.pass_context
 def main(ctx: click.Context, home: str | None):
     """forge: a lightweight, self-hosted git forge."""
+    from forge import subscribers
+
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
+    # This process (a worker, a reconcile pass) may raise events: their subscribers first.
+    subscribers.register()
 
 
 @main.command()

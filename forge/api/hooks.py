@@ -2,8 +2,8 @@
 repository's admins, and the same under /admin/hooks for system hooks (GitHub Enterprise's
 global webhooks: every repository's events), for site admins only.
 
-Also registers the payload builders of webhook events (GitHub's shapes) with the webhook
-service, which calls them when an event happens.
+Also holds the payload builders of webhook events (GitHub's shapes), which the application
+and worker factories register with the webhook service (`forge.subscribers`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def _links(build):
     return run
 
 
-webhooks.register_payloads(
-    {
+def payload_builders() -> dict:
+    """event -> builder(base_url, **subject) -> GitHub's payload of the event."""
+    return {
         "ping": _links(lambda hook, sender: shapes.ping_event(hook, sender)),
         "push": _links(
             lambda repository, update, forced, commits, pusher: shapes.push_event(
@@ -87,7 +88,6 @@ webhooks.register_payloads(
             )
         ),
     }
-)
 
 
 def _repo(owner: str, name: str):

@@ -32,14 +32,17 @@ def _ci_context():
     from forge.db import Database
     from forge.queue import ci as ci_queue
     from forge.queue import connect
+    from forge.services import webhooks
     from forge.services.ci import QueueOps
 
     settings = Settings.from_env()
     database = Database(settings.database_url)
     connection = connect(settings.redis_url)
     # A run that ends may move the merge queue (forge.services.merge_queue): its sessions
-    # can put that job on the queue once they commit.
+    # can put that job on the queue once they commit; and its statuses' webhook deliveries
+    # go out once they commit too, not when the reconciler next finds them.
     database.sessionmaker.configure(info={"forge.enqueue": _enqueuer(connection)})
+    webhooks.attach(database, settings, _enqueuer(connection))
 
     def submit(job) -> None:
         timeout = json.loads(job.definition).get("timeout", 600)

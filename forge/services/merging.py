@@ -168,7 +168,7 @@ def record_merged(
     """What follows a change landing as `new`, however it landed (Merge, the merge queue)."""
     change.state = "merged"
     change.merged_at = change.closed_at = utcnow()
-    change.merged_by_id = actor.id
+    change.merged_by = actor  # the relationship, not only its id: the payloads read it now
     change.merge_commit_sha = new
     session.add(
         ChangeEvent(change_id=change.id, actor_id=actor.id, kind="merged", detail=f"{method}:{new}")

@@ -8,8 +8,9 @@ How an event travels:
 
 1. A service (or a post-receive action) calls `emit(session, repository, event, ...)`. If an
    active hook of the repository wants the event, the payload is built *now*, by the payload
-   builder registered for the event (the API layer registers GitHub's shapes, see
-   `forge.api.hooks`), and one `WebhookDelivery` row per hook is added, status "pending".
+   builder registered for the event (GitHub's shapes, `forge.api.hooks`, registered by each
+   process's factory through `forge.subscribers`), and one `WebhookDelivery` row per hook is
+   added, status "pending".
 2. Once the session commits, each delivery id is put on the `hooks` queue (never before, so
    a worker cannot see a row that is not there; and nothing is sent while a push waits).
 3. A worker runs `attempt(...)`: it checks the target's addresses (the SSRF guard, at delivery
@@ -127,7 +128,8 @@ def attach(database: Database, settings, enqueue: Callable[..., object]) -> None
         retry_delays=tuple(settings.webhook_retry_delays) or (0,),
     )
     dispatcher = Dispatcher(policy, settings.base_url, enqueue)
-    database.sessionmaker.configure(info={"webhooks": dispatcher})
+    info = dict(database.sessionmaker.kw.get("info") or {})
+    database.sessionmaker.configure(info={**info, "webhooks": dispatcher})
 
 
 def _send_after_commit(session: Session, delivery_id: int) -> None:
@@ -389,7 +391,11 @@ def emit(
         return []
     build = PAYLOAD_BUILDERS.get(event)
     if build is None:
-        return []
+        # A process that never registered its subscribers would lose every event silently.
+        raise RuntimeError(
+            f"no payload builder for the {event!r} webhook event: the process did not call "
+            "forge.subscribers.register()"
+        )
     if base_url is None and session.info.get("webhooks") is not None:
         base_url = session.info["webhooks"].base_url
     if base_url is None:
