@@ -19,6 +19,8 @@ ENVIRONMENT = {
     "FORGE_WORKERS": "web worker processes started by `forge serve` (2)",
     "FORGE_MAX_BODY_MB": "largest request body (a push's pack) accepted, in MiB (1024)",
     "FORGE_MAX_FILE_MB": "largest file a push may contain, in MiB (100)",
+    "FORGE_MAX_API_BODY_KB": "largest request body of the API and web pages (not git), in KiB "
+    "(1024); a larger one answers 413",
     "FORGE_CI_MAX_TIMEOUT": "longest a CI job may run, in seconds; caps a job's `timeout` (3600)",
     "FORGE_CI_LOG_LIMIT": "largest CI job log kept, in bytes; a job printing more fails (1048576)",
     "FORGE_CI_MEMORY_MB": "address space a CI job may use, in MiB (2048)",
@@ -174,6 +176,8 @@ class Settings:
     base_url: str | None = None
     web_workers: int = 2
     max_body_bytes: int = 1024 * 1024 * 1024
+    # Largest request body of every route but git's (the API's JSON, the web's forms).
+    max_api_body_bytes: int = 1024 * 1024
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     # Largest file (blob) a push may carry, like GitHub's 100 MB.
     max_object_bytes: int = 100 * 1024 * 1024
@@ -226,6 +230,7 @@ class Settings:
             base_url=(env.get("FORGE_BASE_URL") or "").rstrip("/") or None,
             web_workers=_int(env, "FORGE_WORKERS", 2),
             max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
+            max_api_body_bytes=_int(env, "FORGE_MAX_API_BODY_KB", 1024) * 1024,
             max_object_bytes=_int(env, "FORGE_MAX_FILE_MB", 100) * 1024 * 1024,
             ci=CiLimits.from_env(env),
             webhook_allowed_hosts=_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS"),
@@ -262,6 +267,7 @@ class Settings:
             env["REDIS_URL"] = self.redis_url
         if self.base_url:
             env["FORGE_BASE_URL"] = self.base_url
+        env["FORGE_MAX_API_BODY_KB"] = str(self.max_api_body_bytes // 1024)
         env.update(self.ci.environment())
         if self.webhook_allowed_hosts:
             env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)

@@ -1,12 +1,50 @@
 """Reading request bodies of the API: the JSON object, and typed fields of it, with the
-errors GitHub answers (400 for what is not JSON, 422 naming the field that is wrong)."""
+errors GitHub answers (400 for what is not JSON, 422 naming the field that is wrong).
+
+Bodies are bounded before they are read (FORGE_MAX_API_BODY_KB, 413: see forge.app), and
+JSON nested deeper than MAX_JSON_DEPTH is not JSON to forge (400), never a RecursionError.
+"""
 
 from __future__ import annotations
 
 from flask import request
+from flask.json.provider import DefaultJSONProvider
 
 from forge.api.errors import ApiError
 from forge.services.errors import Invalid
+
+MAX_JSON_DEPTH = 64  # arrays and objects inside one another; no API body needs more than a few
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """The app's JSON: parsing refuses (ValueError, so `get_json` treats it as bad JSON) what
+    nests deeper than MAX_JSON_DEPTH."""
+
+    def loads(self, s, **kwargs):
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:  # deeper than the parser itself can go
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if too_deep(value, MAX_JSON_DEPTH):
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return value
+
+
+def too_deep(value, limit: int) -> bool:
+    """Does `value` hold arrays or objects nested more than `limit` deep? (No recursion.)"""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def json_body() -> dict:

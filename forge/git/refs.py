@@ -13,24 +13,38 @@ from dulwich.repo import Repo
 _FORBIDDEN_CHARS = set(" ~^:?*[\\\x7f")
 
 
-def check_ref_name(ref: str) -> str:
-    """Raise ValueError unless `ref` is a well-formed full ref name such as refs/heads/main."""
+def check_ref_name(ref: str, creating: bool = True) -> str:
+    """Raise ValueError unless `ref` is a well-formed full ref name such as refs/heads/main.
+
+    Well-formed is `git check-ref-format`'s rules; a ref being created (`creating`) must also
+    pass GitHub's refusals: its name below refs/KIND/ is not `HEAD` (git would read it as the
+    symbolic HEAD) and does not start with '-' (a command line would read it as an option).
+    A ref that exists already may still be moved or deleted whatever its name.
+    """
     if not ref or len(ref) > 255:
         raise ValueError("ref names must have 1 to 255 characters")
     if not ref.startswith("refs/"):
         raise ValueError(f"ref {ref!r} must start with refs/")
-    problem = _problem(ref)
+    problem = _problem(ref) or (_refused_name(ref) if creating else None)
     if problem:
         raise ValueError(f"invalid ref name {ref!r}: {problem}")
     return ref
 
 
+def _refused_name(ref: str) -> str | None:
+    short = ref.split("/", 2)[-1]  # refs/heads/x -> x, refs/x -> x
+    if short == "HEAD":
+        return "a branch or tag may not be named HEAD"
+    if short.startswith("-"):
+        return "a branch or tag name may not start with '-'"
+    return None
+
+
 def check_branch_name(branch: str) -> str:
     if not isinstance(branch, str) or not branch or len(branch) > 200:
         raise ValueError("a branch name must have 1 to 200 characters")
-    if branch.startswith("-") or branch == "HEAD":
-        raise ValueError(f"invalid branch name {branch!r}")
-    problem = _problem("refs/heads/" + branch)
+    ref = "refs/heads/" + branch
+    problem = _problem(ref) or _refused_name(ref)
     if problem:
         raise ValueError(f"invalid branch name {branch!r}: {problem}")
     return branch

@@ -407,7 +407,7 @@ def _read_push_options(proto) -> dict[str, str]:
 def _bad_ref_names(commands: list[RefUpdate]) -> str | None:
     for update in commands:
         try:
-            check_ref_name(update.ref)
+            check_ref_name(update.ref, creating=update.created)
         except ValueError as exc:
             return str(exc)
     if len({u.ref for u in commands}) != len(commands):

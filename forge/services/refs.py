@@ -71,7 +71,7 @@ def update_refs(
     """
     for update in updates:
         try:
-            git_refs.check_ref_name(update.ref)
+            git_refs.check_ref_name(update.ref, creating=update.created)
         except ValueError as exc:
             raise Invalid(str(exc), field="ref") from None
     context = hooks.PushContext(

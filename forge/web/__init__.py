@@ -7,7 +7,7 @@ and the error pages that translate domain errors.
 from __future__ import annotations
 
 from flask import Flask, g, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from forge.app import login_manager
 from forge.services.errors import (
@@ -102,6 +102,10 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None or exc.code < 400:
             return exc
+        if exc.code == 413:  # a body over FORGE_MAX_API_BODY_KB (see forge.app._bound_body)
+            limit = settings().max_api_body_bytes
+            size = f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
+            exc = RequestEntityTooLarge(f"The request body is larger than the limit of {size}.")
         if request.path.startswith("/api/"):
             from forge.api.errors import http_error_response
 
@@ -120,7 +124,7 @@ def _status_for(exc: ForgeError) -> int:
 
 def render_error(status: int, message: str) -> str:
     titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Taken",
-              429: "Slow down"}  # fmt: skip
+              413: "Too large", 429: "Slow down"}  # fmt: skip
     if status == 404:
         message = "There is nothing here, or you may not see it."
     return render_template(

@@ -10,10 +10,10 @@ What every operation shares is added here when the files are merged, so an area 
 only what is particular to an endpoint:
 
 - 401 (bad credentials) and 403 (a missing scope or permission, or the rate limit) on every
-  operation; 404 where the path has parameters; 400 (unparsable JSON) where there is a
-  request body; 422 (validation) on every write, since any write can find its subject in a
-  state that refuses it (a closed pull request, ...), and on lists (a `per_page` or `page`
-  that is no number);
+  operation; 404 where the path has parameters; 400 (unparsable JSON) and 413 (a body over
+  FORGE_MAX_API_BODY_KB) where there is a request body; 422 (validation) on every write,
+  since any write can find its subject in a state that refuses it (a closed pull request,
+  ...), and on lists (a `per_page` or `page` that is no number);
   304 Not Modified on every GET (ETag / If-None-Match);
 - the X-RateLimit-* headers on every answer, ETag on a GET's 200, Link on a list's 200;
 - the area's name as the operation's tag.
@@ -78,6 +78,7 @@ def _add_shared_answers(path: str, method: str, operation: dict) -> None:
         responses.setdefault("404", _ref("responses", "NotFound"))
     if "requestBody" in operation:
         responses.setdefault("400", _ref("responses", "BadJson"))
+        responses.setdefault("413", _ref("responses", "TooLarge"))
     if method != "get" or _is_list(operation):
         responses.setdefault("422", _ref("responses", "ValidationFailed"))
     if method == "get":
