@@ -5,13 +5,18 @@ A git push, a merge in the browser and an API call all end in
 refuse the whole change with a reason the user sees) and, once the refs moved, the
 post-receive actions. Each check and action is a small function of a `PushContext`; to add
 one, write it in `checks.py` or `actions.py` and list it below.
+
+forge loads this package from its place beside `forge/`, as `forge._hooks` (see
+`forge/receive_hooks.py`), so that a folder named `hooks` where forge is started cannot stand
+in for it. Modules here import each other relatively (`from .context import PushContext`),
+never as `hooks.*`, which would look the name up on `sys.path` again.
 """
 
 import logging
 
-from hooks.actions import POST_RECEIVE
-from hooks.checks import PRE_RECEIVE
-from hooks.context import PushContext, Refused
+from .actions import POST_RECEIVE
+from .checks import PRE_RECEIVE
+from .context import PushContext, Refused
 
 log = logging.getLogger(__name__)
 

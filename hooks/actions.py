@@ -6,7 +6,8 @@ from urllib.parse import quote
 
 from forge.db import utcnow
 from forge.models import PushEvent
-from hooks.context import PushContext
+
+from .context import PushContext
 
 
 def record_push(ctx: PushContext) -> None:

@@ -7,7 +7,8 @@ from sqlalchemy import select
 from forge.git.refs import is_ancestor
 from forge.models import BranchProtection, CommitStatus
 from forge.services.permissions import ROLE_RANK
-from hooks.context import PushContext, Refused
+
+from .context import PushContext, Refused
 
 # Refs people may push to directly. refs/pull/* and refs/for/* belong to change requests.
 WRITABLE_PREFIXES = ("refs/heads/", "refs/tags/")

@@ -15,13 +15,13 @@ from pathlib import Path
 from dulwich.repo import Repo
 from sqlalchemy.orm import Session
 
-import hooks
 from forge import queue
 from forge.config import Settings
 from forge.git import refs as git_refs
 from forge.git.refs import RefUpdate
 from forge.git.smart_http import Incoming
 from forge.models import Repository, User
+from forge.receive_hooks import hooks
 from forge.services.errors import Forbidden, Invalid, NotFound
 from forge.services.permissions import role_of
 
