@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 
+from redis.client import PubSubWorkerThread
 from rq import SimpleWorker, Worker
 
 from forge.queue import QUEUES, check, connect, queue
@@ -39,11 +41,40 @@ class Reconciling:
                 self.log.exception("reconciling with %s failed", reconcile.__name__)
 
 
-class ForgeWorker(Reconciling, Worker):
+# redis-py 8.2 made PubSubWorkerThread.stop() wait for the thread to end (with no bound unless
+# given a timeout); before, it only told the thread to end.
+_STOP_WAITS = "timeout" in inspect.signature(PubSubWorkerThread.stop).parameters
+
+
+class PromptUnsubscribe:
+    """Stops the thread that listens for rq's commands (stop a job, shut down) at once.
+
+    rq's unsubscribe() sends UNSUBSCRIBE, whose reply wakes that thread from its 60 s wait, and
+    only then tells the thread to end. A thread that handles the reply first is subscribed to
+    nothing, so its next get_message waits the full 60 s for a subscription, and redis-py 8.2's
+    stop() waits for it: about one worker in four took 61 s to stop. Told to end
+    before it is woken, the thread ends on the reply."""
+
+    def unsubscribe(self):
+        thread = self.pubsub_thread
+        if not thread:
+            return
+        self.log.info("Worker %s: unsubscribing from %s", self.name, self.pubsub_channel_name)
+        if _STOP_WAITS:
+            thread.stop(timeout=0)
+        else:
+            thread.stop()
+        self.pubsub.unsubscribe()
+        # The reply comes in milliseconds; if Redis is gone the (daemon) thread is left behind.
+        thread.join(timeout=5)
+        self.pubsub.close()
+
+
+class ForgeWorker(PromptUnsubscribe, Reconciling, Worker):
     """Runs each job in a fork of itself (rq's default): a job cannot harm the worker."""
 
 
-class InProcessWorker(Reconciling, SimpleWorker):
+class InProcessWorker(PromptUnsubscribe, Reconciling, SimpleWorker):
     """Runs each job in the worker's own process, keeping database connections and compiled
     statements from one job to the next: for queues of many short jobs of forge's own (webhook
     deliveries), where a fork per job cost more than the job (see bench/webhooks.py)."""
