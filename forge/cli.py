@@ -176,13 +176,26 @@ def ci():
 
 
 @ci.command("reconcile")
+@click.option(
+    "--every",
+    type=click.IntRange(1, 3600),
+    default=None,
+    help="Keep going, one pass every this many seconds, while the parent process lives "
+    "(how `forge worker` runs it beside a CI worker).",
+)
 @click.pass_context
-def ci_reconcile(ctx: click.Context):
-    """End CI jobs whose worker is gone; queue the queued jobs the queue lost."""
+def ci_reconcile(ctx: click.Context, every: int | None):
+    """End CI jobs whose worker is gone; queue the queued jobs the queue lost and the
+    outbox's jobs whose hand-over failed."""
     from forge.queue import QueueUnavailable, check, connect
-    from forge.queue.jobs import reconcile_ci
+    from forge.queue.jobs import reconcile_ci, relay_outbox
 
     settings = _load_settings(ctx, create_home=False)
+    if every is not None:
+        from forge.queue.ci import reconcile_forever
+
+        reconcile_forever(every)
+        return
     _database(settings, upgrade=False).dispose()
     os.environ.update(settings.environment())
     try:
@@ -190,7 +203,8 @@ def ci_reconcile(ctx: click.Context):
     except QueueUnavailable as exc:
         fail(str(exc))
     ended = reconcile_ci()
-    click.echo(f"ended {len(ended)} lost job(s)", err=True)
+    relayed = relay_outbox()
+    click.echo(f"ended {len(ended)} lost job(s); relayed {relayed} outbox job(s)", err=True)
 
 
 @main.group()

@@ -168,5 +168,22 @@ def _run_hooks(session: Session, name: str) -> None:
         action()
 
 
-event.listen(Session, "after_commit", lambda s: _run_hooks(s, "after_commit"))
-event.listen(Session, "after_soft_rollback", lambda s, _t: _run_hooks(s, "after_rollback"))
+def _committed(session: Session) -> None:
+    # SQLAlchemy calls after_commit when a savepoint is released too (begin_nested's block
+    # ending well): the transaction's work is not committed yet, so nothing may follow it.
+    if not session.in_nested_transaction():
+        _run_hooks(session, "after_commit")
+
+
+event.listen(Session, "after_commit", _committed)
+
+
+def _rolled_back(session: Session, transaction) -> None:
+    # Only the outermost transaction's rollback ends it. A savepoint or a failed flush rolled
+    # back (an IntegrityError caught inside begin_nested) leaves the transaction going: its
+    # after-commit work must still follow the commit.
+    if transaction.parent is None:
+        _run_hooks(session, "after_rollback")
+
+
+event.listen(Session, "after_soft_rollback", _rolled_back)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from forge import outbox
 from forge.db import utcnow
 from forge.models import PushEvent
 
@@ -111,8 +112,10 @@ def rebase_merge_queue(ctx: PushContext) -> None:
 
 def schedule_maintenance(ctx: PushContext) -> None:
     """A push added a pack; merge the packs in the background so clones stay fast."""
-    if ctx.enqueue is not None and any(not u.deleted for u in ctx.updates):
-        ctx.enqueue("default", "forge.queue.jobs.maintain_repository", ctx.git.path)
+    if any(not u.deleted for u in ctx.updates):
+        # After the push's commit (forge.outbox): never for a push that was rolled back.
+        outbox.put(ctx.session, "default", "forge.queue.jobs.maintain_repository",
+                   str(ctx.git.path), enqueue=ctx.enqueue)  # fmt: skip
 
 
 def announce_to_webhooks(ctx: PushContext) -> None:

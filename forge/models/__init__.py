@@ -13,6 +13,7 @@ from forge.models.changes import (
 )
 from forge.models.ci import CiJob, CiRun
 from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
+from forge.models.outbox import OutboxMessage
 from forge.models.pushes import PushEvent
 from forge.models.quality import (
     Audit,
@@ -42,6 +43,7 @@ __all__ = [
     "LoginFailure",
     "MergeQueueEntry",
     "Notification",
+    "OutboxMessage",
     "PatchSet",
     "PushEvent",
     "QualityGate",

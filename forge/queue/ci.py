@@ -54,7 +54,8 @@ def start_reconciler(interval: int = RECONCILE_SECONDS):
 
     from forge.procs import die_with_parent
 
-    argv = [sys.executable, "-m", "forge.queue.ci", str(interval)]
+    # Through the CLI, the reconciler process's factory: its passes raise events too.
+    argv = [sys.executable, "-m", "forge.cli", "ci", "reconcile", "--every", str(interval)]
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
 
 
@@ -68,7 +69,7 @@ def reconcile_forever(interval: int = RECONCILE_SECONDS) -> None:
     import time
 
     from forge.config import Settings
-    from forge.queue.jobs import reconcile_ci
+    from forge.queue.jobs import reconcile_ci, relay_outbox
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s ci-reconciler %(message)s")
     log = logging.getLogger("forge.ci.reconciler")
@@ -81,14 +82,11 @@ def reconcile_forever(interval: int = RECONCILE_SECONDS) -> None:
                 ended = reconcile_ci()
                 if ended:
                     log.info("ended %d CI job(s) whose worker was gone: %s", len(ended), ended)
+                relayed = relay_outbox()
+                if relayed:
+                    log.info("queued %d job(s) from the outbox", relayed)
         except Exception:  # Redis or the database away for a moment: the next pass retries
             log.exception("reconciling CI runs failed")
         deadline = time.monotonic() + interval
         while time.monotonic() < deadline and os.getppid() == parent:
             time.sleep(0.5)
-
-
-if __name__ == "__main__":
-    import sys
-
-    reconcile_forever(int(sys.argv[1]) if len(sys.argv) > 1 else RECONCILE_SECONDS)

@@ -89,6 +89,21 @@ def reconcile_ci() -> list[int]:
         database.dispose()
 
 
+def relay_outbox() -> int:
+    """Queue the outbox's jobs whose hand-over after their commit failed (forge.outbox)."""
+    from forge import outbox
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.queue import connect
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    try:
+        return outbox.relay(database, _enqueuer(connect(settings.redis_url)))
+    finally:
+        database.dispose()
+
+
 def deliver_webhook(
     database_url: str,
     delivery_id: int,

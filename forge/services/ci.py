@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
+from forge import outbox
 from forge.config import CiLimits, Settings
-from forge.db import Database, utcnow
+from forge.db import Database, after_commit, after_rollback, utcnow
 from forge.git.checkout import CheckoutError, checkout, read_file_at
 from forge.models import Change, CiJob, CiRun, CommitStatus, Repository, User
 from forge.models.ci import FINISHED, PENDING
@@ -161,22 +162,15 @@ def _cancel_older_runs(session: Session, change: Change, sha: str) -> None:
 
 
 def _dispatch_after_commit(session: Session) -> None:
-    """Once the rows are committed, ask a worker to put the runnable jobs on the queue.
-
-    The session's `info["forge.enqueue"]` (set by the web layer and the push hooks) is the
-    way to the queue; without it the reconciler finds the jobs on its next pass.
-    """
+    """Once the rows are committed, a worker puts the runnable jobs on the queue: the request
+    is in the outbox (forge.outbox), written in this transaction, so a lost hand-over is
+    relayed; and the reconciler finds the jobs on its next pass whatever happens."""
     if session.info.get("forge.ci_dispatch_listening"):
         return
     session.info["forge.ci_dispatch_listening"] = True
-
-    def after_commit(committed: Session) -> None:
-        committed.info.pop("forge.ci_dispatch_listening", None)
-        enqueue = committed.info.get("forge.enqueue")
-        if enqueue is not None:
-            enqueue("ci", "forge.queue.jobs.dispatch_ci")
-
-    event.listen(session, "after_commit", after_commit, once=True)
+    outbox.put(session, "ci", "forge.queue.jobs.dispatch_ci")
+    after_commit(session, lambda: session.info.pop("forge.ci_dispatch_listening", None))
+    after_rollback(session, lambda: session.info.pop("forge.ci_dispatch_listening", None))
 
 
 # --- acting on runs ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from forge import outbox
 from forge.db import Database, after_commit, after_rollback, utcnow
 from forge.git import merge as git_merge
 from forge.git import refs as git_refs
@@ -467,20 +468,17 @@ def schedule_advance(
 
 
 def _after_commit_once(session: Session, job: str, *args, base_url: str | None) -> None:
+    """Queue `job(*args, base_url)` once this transaction commits, through the outbox (so it
+    is never lost with the commit standing, nor run when the transaction rolls back); once
+    per transaction and job."""
     pending = session.info.setdefault("forge.merge_queue_pending", set())
     key = (job, *args)
     if key in pending:
         return
     pending.add(key)
     url = base_url or session.info.get("forge.base_url") or ""
-
-    def send() -> None:
-        pending.discard(key)
-        enqueue = session.info.get("forge.enqueue")
-        if enqueue is not None:
-            enqueue("default", job, *args, url)
-
-    after_commit(session, send)
+    outbox.put(session, "default", job, *args, url)
+    after_commit(session, lambda: pending.discard(key))
     after_rollback(session, lambda: pending.discard(key))
 
 

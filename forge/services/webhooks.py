@@ -44,7 +44,8 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from forge.db import Database, after_commit, utcnow
+from forge import outbox
+from forge.db import Database, utcnow
 from forge.models import Repository, User, Webhook, WebhookAttempt, WebhookDelivery
 from forge.services.errors import Invalid, NotFound
 from forge.services.permissions import require
@@ -133,9 +134,15 @@ def attach(database: Database, settings, enqueue: Callable[..., object]) -> None
 
 
 def _send_after_commit(session: Session, delivery_id: int) -> None:
+    """The delivery's first try goes on the `hooks` queue once the transaction commits,
+    through the outbox; without a dispatcher (no policy known here) the reconciler finds the
+    pending row."""
     dispatcher = session.info.get("webhooks")
     if dispatcher is not None:
-        after_commit(session, lambda: dispatcher.send(delivery_id))
+        outbox.put(
+            session, "hooks", DELIVERY_JOB, *dispatcher.policy.job_args(delivery_id),
+            job_id=job_id(delivery_id, 1), enqueue=dispatcher.enqueue,
+        )  # fmt: skip
 
 
 # --- the SSRF guard --------------------------------------------------------------------------
