@@ -380,3 +380,16 @@ def test_the_trust_page_explains_a_weight_and_a_maintainer_vouches_in_the_browse
     expect(tab.locator("#trust-weight")).to_have_text("0")
     assert errors == []
     context.close()
+
+
+def test_a_puppets_claim_does_not_hold_a_change_away_from_a_trusted_reviewer(attack, api):
+    number = attack.propose("app.py", "print('hello, world')\n", "Greet the world")
+    puppet = attack.puppets(1)["sock0"]
+    path = f"/repos/alice/project/pulls/{number}/claim"
+    assert api("POST", path, puppet).status_code == 201
+    taken = api("POST", path, attack.tokens["maya"])
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["claimed_by"]["login"] == "maya"
+    # The other way round the claim holds: a trusted reviewer's claim keeps the puppet out.
+    refused = api("POST", path, puppet)
+    assert refused.status_code == 409 and "claimed by maya" in refused.json()["message"]

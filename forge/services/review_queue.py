@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from forge.db import utcnow
 from forge.models import Change, Collaborator, PatchSet, Repository, User
 from forge.models.quality import Label, ReviewClaim, Vote
+from forge.services import privileges, trust
 from forge.services.errors import Conflict, Forbidden, Invalid, NotFound
 from forge.services.permissions import can, require
 from forge.services.privileges import CODE_REVIEW, VERIFIED
@@ -190,9 +191,11 @@ def claim(
     session: Session, user: User, change: Change, max_claims: int, now: datetime | None = None
 ):
     """Claim the change for review for 30 minutes (again: the claim is renewed). Someone
-    else's live claim refuses it with Conflict, naming them and until when; a reviewer who
-    already holds `max_claims` live claims on other changes is refused with TooManyClaims, and
-    nothing is written."""
+    else's live claim refuses it with Conflict, naming them and until when, unless they hold no
+    trust in the repository and the claimer does (accounts without standing cannot hold
+    changes away from the reviewers whose votes count); a reviewer who already holds
+    `max_claims` live claims on other changes is refused with TooManyClaims, and nothing is
+    written."""
     require(session, user, "read", change.repository)
     if change.state != "open":
         raise Invalid(f"change #{change.number} is {change.state}; only open changes are reviewed")
@@ -204,7 +207,7 @@ def claim(
     _lock_claims_of(session, user)
     existing = _claim_of(session, change)
     live = existing is not None and existing.expires_at > now
-    if live and existing.user_id != user.id:
+    if live and existing.user_id != user.id and not _outranks(session, user, existing, change):
         raise _conflict(change, existing)
     if not (live and existing.user_id == user.id):  # renewing one's own claim is no new one
         held = _claims_held(session, user, now, besides=change)
@@ -225,6 +228,17 @@ def claim(
         raise _conflict(change, _claim_of(session, change)) from None
     session.refresh(claim_row, ["user"])
     return claim_row
+
+
+def _outranks(session: Session, user: User, existing: ReviewClaim, change: Change) -> bool:
+    """Whether `user` holds trust in the change's repository and the claim's holder none."""
+    holder = session.get(User, existing.user_id)
+    if holder is None:
+        return True
+    weights = trust.trusts_of(
+        session, change.repository, [user, holder], privileges.rules_of(session)
+    )
+    return weights[user.id].weight > 0 and weights[holder.id].weight <= 0
 
 
 class TooManyClaims(Invalid):
