@@ -16,7 +16,10 @@ stands until the next patch set.
 The *quality gate* (`submit_status`) decides whether a change is ready:
 
 - Code-Review: no -2 (a veto blocks whatever else was given), and a +2, or +1 votes whose
-  weights (`forge.services.privileges`) sum to the quorum (2.0 by default).
+  weights (each voter's trust in the repository, `forge.services.trust`) sum to the quorum
+  (2.0 by default) with at least one approval by a triager, writer or maintainer, or by
+  someone who earned `approver_trust` there; a gate with `community_quorum` on drops that
+  last condition. Votes by people without trust show, marked advisory, and never count.
 - Verified +1, where required: `require_verified` "always", or "auto" (the default) when the
   repository has `.forge/ci.yml` at the change's head or its branch's tip, or the branch's
   protection requires status checks. A Verified -1 blocks even where +1 is not required.
