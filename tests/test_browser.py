@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import authed
+from conftest import PASSWORD, authed
 from playwright.sync_api import Page, expect, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -81,6 +81,15 @@ def browser():
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, live_server: str, name: str, password: str = PASSWORD) -> None:
+    """Sign `name` in through the real login form and wait until the page says so."""
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("main button[type=submit]")
+    expect(page.locator(".who")).to_have_text(name)
 
 
 def watch_console(page: Page) -> list[str]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import PASSWORD, authed
+from conftest import authed
 from playwright.sync_api import expect
-from test_browser import browser, shot, watch_console  # noqa: F401  (browser is a fixture)
+from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
 
 from forge.services import accounts
 from forge.services import repos as repo_service
@@ -70,11 +70,7 @@ def test_a_peer_reviews_the_interdiff_and_requests_changes(
     errors = watch_console(page)
 
     # carol signs in through the real form.
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", "carol")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    expect(page.locator(".who")).to_have_text("carol")
+    sign_in(page, live_server, "carol")
 
     # The list, then the change.
     page.goto(f"{live_server}/alice/greeter")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD, form_post
+from conftest import form_post
 from playwright.sync_api import expect
-from test_browser import browser, shot, watch_console  # noqa: F401 (browser is a fixture)
+from test_browser import browser, shot, sign_in, watch_console  # noqa: F401 (browser is a fixture)
 from test_ci import (  # noqa: F401 (ci is a fixture)
     ci,
     jobs_of,
@@ -116,10 +116,7 @@ def test_the_log_grows_live_and_cancel_stops_the_job(
     context.set_default_timeout(30_000)
     page = context.new_page()
     errors = watch_console(page)
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_server, "alice")
     page.goto(f"{live_server}/alice/project/actions/runs/{run_id}")
     expect(page.locator("#run-state")).to_have_text("Queued")
     page.evaluate("window.stillTheSamePage = true")

@@ -8,10 +8,10 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import PASSWORD, authed, csrf_from
+from conftest import authed, csrf_from
 from playwright.sync_api import expect
 from sqlalchemy import event, select, update
-from test_browser import browser, shot, watch_console  # noqa: F401  (browser is a fixture)
+from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
 
 from forge.db import utcnow
 from forge.models import Change, User
@@ -376,10 +376,7 @@ def test_a_reviewer_claims_votes_and_the_change_leaves_the_queue(
     context.set_default_timeout(30_000)
     page = context.new_page()
     errors = watch_console(page)
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", "dave")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
+    sign_in(page, live_server, "dave")
     page.click(".nav-right a:text-is('Review')")
     rows = page.locator(".review-queue li")
     expect(rows).to_have_count(2)

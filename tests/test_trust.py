@@ -15,7 +15,7 @@ import pytest
 from conftest import PASSWORD, authed, csrf_from, form_post
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_browser import browser, shot, watch_console  # noqa: F401  (browser is a fixture)
+from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
 from test_merge_queue import ci, work  # noqa: F401  (ci is a fixture)
 
 from forge.models import Change
@@ -364,11 +364,7 @@ def test_the_trust_page_explains_a_weight_and_a_maintainer_vouches_in_the_browse
     context.set_default_timeout(30_000)
     tab = context.new_page()
     errors = watch_console(tab)
-    tab.goto(f"{live_server}/login")
-    tab.fill("input[name=username]", "maya")
-    tab.fill("input[name=password]", PASSWORD)
-    tab.click("main button[type=submit]")
-    expect(tab.locator(".who")).to_have_text("maya")
+    sign_in(tab, live_server, "maya")
     tab.goto(f"{live_server}/alice/project/trust/newbie0")
     expect(tab.locator("#trust-weight")).to_have_text("0")
     tab.fill("#vouch-amount", "0.4")

@@ -13,11 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from conftest import PASSWORD, authed, form_post
+from conftest import authed, form_post
 from github import GithubException
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_browser import browser, shot, watch_console  # noqa: F401  (browser is a fixture)
+from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
 from test_webhooks import drain, make_hook, receiver, settings  # noqa: F401  (fixtures)
 
 from forge.models import Change, ChangeEvent
@@ -571,11 +571,7 @@ def test_a_maintainer_votes_in_the_browser_and_the_panel_turns_green(
     context.set_default_timeout(30_000)
     page = context.new_page()
     errors = watch_console(page)
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", "maya")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    expect(page.locator(".who")).to_have_text("maya")
+    sign_in(page, live_server, "maya")
 
     page.goto(f"{live_server}/alice/project/pull/1")
     panel = page.locator("#votes")

@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, form_post
+from conftest import form_post
 from playwright.sync_api import expect, sync_playwright
+from test_browser import sign_in
 from test_webhooks import SECRET, drain, loopback_settings, push_new_commit, running_receiver
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -210,11 +211,7 @@ def test_in_a_browser_add_a_hook_push_see_the_delivery_and_redeliver(
     context.set_default_timeout(30_000)
     page = context.new_page()
 
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    expect(page.locator(".who")).to_have_text("alice")
+    sign_in(page, live_server, "alice")
 
     page.goto(f"{live_server}/alice/project/settings")
     page.click(".settings-tabs a:text-is('Webhooks')")
