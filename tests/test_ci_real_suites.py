@@ -120,14 +120,20 @@ def tmp_path(request, tmp_path_factory):
     shutil.rmtree(path, ignore_errors=True)
 
 
+def passed_job_log(database, settings, sha: str, name: str) -> str:
+    """Run the worker until the queues are empty; the job `name` of `sha` passed: its log."""
+    work(settings)
+    job = jobs_of(database, sha)[name]
+    log = log_of(settings, job)
+    assert job.state == "passed", log
+    return log
+
+
 @pytest.mark.usefixtures("ci")
 def test_a_python_package_s_unittest_suite_passes(git, hosted_repo, tmp_path, database, settings):
     repo = hosted_repo()
     sha = push_ci(git, repo, tmp_path, PYTHON_JOB, PYTHON_PACKAGE)
-    work(settings)
-    job = jobs_of(database, sha)["test"]
-    log = log_of(settings, job)
-    assert job.state == "passed", log
+    log = passed_job_log(database, settings, sha, "test")
     assert "working in /workspace\n" in log
     assert "test file at /workspace/tests/test_calc.py" in log
     assert "tmp file says: written in /tmp" in log
@@ -139,10 +145,7 @@ def test_a_python_package_s_unittest_suite_passes(git, hosted_repo, tmp_path, da
 def test_a_makefile_project_s_make_test_passes(git, hosted_repo, tmp_path, database, settings):
     repo = hosted_repo()
     sha = push_ci(git, repo, tmp_path, MAKE_JOB, MAKE_PROJECT)
-    work(settings)
-    job = jobs_of(database, sha)["test"]
-    log = log_of(settings, job)
-    assert job.state == "passed", log
+    log = passed_job_log(database, settings, sha, "test")
     assert "python3 /workspace/check.py /workspace/build/greeting.txt\n" in log
     assert "check.py passed: HELLO MAKE\n" in log
     assert "scratch in tmp\n" in log
@@ -174,10 +177,7 @@ def test_the_job_still_sees_nothing_of_forge_home(git, hosted_repo, tmp_path, da
     git.run("push", other.push_url, "HEAD:main", cwd=tmp_path / "work")  # another repository
     assert len(list(settings.repos_dir.rglob("*.git"))) >= 2
     assert settings.home.stat().st_mode & 0o777 == 0o700
-    work(settings)
-    job = jobs_of(database, sha)["look"]
-    log = log_of(settings, job)
-    assert job.state == "passed", log
+    log = passed_job_log(database, settings, sha, "look")
     user = 65534 if os.geteuid() == 0 else os.geteuid()
     assert log.startswith(f"user {user} in /workspace\n")
     assert "No such file or directory" in log
@@ -196,10 +196,7 @@ def test_without_a_sandbox_as_root_the_job_reaches_its_workspace(
     monkeypatch.setenv("FORGE_CI_UNSANDBOXED", "1")
     repo = hosted_repo()
     sha = push_ci(git, repo, tmp_path, PYTHON_JOB, PYTHON_PACKAGE)
-    work(settings)
-    job = jobs_of(database, sha)["test"]
-    log = log_of(settings, job)
-    assert job.state == "passed", log
+    log = passed_job_log(database, settings, sha, "test")
     workspace = log.split("working in ", 1)[1].split("\n", 1)[0]
     assert f"test file at {workspace}/tests/test_calc.py" in log
     assert not Path(workspace).exists()
