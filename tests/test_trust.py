@@ -389,3 +389,15 @@ def test_a_puppets_claim_does_not_hold_a_change_away_from_a_trusted_reviewer(att
     # The other way round the claim holds: a trusted reviewer's claim keeps the puppet out.
     refused = api("POST", path, puppet)
     assert refused.status_code == 409 and "claimed by maya" in refused.json()["message"]
+
+
+def test_trust_from_an_account_later_suspended_is_gone_at_once(attack, api, database):
+    attack.puppets(1, prefix="newbie")
+    lent = api("PUT", "/repos/alice/project/trust/newbie0/vouch", attack.tokens["maya"],
+               json={"amount": 0.5})  # fmt: skip
+    assert lent.json()["weight"] == 0.5
+    assert api("GET", "/repos/alice/project/trust/newbie0", None).json()["weight"] == 0.5
+    with database.session() as session:
+        accounts.get_user(session, "maya").is_suspended = True
+    # Nothing about the edges changed, but the flow's answer did: no stale weight is served.
+    assert api("GET", "/repos/alice/project/trust/newbie0", None).json()["weight"] == 0.0

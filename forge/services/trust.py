@@ -33,10 +33,10 @@ ring earns in its own repositories, where it holds every role, counts nowhere el
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -157,29 +157,72 @@ def _transaction_ended(session: Session, *_args) -> None:
 
 
 def earned_in(session: Session, repo: Repository, rules: ReputationRules) -> Earned:
-    """Everyone's earned trust in the repository (cached for the session's transaction;
-    recording an edge clears it)."""
+    """Everyone's earned trust in the repository. Cached for the session's transaction
+    (recording an edge clears it), and across requests in this process for as long as the
+    repository's edges, seeds and inactive accounts stay what they were: the flow is the
+    costly part (bench/trust.py), the three queries that say whether it changed are not."""
     cache = session.info.setdefault(CACHE_KEY, {})
     if repo.id in cache:
         return cache[repo.id]
-    rows = session.execute(
-        select(
-            TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind, func.sum(TrustEdge.amount)
+    edges = TrustEdge.repository_id == repo.id
+    count, newest, total = session.execute(
+        select(func.count(TrustEdge.id), func.max(TrustEdge.id), func.sum(TrustEdge.amount)).where(
+            edges
         )
-        .where(TrustEdge.repository_id == repo.id)
-        .group_by(TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind)
-    ).all()
-    earned = _flow(rows, _seeds(session, repo), _inactive(session, rows), rules)
+    ).one()
+    seeds = _seeds(session, repo)
+    inactive = _inactive(session, repo)
+    key = (repo.id, count, newest, total, frozenset(seeds), frozenset(inactive), rules)
+    earned = _FLOWS.get(key)
+    if earned is None:
+        rows = session.execute(
+            select(
+                TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind,
+                func.sum(TrustEdge.amount),
+            )
+            .where(edges)
+            .group_by(TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind)
+        ).all()  # fmt: skip
+        earned = _flow(rows, seeds, inactive, rules)
+        _FLOWS.put(key, earned)
     cache[repo.id] = earned
     return earned
 
 
-def _inactive(session: Session, rows) -> set[int]:
-    ids = {row[0] for row in rows} | {row[1] for row in rows}
-    if not ids:
-        return set()
-    users = session.scalars(select(User).where(User.id.in_(ids))).all()
-    return {user.id for user in users if not user.is_active}
+class _Recent:
+    """The flows computed last in this process, a bounded number (oldest dropped first)."""
+
+    def __init__(self, size: int):
+        self.size, self.items = size, OrderedDict()
+
+    def get(self, key):
+        found = self.items.get(key)
+        if found is not None:
+            self.items.move_to_end(key)
+        return found
+
+    def put(self, key, value) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+_FLOWS = _Recent(64)
+
+
+def _inactive(session: Session, repo: Repository) -> set[int]:
+    """The suspended or pending accounts among the repository's trust edges: they are nobody."""
+    involved = select(TrustEdge.truster_id).where(TrustEdge.repository_id == repo.id).union(
+        select(TrustEdge.trustee_id).where(TrustEdge.repository_id == repo.id)
+    )  # fmt: skip
+    return set(
+        session.scalars(
+            select(User.id).where(
+                User.id.in_(involved), or_(User.is_suspended.is_(True), User.is_pending.is_(True))
+            )
+        )
+    )
 
 
 def _flow(rows, seeds: set[int], inactive: set[int], rules: ReputationRules) -> Earned:
