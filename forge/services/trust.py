@@ -341,7 +341,9 @@ def trusts_of(
         return {}
     roles = roles_of(session, users, repo)
     earned = earned_in(session, repo, rules)
-    names = _names(session, {t for src in earned.sources.values() for t, _a in src})
+    names = _names(
+        session, {truster for user in users for truster, _a in earned.sources.get(user.id, [])}
+    )
     result = {}
     for user in users:
         role = roles[user.id]
