@@ -50,11 +50,13 @@ SIGNUP_MODES = ("open", "approval", "closed")
 
 @dataclass(frozen=True)
 class LoginLimits:
-    """Failed sign-ins allowed per window, per account and per client address."""
+    """Failed sign-ins allowed per window (which opens with the first failure), counted in Redis
+    by `forge.services.accounts.check_credentials`. Never per account alone, which would let
+    anyone lock the owner out."""
 
     window_seconds: int = 15 * 60
-    per_user: int = 10
-    per_ip: int = 30
+    per_user: int = 10  # for one account from one client address
+    per_ip: int = 30  # from one client address, whichever accounts it tries
 
 
 @dataclass(frozen=True)

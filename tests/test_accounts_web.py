@@ -110,7 +110,10 @@ def test_next_parameter_only_leads_to_local_paths(client, make_user):
         assert response.headers["Location"] == expected
 
 
-def test_repeated_failures_are_throttled_per_user_even_with_the_right_password(client, make_user):
+def test_repeated_failures_throttle_the_account_from_that_address_even_with_the_right_password(
+    client, make_user
+):
+    # From another address the right password still works: tests/test_login_throttle.py.
     make_user("erin")
     token = csrf_from(client.get("/login").get_data(as_text=True))
     for _ in range(5):

@@ -473,4 +473,4 @@ def test_guessing_the_current_password_is_throttled_like_signing_in(alice, app, 
     response = other.post(
         "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token}
     )
-    assert response.status_code == 429  # the same account limit as the sign-in form
+    assert response.status_code == 429  # the same (account, address) limit as the sign-in form

@@ -76,7 +76,9 @@ class AccessToken(Base):
 
 
 class LoginFailure(Base):
-    """One failed sign-in, kept for the throttling window (by account and by client address)."""
+    """No longer written or read: failed sign-ins are counted in Redis now
+    (`forge.services.accounts.check_credentials`). The table and any old rows stay, unused,
+    so that the change needed no migration."""
 
     __tablename__ = "login_failures"
 

@@ -14,12 +14,12 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forge.config import LoginLimits
 from forge.db import utcnow
-from forge.models import AccessToken, LoginFailure, SiteSetting, User
+from forge.models import AccessToken, SiteSetting, User
 from forge.services import rate_limits
 from forge.services.errors import Forbidden, Invalid, NotFound, Throttled
 from forge.services.names import check_user_name
@@ -137,6 +137,20 @@ class Credentials:
         return self.scopes is None or scope in self.scopes
 
 
+LOGIN_BUCKET = "login:"
+
+
+def login_buckets(name: str, client_ip: str, limits: LoginLimits) -> dict[str, int]:
+    """The failed-sign-in counts an attempt is held to: the account from this address, and
+    this address across every account."""
+    account = (name or "").lower()[:100]
+    return {
+        # The address first: it holds no space, so no two (address, name) pairs share a key.
+        f"{LOGIN_BUCKET}pair:{client_ip} {account}": limits.per_user,
+        f"{LOGIN_BUCKET}ip:{client_ip}": limits.per_ip,
+    }
+
+
 def check_credentials(
     session: Session,
     name: str,
@@ -144,45 +158,40 @@ def check_credentials(
     client_ip: str,
     limits: LoginLimits,
     accept_tokens: bool = False,
+    *,
+    connection,
 ) -> Credentials | None:
     """Check a name and password, refusing once too many attempts failed recently.
 
-    Failures are counted per account and per client address, so neither guessing one
-    password from many addresses nor many accounts from one address gets far. With
-    `accept_tokens` (git over HTTP), a personal access token works as the password for any
-    name, as on GitHub.
+    Failures are counted in Redis (`connection`) per account and client address pair
+    (`limits.per_user`) and per client address (`limits.per_ip`), never per account alone:
+    whoever guesses from one address stops there, while the owner's right password from an
+    address that has not been guessing still works. Each attempt takes its place in both
+    counts atomically before the password is checked, so parallel guesses cannot race past a
+    limit; a right password gives its place back.
+
+    With `accept_tokens` (git over HTTP), a personal access token works as the password for
+    any name, as on GitHub. Tokens are not throttled: they are too long to guess, and a valid
+    one must not be refused because someone else failed with passwords from its address.
     """
-    is_token = accept_tokens and (password or "").startswith(TOKEN_PREFIX)
-    keys = {f"ip:{client_ip}": limits.per_ip}
-    if not is_token:
-        keys[f"user:{(name or '').lower()[:100]}"] = limits.per_user
-    since = utcnow() - timedelta(seconds=limits.window_seconds)
-    for key, limit in keys.items():
-        count = session.scalar(
-            select(func.count()).where(LoginFailure.key == key, LoginFailure.at >= since)
-        )
-        if count >= limit:
-            raise Throttled(
-                "too many failed sign-in attempts; try again in a few minutes",
-                retry_after=limits.window_seconds,
-            )
-    if is_token:
+    if accept_tokens and (password or "").startswith(TOKEN_PREFIX):
         found = user_for_token(session, password)
-        if found is not None:
-            return Credentials(found[0], frozenset(found[1].scope_list))
-    else:
-        user = find_user(session, name)
-        if password_matches(user, password):
-            if user.is_pending:  # said only to whoever knows the password
-                raise AwaitingApproval("your account awaits an administrator's approval")
-            if user.is_active:
-                return Credentials(user, None)
-    # Failures older than the window no longer count; they are swept here, on a failure, so
-    # that a successful sign-in (every git request with a token) does not write.
-    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-    for key in keys:
-        session.add(LoginFailure(key=key))
-    return None
+        return None if found is None else Credentials(found[0], frozenset(found[1].scope_list))
+    buckets = login_buckets(name, client_ip, limits)
+    retry_after = rate_limits.reserve(connection, buckets, limits.window_seconds)
+    if retry_after:
+        raise Throttled(
+            "too many failed sign-in attempts; try again in a few minutes",
+            retry_after=retry_after,
+        )
+    user = find_user(session, name)
+    if not password_matches(user, password) or user.is_suspended:
+        return None  # the failure stays counted
+    for bucket in buckets:  # the right password is no failed attempt
+        rate_limits.refund(connection, bucket)
+    if user.is_pending:  # said only to whoever knows the password
+        raise AwaitingApproval("your account awaits an administrator's approval")
+    return Credentials(user, None)
 
 
 # --- personal access tokens -----------------------------------------------------------------

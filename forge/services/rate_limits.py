@@ -4,7 +4,8 @@
 A window opens with a caller's first request and closes an hour later, when the count starts
 over (GitHub's `X-RateLimit-Reset`). Every web process shares the counts through Redis.
 The sign-up form's limit per address (`forge.services.accounts.reserve_signup`) counts with
-the same helpers, in buckets of its own.
+the same helpers, in buckets of its own, and so do failed sign-ins
+(`forge.services.accounts.check_credentials`, with `reserve`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,46 @@ def charge(connection, caller: str, limit: int, cost: int = 1) -> RateLimit:
         connection.decrby(key, cost)
     ttl = ttl if ttl and ttl > 0 else WINDOW_SECONDS
     return RateLimit(limit, min(used, limit), int(time.time()) + ttl, refused)
+
+
+# Every bucket below its limit: count one against each and answer 0. Otherwise count nothing
+# and answer the seconds until the first full bucket's window closes. One script, so that
+# parallel requests cannot all read "below the limit" before any of them counts.
+_RESERVE = """
+local window = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local used = tonumber(redis.call('GET', key) or '0')
+  if used >= tonumber(ARGV[i + 1]) then
+    local ttl = redis.call('TTL', key)
+    if ttl < 0 then
+      redis.call('EXPIRE', key, window)
+      ttl = window
+    end
+    return ttl
+  end
+end
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then
+    redis.call('EXPIRE', key, window)
+  end
+end
+return 0
+"""
+
+
+def reserve(connection, buckets: dict[str, int], window: int) -> int:
+    """Count one against every bucket (caller -> its limit), or against none when any is
+    already at its limit; a bucket's window of `window` seconds opens with its first count.
+
+    Returns 0 when counted, else the seconds until the full bucket's window closes. Atomic
+    across all the buckets, so N parallel requests never get more than the limit past it;
+    `refund` gives a count back (e.g. when the attempt it held a place for succeeded).
+    """
+    if not buckets:
+        return 0
+    keys = [_PREFIX + caller for caller in buckets]
+    script = connection.register_script(_RESERVE)
+    return int(script(keys=keys, args=[window, *buckets.values()]))
 
 
 def refund(connection, caller: str, cost: int = 1) -> None:

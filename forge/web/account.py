@@ -5,7 +5,7 @@ from flask_login import login_required
 
 from forge.services import accounts
 from forge.services.errors import Invalid
-from forge.web.context import db, settings, viewer
+from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import PasswordChangeForm, PostForm, ProfileForm, TokenForm
 
 bp = Blueprint("account", __name__, url_prefix="/settings")
@@ -48,6 +48,7 @@ def password():
         form.current.data,
         client_ip=request.remote_addr or "unknown",
         limits=settings().login_limits,
+        connection=redis_connection(),
     )
     if checked is None or checked.user.id != user.id:
         flash("The current password is wrong.", "error")

@@ -41,6 +41,7 @@ def login():
                 form.password.data,
                 client_ip=request.remote_addr or "unknown",
                 limits=settings().login_limits,
+                connection=redis_connection(),
             )
         except accounts.AwaitingApproval:
             flash(

@@ -155,6 +155,7 @@ class GitHTTP:
                 client_ip=environ.get("REMOTE_ADDR", "unknown"),
                 limits=self.settings.login_limits,
                 accept_tokens=True,
+                connection=self.flask_app.extensions["forge.redis"],
             )
         except Throttled as exc:
             raise _Answer(
@@ -163,7 +164,6 @@ class GitHTTP:
         except accounts.AwaitingApproval as exc:
             raise _Answer("403 Forbidden", exc.message) from None
         if credentials is None:
-            session.commit()  # keep the failure on record for throttling
             raise _Answer("401 Unauthorized", "Invalid username or token.", _challenge())
         if not credentials.allows("repo"):
             # A token without the `repo` scope acts for nobody in particular here.
