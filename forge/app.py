@@ -9,6 +9,7 @@ from flask import Flask, current_app, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from forge import subscribers
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         instance_path=str(settings.home),
     )
     app.url_map.converters["int"] = DatabaseInteger
+    secure = (settings.base_url or "").lower().startswith("https://")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         # Every route Flask serves; git's smart HTTP is answered before Flask
@@ -50,6 +52,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SAMESITE="Lax",
+        # Served over HTTPS: the browser never sends the session over plain HTTP.
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["forge.settings"] = settings
@@ -77,6 +83,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(api)
     app.register_blueprint(api)
     app.wsgi_app = GitHTTP(app, app.wsgi_app)
+    if settings.proxy_count:
+        # Outermost, so git over HTTP sees the client's address and scheme as well.
+        n = settings.proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     return app
 
 

@@ -15,7 +15,10 @@ ENVIRONMENT = {
     "DATABASE_URL": "SQLAlchemy URL of the database (sqlite:///$FORGE_HOME/forge.db)",
     "REDIS_URL": "Redis for the job queue (unset: an embedded Redis under $FORGE_HOME)",
     "SECRET_KEY": "signs sessions and CSRF tokens (unset: generated once into $FORGE_HOME)",
-    "FORGE_BASE_URL": "external URL of the forge, for links in API answers (from the request)",
+    "FORGE_BASE_URL": "external URL of the forge, for links in API answers (from the request); "
+    "https:// makes cookies Secure",
+    "FORGE_PROXY_COUNT": "reverse proxies in front of forge whose X-Forwarded-For, -Proto and "
+    "-Host are trusted for the client's address and the URL scheme (0: none)",
     "FORGE_WORKERS": "web worker processes started by `forge serve` (2)",
     "FORGE_MAX_BODY_MB": "largest request body (a push's pack) accepted, in MiB (1024)",
     "FORGE_MAX_FILE_MB": "largest file a push may contain, in MiB (100)",
@@ -176,6 +179,8 @@ class Settings:
     redis_embedded: bool
     secret_key: str = field(repr=False)
     base_url: str | None = None
+    # Reverse proxies in front whose X-Forwarded-* headers are believed (werkzeug's ProxyFix).
+    proxy_count: int = 0
     web_workers: int = 2
     max_body_bytes: int = 1024 * 1024 * 1024
     # Largest request body of every route but git's (the API's JSON, the web's forms).
@@ -230,6 +235,7 @@ class Settings:
             redis_embedded=embedded,
             secret_key=env.get("SECRET_KEY", ""),
             base_url=(env.get("FORGE_BASE_URL") or "").rstrip("/") or None,
+            proxy_count=_int(env, "FORGE_PROXY_COUNT", 0, minimum=0),
             web_workers=_int(env, "FORGE_WORKERS", 2),
             max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
             max_api_body_bytes=_int(env, "FORGE_MAX_API_BODY_KB", 1024) * 1024,
@@ -269,6 +275,7 @@ class Settings:
             env["REDIS_URL"] = self.redis_url
         if self.base_url:
             env["FORGE_BASE_URL"] = self.base_url
+        env["FORGE_PROXY_COUNT"] = str(self.proxy_count)
         env["FORGE_MAX_API_BODY_KB"] = str(self.max_api_body_bytes // 1024)
         env.update(self.ci.environment())
         if self.webhook_allowed_hosts:
@@ -299,7 +306,7 @@ def load_or_create_secret(path: Path) -> str:
     return key
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -307,8 +314,12 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, not {value}")
+    if value < minimum:
+        raise ConfigError(
+            f"{name} must be positive, not {value}"
+            if minimum == 1
+            else f"{name} must be at least {minimum}, not {value}"
+        )
     return value
 
 

@@ -27,6 +27,9 @@ class User(Base):
     is_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The sum of the user's reputation events (forge.models.quality.ReputationEvent), cached.
     reputation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Part of every session's user id (see get_id): raising it ends every session signed in
+    # before, on a sign-out, a password change or "sign out everywhere".
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -50,7 +53,8 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        # "ID:VERSION": a session (or remember cookie) holding an older version is signed out.
+        return f"{self.id}:{self.session_version or 0}"
 
 
 class AccessToken(Base):

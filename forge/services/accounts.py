@@ -115,8 +115,16 @@ def check_password(password: str) -> None:
 
 
 def set_password(session: Session, user: User, password: str) -> None:
+    """Change the password, ending every session signed in with the old one."""
     check_password(password)
     user.password_hash = _hasher.hash(password)
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """Sign the user out everywhere: every session and remember cookie made so far holds an
+    older session version (forge.models.User.get_id) and no longer signs anyone in."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 def password_matches(user: User | None, password: str) -> bool:

@@ -54,11 +54,16 @@ def init_app(app: Flask) -> None:
     def load_user(user_id: str):
         from forge.models import User
 
+        # "ID:VERSION" (User.get_id); a session from before versions holds "ID", version 0.
+        number, _, version = user_id.partition(":")
         try:
-            user = db().get(User, int(user_id))
+            user = db().get(User, int(number))
+            version = int(version or 0)
         except ValueError:
             return None
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active or version != (user.session_version or 0):
+            return None  # signed out since: logout, a new password, "sign out everywhere"
+        return user
 
     @app.after_request
     def finish_transaction(response):

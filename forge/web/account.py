@@ -5,6 +5,7 @@ from flask_login import login_required
 
 from forge.services import accounts
 from forge.services.errors import Invalid
+from forge.web.auth import end_session, start_session
 from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import PasswordChangeForm, PostForm, ProfileForm, TokenForm
 
@@ -30,7 +31,10 @@ def profile():
                 return redirect(url_for(".profile"))
         else:
             status = 400
-    return render_template("settings_profile.html", form=form, password_form=password_form), status
+    page = render_template(
+        "settings_profile.html", form=form, password_form=password_form, sessions_form=PostForm()
+    )
+    return page, status
 
 
 @bp.route("/password", methods=["POST"])
@@ -54,12 +58,24 @@ def password():
         flash("The current password is wrong.", "error")
         return redirect(url_for(".profile"))
     try:
-        accounts.set_password(db(), user, form.new.data)
+        accounts.set_password(db(), user, form.new.data)  # signs out every session
     except Invalid as exc:
         flash(exc.message, "error")
         return redirect(url_for(".profile"))
-    flash("Password changed.", "success")
+    start_session(user)  # but this one, on a fresh session
+    flash("Password changed. Every other session is signed out.", "success")
     return redirect(url_for(".profile"))
+
+
+@bp.route("/sessions/end", methods=["POST"])
+@login_required
+def end_sessions():
+    """Sign out of every session, this one included (a lost laptop, a shared computer)."""
+    if not PostForm().validate_on_submit():
+        abort(400, "The form expired; please try again.")
+    end_session()
+    flash("You are signed out of every session.", "info")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/tokens", methods=["GET", "POST"])

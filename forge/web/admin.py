@@ -1,5 +1,5 @@
-"""Site administration for admins: whether anyone may sign up, and the accounts that signed
-up under FORGE_SIGNUP=approval awaiting approval."""
+"""Site administration for admins: whether anyone may sign up, the accounts that signed
+up under FORGE_SIGNUP=approval awaiting approval, and signing an account out everywhere."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -53,4 +53,16 @@ def reject(username: str):
     PostForm().validate_on_submit() or abort(400, "The form expired; please try again.")
     accounts.reject_user(db(), username)
     flash(f"The account {username} is rejected and deleted.", "info")
+    return redirect(url_for(".users"))
+
+
+@bp.post("/users/sign-out")
+def sign_out_everywhere():
+    """End every session of the account named in the form (a stolen cookie, a leaver)."""
+    PostForm().validate_on_submit() or abort(400, "The form expired; please try again.")
+    user = accounts.get_user(db(), (request.form.get("username") or "").strip())
+    accounts.end_sessions(user)
+    flash(f"Every session of {user.name} is signed out.", "success")
+    if user.id == viewer().id:
+        return redirect(url_for("auth.login"))
     return redirect(url_for(".users"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 
 from forge.services import accounts
@@ -25,6 +25,25 @@ def safe_next(target: str | None) -> str:
     if "\\" in target or any(ord(c) < 0x20 for c in target):
         return url_for("home.index")
     return target
+
+
+def start_session(user) -> None:
+    """Sign `user` in on a fresh session: nothing of the one before (its CSRF token, whatever
+    a planted cookie held) carries over into the signed-in one."""
+    session.clear()
+    g.pop("csrf_token", None)  # flask-wtf's token for this request, made from the old session
+    login_user(user)
+
+
+def end_session() -> None:
+    """Sign out, ending the session on the server too: a copy of its cookie no longer signs
+    anyone in (this raises the session version, so it signs the account out everywhere)."""
+    user = viewer()
+    if user is not None:
+        accounts.end_sessions(user)
+    logout_user()
+    session.clear()
+    g.pop("csrf_token", None)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -51,7 +70,7 @@ def login():
             )
             return render_template("login.html", form=form), 403
         if credentials is not None:
-            login_user(credentials.user)
+            start_session(credentials.user)
             return redirect(safe_next(request.args.get("next")))
         db().commit()  # keep the failure on record for throttling
         flash("Incorrect username or password.", "error")
@@ -64,7 +83,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     PostForm().validate_on_submit() or abort(400, "The form expired; please try again.")
-    logout_user()
+    end_session()
     flash("You are signed out.", "info")
     return redirect(url_for("home.index"))
 
@@ -112,7 +131,7 @@ def signup():
             )
             return redirect(url_for("auth.login"))
         if user is not None:
-            login_user(user)
+            start_session(user)
             flash(f"Welcome to forge, {user.name}!", "success")
             return redirect(url_for("home.index"))
     elif request.method == "POST":
