@@ -16,6 +16,7 @@ import base64
 import gzip
 import hashlib
 import http.client
+import os
 import socket
 import struct
 import subprocess
@@ -644,3 +645,222 @@ def test_chunked_receive_pack_request_is_accepted(pushed, git, tmp_path):
     git.run("clone", "-q", pushed.repo.url, str(clone))
     git.run("fsck", "--strict", cwd=clone)
     assert (clone / "README.md").read_text() == "new content\n"
+
+
+# --- a pack that inflates to far more than it weighs ----------------------------------------
+
+
+def zero_blob_pack(size: int, base: str) -> tuple[bytes, str]:
+    """A pack of a commit on `base` adding a blob of `size` zero bytes, written a MiB at a time
+    (1 GiB of zeros is 1 MB at zlib level 9); returns the pack and the commit's id."""
+    mib = bytes(1 << 20)
+    digest = hashlib.sha1(b"blob %d\0" % size)
+    compressor = zlib.compressobj(9)
+    compressed = []
+    for start in range(0, size, len(mib)):
+        chunk = mib[: size - start]
+        digest.update(chunk)
+        compressed.append(compressor.compress(chunk))
+    compressed.append(compressor.flush())
+    blob_id = digest.hexdigest()
+    tree_data = b"100644 zeros.bin\0" + bytes.fromhex(blob_id)
+    tree_id = hashlib.sha1(b"tree %d\0" % len(tree_data) + tree_data).hexdigest().encode()
+    commit = make_commit(tree_id, [base.encode()], b"a gigabyte of zeros")
+    header, rest = bytearray(), size  # the blob's entry header: type 3, then the size
+    byte, rest = (3 << 4) | (rest & 0x0F), rest >> 4
+    while rest:
+        header.append(byte | 0x80)
+        byte, rest = rest & 0x7F, rest >> 7
+    header.append(byte)
+    entries = raw_pack((2, tree_data, None), (1, commit.as_raw_string(), None))[12:-20]
+    body = b"PACK" + struct.pack(">II", 2, 3) + entries + bytes(header) + b"".join(compressed)
+    return body + hashlib.sha1(body).digest(), commit.id.decode()
+
+
+def peak_rss_reset() -> bool:
+    """Reset this process's peak resident size (VmHWM), where Linux allows it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
+def test_a_gigabyte_blob_in_a_megabyte_pack_is_refused_from_its_header(pushed, git, tmp_path):
+    # The live server runs in this process: its peak memory is this process's.
+    pack, commit = zero_blob_pack(1 << 30, pushed.base)
+    assert len(pack) < 2_000_000
+    # The real git client pushes it: the pack goes into a scratch clone as it is.
+    scratch = tmp_path / "scratch"
+    git.run("clone", "-q", "--bare", str(pushed.work), str(scratch))
+    (tmp_path / "zeros.pack").write_bytes(pack)
+    git.run(
+        "index-pack",
+        "-o",
+        str(scratch / "objects/pack/pack-zeros.idx"),
+        str(tmp_path / "zeros.pack"),
+        cwd=scratch,
+    )
+    os.replace(tmp_path / "zeros.pack", scratch / "objects/pack/pack-zeros.pack")
+    before = pushed.refs()
+    objects_before = sorted(p.name for p in (pushed.bare / "objects").rglob("*") if p.is_file())
+    peak_rss_reset()
+    rss_before = memory_kb("VmRSS")
+    refused = git.run(
+        "push",
+        pushed.repo.push_url,
+        f"{commit}:refs/heads/main",
+        cwd=scratch,
+        check=False,
+        timeout=120,
+    )
+    growth_mb = (memory_kb("VmHWM") - rss_before) / 1024
+    assert refused.returncode != 0
+    assert (
+        "remote: error: a file in the push is 1024 MiB, larger than the limit of 100 MiB"
+        in refused.stderr
+    ), refused.stderr
+    assert "[remote rejected] " in refused.stderr
+    assert growth_mb < 200, f"the server grew by {growth_mb:.0f} MB"
+    assert sorted(p.name for p in (pushed.bare / "objects").rglob("*") if p.is_file()) == (
+        objects_before
+    )
+    assert_unchanged(pushed, before, git)
+
+
+# --- negotiation floods ---------------------------------------------------------------------
+
+
+def upload_pack(pushed: Pushed, body: bytes, timeout: float = 60) -> requests.Response:
+    return requests.post(
+        pushed.repo.url + "/git-upload-pack",
+        data=body,
+        headers={"Content-Type": "application/x-git-upload-pack-request"},
+        timeout=timeout,
+    )
+
+
+def haves(count: int, sha: str | None = None) -> bytes:
+    """`count` have lines: of `sha`, or of made-up ids."""
+    if sha is not None:
+        return pkt(f"have {sha}\n".encode()) * count
+    return b"".join(
+        pkt(b"have " + hashlib.sha1(b"%d" % i).hexdigest().encode() + b"\n") for i in range(count)
+    )
+
+
+def test_too_many_have_lines_are_refused_with_an_error_line(pushed):
+    from forge.git.fetch import MAX_HAVES
+
+    want = (
+        pkt(f"want {pushed.base} multi_ack_detailed side-band-64k thin-pack ofs-delta\n".encode())
+        + FLUSH
+    )
+    response = upload_pack(pushed, want + haves(MAX_HAVES + 1) + FLUSH + pkt(b"done\n"))
+    assert pkt_lines(response.content) == [
+        f"ERR upload-pack: too many have lines (more than {MAX_HAVES} in one request)\n".encode()
+    ]
+    # As many as allowed are answered.
+    response = upload_pack(pushed, want + haves(MAX_HAVES) + FLUSH + pkt(b"done\n"))
+    assert pkt_lines(response.content)[0] == b"NAK\n"
+
+
+def test_an_oversized_negotiation_or_a_flood_of_flushes_is_refused(pushed):
+    want = pkt(f"want {pushed.base} side-band-64k\n".encode()) + FLUSH
+    response = upload_pack(pushed, want + pkt(b"x" * 60_000) * 150 + pkt(b"done\n"))
+    assert pkt_lines(response.content) == [b"ERR upload-pack: the request is larger than 8 MiB\n"]
+    response = upload_pack(pushed, want + FLUSH * 100_000 + pkt(b"done\n"))
+    assert pkt_lines(response.content) == [
+        b"ERR upload-pack: too many flush packets (more than 16 in one request)\n"
+    ]
+
+
+def test_many_common_haves_under_multi_ack_cost_a_linear_negotiation(pushed, git):
+    # A branch unrelated to main: main's commit, sent as a have 40,000 times, never covers it,
+    # so dulwich asked after every one of them (40,000 sets of up to 40,000) and walked history.
+    git.run("checkout", "-q", "--orphan", "other", cwd=pushed.work)
+    other = git.commit(pushed.work, {"other.txt": "unrelated\n"}, "unrelated")
+    git.run("push", "-q", pushed.repo.push_url, "other", cwd=pushed.work)
+    want = pkt(f"want {other} multi_ack side-band-64k thin-pack ofs-delta\n".encode()) + FLUSH
+    # About a second here; 28 s when the cost grew with the square of the lines.
+    response = upload_pack(pushed, want + haves(40_000, pushed.base) + pkt(b"done\n"), timeout=20)
+    lines = pkt_lines(response.content)
+    assert lines[0] == f"ACK {pushed.base} continue\n".encode()
+    pack = b"".join(line[1:] for line in lines if line[:1] == b"\x01")
+    # The commit, its tree, and both files (README.md came along into the orphan branch).
+    assert pack[:4] == b"PACK" and struct.unpack(">I", pack[8:12]) == (4,)
+
+
+def fast_import_commits(git, work: Path, branch: str, count: int, prefix: str) -> None:
+    """`count` commits on `branch` of `work`, one file changed in each, via fast-import."""
+    stream = []
+    for i in range(count):
+        stream.append(
+            f"commit refs/heads/{branch}\ncommitter T <t@example.org> {1_700_000_000 + i} +0000\n"
+            f"data <<END\n{prefix} {i}\nEND\n"
+            + (f"from refs/heads/{branch}^0\n" if i == 0 else "")
+            + f"M 644 inline {prefix}.txt\ndata <<END\n{prefix} {i}\nEND\n\n"
+        )
+    git.run("fast-import", "--quiet", cwd=work, input="".join(stream))
+
+
+def test_fetch_after_hundreds_of_local_commits_still_works(pushed, git, tmp_path):
+    fast_import_commits(git, pushed.work, "main", 300, "history")
+    git.run("push", "-q", pushed.repo.push_url, "main", cwd=pushed.work)
+    clone = tmp_path / "clone"
+    git.run("clone", "-q", pushed.repo.url, str(clone))
+    # The server moves on, and the clone makes 400 commits of its own on two branches: the
+    # fetch sends them as haves, round after round.
+    git.run("reset", "-q", "--hard", "main", cwd=pushed.work)
+    upstream = git.commit(pushed.work, {"upstream.txt": "new upstream\n"}, "upstream")
+    git.run("push", "-q", pushed.repo.push_url, "main", cwd=pushed.work)
+    fast_import_commits(git, clone, "main", 200, "local")
+    git.run("branch", "-q", "side", "main~100", cwd=clone)
+    fast_import_commits(git, clone, "side", 200, "side")
+    git.run("fetch", "-q", "origin", cwd=clone, timeout=120)
+    assert git.head(clone, "origin/main") == upstream
+    git.run("fsck", "--strict", cwd=clone)
+
+
+def varint(value: int) -> bytes:
+    """A delta header's size: 7 bits a byte, least significant first."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
+
+
+def test_a_delta_declaring_a_gigabyte_result_is_refused_before_it_is_applied(pushed, git):
+    readme = Blob.from_string(b"# project\n")
+    delta = varint(len(readme.data)) + varint(1 << 30) + b"\x01x"
+    commit, _objects = pushed.next_commit()
+    before = pushed.refs()
+    answer = pushed.push(pushed.update_main(commit.id) + raw_pack((REF_DELTA, delta, readme.id)))
+    assert answer.report[1:] == ["ng refs/heads/main rejected"]
+    assert (
+        "error: an object in the push is 1024 MiB once its delta is applied, "
+        "larger than the limit of 100 MiB" in answer.remote
+    )
+    assert_unchanged(pushed, before, git)
+
+
+def test_an_entry_inflating_past_its_declared_size_is_stopped_there(pushed, git):
+    commit, _objects = pushed.next_commit()
+    # The header says 10 bytes; the stream holds 64 MiB of zeros.
+    header = bytes([(3 << 4) | 10])
+    compressor = zlib.compressobj(9)
+    stream = b"".join(compressor.compress(bytes(1 << 20)) for _ in range(64)) + compressor.flush()
+    body = b"PACK" + struct.pack(">II", 2, 1) + header + stream
+    before = pushed.refs()
+    answer = pushed.push(pushed.update_main(commit.id) + body + hashlib.sha1(body).digest())
+    assert answer.report[1:] == ["ng refs/heads/main unpacker error"]
+    assert "decompressed data exceeds expected size" in answer.remote
+    assert_unchanged(pushed, before, git)

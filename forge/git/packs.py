@@ -34,7 +34,7 @@ class Negotiation:
 
 def read_negotiation(body) -> Negotiation | None:
     """Read the client's want/have lines (a stateless request has them all up front)."""
-    raw = b""
+    raw = bytearray()  # grown in place: `bytes +=` copied it whole for every line
     request = Negotiation(raw=b"")
     while len(raw) < MAX_PEEK:
         header = body.read(4)
@@ -64,7 +64,7 @@ def read_negotiation(body) -> Negotiation | None:
         else:
             request.other_commands.add(command)
             break
-    request.raw = raw
+    request.raw = bytes(raw)
     return request
 
 

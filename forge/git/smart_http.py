@@ -103,7 +103,9 @@ class RequestBody:
         self.limit = limit
         self.read_bytes = 0  # bytes that arrived (inflated), buffered or handed out
         self.taken = 0  # bytes handed out to the reader
-        self.buffer = b""
+        # Consumed from the front with `del`, which bytearray does in place: slicing a bytes
+        # buffer copied the rest of it on every pkt-line read (64 kB per 50-byte have line).
+        self.buffer = bytearray()
         self.eof = False
 
     def _raw(self, size: int) -> bytes:
@@ -136,7 +138,8 @@ class RequestBody:
             self.buffer += chunk
 
     def _take(self, size: int) -> bytes:
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
         self.taken += len(data)
         if self.taken > self.limit:
             raise BodyTooLarge(f"the request is larger than the limit of {format_size(self.limit)}")
@@ -144,7 +147,7 @@ class RequestBody:
 
     def unread(self, data: bytes) -> None:
         """Put back bytes already read, to be read again first."""
-        self.buffer = data + self.buffer
+        self.buffer[:0] = data
         self.taken -= len(data)
 
     def read(self, size: int = -1) -> bytes:
@@ -202,6 +205,7 @@ def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object])
     A plain full clone of a repository kept in one pack is answered by streaming that pack
     file as it is (see `forge.git.packs`); everything else goes through dulwich's handler.
     """
+    body.unread(fetch.read_bounded_negotiation(body))
     request = packs.read_negotiation(body)
     if request is not None:
         pack = packs.whole_pack_for(repo, request)
@@ -307,6 +311,9 @@ def receive_pack(
                 refuse_all("too large", "pack too large", f"error: {exc}")
                 return
             except IntegrityError as exc:
+                # Refused from an entry's header, the rest of the pack is still on its way:
+                # read it (uninflated, within the body limit) so git sees the answer.
+                _drain(body)
                 refuse_all(f"error {exc}", "rejected", f"error: {exc}")
                 return
             except UnresolvedDeltas as exc:
