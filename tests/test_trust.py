@@ -401,3 +401,16 @@ def test_trust_from_an_account_later_suspended_is_gone_at_once(attack, api, data
         accounts.get_user(session, "maya").is_suspended = True
     # Nothing about the edges changed, but the flow's answer did: no stale weight is served.
     assert api("GET", "/repos/alice/project/trust/newbie0", None).json()["weight"] == 0.0
+
+
+def test_a_vouch_moved_to_someone_else_moves_the_weight(attack, api):
+    """The same number of edges, the same amounts, even (on SQLite) the same row id: only who
+    holds the trust changed, and that is what the next request sees."""
+    attack.puppets(2, prefix="newbie")
+    vouch = "/repos/alice/project/trust/{}/vouch"
+    assert api("PUT", vouch.format("newbie0"), attack.tokens["maya"], json={"amount": 0.5}).ok
+    assert api("GET", "/repos/alice/project/trust/newbie0", None).json()["weight"] == 0.5
+    assert api("DELETE", vouch.format("newbie0"), attack.tokens["maya"]).status_code == 204
+    assert api("PUT", vouch.format("newbie1"), attack.tokens["maya"], json={"amount": 0.5}).ok
+    assert api("GET", "/repos/alice/project/trust/newbie0", None).json()["weight"] == 0.0
+    assert api("GET", "/repos/alice/project/trust/newbie1", None).json()["weight"] == 0.5

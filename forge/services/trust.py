@@ -33,6 +33,7 @@ ring earns in its own repositories, where it holds every role, counts nowhere el
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 
@@ -158,31 +159,26 @@ def _transaction_ended(session: Session, *_args) -> None:
 
 def earned_in(session: Session, repo: Repository, rules: ReputationRules) -> Earned:
     """Everyone's earned trust in the repository. Cached for the session's transaction
-    (recording an edge clears it), and across requests in this process for as long as the
-    repository's edges, seeds and inactive accounts stay what they were: the flow is the
-    costly part (bench/trust.py), the three queries that say whether it changed are not."""
+    (recording an edge clears it), and across requests in this process by what the flow is
+    computed from: a digest of the repository's edges, its seeds and its inactive accounts.
+    The flow is the costly part (bench/trust.py); reading what it is made of is not."""
     cache = session.info.setdefault(CACHE_KEY, {})
     if repo.id in cache:
         return cache[repo.id]
-    edges = TrustEdge.repository_id == repo.id
-    count, newest, total = session.execute(
-        select(func.count(TrustEdge.id), func.max(TrustEdge.id), func.sum(TrustEdge.amount)).where(
-            edges
+    rows = session.execute(
+        select(
+            TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind, func.sum(TrustEdge.amount)
         )
-    ).one()
+        .where(TrustEdge.repository_id == repo.id)
+        .group_by(TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind)
+        .order_by(TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind)
+    ).all()
     seeds = _seeds(session, repo)
     inactive = _inactive(session, repo)
-    key = (repo.id, count, newest, total, frozenset(seeds), frozenset(inactive), rules)
+    digest = hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest()
+    key = (digest, frozenset(seeds), frozenset(inactive), rules)
     earned = _FLOWS.get(key)
     if earned is None:
-        rows = session.execute(
-            select(
-                TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind,
-                func.sum(TrustEdge.amount),
-            )
-            .where(edges)
-            .group_by(TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind)
-        ).all()  # fmt: skip
         earned = _flow(rows, seeds, inactive, rules)
         _FLOWS.put(key, earned)
     cache[repo.id] = earned
