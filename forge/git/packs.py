@@ -130,24 +130,49 @@ class EntryHeader:
     base_sha: bytes | None = None  # REF_DELTA: the base object's raw sha
 
 
-def parse_entry_header(buffer, offset: int = 0) -> EntryHeader:
-    byte = buffer[offset]
-    kind, size, shift, pos = (byte >> 4) & 7, byte & 15, 4, offset + 1
+def read_entry_header(next_byte, read) -> EntryHeader:
+    """One entry header from a byte source: `next_byte()` gives the next byte, `read(n)` the
+    next n bytes. Its `end` is 0 (the caller knows where it is). Sizes and offsets are bounded
+    at 2^64: a header that goes on past that is not git's."""
+    byte = next_byte()
+    kind, size, shift = (byte >> 4) & 7, byte & 15, 4
     while byte & 0x80:
-        byte = buffer[pos]
-        pos += 1
+        if shift > 63:
+            raise ValueError("an entry header declares a size beyond 2^64")
+        byte = next_byte()
         size |= (byte & 0x7F) << shift
         shift += 7
-    header = EntryHeader(kind, size, pos)
+    header = EntryHeader(kind, size, 0)
     if kind == OFS_DELTA:
-        byte = buffer[pos]
-        pos += 1
+        byte = next_byte()
         distance = byte & 0x7F
         while byte & 0x80:
-            byte = buffer[pos]
-            pos += 1
+            if distance > 1 << 64:
+                raise ValueError("a delta's base offset is beyond 2^64")
+            byte = next_byte()
             distance = ((distance + 1) << 7) | (byte & 0x7F)
-        header.base_distance, header.end = distance, pos
+        header.base_distance = distance
     elif kind == REF_DELTA:
-        header.base_sha, header.end = bytes(buffer[pos : pos + 20]), pos + 20
+        header.base_sha = read(20)
+        if len(header.base_sha) != 20:
+            raise ValueError("the pack ends inside an entry header")
+    return header
+
+
+def parse_entry_header(buffer, offset: int = 0) -> EntryHeader:
+    """The entry header at `offset` of `buffer`; its `end` is where the data starts."""
+    position = offset
+
+    def next_byte() -> int:
+        nonlocal position
+        position += 1
+        return buffer[position - 1]
+
+    def read(count: int) -> bytes:
+        nonlocal position
+        position += count
+        return bytes(buffer[position - count : position])
+
+    header = read_entry_header(next_byte, read)
+    header.end = position
     return header

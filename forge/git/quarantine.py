@@ -37,7 +37,7 @@ from dulwich.pack import (
 )
 
 from forge.git.integrity import IntegrityError, ObjectChecker, format_size
-from forge.git.packs import OFS_DELTA, REF_DELTA
+from forge.git.packs import OFS_DELTA, REF_DELTA, read_entry_header
 
 INFLATE_STEP = 65536  # the most one step of a streaming inflate produces
 # A delta making an object of N bytes is at most N bytes of inserts, one opcode per 127 of
@@ -144,28 +144,12 @@ class _BoundedPackStream(PackStreamCopier):
         return data[0]
 
     def _read_entry(self) -> tuple[UnpackedObject, bytes]:
-        byte = self._byte()
-        kind, size, shift = (byte >> 4) & 7, byte & 15, 4
-        while byte & 0x80:
-            if shift > 63:
-                raise ValueError("an entry header declares a size beyond 2^64")
-            byte = self._byte()
-            size |= (byte & 0x7F) << shift
-            shift += 7
-        base: int | bytes | None = None
-        if kind == OFS_DELTA:
-            byte = self._byte()
-            base = byte & 0x7F
-            while byte & 0x80:
-                if base > 1 << 64:
-                    raise ValueError("a delta's base offset is beyond 2^64")
-                byte = self._byte()
-                base = ((base + 1) << 7) | (byte & 0x7F)
-        elif kind == REF_DELTA:
-            base = self.read(20)
-            if len(base) != 20:
-                raise zlib.error("the pack ends inside an entry header")
-        elif kind not in (1, 2, 3, 4):
+        header = read_entry_header(self._byte, self.read)
+        kind, size = header.kind, header.size
+        base: int | bytes | None = header.base_distance
+        if kind == REF_DELTA:
+            base = header.base_sha
+        elif kind not in (1, 2, 3, 4, OFS_DELTA):
             raise ValueError(f"unknown pack entry type {kind}")
         limit = self.max_object_bytes
         check_head = None
