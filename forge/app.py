@@ -94,7 +94,6 @@ def _bound_body() -> None:
     """Refuse a body over FORGE_MAX_API_BODY_KB (413): one whose Content-Length says so before
     reading any of it, a chunked one (no Content-Length) once a byte past the limit arrives."""
     limit = current_app.extensions["forge.settings"].max_api_body_bytes
-    request.max_content_length = limit
     request.max_form_memory_size = limit  # one form field may be as large as the body
     if request.content_length is not None:
         if request.content_length > limit:

@@ -72,7 +72,6 @@ def login():
         if credentials is not None:
             start_session(credentials.user)
             return redirect(safe_next(request.args.get("next")))
-        db().commit()  # keep the failure on record for throttling
         flash("Incorrect username or password.", "error")
         status = 401
     elif request.method == "POST":
