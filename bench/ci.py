@@ -194,8 +194,8 @@ def throughput(forge: Forge, jobs: int, workers: int) -> dict:
 
 def components(forge: Forge, work: Path, rounds: int = 20) -> dict:
     """A checkout of the pushed commit and bubblewrap running `true`, each timed alone."""
+    from forge.ci import sandbox as ci_sandbox
     from forge.git.checkout import checkout
-    from forge.services import ci_sandbox
 
     repo_path = next(forge.settings.repos_dir.rglob("throughput.git"))
     sha = git("rev-parse", "HEAD", cwd=work)

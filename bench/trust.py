@@ -1,4 +1,4 @@
-"""Benchmark: what the trust flow (forge.services.trust) costs as a repository's history grows.
+"""Benchmark: what the trust flow (forge.accounts.trust) costs as a repository's history grows.
 
 Every change page, vote and merge computes the earned trust of a repository's people once per
 transaction: a maximum flow from the repository's maintainers along its trust edges. This
@@ -20,8 +20,8 @@ import random
 import statistics
 import time
 
+from forge.accounts import trust
 from forge.config import ReputationRules
-from forge.services import trust
 
 SIZES = ((200, 1_000, 5), (2_000, 10_000, 10), (5_000, 30_000, 20), (20_000, 100_000, 40))
 AMOUNTS = (0.25, 0.1, 0.05, 0.02)  # a merge, an agreement share, audits

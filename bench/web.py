@@ -132,9 +132,10 @@ def gunicorn(app: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
 
 def prepare_forge(root: Path) -> Path:
     """A FORGE_HOME with user `bench` owning the public repository `big`: the benchmark copy."""
+    from forge.accounts import users as accounts
     from forge.config import Settings
     from forge.db import Database
-    from forge.services import accounts, repos
+    from forge.repos import repositories as repos
 
     home = root / "forge-home"
     settings = Settings.from_env({"FORGE_HOME": str(home)})

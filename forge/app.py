@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 from flask import Flask, current_app, request
-from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,7 +19,6 @@ from forge.queue import connect as connect_queue
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 csrf = CSRFProtect()
-login_manager = LoginManager()
 
 
 class DatabaseInteger(IntegerConverter):
@@ -70,10 +68,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The first request hook of all: an oversized body is refused before anything else runs.
     app.before_request(_bound_body)
     csrf.init_app(app)
-    login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please sign in to see that page."
-    login_manager.login_message_category = "info"
 
     from forge import web
     from forge.api import api
@@ -115,7 +109,7 @@ def _bound_body() -> None:
 def _attach_webhooks(app: Flask, settings: Settings) -> None:
     """Sessions of this app queue the webhook deliveries they record once they commit."""
     from forge import queue
-    from forge.services import webhooks
+    from forge.notify import webhooks
 
     connection = app.extensions["forge.redis"]
     webhooks.attach(

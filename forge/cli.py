@@ -132,7 +132,7 @@ def serve(ctx: click.Context, host: str, port: int):
 def worker(ctx: click.Context, queues: str, burst: bool, no_reconcile: bool):
     """Run a job worker (start more of them to scale out)."""
     from forge.queue import QUEUES, QueueUnavailable
-    from forge.queue.worker import run_worker
+    from forge.worker import run_worker
 
     settings = _load_settings(ctx, create_home=False)
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -140,14 +140,14 @@ def worker(ctx: click.Context, queues: str, burst: bool, no_reconcile: bool):
     if unknown or not names:
         fail(f"unknown queue {unknown[0] if unknown else queues!r}; queues: {', '.join(QUEUES)}")
     _database(settings, upgrade=False).dispose()
-    # Jobs read the settings from the environment (forge.queue.jobs), --home included.
+    # Jobs read the settings from the environment (forge.jobs), --home included.
     os.environ.update(settings.environment())
     extra = []
     if "ci" in names and settings.ci.concurrency > 1 and not burst:
         # An rq worker runs one job at a time: FORGE_CI_CONCURRENCY=N starts N-1 more.
         extra = _start_ci_workers(settings.ci.concurrency - 1)
     if "ci" in names and not burst and not no_reconcile:
-        from forge.queue.ci import start_reconciler
+        from forge.worker import start_reconciler
 
         # Every 15 s (one worker at a time): a killed worker's jobs end, lost ones requeue.
         extra.append(start_reconciler())
@@ -187,12 +187,12 @@ def ci():
 def ci_reconcile(ctx: click.Context, every: int | None):
     """End CI jobs whose worker is gone; queue the queued jobs the queue lost and the
     outbox's jobs whose hand-over failed."""
+    from forge.jobs import reconcile_ci, relay_outbox
     from forge.queue import QueueUnavailable, check, connect
-    from forge.queue.jobs import reconcile_ci, relay_outbox
 
     settings = _load_settings(ctx, create_home=False)
     if every is not None:
-        from forge.queue.ci import reconcile_forever
+        from forge.worker import reconcile_forever
 
         reconcile_forever(every)
         return
@@ -220,8 +220,8 @@ def user():
 @click.pass_context
 def user_create(ctx: click.Context, name: str, email: str, admin: bool, password_stdin: bool):
     """Create a user account."""
-    from forge.services import accounts
-    from forge.services.errors import ForgeError
+    from forge.accounts import users as accounts
+    from forge.errors import ForgeError
 
     settings = _load_settings(ctx, create_home=False)
     if password_stdin:
@@ -253,8 +253,8 @@ def token():
 @click.pass_context
 def token_create(ctx: click.Context, name: str, scopes: str | None, label: str):
     """Create a token for user NAME and print it (it is shown only this once)."""
-    from forge.services import accounts
-    from forge.services.errors import ForgeError
+    from forge.accounts import users as accounts
+    from forge.errors import ForgeError
 
     settings = _load_settings(ctx, create_home=False)
     database = _database(settings, upgrade=False)

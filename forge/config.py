@@ -54,7 +54,7 @@ SIGNUP_MODES = ("open", "approval", "closed")
 @dataclass(frozen=True)
 class LoginLimits:
     """Failed sign-ins allowed per window (which opens with the first failure), counted in Redis
-    by `forge.services.accounts.check_credentials`. Never per account alone, which would let
+    by `forge.accounts.users.check_credentials`. Never per account alone, which would let
     anyone lock the owner out."""
 
     window_seconds: int = 15 * 60
@@ -118,7 +118,7 @@ class ReputationRules:
     audit_passed: int = 3  # a right answer on an audit
     audit_failed: int = -5  # a wrong answer on an audit
     revert_window_days: int = 14
-    # Trust (forge.services.trust): what a vote weighs toward a repository's quorum. Granted
+    # Trust (forge.accounts.trust): what a vote weighs toward a repository's quorum. Granted
     # by role: maintainers, admins and the owner weigh max_weight, writers writer_weight,
     # triagers triage_weight. Earned: what flows from them along their decisions, at most
     # max_earned_trust a person. Each decision gives at most its amount, however many

@@ -9,7 +9,7 @@ transaction commits, the row is handed to rq at once (through the session's way 
 (Redis is down, the process dies right after the commit) the commit still stands: the caller
 is never told "failed" about something that happened, and the row stays. `relay` puts the rows
 older than a few seconds on the queue; the reconciler beside every CI worker runs it every
-15 seconds (`forge.queue.ci.reconcile_forever`), and `forge outbox relay` runs it once.
+15 seconds (`forge.worker.reconcile_forever`), and `forge outbox relay` runs it once.
 
 Delivery is at least once: a hand-over whose row could not be deleted afterwards is relayed
 again, so each job forge queues this way tolerates running twice (each checks the database

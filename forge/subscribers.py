@@ -15,6 +15,6 @@ from __future__ import annotations
 def register() -> None:
     """Register the webhook payload builders (idempotent: a process may call it twice)."""
     from forge.api.hooks import payload_builders
-    from forge.services import webhooks
+    from forge.notify import webhooks
 
     webhooks.register_payloads(payload_builders())

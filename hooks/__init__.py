@@ -1,7 +1,7 @@
 """Receive hooks: what every ref change in forge passes through, however it is made.
 
 A git push, a merge in the browser and an API call all end in
-`forge.services.refs.update_refs`, which runs the pre-receive checks here (any of them may
+`forge.repos.refs.update_refs`, which runs the pre-receive checks here (any of them may
 refuse the whole change with a reason the user sees) and, once the refs moved, the
 post-receive actions. Each check and action is a small function of a `PushContext`; to add
 one, write it in `checks.py` or `actions.py` and list it below.

@@ -58,7 +58,7 @@ def suggest_change_request(ctx: PushContext) -> None:
 
 def update_changes(ctx: PushContext) -> None:
     """A push to a branch that open changes come from adds a patch set to each."""
-    from forge.services.changes import follow_branch_pushes
+    from forge.review.changes import follow_branch_pushes
 
     if ctx.repos_dir is None:
         return
@@ -75,12 +75,12 @@ def schedule_ci(ctx: PushContext) -> None:
     """A push to a branch asks for a CI run of its new head (not deleting it, not for tags).
 
     The runs are rows in this push's transaction; once it commits, a `ci` queue job puts
-    their jobs on the queue (forge.services.ci). Runs before update_changes, so the changes'
+    their jobs on the queue (forge.ci.runs). Runs before update_changes, so the changes'
     new patch sets find the run and link to it.
     """
     from pathlib import Path
 
-    from forge.services import ci
+    from forge.ci import runs as ci
 
     if ctx.enqueue is not None:
         ctx.session.info["forge.enqueue"] = ctx.enqueue
@@ -100,8 +100,8 @@ def schedule_ci(ctx: PushContext) -> None:
 
 def rebase_merge_queue(ctx: PushContext) -> None:
     """A push to a branch from outside its merge queue moved the tip the queue was built on:
-    the queue is rebuilt and tested again on the new tip (forge.services.merge_queue)."""
-    from forge.services import merge_queue
+    the queue is rebuilt and tested again on the new tip (forge.gate.merge_queue)."""
+    from forge.gate import merge_queue
 
     if ctx.via == merge_queue.VIA:
         return
@@ -114,16 +114,16 @@ def schedule_maintenance(ctx: PushContext) -> None:
     """A push added a pack; merge the packs in the background so clones stay fast."""
     if any(not u.deleted for u in ctx.updates):
         # After the push's commit (forge.outbox): never for a push that was rolled back.
-        outbox.put(ctx.session, "default", "forge.queue.jobs.maintain_repository",
+        outbox.put(ctx.session, "default", "forge.jobs.maintain_repository",
                    str(ctx.git.path), enqueue=ctx.enqueue)  # fmt: skip
 
 
 def announce_to_webhooks(ctx: PushContext) -> None:
     """Record push, create and delete events (a change's new patch set announces itself, see
-    forge.services.changes.add_patch_set); deliveries are queued once the push's transaction
+    forge.review.changes.add_patch_set); deliveries are queued once the push's transaction
     commits."""
     from forge.git.pushlog import pushed_commits
-    from forge.services import webhooks
+    from forge.notify import webhooks
 
     repo, emit = ctx.repository, webhooks.emit
     for update in ctx.updates:
@@ -143,11 +143,11 @@ def announce_to_webhooks(ctx: PushContext) -> None:
 
 def settle_reverts(ctx: PushContext) -> None:
     """A branch received commits saying "This reverts commit <sha>" of a change merged into
-    it within the window: its author and approvers lose reputation (forge.services.reputation).
+    it within the window: its author and approvers lose reputation (forge.accounts.reputation).
     A revert landing by merging a revert change passes here too, as every merge does."""
+    from forge.accounts import reputation
     from forge.git.merge import commits_between
     from forge.git.pushlog import pushed_messages
-    from forge.services import reputation
 
     for update in ctx.updates:
         if not update.branch or update.created or update.deleted:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from forge.accounts.permissions import ROLE_RANK
 from forge.git.refs import is_ancestor
 from forge.models import BranchProtection, CommitStatus
-from forge.services.permissions import ROLE_RANK
 
 from .context import PushContext, Refused
 

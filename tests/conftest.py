@@ -26,10 +26,10 @@ from github import Auth, Github
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
+from forge.accounts import users as accounts
 from forge.app import create_app
 from forge.config import LoginLimits, Settings
 from forge.queue.embedded import EmbeddedRedis
-from forge.services import accounts
 
 EXTERNAL_DATABASE = os.environ.get("DATABASE_URL", "").strip()
 EXTERNAL_REDIS = os.environ.get("REDIS_URL", "").strip()
@@ -276,7 +276,7 @@ def hosted_repo(live_server, make_user, make_token, database, settings):
     """Make a user and a repository on the live server; returns what a test needs of them."""
 
     def make(owner="alice", name="project", private=False):
-        from forge.services import repos as repo_service
+        from forge.repos import repositories as repo_service
 
         with database.session() as session:
             user = accounts.find_user(session, owner)

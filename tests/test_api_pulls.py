@@ -10,7 +10,8 @@ import pytest
 from conftest import authed
 from github import GithubException, UnknownObjectException
 
-from forge.services import accounts, repos
+from forge.accounts import users as accounts
+from forge.repos import repositories as repos
 
 APP = "".join(f"line {i}\n" for i in range(1, 11))
 

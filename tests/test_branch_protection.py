@@ -5,7 +5,8 @@ import requests
 from conftest import authed
 from github import Auth, Github
 
-from forge.services import accounts, repos
+from forge.accounts import users as accounts
+from forge.repos import repositories as repos
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from forge.services.highlight import stylesheet
+from forge.repos.highlight import stylesheet
 
 ROOT = Path(__file__).resolve().parent.parent
 

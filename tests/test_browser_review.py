@@ -12,8 +12,8 @@ from conftest import authed
 from playwright.sync_api import expect
 from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
 
-from forge.services import accounts
-from forge.services import repos as repo_service
+from forge.accounts import users as accounts
+from forge.repos import repositories as repo_service
 
 APP = '''"""The greeter."""
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import authed, form_post
 from sqlalchemy import func, select
 
+from forge.accounts import users as accounts
 from forge.models import Change, Notification, Review, ReviewComment
-from forge.services import accounts
-from forge.services import repos as repo_service
+from forge.repos import repositories as repo_service
 
 APP = "".join(f"line {n}\n" for n in range(1, 21))
 DESCRIPTION = "Makes **greetings** shorter.\n\n<script>alert(1)</script>\n\nSee @carol."

@@ -5,9 +5,11 @@ import pytest
 from conftest import authed
 from sqlalchemy import select
 
+from forge.accounts import users as accounts
+from forge.errors import Invalid
 from forge.models import Change, Notification
-from forge.services import accounts, changes, repos
-from forge.services.errors import Invalid
+from forge.repos import repositories as repos
+from forge.review import changes
 
 
 @pytest.fixture

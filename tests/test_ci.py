@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from forge.models import CiJob, CiRun, CommitStatus
 from forge.queue import connect
-from forge.queue.worker import run_worker
+from forge.worker import run_worker
 
 
 @pytest.fixture
@@ -286,7 +286,7 @@ def children_of(pid: int) -> list[int]:
 def test_jobs_queued_before_redis_lost_them_still_run(
     ci, git, hosted_repo, tmp_path, database, settings
 ):
-    from forge.queue.jobs import reconcile_ci
+    from forge.jobs import reconcile_ci
 
     repo = hosted_repo()
     sha = push_ci(git, repo, tmp_path, "jobs:\n  test:\n    run: echo ran\n")
@@ -318,8 +318,8 @@ SIMPLE = "jobs:\n  test:\n    run: echo tested $CI_COMMIT_SHA\n"
 @pytest.fixture
 def project(ci, git, hosted_repo, tmp_path, make_user, make_token, database):
     """alice's public project with a CI file on main; carol may write, bob is a stranger."""
-    from forge.services import accounts
-    from forge.services import repos as repo_service
+    from forge.accounts import users as accounts
+    from forge.repos import repositories as repo_service
 
     repo = hosted_repo()
     repo.main_sha = push_ci(git, repo, tmp_path, SIMPLE)

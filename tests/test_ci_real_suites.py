@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from test_ci import ci, jobs_of, log_of, push_ci, work  # noqa: F401 (ci: the fixture used)
 
-from forge.services import ci_sandbox
+from forge.ci import sandbox as ci_sandbox
 
 PYTHON_PACKAGE = {
     "calc/__init__.py": (

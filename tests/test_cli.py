@@ -246,7 +246,7 @@ def test_worker_runs_jobs_in_burst_mode(cli, ready, clean_redis):
     from rq import Queue
 
     connection = redis.Redis.from_url(clean_redis)
-    job = Queue("default", connection=connection).enqueue("forge.queue.jobs.ping", "hello")
+    job = Queue("default", connection=connection).enqueue("forge.jobs.ping", "hello")
     result = cli("worker", "--burst", "--queues", "default", env={"REDIS_URL": clean_redis})
     assert result.returncode == 0, result.stderr
     job.refresh()

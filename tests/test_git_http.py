@@ -158,7 +158,8 @@ def test_private_repository_is_missing_for_strangers_and_asks_anonymous(
 def test_reader_may_clone_but_not_push_and_sees_why(
     git, hosted_repo, make_user, make_token, database, settings, tmp_path
 ):
-    from forge.services import accounts, repos
+    from forge.accounts import users as accounts
+    from forge.repos import repositories as repos
 
     repo = hosted_repo(private=True)
     work = git.init(tmp_path / "work")

@@ -6,7 +6,7 @@ import subprocess
 
 from forge.git.maintenance import merge_packs
 from forge.git.revindex import ReverseIndex
-from forge.queue.worker import run_worker
+from forge.worker import run_worker
 
 
 def pack_files(settings, owner="alice", name="project"):

@@ -12,7 +12,8 @@ import redis
 import requests
 from conftest import PASSWORD, csrf_from
 
-from forge.services import accounts, rate_limits
+from forge.accounts import rate_limits
+from forge.accounts import users as accounts
 
 ATTACKER = "203.0.113.66"
 OWNER = "198.51.100.7"

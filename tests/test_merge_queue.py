@@ -12,10 +12,12 @@ import pytest
 from conftest import csrf_from, form_post, wait_for
 from sqlalchemy import select
 
+from forge.accounts import users as accounts
+from forge.gate import votes
 from forge.models import Change, CiRun, MergeQueueEntry, Vote
 from forge.queue import connect
-from forge.queue.worker import run_worker
-from forge.services import accounts, repos, votes
+from forge.repos import repositories as repos
+from forge.worker import run_worker
 
 # Green for a change alone, red when both a.txt and b.txt are there.
 TOGETHER_RED = (

@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from test_merge_queue import ci, work  # noqa: F401  (ci is a fixture)
 
 from forge import outbox, queue
+from forge.accounts import users as accounts
 from forge.db import utcnow
+from forge.gate import votes as vote_service
 from forge.models import Change, OutboxMessage, User
-from forge.services import accounts, repos
-from forge.services import votes as vote_service
+from forge.repos import repositories as repos
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_a_vote_committed_while_the_queue_is_down_still_gets_its_merge(
     # The commit stood (no error reached the voter), and the follow-up waits in the outbox.
     with database.session() as session:
         waiting = session.scalars(select(OutboxMessage)).all()
-        assert [m.func for m in waiting] == ["forge.queue.jobs.consider_for_merge_queue"]
+        assert [m.func for m in waiting] == ["forge.jobs.consider_for_merge_queue"]
     work(settings)  # the queue holds nothing yet: nothing happens
     assert state_of_change(database) == "open"
 
@@ -105,7 +106,7 @@ def test_a_vote_rolled_back_leaves_no_follow_up(change, database, settings):
         assert outbox.waiting(session) == 0
         assert session.scalar(select(Change).where(Change.number == 1)).state == "open"
     queued = queue.queue(queue.connect(settings.redis_url), "default").jobs
-    assert "forge.queue.jobs.consider_for_merge_queue" not in [j.func_name for j in queued]
+    assert "forge.jobs.consider_for_merge_queue" not in [j.func_name for j in queued]
     work(settings)
     assert state_of_change(database) == "open"
 
@@ -116,7 +117,7 @@ def test_a_savepoint_rolled_back_inside_the_transaction_keeps_its_follow_up(
     """A savepoint is no transaction: released, it queues nothing yet; rolled back (an
     IntegrityError caught inside begin_nested, a duplicate row some other request wrote first),
     it takes none of the transaction's after-commit work with it."""
-    consider = "forge.queue.jobs.consider_for_merge_queue"
+    consider = "forge.jobs.consider_for_merge_queue"
 
     def queued() -> list[str]:
         jobs = queue.queue(queue.connect(settings.redis_url), "default").jobs

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from forge.queue import queue
-from forge.queue.worker import ForgeWorker, InProcessWorker
+from forge.worker import ForgeWorker, InProcessWorker
 
 
 @pytest.mark.parametrize("worker_class", [ForgeWorker, InProcessWorker])

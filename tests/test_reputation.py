@@ -13,10 +13,11 @@ from test_ci import ci, project, work  # noqa: F401  (ci and project are fixture
 from test_ci import jobs_of as ci_jobs_of
 from test_ci import upload as ci_upload
 
+from forge.accounts import reputation
+from forge.accounts import users as accounts
 from forge.models import Change, User
 from forge.models.quality import ReputationEvent, TrustEdge
-from forge.services import accounts, reputation
-from forge.services import repos as repo_service
+from forge.repos import repositories as repo_service
 
 
 @pytest.fixture

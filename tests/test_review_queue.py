@@ -13,11 +13,12 @@ from playwright.sync_api import expect
 from sqlalchemy import event, select, update
 from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
 
+from forge.accounts import users as accounts
 from forge.db import utcnow
+from forge.gate import votes
 from forge.models import Change, User
 from forge.models.quality import ReviewClaim
-from forge.services import accounts, votes
-from forge.services import repos as repo_service
+from forge.repos import repositories as repo_service
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ def test_forge_serve_end_to_end(tmp_path, database_url):
         # A job put on the embedded Redis is run by the worker that `forge serve` started.
         socket = home / "redis" / "redis.sock"
         connection = redis.Redis(unix_socket_path=str(socket))
-        job = Queue("default", connection=connection).enqueue("forge.queue.jobs.ping", "hello")
+        job = Queue("default", connection=connection).enqueue("forge.jobs.ping", "hello")
         wait_for(lambda: job.get_status(refresh=True) == "finished", what="the ping job")
         assert job.return_value(refresh=True)["payload"] == "hello"
         connection.close()

@@ -10,10 +10,10 @@ import pytest
 import requests
 from conftest import PASSWORD, csrf_from, form_post
 
+from forge.accounts import users as accounts
 from forge.app import create_app
 from forge.config import ConfigError, Settings
 from forge.models import User
-from forge.services import accounts
 
 
 def signed_in(client) -> bool:

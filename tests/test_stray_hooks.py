@@ -48,7 +48,7 @@ def make_stray_hooks(where: Path, kind: str, marker: Path) -> None:
 
 PROBE = """
 import json, sys
-from forge.services import refs
+from forge.repos import refs
 print(json.dumps({
     "file": refs.hooks.__file__,
     "checks": [check.__name__ for check in refs.hooks.PRE_RECEIVE],

@@ -18,11 +18,13 @@ from sqlalchemy import select
 from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
 from test_merge_queue import ci, work  # noqa: F401  (ci is a fixture)
 
+from forge.accounts import privileges, trust
+from forge.accounts import users as accounts
+from forge.ci.runs import _is_newcomer
+from forge.gate import votes as vote_service
 from forge.models import Change
 from forge.models.quality import TrustEdge
-from forge.services import accounts, privileges, repos, trust
-from forge.services import votes as vote_service
-from forge.services.ci import _is_newcomer
+from forge.repos import repositories as repos
 
 
 @pytest.fixture

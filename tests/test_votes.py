@@ -20,11 +20,12 @@ from sqlalchemy import select
 from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
 from test_webhooks import drain, make_hook, receiver, settings  # noqa: F401  (fixtures)
 
+from forge.accounts import users as accounts
+from forge.errors import Forbidden, Invalid
+from forge.gate import votes as vote_service
 from forge.models import Change, ChangeEvent
 from forge.models.quality import TrustEdge
-from forge.services import accounts, repos
-from forge.services import votes as vote_service
-from forge.services.errors import Forbidden, Invalid
+from forge.repos import repositories as repos
 
 APP = "".join(f"line {i}\n" for i in range(1, 11))
 
@@ -73,7 +74,7 @@ def project(git, hosted_repo, tmp_path, make_user, make_token, database, github,
 
 def earn(database, name: str, amount: float, repo=("alice", "project")) -> None:
     """Give a user trust in a repository, as history would have: the owner merged changes of
-    theirs worth `amount` (the edges forge.services.trust records when a merge settles)."""
+    theirs worth `amount` (the edges forge.accounts.trust records when a merge settles)."""
     with database.session() as session:
         user = accounts.get_user(session, name)
         found = repos.find_repository(session, *repo)

@@ -24,10 +24,10 @@ from sqlalchemy import update
 from forge.app import create_app
 from forge.db import utcnow
 from forge.models import Change, MergeQueueEntry, Repository, User, Vote, WebhookDelivery
+from forge.notify import webhooks
 from forge.queue import connect
-from forge.queue.deliveries import reconcile
-from forge.queue.worker import run_worker
-from forge.services import webhooks
+from forge.notify.deliveries import reconcile
+from forge.worker import run_worker
 
 SECRET = "It's a Secret to Everybody"
 

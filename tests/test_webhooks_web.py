@@ -134,8 +134,8 @@ def test_bad_input_is_shown_at_its_field_and_saves_nothing(
 
 
 def test_only_admins_see_hook_settings(hosted_repo, client, login, make_user, database):
-    from forge.services import accounts
-    from forge.services import repos as repo_service
+    from forge.accounts import users as accounts
+    from forge.repos import repositories as repo_service
 
     hosted_repo()
     hosted_repo("alice", "secret", private=True)

@@ -8,7 +8,8 @@ import pytest
 from conftest import forge_cli, wait_for
 from test_webhooks import loopback_settings, receiver  # noqa: F401  (receiver is a fixture)
 
-from forge.services import accounts, repos
+from forge.accounts import users as accounts
+from forge.repos import repositories as repos
 
 
 @pytest.fixture

@@ -19,15 +19,15 @@ from collections.abc import Sequence
 
 from flask import jsonify, request
 
+from forge.accounts import users as accounts
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
+from forge.ci import runs as ci_service
+from forge.errors import Invalid
 from forge.models.ci import FINISHED
-from forge.services import accounts
-from forge.services import ci as ci_service
-from forge.services.errors import Invalid
-from forge.services.repos import get_repository
+from forge.repos.repositories import get_repository
 from forge.web.context import db, settings
 
 # GitHub's `status` filter -> forge's run states. It takes statuses and conclusions alike;

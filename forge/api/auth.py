@@ -6,10 +6,10 @@ import base64
 
 from flask import g, request
 
+from forge.accounts.users import user_for_token
 from forge.api import api
 from forge.api.errors import ApiError
 from forge.models import User
-from forge.services.accounts import user_for_token
 from forge.web.context import db
 
 

@@ -11,7 +11,7 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 
 from forge.api.errors import ApiError
-from forge.services.errors import Invalid
+from forge.errors import Invalid
 
 MAX_JSON_DEPTH = 64  # arrays and objects inside one another; no API body needs more than a few
 

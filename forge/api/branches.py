@@ -9,10 +9,10 @@ from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
-from forge.services import branches as branch_service
-from forge.services import refs as ref_service
-from forge.services.errors import Invalid, NotFound
-from forge.services.repos import get_repository
+from forge.errors import Invalid, NotFound
+from forge.repos import branches as branch_service
+from forge.repos import refs as ref_service
+from forge.repos.repositories import get_repository
 from forge.web import external_url
 from forge.web.context import db, redis_connection, settings
 

@@ -13,9 +13,9 @@ from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import check_commit_id, inline_comment, pull_of
 from forge.models import Change
-from forge.services import changes as change_service
-from forge.services import reviews as review_service
-from forge.services.repos import get_repository
+from forge.repos.repositories import get_repository
+from forge.review import changes as change_service
+from forge.review import reviews as review_service
 from forge.web.context import db, settings
 
 

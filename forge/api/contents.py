@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from forge.accounts.permissions import role_of
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import commit_json
-from forge.services import contents as content_service
-from forge.services import forks as fork_service
-from forge.services.permissions import role_of
-from forge.services.repos import get_repository
+from forge.repos import contents as content_service
+from forge.repos import forks as fork_service
+from forge.repos.repositories import get_repository
 from forge.web.context import db, settings
 
 

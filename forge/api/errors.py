@@ -12,7 +12,7 @@ from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from forge.api import api
-from forge.services.errors import Conflict, Forbidden, ForgeError, Invalid, NotFound, Throttled
+from forge.errors import Conflict, Forbidden, ForgeError, Invalid, NotFound, Throttled
 
 DOCS = "https://docs.github.com/rest"
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
+from forge.accounts import rate_limits
 from forge.api import api, shapes
 from forge.api.auth import authenticate
 from forge.api.errors import ApiError, error_response, validation_failed
-from forge.services import rate_limits
 from forge.web.context import redis_connection, settings
 
 PREFIX = api.url_prefix

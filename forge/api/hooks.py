@@ -14,9 +14,9 @@ from forge.api import api, shapes
 from forge.api.auth import require_scope, require_user
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
-from forge.services import webhooks
-from forge.services.errors import Invalid
-from forge.services.repos import get_repository
+from forge.errors import Invalid
+from forge.notify import webhooks
+from forge.repos.repositories import get_repository
 from forge.web.context import db, settings
 
 SCOPE = "admin:repo_hook"

@@ -19,9 +19,9 @@ from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import pull_of
-from forge.services import merge_queue
-from forge.services.errors import Invalid
-from forge.services.repos import get_repository
+from forge.errors import Invalid
+from forge.gate import merge_queue
+from forge.repos.repositories import get_repository
 from forge.web import external_url
 from forge.web.context import db, settings
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from forge.accounts.permissions import can
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope, require_user
 from forge.api.pagination import paginate
-from forge.services import changes as change_service
-from forge.services.permissions import can
+from forge.review import changes as change_service
 from forge.web.context import db
 
 

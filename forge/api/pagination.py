@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from flask import request
 
-from forge.services.errors import Invalid
+from forge.errors import Invalid
 from forge.web import external_url
 
 DEFAULT_PER_PAGE = 30

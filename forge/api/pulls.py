@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from forge.accounts.permissions import require
+from forge.accounts.users import users_by_email
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
-from forge.services import changes as change_service
-from forge.services import contents as content_service
-from forge.services import merge_queue, merging
-from forge.services import reviews as review_service
-from forge.services.accounts import users_by_email
-from forge.services.errors import Forbidden, Invalid
-from forge.services.permissions import require
-from forge.services.refs import RefChangeSettings
-from forge.services.repos import get_repository
+from forge.errors import Forbidden, Invalid
+from forge.gate import merge_queue, merging
+from forge.repos import contents as content_service
+from forge.repos.refs import RefChangeSettings
+from forge.repos.repositories import get_repository
+from forge.review import changes as change_service
+from forge.review import reviews as review_service
 from forge.web import external_url
 from forge.web.context import db, redis_connection, settings
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from forge.accounts.permissions import role_of
+from forge.accounts.users import get_user
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope, require_user
 from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
-from forge.services import repos as repo_service
-from forge.services.accounts import get_user
-from forge.services.errors import Invalid
-from forge.services.permissions import role_of
+from forge.errors import Invalid
+from forge.repos import repositories as repo_service
 from forge.web.context import db, settings
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from forge.accounts import reputation
+from forge.accounts.users import get_user
 from forge.api import api, shapes
 from forge.api.auth import current_user, repo_viewer
 from forge.api.pagination import link_header, page_args
-from forge.services import reputation
-from forge.services.accounts import get_user
-from forge.services.repos import repository_filter
+from forge.repos.repositories import repository_filter
 from forge.web.context import db
 
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from forge.accounts import reputation
+from forge.accounts.permissions import require
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope, require_user
 from forge.api.bodies import json_body
 from forge.api.pagination import link_header, page_args
 from forge.api.pulls import pull_of
-from forge.services import reputation
-from forge.services import review_queue as queue_service
-from forge.services.errors import Invalid
-from forge.services.permissions import require
-from forge.services.repos import repository_filter
+from forge.errors import Invalid
+from forge.gate import review_queue as queue_service
+from forge.repos.repositories import repository_filter
 from forge.web.context import db, settings
 
 

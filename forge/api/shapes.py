@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from forge.accounts.permissions import ROLE_RANK
 from forge.models import Repository, User
-from forge.services.permissions import ROLE_RANK
 from forge.web import external_url as _request_url
 
 # The forge's external URL when shapes are built outside a request (webhook payloads).
@@ -991,7 +991,7 @@ def rate_limit(state) -> dict:
 
 
 def vote(view) -> dict:
-    """One vote (forge.services.votes.VoteView); `user` is the voter's login ("forge-ci" for
+    """One vote (forge.gate.votes.VoteView); `user` is the voter's login ("forge-ci" for
     the Verified forge's CI computes from the ci/* statuses)."""
     return {
         "user": view.user,
@@ -1050,7 +1050,7 @@ def quality_gate(gate, labels: list) -> dict:
 
 
 def trust(user, repo, who, vouches: dict[str, float]) -> dict:
-    """A person's trust in a repository (forge.services.trust.Trust): what their vote weighs
+    """A person's trust in a repository (forge.accounts.trust.Trust): what their vote weighs
     there and why."""
     return {
         "user": user.name,

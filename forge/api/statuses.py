@@ -8,9 +8,9 @@ from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
-from forge.services import statuses as status_service
-from forge.services.errors import Invalid
-from forge.services.repos import get_repository
+from forge.errors import Invalid
+from forge.repos import statuses as status_service
+from forge.repos.repositories import get_repository
 from forge.web.context import db, settings
 
 

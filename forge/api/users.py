@@ -2,11 +2,11 @@
 
 from flask import jsonify, request
 
+from forge.accounts.users import EMAIL_RE, get_user
 from forge.api import api, shapes
 from forge.api.auth import require_scope, require_user
-from forge.services.accounts import EMAIL_RE, get_user
-from forge.services.errors import Invalid
-from forge.services.repos import visible_repositories
+from forge.errors import Invalid
+from forge.repos.repositories import visible_repositories
 from forge.web.context import db
 
 

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from forge.accounts import privileges, trust
+from forge.accounts.users import get_user
 from forge.api import api, shapes
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pulls import pull_of
-from forge.services import privileges, trust
-from forge.services import votes as vote_service
-from forge.services.accounts import get_user
-from forge.services.errors import Invalid, NotFound
-from forge.services.repos import get_repository
+from forge.errors import Invalid, NotFound
+from forge.gate import votes as vote_service
+from forge.repos.repositories import get_repository
 from forge.web.context import db, settings
 
 

@@ -3,7 +3,7 @@
 What a change consists of (`merge_base`, `commits_between`), whether it merges cleanly
 (`check_mergeable`, which writes nothing), the three ways it lands (`merge_commit`,
 `squash_commit`, `rebase_commits`: they write the new objects but move no ref; the caller
-moves the branch through `forge.services.refs`), and what changed between two patch sets
+moves the branch through `forge.repos.refs`), and what changed between two patch sets
 (`interdiff`).
 
 How the tree merge decides, path by path (as git's default "ort" strategy does, less rename

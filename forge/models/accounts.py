@@ -81,7 +81,7 @@ class AccessToken(Base):
 
 class LoginFailure(Base):
     """No longer written or read: failed sign-ins are counted in Redis now
-    (`forge.services.accounts.check_credentials`). The table and any old rows stay, unused,
+    (`forge.accounts.users.check_credentials`). The table and any old rows stay, unused,
     so that the change needed no migration."""
 
     __tablename__ = "login_failures"

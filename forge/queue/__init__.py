@@ -1,7 +1,7 @@
 """The job queue (rq on Redis). Nothing outside this package imports rq or redis.
 
 `connect()` opens Redis from the settings, `enqueue()` puts a job on a named queue,
-`forge.queue.embedded` runs the embedded Redis, `forge.queue.worker` runs a worker.
+`forge.queue.embedded` runs the embedded Redis, `forge.worker` runs a worker.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ def rq_id(job_id: int, attempt: int) -> str:
 
 def submit(connection: redis.Redis, job_id: int, attempt: int, timeout: int) -> None:
     queue(connection, "ci").enqueue(
-        "forge.queue.jobs.run_ci_job",
+        "forge.jobs.run_ci_job",
         job_id,
         attempt,
         job_id=rq_id(job_id, attempt),
@@ -37,56 +37,3 @@ def present(connection: redis.Redis, job_id: int, attempt: int) -> bool:
     except NoSuchJobError:
         return False
     return job.get_status(refresh=False) in LIVE
-
-
-# --- the reconciler ----------------------------------------------------------------------------
-
-RECONCILE_SECONDS = 15
-RECONCILE_LOCK = "forge:ci:reconcile"
-
-
-def start_reconciler(interval: int = RECONCILE_SECONDS):
-    """Start the CI reconciler next to a long-running worker: a process of its own, because
-    rq's own upkeep runs only every few minutes and never while the worker runs a job, and
-    the issue asks that no run stay stuck for more than a minute. It stops with its parent."""
-    import subprocess
-    import sys
-
-    from forge.procs import die_with_parent
-
-    # Through the CLI, the reconciler process's factory: its passes raise events too.
-    argv = [sys.executable, "-m", "forge.cli", "ci", "reconcile", "--every", str(interval)]
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-
-
-def reconcile_forever(interval: int = RECONCILE_SECONDS) -> None:
-    """Every `interval` seconds, unless another worker's reconciler did it in that time (a lock
-    in Redis), end the CI jobs whose worker is gone and queue the queued jobs Redis lost.
-    Settings come from the environment, as `forge worker` sets it."""
-    import logging
-    import os
-    import secrets
-    import time
-
-    from forge.config import Settings
-    from forge.queue.jobs import reconcile_ci, relay_outbox
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s ci-reconciler %(message)s")
-    log = logging.getLogger("forge.ci.reconciler")
-    parent = os.getppid()
-    connection = connect(Settings.from_env().redis_url)
-    me = secrets.token_hex(8)
-    while os.getppid() == parent:
-        try:
-            if connection.set(RECONCILE_LOCK, me, nx=True, ex=max(1, interval - 1)):
-                ended = reconcile_ci()
-                if ended:
-                    log.info("ended %d CI job(s) whose worker was gone: %s", len(ended), ended)
-                relayed = relay_outbox()
-                if relayed:
-                    log.info("queued %d job(s) from the outbox", relayed)
-        except Exception:  # Redis or the database away for a moment: the next pass retries
-            log.exception("reconciling CI runs failed")
-        deadline = time.monotonic() + interval
-        while time.monotonic() < deadline and os.getppid() == parent:
-            time.sleep(0.5)

@@ -7,10 +7,10 @@ and the error pages that translate domain errors.
 from __future__ import annotations
 
 from flask import Flask, g, render_template, request
+from flask_login import LoginManager
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from forge.app import login_manager
-from forge.services.errors import (
+from forge.errors import (
     Conflict,
     Forbidden,
     ForgeError,
@@ -26,7 +26,14 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+login_manager = LoginManager()
+
+
 def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
     from forge.web import (
         account,
         actions,
@@ -143,6 +150,6 @@ def external_url(path: str) -> str:
 
 
 def _signup_open() -> bool:
-    from forge.services.accounts import signup_mode
+    from forge.accounts.users import signup_mode
 
     return signup_mode(db(), settings().signup_mode) != "closed"

@@ -3,8 +3,8 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from forge.services import accounts
-from forge.services.errors import Invalid
+from forge.accounts import users as accounts
+from forge.errors import Invalid
 from forge.web.auth import end_session, start_session
 from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import PasswordChangeForm, PostForm, ProfileForm, TokenForm

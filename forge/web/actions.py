@@ -12,11 +12,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from forge.accounts.permissions import can
+from forge.ci import runs as ci_service
+from forge.errors import Invalid
 from forge.models.ci import FINISHED, PENDING
-from forge.services import ci as ci_service
-from forge.services import repos as repo_service
-from forge.services.errors import Invalid
-from forge.services.permissions import can
+from forge.repos import repositories as repo_service
 from forge.web.browse import links_for
 from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm

@@ -4,7 +4,7 @@ up under FORGE_SIGNUP=approval awaiting approval, and signing an account out eve
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from forge.services import accounts
+from forge.accounts import users as accounts
 from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm, SiteSettingsForm
 

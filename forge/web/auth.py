@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 
-from forge.services import accounts
-from forge.services.errors import Invalid, Throttled
+from forge.accounts import users as accounts
+from forge.errors import Invalid, Throttled
 from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import LoginForm, PostForm, SignupForm
 

@@ -18,11 +18,11 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
+from forge.accounts.permissions import can
 from forge.cache import LRU
-from forge.services import browse, statuses
-from forge.services import repos as repo_service
-from forge.services.errors import NotFound
-from forge.services.permissions import can
+from forge.errors import NotFound
+from forge.repos import browse, statuses
+from forge.repos import repositories as repo_service
 from forge.web.context import db, settings, viewer
 
 bp = Blueprint("browse", __name__)

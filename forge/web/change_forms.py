@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
-from forge.services.merging import METHODS
+from forge.gate.merging import METHODS
 
 
 class OpenChangeForm(FlaskForm):

@@ -15,18 +15,19 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from forge.accounts.permissions import can
 from forge.cache import LRU
-from forge.services import browse, merge_queue, merging
-from forge.services import change_views as views
-from forge.services import changes as change_service
-from forge.services import forks as fork_service
-from forge.services import repos as repo_service
-from forge.services import reviews as review_service
-from forge.services.errors import Forbidden, Invalid, NotFound
-from forge.services.markup import render_markdown
-from forge.services.permissions import can
-from forge.services.refs import RefChangeSettings
-from forge.services.statuses import combined_state
+from forge.errors import Forbidden, Invalid, NotFound
+from forge.gate import merge_queue, merging
+from forge.repos import browse
+from forge.repos import forks as fork_service
+from forge.repos import repositories as repo_service
+from forge.repos.markup import render_markdown
+from forge.repos.refs import RefChangeSettings
+from forge.repos.statuses import combined_state
+from forge.review import change_views as views
+from forge.review import changes as change_service
+from forge.review import reviews as review_service
 from forge.web import external_url
 from forge.web.browse import code_url, render_repo_page
 from forge.web.change_forms import (

@@ -15,7 +15,7 @@ def db() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["forge.db"].sessionmaker()
         _attach_queue(g.db_session)
-        # forge.services.reputation pays events by the numbers this forge was configured with.
+        # forge.accounts.reputation pays events by the numbers this forge was configured with.
         g.db_session.info["forge.reputation_rules"] = settings().reputation
     return g.db_session
 

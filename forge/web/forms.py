@@ -14,8 +14,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from forge.services.accounts import SCOPES
-from forge.services.permissions import ROLES
+from forge.accounts.permissions import ROLES
+from forge.accounts.users import SCOPES
 
 
 class LoginForm(FlaskForm):

@@ -4,7 +4,7 @@ A WSGI layer in front of the Flask app, because git's protocol streams in both d
 responses are written as dulwich produces them (through WSGI's `write`), never held whole.
 It authenticates (HTTP Basic: password, or a token as the password), finds the repository,
 checks access, and hands the protocol to `forge.git.smart_http`; ref updates go through
-`forge.services.refs`, the same path as merges in the browser and the API.
+`forge.repos.refs`, the same path as merges in the browser and the API.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from forge.accounts import users as accounts
+from forge.accounts.permissions import role_of
+from forge.errors import ForgeError, Throttled
 from forge.git import smart_http
 from forge.models import Repository, User
-from forge.services import accounts
-from forge.services import refs as ref_service
-from forge.services.errors import ForgeError, Throttled
-from forge.services.permissions import role_of
-from forge.services.pushes import receive_push
-from forge.services.repos import disk_path, find_repository
+from forge.repos import refs as ref_service
+from forge.repos.repositories import disk_path, find_repository
+from forge.review.pushes import receive_push
 
 log = logging.getLogger(__name__)
 

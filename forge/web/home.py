@@ -2,7 +2,7 @@
 
 from flask import Blueprint, render_template
 
-from forge.services.repos import repositories_of_member, visible_repositories
+from forge.repos.repositories import repositories_of_member, visible_repositories
 from forge.web.context import db, viewer
 
 bp = Blueprint("home", __name__)

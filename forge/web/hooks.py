@@ -2,7 +2,7 @@
 /{owner}/{repo}/settings/hooks (its admins), and the system hooks under /admin/hooks (site
 admins): add, edit, delete, ping, and each delivery with its request, response and Redeliver.
 
-Every page calls the same service functions as the API (forge.services.webhooks).
+Every page calls the same service functions as the API (forge.notify.webhooks).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from wtforms import BooleanField, PasswordField, RadioField, SelectMultipleField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from forge.services import webhooks
-from forge.services.errors import Invalid
-from forge.services.repos import get_repository
+from forge.errors import Invalid
+from forge.notify import webhooks
+from forge.repos.repositories import get_repository
 from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm
 

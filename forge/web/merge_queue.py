@@ -7,10 +7,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import login_required
 
-from forge.services import changes as change_service
-from forge.services import merge_queue
-from forge.services import repos as repo_service
-from forge.services.errors import Forbidden, Invalid, NotFound
+from forge.errors import Forbidden, Invalid, NotFound
+from forge.gate import merge_queue
+from forge.repos import repositories as repo_service
+from forge.review import changes as change_service
 from forge.web import external_url
 from forge.web.browse import render_repo_page
 from forge.web.change_forms import MergeMethodForm

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from forge.services import repos as repo_service
-from forge.services.errors import Invalid, NotFound
-from forge.services.permissions import can
+from forge.accounts.permissions import can
+from forge.errors import Invalid, NotFound
+from forge.repos import repositories as repo_service
 from forge.web import external_url
 from forge.web.context import db, settings, viewer
 from forge.web.forms import (

@@ -9,11 +9,11 @@ import contextlib
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from forge.services import changes as change_service
-from forge.services import repos as repo_service
-from forge.services import reputation
-from forge.services import review_queue as queue_service
-from forge.services.errors import NotFound
+from forge.accounts import reputation
+from forge.errors import NotFound
+from forge.gate import review_queue as queue_service
+from forge.repos import repositories as repo_service
+from forge.review import changes as change_service
 from forge.web.browse import render_repo_page
 from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm

@@ -2,9 +2,9 @@
 
 from flask import Blueprint, render_template
 
-from forge.services import reputation
-from forge.services.accounts import get_user
-from forge.services.repos import visible_repositories
+from forge.accounts import reputation
+from forge.accounts.users import get_user
+from forge.repos.repositories import visible_repositories
 from forge.web.context import db, viewer
 
 bp = Blueprint("users", __name__)

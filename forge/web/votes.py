@@ -19,13 +19,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from forge.services import changes as change_service
-from forge.services import privileges, reputation, trust
-from forge.services import repos as repo_service
-from forge.services import votes as vote_service
-from forge.services.accounts import get_user
-from forge.services.errors import Forbidden, Invalid, NotFound
-from forge.services.permissions import can
+from forge.accounts import privileges, reputation, trust
+from forge.accounts.permissions import can
+from forge.accounts.users import get_user
+from forge.errors import Forbidden, Invalid, NotFound
+from forge.gate import votes as vote_service
+from forge.repos import repositories as repo_service
+from forge.review import changes as change_service
 from forge.web.context import db, settings, viewer
 
 bp = Blueprint("votes", __name__)

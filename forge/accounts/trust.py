@@ -1,0 +1,587 @@
+"""Trust: what a person's vote weighs in one repository, and why; sock puppets weigh nothing.
+
+A crowd gate that counts accounts is only as strong as sign-up is hard, so forge counts trust,
+as Advogato's network-flow metric does. Trust in a repository is *seeded* at the people it
+already trusts, by role (`ReputationRules`): its owner, admins and maintainers weigh
+`max_weight`, writers `writer_weight`, triagers `triage_weight`. Everyone else starts at 0,
+however many accounts they are, and *earns* trust only from decisions made by people who hold
+it there, each decision recorded as a `TrustEdge` from the decider to the person it rewards:
+
+- a change merged: the person whose action merged it (Merge, auto-merge, or the vote that made
+  it submittable) gives its author `trust_merged`;
+- a merge or abandon by a trusted person: the reviewers whose final vote agreed with it share
+  `trust_agreed` (split among all of them: fifty accounts copying one vote get what one would);
+- an audit answered right: its maintainer gives `trust_audit`, halved for each right answer
+  after the first; a wrong answer takes `trust_audit` back;
+- a revert within the window takes back what the reverted merge gave;
+- a vouch: someone with trust lends part of their own (at most `max_vouch`) to another.
+
+Earned trust is the maximum flow from the seeds through those edges (capacity: an edge's net
+amount) into each person (capacity: `max_earned_trust`), found by shortest augmenting paths
+(Edmonds-Karp), so people nearer the maintainers fill first; then what people without a role
+vouched moves from their earned trust to the people they vouched for.
+
+**The bound.** For any set X of accounts holding no role, the trust X holds in total is at most
+the capacity of the edges into X from people outside X (the flow into X passes those edges,
+and a vouch only moves trust that is already held).
+For a ring of sock puppets those edges are the "attack edges": decisions honest, trusted people
+made about the ring's accounts. Merges, votes and audits among the ring add edges inside X
+only, and edges from people who hold no trust carry nothing; so the ring's weight is bounded by
+what honest people gave it, not by how many accounts it has. Trust is per repository: what a
+ring earns in its own repositories, where it holds every role, counts nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict, defaultdict, deque
+from dataclasses import dataclass, field
+
+from sqlalchemy import event, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forge.accounts.permissions import ROLE_RANK, roles_of
+from forge.config import ReputationRules
+from forge.errors import Forbidden, Invalid, NotFound
+from forge.models import Change, Collaborator, Repository, User
+from forge.models.quality import TrustEdge
+
+UNIT = 1000  # the flow runs on whole thousandths of a vote
+CACHE_KEY = "forge.trust"
+
+
+@dataclass(frozen=True)
+class Trust:
+    """A person's standing in one repository: their role, the trust it grants, the trust they
+    earned, and so what their vote weighs."""
+
+    role: str | None
+    granted: float = 0.0
+    earned: float = 0.0
+    lent: float = 0.0
+    suspended: bool = False
+    sources: tuple[tuple[str, float], ...] = ()  # who the earned trust came from, and how much
+    rules: ReputationRules = field(default_factory=ReputationRules, repr=False, compare=False)
+
+    @property
+    def weight(self) -> float:
+        """What the person's Code-Review +1 adds toward the quorum."""
+        if self.suspended or self.role is None:
+            return 0.0
+        return round(max(self.granted, self.earned), 2)
+
+    @property
+    def maintainer(self) -> bool:
+        return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK["maintain"]
+
+    @property
+    def can_read(self) -> bool:
+        return self.role is not None and not self.suspended
+
+    @property
+    def approver(self) -> bool:
+        """Whether their approval is one the default gate takes: a triager or more by role,
+        or earned trust of `approver_trust`."""
+        if not self.can_read:
+            return False
+        if ROLE_RANK[self.role] >= ROLE_RANK["triage"]:
+            return True
+        return self.earned >= self.rules.approver_trust
+
+    @property
+    def reason(self) -> str:
+        """Why the vote weighs what it does, in a sentence."""
+        if self.suspended:
+            return "a suspended account weighs nothing"
+        if self.role is None:
+            return "no access to the repository"
+        if self.granted and self.granted >= self.earned:
+            return f"the {self.role} role"
+        if self.earned > 0:
+            names = ", ".join(name for name, _amount in self.sources[:5])
+            more = f" and {len(self.sources) - 5} more" if len(self.sources) > 5 else ""
+            return f"trust earned from decisions of {names}{more}"
+        return "no standing in the repository yet: the vote is advisory"
+
+
+def granted_trust(rules: ReputationRules, role: str | None) -> float:
+    """The trust a role grants (read and no access: none)."""
+    if role is None:
+        return 0.0
+    rank = ROLE_RANK[role]
+    if rank >= ROLE_RANK["maintain"]:
+        return rules.max_weight
+    if rank >= ROLE_RANK["write"]:
+        return rules.writer_weight
+    if rank >= ROLE_RANK["triage"]:
+        return rules.triage_weight
+    return 0.0
+
+
+# --- the flow ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Earned:
+    """The outcome of one repository's flow: earned trust and its sources per person."""
+
+    trust: dict[int, float]
+    sources: dict[int, list[tuple[int, float]]]
+    lent: dict[int, float]
+
+
+def _seeds(session: Session, repo: Repository) -> set[int]:
+    """Everyone whose role in the repository grants trust: the owner, site admins and
+    collaborators of triage or more (suspended accounts are nobody)."""
+    granting = [role for role in ROLE_RANK if ROLE_RANK[role] >= ROLE_RANK["triage"]]
+    ids = set(
+        session.scalars(
+            select(Collaborator.user_id).where(
+                Collaborator.repository_id == repo.id, Collaborator.role.in_(granting)
+            )
+        )
+    )
+    ids |= set(session.scalars(select(User.id).where(User.is_admin.is_(True))))
+    ids.add(repo.owner_id)
+    if not ids:
+        return set()
+    active = session.scalars(select(User).where(User.id.in_(ids))).all()
+    return {user.id for user in active if user.is_active}
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session, *_args) -> None:
+    # Roles and edges may change in the next transaction, or in another process meanwhile.
+    session.info.pop(CACHE_KEY, None)
+
+
+def earned_in(session: Session, repo: Repository, rules: ReputationRules) -> Earned:
+    """Everyone's earned trust in the repository. Cached for the session's transaction
+    (recording an edge clears it), and across requests in this process by what the flow is
+    computed from: a digest of the repository's edges, its seeds and its inactive accounts.
+    The flow is the costly part (bench/trust.py); reading what it is made of is not."""
+    cache = session.info.setdefault(CACHE_KEY, {})
+    if repo.id in cache:
+        return cache[repo.id]
+    rows = session.execute(
+        select(
+            TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind, func.sum(TrustEdge.amount)
+        )
+        .where(TrustEdge.repository_id == repo.id)
+        .group_by(TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind)
+        .order_by(TrustEdge.truster_id, TrustEdge.trustee_id, TrustEdge.kind)
+    ).all()
+    seeds = _seeds(session, repo)
+    inactive = _inactive(session, repo)
+    digest = hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest()
+    key = (digest, frozenset(seeds), frozenset(inactive), rules)
+    earned = _FLOWS.get(key)
+    if earned is None:
+        earned = _flow(rows, seeds, inactive, rules)
+        _FLOWS.put(key, earned)
+    cache[repo.id] = earned
+    return earned
+
+
+class _Recent:
+    """The flows computed last in this process, a bounded number (oldest dropped first)."""
+
+    def __init__(self, size: int):
+        self.size, self.items = size, OrderedDict()
+
+    def get(self, key):
+        found = self.items.get(key)
+        if found is not None:
+            self.items.move_to_end(key)
+        return found
+
+    def put(self, key, value) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+_FLOWS = _Recent(64)
+
+
+def _inactive(session: Session, repo: Repository) -> set[int]:
+    """The suspended or pending accounts among the repository's trust edges: they are nobody."""
+    involved = select(TrustEdge.truster_id).where(TrustEdge.repository_id == repo.id).union(
+        select(TrustEdge.trustee_id).where(TrustEdge.repository_id == repo.id)
+    )  # fmt: skip
+    return set(
+        session.scalars(
+            select(User.id).where(
+                User.id.in_(involved), or_(User.is_suspended.is_(True), User.is_pending.is_(True))
+            )
+        )
+    )
+
+
+def _flow(rows, seeds: set[int], inactive: set[int], rules: ReputationRules) -> Earned:
+    """Edmonds-Karp over the edge sums `rows` of (truster, trustee, kind, amount), then the
+    vouches of people without a role: each lends from what they earned, so trust moves and
+    never multiplies."""
+    capacity: dict[tuple[int, int], float] = defaultdict(float)
+    vouched: dict[int, dict[int, float]] = defaultdict(dict)
+    for truster, trustee, kind, amount in rows:
+        if truster in inactive or trustee in inactive or truster == trustee:
+            continue
+        if kind == "vouch" and truster not in seeds:
+            vouched[truster][trustee] = float(amount or 0)
+        else:
+            capacity[(truster, trustee)] += float(amount or 0)
+    people = sorted(
+        ({p for edge in capacity for p in edge} | set(vouched))
+        | {t for lent in vouched.values() for t in lent}
+    )
+    people = [p for p in people if p not in seeds]
+    big = 10**12
+    graph = _Graph()
+    source, sink = ("s",), ("t",)
+    for seed in sorted(seeds):
+        graph.add(source, ("out", seed), big)
+    for person in people:
+        graph.add(("in", person), sink, round(rules.max_earned_trust * UNIT))
+        graph.add(("in", person), ("out", person), big)
+    for (truster, trustee), amount in sorted(capacity.items()):
+        if trustee in seeds or amount <= 0:
+            continue
+        graph.add(("out", truster), ("in", trustee), round(amount * UNIT))
+    graph.max_flow(source, sink)
+    trust = {p: graph.flow(("in", p), sink) / UNIT for p in people}
+    sources: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for (truster, trustee), _amount in sorted(capacity.items()):
+        carried = graph.flow(("out", truster), ("in", trustee)) / UNIT if trustee in trust else 0
+        if carried > 0:
+            sources[trustee].append((truster, carried))
+    lent = _lend(vouched, trust, sources, seeds, rules)
+    return Earned({p: t for p, t in trust.items() if t > 0}, dict(sources), lent)
+
+
+def _lend(vouched, trust: dict, sources: dict, seeds: set[int], rules) -> dict[int, float]:
+    """Move what people without a role vouched from their earned trust to whom they vouched
+    for (never more than they hold, nor past what the other may hold)."""
+    lent: dict[int, float] = {}
+    for voucher in sorted(vouched):
+        for trustee, amount in sorted(vouched[voucher].items()):
+            if trustee in seeds:
+                continue
+            room = max(0.0, rules.max_earned_trust - trust.get(trustee, 0.0))
+            moved = round(min(amount, trust.get(voucher, 0.0), room), 3)
+            if moved <= 0:
+                continue
+            trust[voucher] -= moved
+            trust[trustee] = trust.get(trustee, 0.0) + moved
+            lent[voucher] = lent.get(voucher, 0.0) + moved
+            sources[trustee].append((voucher, moved))
+    return lent
+
+
+class _Graph:
+    """A residual graph for max-flow on whole-number capacities."""
+
+    def __init__(self):
+        self.capacity: dict = defaultdict(int)
+        self.original: dict = {}
+        self.neighbours: dict = defaultdict(list)
+
+    def add(self, a, b, capacity: int) -> None:
+        if capacity <= 0:
+            return
+        if (a, b) not in self.original:
+            self.neighbours[a].append(b)
+            self.neighbours[b].append(a)
+            self.original[(a, b)] = 0
+        self.original[(a, b)] += capacity
+        self.capacity[(a, b)] += capacity
+
+    def flow(self, a, b) -> int:
+        return self.original.get((a, b), 0) - self.capacity.get((a, b), 0)
+
+    def max_flow(self, source, sink) -> int:
+        total = 0
+        while True:
+            parent = {source: None}
+            queue = deque([source])
+            while queue and sink not in parent:
+                node = queue.popleft()
+                for nxt in self.neighbours[node]:
+                    if nxt not in parent and self.capacity[(node, nxt)] > 0:
+                        parent[nxt] = node
+                        queue.append(nxt)
+            if sink not in parent:
+                return total
+            path, node = [], sink
+            while parent[node] is not None:
+                path.append((parent[node], node))
+                node = parent[node]
+            pushed = min(self.capacity[edge] for edge in path)
+            for a, b in path:
+                self.capacity[(a, b)] -= pushed
+                self.capacity[(b, a)] += pushed
+            total += pushed
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def trusts_of(
+    session: Session, repo: Repository, users: list[User], rules: ReputationRules
+) -> dict[int, Trust]:
+    """Each user's Trust in the repository (a few queries, whatever their number)."""
+    if not users:
+        return {}
+    roles = roles_of(session, users, repo)
+    earned = earned_in(session, repo, rules)
+    names = _names(
+        session, {truster for user in users for truster, _a in earned.sources.get(user.id, [])}
+    )
+    result = {}
+    for user in users:
+        role = roles[user.id]
+        result[user.id] = Trust(
+            role=role,
+            granted=granted_trust(rules, role),
+            earned=round(earned.trust.get(user.id, 0.0), 3),
+            lent=round(earned.lent.get(user.id, 0.0), 3),
+            suspended=user.is_suspended,
+            sources=tuple(
+                (names.get(truster, "?"), round(amount, 3))
+                for truster, amount in sorted(
+                    earned.sources.get(user.id, []), key=lambda item: -item[1]
+                )
+            ),
+            rules=rules,
+        )
+    return result
+
+
+def trust_of(session: Session, user: User | None, repo: Repository, rules: ReputationRules):
+    if user is None:
+        return Trust(None, rules=rules)
+    return trusts_of(session, repo, [user], rules)[user.id]
+
+
+def _names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+
+
+# --- recording decisions ---------------------------------------------------------------------
+
+
+def give(
+    session: Session,
+    repo: Repository,
+    truster: User,
+    trustee: User,
+    kind: str,
+    amount: float,
+    rules: ReputationRules,
+    change: Change | None = None,
+    *,
+    checked: bool = False,
+) -> TrustEdge | None:
+    """Record that `truster` gave (or, negative, took back) trust to `trustee` in the
+    repository by one decision. Nothing is recorded when the truster holds no trust there
+    (`checked`: the caller just made sure they do), gives to themself, or this decision was
+    recorded already."""
+    if truster.id == trustee.id or amount == 0:
+        return None
+    if amount > 0 and not checked and not holds_trust(session, truster, repo, rules):
+        return None
+    edge = TrustEdge(
+        repository_id=repo.id,
+        truster_id=truster.id,
+        trustee_id=trustee.id,
+        change_id=change.id if change is not None else None,
+        kind=kind,
+        amount=round(amount, 4),
+    )
+    try:
+        with session.begin_nested():
+            session.add(edge)
+            session.flush()
+    except IntegrityError:
+        return None
+    forget(session, repo)
+    return edge
+
+
+def holds_trust(session: Session, user: User, repo: Repository, rules: ReputationRules) -> bool:
+    return trust_of(session, user, repo, rules).weight > 0
+
+
+def forget(session: Session, repo: Repository | None = None) -> None:
+    """Drop the cached flow (of one repository, or all) after its edges or roles changed."""
+    cache = session.info.get(CACHE_KEY)
+    if cache is None:
+        return
+    if repo is None:
+        cache.clear()
+    else:
+        cache.pop(repo.id, None)
+
+
+def settle_merged(
+    session: Session, change: Change, decider: User, agreeing: list[User], rules: ReputationRules
+) -> None:
+    """A change merged by `decider`'s action: its author, and the reviewers whose final vote
+    approved it (sharing one `trust_agreed`), gain trust from the decider."""
+    repo = change.repository
+    if not holds_trust(session, decider, repo, rules):
+        return
+    give(session, repo, decider, change.author, "merged", rules.trust_merged, rules, change,
+         checked=True)  # fmt: skip
+    _share(session, repo, decider, agreeing, rules, change)
+
+
+def settle_abandoned(
+    session: Session, change: Change, closer: User, agreeing: list[User], rules: ReputationRules
+) -> None:
+    """A change abandoned by `closer`: the reviewers whose final vote opposed it share one
+    `trust_agreed` from the closer (the author closing their own change decides nothing)."""
+    if closer.id == change.author_id or not holds_trust(session, closer, change.repository, rules):
+        return
+    _share(session, change.repository, closer, agreeing, rules, change)
+
+
+def _share(session, repo, decider: User, agreeing: list[User], rules, change) -> None:
+    """One `trust_agreed` from a trusted decider, split among everyone who agreed."""
+    others = [user for user in agreeing if user.id not in (decider.id, change.author_id)]
+    for user in others:
+        give(session, repo, decider, user, "agreed", rules.trust_agreed / len(others), rules,
+             change, checked=True)  # fmt: skip
+
+
+def settle_audit_answer(
+    session: Session, change: Change, auditor: User, voter: User, passed: bool, rules
+) -> None:
+    """An audit's answer: right ones share `trust_audit` in halves (the first half, the next a
+    quarter, ...), so any number of accounts answering gain at most `trust_audit` together; a
+    wrong one takes `trust_audit` back."""
+    repo = change.repository
+    if not passed:
+        give(session, repo, auditor, voter, "audit_failed", -rules.trust_audit, rules, change)
+        return
+    paid = session.scalar(
+        select(func.count(TrustEdge.id)).where(
+            TrustEdge.change_id == change.id, TrustEdge.kind == "audit"
+        )
+    )
+    give(session, repo, auditor, voter, "audit", rules.trust_audit / 2 ** (paid + 1), rules,
+         change)  # fmt: skip
+
+
+def settle_revert(session: Session, change: Change) -> None:
+    """A merged change was reverted: what its merge gave (to its author and its approvers) is
+    taken back."""
+    given = session.scalars(
+        select(TrustEdge).where(
+            TrustEdge.change_id == change.id, TrustEdge.kind.in_(("merged", "agreed"))
+        )
+    ).all()
+    for edge in given:
+        back = TrustEdge(
+            repository_id=edge.repository_id, truster_id=edge.truster_id,
+            trustee_id=edge.trustee_id, change_id=change.id, kind="reverted",
+            amount=-edge.amount,
+        )  # fmt: skip
+        try:
+            with session.begin_nested():
+                session.add(back)
+                session.flush()
+        except IntegrityError:
+            pass
+    forget(session, change.repository)
+
+
+def merged_here_by_trusted(session: Session, repo: Repository, author: User) -> bool:
+    """Whether someone trusted in the repository ever merged a change of `author` there."""
+    found = session.scalar(
+        select(TrustEdge.id)
+        .where(
+            TrustEdge.repository_id == repo.id,
+            TrustEdge.trustee_id == author.id,
+            TrustEdge.kind == "merged",
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+# --- vouching ---------------------------------------------------------------------------------
+
+
+def vouch(
+    session: Session,
+    actor: User,
+    repo: Repository,
+    trustee: User,
+    amount,
+    rules: ReputationRules,
+) -> TrustEdge:
+    """`actor` lends `trustee` part of their own trust in the repository (replacing an earlier
+    vouch of theirs for the same person)."""
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        raise Invalid("amount must be a number", field="amount")
+    if not 0 < amount <= rules.max_vouch:
+        raise Invalid(f"amount must be above 0 and at most {rules.max_vouch:g}", field="amount")
+    mine = trust_of(session, actor, repo, rules)
+    if not mine.can_read:
+        raise NotFound(f"repository {repo.full_name} not found")
+    if actor.id == trustee.id:
+        raise Invalid("you cannot vouch for yourself", field="user")
+    if mine.weight <= 0:
+        raise Forbidden(f"you hold no trust in {repo.full_name} to lend")
+    if not mine.granted and amount > mine.earned:
+        raise Forbidden(
+            f"you can lend at most the trust you earned in {repo.full_name} ({mine.earned:g})"
+        )
+    unvouch(session, actor, repo, trustee)
+    edge = TrustEdge(
+        repository_id=repo.id, truster_id=actor.id, trustee_id=trustee.id, kind="vouch",
+        amount=float(amount),
+    )  # fmt: skip
+    session.add(edge)
+    session.flush()
+    forget(session, repo)
+    return edge
+
+
+def unvouch(session: Session, actor: User, repo: Repository, trustee: User) -> bool:
+    """Take back `actor`'s vouch for `trustee`; whether there was one."""
+    found = session.scalars(
+        select(TrustEdge).where(
+            TrustEdge.repository_id == repo.id,
+            TrustEdge.truster_id == actor.id,
+            TrustEdge.trustee_id == trustee.id,
+            TrustEdge.kind == "vouch",
+        )
+    ).all()
+    for edge in found:
+        session.delete(edge)
+    session.flush()
+    forget(session, repo)
+    return bool(found)
+
+
+def vouches_by(session: Session, repo: Repository, user: User) -> dict[str, float]:
+    """Whom (by name) the user vouches for in the repository, and how much."""
+    return dict(
+        session.execute(
+            select(User.name, TrustEdge.amount)
+            .join(User, User.id == TrustEdge.trustee_id)
+            .where(
+                TrustEdge.repository_id == repo.id,
+                TrustEdge.truster_id == user.id,
+                TrustEdge.kind == "vouch",
+            )
+            .order_by(User.name)
+        ).all()
+    )

@@ -1,0 +1,268 @@
+"""Jobs that run on the workers. Each takes plain values so it can be serialised by rq."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def ping(payload: str) -> dict:
+    """Answer with the payload and the worker's process id: proves a worker is taking jobs."""
+    return {"payload": payload, "pid": os.getpid()}
+
+
+def maintain_repository(repo_path: str) -> dict:
+    """Merge a repository's packs after pushes, so clones can be served from one pack."""
+    from forge.git.maintenance import merge_packs
+
+    result = merge_packs(Path(repo_path))
+    if result is None:
+        return {"skipped": "another maintenance run holds the lock"}
+    return {"packs_merged": result.packs_merged, "loose_merged": result.loose_merged}
+
+
+def _ci_context():
+    """Settings, database and queue for a CI job, from the worker's environment."""
+    import json
+
+    from forge.ci.runs import QueueOps
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.notify import webhooks
+    from forge.queue import ci as ci_queue
+    from forge.queue import connect
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    connection = connect(settings.redis_url)
+    # A run that ends may move the merge queue (forge.gate.merge_queue): its sessions
+    # can put that job on the queue once they commit; and its statuses' webhook deliveries
+    # go out once they commit too, not when the reconciler next finds them.
+    database.sessionmaker.configure(info={"forge.enqueue": _enqueuer(connection)})
+    webhooks.attach(database, settings, _enqueuer(connection))
+
+    def submit(job) -> None:
+        timeout = json.loads(job.definition).get("timeout", 600)
+        ci_queue.submit(connection, job.id, job.attempt, min(timeout, settings.ci.max_timeout))
+
+    ops = QueueOps(
+        submit=submit, present=lambda job: ci_queue.present(connection, job.id, job.attempt)
+    )
+    return settings, database, ops
+
+
+def run_ci_job(job_id: int, attempt: int) -> str | None:
+    """Run one attempt of a CI job in the sandbox; its ending is written to the database."""
+    from forge.ci.runs import execute
+
+    settings, database, ops = _ci_context()
+    try:
+        return execute(database, settings, job_id, attempt, ops)
+    finally:
+        database.dispose()
+
+
+def dispatch_ci() -> int:
+    """Queue the CI jobs that became runnable (after a push, an approval, a re-run)."""
+    from forge.ci.runs import dispatch
+
+    _settings, database, ops = _ci_context()
+    try:
+        with database.session() as session:
+            return dispatch(session, ops)
+    finally:
+        database.dispose()
+
+
+def reconcile_ci() -> list[int]:
+    """End CI jobs whose worker is gone and queue the queued ones Redis lost."""
+    from forge.ci.runs import reconcile
+
+    _settings, database, ops = _ci_context()
+    try:
+        with database.session() as session:
+            return reconcile(session, ops)
+    finally:
+        database.dispose()
+
+
+def relay_outbox() -> int:
+    """Queue the outbox's jobs whose hand-over after their commit failed (forge.outbox)."""
+    from forge import outbox
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.queue import connect
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    try:
+        return outbox.relay(database, _enqueuer(connect(settings.redis_url)))
+    finally:
+        database.dispose()
+
+
+def deliver_webhook(
+    database_url: str,
+    delivery_id: int,
+    allowed_hosts: list[str],
+    retry_delays: list[int],
+    try_number: int = 1,
+) -> dict:
+    """Send one webhook delivery once; on a network error, a timeout or a 5xx answer, put the
+    next try on the queue after the next delay of `retry_delays` (the database row, not this
+    job, is the record of what happened)."""
+    from rq import get_current_job
+
+    from forge.notify import webhooks
+    from forge.queue import enqueue_in
+
+    database = _process_database(database_url)
+    with database.session() as session:
+        outcome = webhooks.attempt(session, delivery_id, tuple(allowed_hosts))
+        if outcome is None or outcome.delivered or not outcome.retryable:
+            return {"delivery": delivery_id, "status": outcome and outcome.status_code}
+        if try_number >= len(retry_delays):
+            webhooks.give_up(session, delivery_id)
+            return {"delivery": delivery_id, "status": "failed"}
+    job = get_current_job()
+    enqueue_in(
+        job.connection,
+        "hooks",
+        retry_delays[try_number],
+        deliver_webhook,
+        database_url,
+        delivery_id,
+        allowed_hosts,
+        retry_delays,
+        try_number + 1,
+        job_id=webhooks.job_id(delivery_id, try_number + 1),
+    )
+    return {"delivery": delivery_id, "retry_in": retry_delays[try_number]}
+
+
+_DATABASES: dict[tuple[int, str], object] = {}
+
+
+def _process_database(database_url: str):
+    """One Database per process and URL, kept: a worker that runs jobs in its own process
+    (the hooks workers) keeps its connections and SQLAlchemy's compiled statements, which
+    otherwise cost more than sending the delivery. Keyed by pid, so a fork makes its own."""
+    from forge.db import Database
+
+    key = (os.getpid(), database_url)
+    if key not in _DATABASES:
+        _DATABASES[key] = Database(database_url)
+    return _DATABASES[key]
+
+
+def dispose_databases() -> None:
+    """Close what `_process_database` kept (a worker stopping)."""
+    while _DATABASES:
+        _DATABASES.popitem()[1].dispose()
+
+
+def reconcile_webhooks() -> list[int]:
+    """Queue again the webhook deliveries that are due but that Redis lost (a restart) or
+    whose worker died mid-attempt; the database says which are pending."""
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.queue import connect
+    from forge.notify.deliveries import reconcile
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    try:
+        return reconcile(database, settings, connect(settings.redis_url))
+    finally:
+        database.dispose()
+
+
+# --- the merge queue ---------------------------------------------------------------------------
+
+
+def _enqueuer(connection):
+    from forge.queue import enqueue
+
+    # Options (a job id) pass through: webhook deliveries are queued under their own ids.
+    return lambda queue_name, func, *args, **options: enqueue(
+        connection, queue_name, func, *args, **options
+    )
+
+
+def _merge_queue_context(base_url: str = ""):
+    """Settings, database (its sessions queue webhook deliveries and follow-up jobs) and the
+    ref-change settings the merge queue moves branches with."""
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.notify import webhooks
+    from forge.queue import connect
+    from forge.repos.refs import RefChangeSettings
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    connection = connect(settings.redis_url)
+    webhooks.attach(database, settings, _enqueuer(connection))
+    config = RefChangeSettings.build(settings, connection, base_url)
+    return settings, database, config
+
+
+def advance_merge_queue(repository_id: int, branch: str, base_url: str = "") -> list[str]:
+    """Do what is due in one branch's merge queue (land, eject, build and test)."""
+    from forge.gate import merge_queue
+
+    settings, database, config = _merge_queue_context(base_url)
+    try:
+        steps = merge_queue.advance_committed(
+            database, settings.repos_dir, config, repository_id, branch
+        )
+        return [f"#{s.change_number} {s.state}" for s in steps]
+    finally:
+        database.dispose()
+
+
+def consider_for_merge_queue(repository_id: int, sha: str, base_url: str = "") -> None:
+    """A change's head got a CI verdict: it may now be submittable (auto-submit, auto-merge)."""
+    from forge.gate import merge_queue
+    from forge.models import Repository
+
+    settings, database, config = _merge_queue_context(base_url)
+    try:
+        with database.session() as session:
+            session.info["forge.enqueue"] = config.enqueue
+            session.info["forge.base_url"] = config.base_url
+            repository = session.get(Repository, repository_id)
+            if repository is not None:
+                merge_queue.consider_sha(session, settings.repos_dir, repository, sha, None)
+    finally:
+        database.dispose()
+
+
+def reconcile_merge_queues() -> list[str]:
+    """Advance every merge queue that has entries: after a restart, a lost job or a killed
+    worker, the database says what is due."""
+    from forge.gate import merge_queue
+
+    settings, database, config = _merge_queue_context()
+    done = []
+    try:
+        with database.session() as session:
+            queues = merge_queue.branches_with_entries(session)
+        default_url = config.base_url
+        for repository_id, branch in queues:
+            with database.session() as session:
+                config.base_url = default_url or merge_queue.known_base_url(session, repository_id)
+            try:
+                steps = merge_queue.advance_committed(
+                    database, settings.repos_dir, config, repository_id, branch
+                )
+            except Exception:  # one broken queue must not hold up every other one
+                log.exception("advancing the merge queue of %s (repository %s) failed",
+                              branch, repository_id)  # fmt: skip
+                continue
+            done += [f"#{s.change_number} {s.state}" for s in steps]
+        return done
+    finally:
+        database.dispose()

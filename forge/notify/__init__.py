@@ -1,0 +1,1 @@
+"""Telling the world what happened: webhooks, their deliveries and retries (`webhooks`)."""

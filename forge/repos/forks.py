@@ -1,0 +1,66 @@
+"""Forks: a user's own copy of a repository, to work in and propose changes from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forge.accounts.names import check_repo_name
+from forge.accounts.permissions import can, require
+from forge.db import after_rollback
+from forge.errors import Invalid
+from forge.git import storage
+from forge.models import Repository, User
+from forge.repos.repositories import disk_path, find_repository
+
+
+def fork_repository(
+    session: Session, repos_dir: Path, source: Repository, actor: User, name: str | None = None
+) -> tuple[Repository, bool]:
+    """The actor's fork of `source` (made now, or the one they have); True when new.
+
+    A private repository can only be forked by those who can read it, and its forks stay
+    private. Forking your own repository is refused, as on GitHub.
+    """
+    require(session, actor, "read", source)
+    if source.owner_id == actor.id:
+        raise Invalid("you cannot fork your own repository", field="owner")
+    existing = session.scalar(
+        select(Repository).where(
+            Repository.owner_id == actor.id, Repository.fork_of_id == source.id
+        )
+    )
+    if existing is not None:
+        return existing, False
+    name = check_repo_name(name or source.name)
+    if find_repository(session, actor.name, name) is not None:
+        raise Invalid(f"{actor.name} already has a repository named {name!r}", field="name")
+    fork = Repository(
+        owner=actor,
+        name=name,
+        lower_name=name.lower(),
+        description=source.description,
+        is_private=source.is_private,
+        default_branch=source.default_branch,
+        fork_of_id=source.id,
+    )
+    session.add(fork)
+    session.flush()
+    target = disk_path(repos_dir, fork)
+    if target.exists():
+        raise Invalid(f"a repository directory for {actor.name}/{name} already exists on disk")
+    storage.fork_bare(disk_path(repos_dir, source), target, source.default_branch)
+    after_rollback(session, lambda: storage.remove(target))
+    return fork, True
+
+
+def forks_of(session: Session, source: Repository, viewer: User | None) -> list[Repository]:
+    """The direct forks of `source` the viewer may read, newest first."""
+    query = (
+        select(Repository)
+        .where(Repository.fork_of_id == source.id)
+        .order_by(Repository.created_at.desc(), Repository.id.desc())
+    )
+    return [fork for fork in session.scalars(query) if can(session, viewer, "read", fork)]

@@ -1,0 +1,607 @@
+"""Change requests: opening them (from a branch, a fork, or `git push HEAD:refs/for/main`),
+new patch sets, closing and reopening, conversation comments and notifications.
+
+A change's commits are kept in the target repository under refs/pull/N/head, whatever they
+came from, so reviewers read and merge them without touching the source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dulwich.repo import Repo
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from forge.accounts.permissions import can, require
+from forge.accounts.users import find_user
+from forge.db import utcnow
+from forge.errors import Invalid, NotFound
+from forge.git import merge as git_merge
+from forge.git import refs as git_refs
+from forge.git.fetch import copy_objects
+from forge.git.refs import RefUpdate
+from forge.models import (
+    Change,
+    ChangeComment,
+    ChangeEvent,
+    Notification,
+    PatchSet,
+    Repository,
+    User,
+)
+from forge.notify.webhooks import emit
+from forge.repos.branches import open_git
+
+MAGIC_PREFIX = "refs/for/"
+CHANGE_ID_TRAILER = re.compile(rb"^Change-Id: (I[0-9a-f]{40})\s*$", re.MULTILINE)
+MENTION = re.compile(r"(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9._-]{0,38})")
+MAX_TITLE = 256
+
+
+# --- finding ------------------------------------------------------------------------------
+
+
+def get_change(session: Session, repo: Repository, number: int) -> Change:
+    change = session.scalar(
+        select(Change).where(Change.repository_id == repo.id, Change.number == number)
+    )
+    if change is None:
+        raise NotFound(f"change #{number} not found in {repo.full_name}")
+    return change
+
+
+def list_changes(
+    session: Session,
+    repo: Repository,
+    state: str = "open",
+    base: str | None = None,
+    head_branch: str | None = None,
+) -> list[Change]:
+    query = select(Change).where(Change.repository_id == repo.id)
+    if state in ("open", "closed", "merged"):
+        query = query.where(Change.state == state)
+    elif state == "closed_or_merged":
+        query = query.where(Change.state.in_(("closed", "merged")))
+    if base:
+        query = query.where(Change.base_branch == base)
+    if head_branch:
+        query = query.where(Change.head_branch == head_branch)
+    return list(session.scalars(query.order_by(Change.number.desc())))
+
+
+# --- opening ------------------------------------------------------------------------------
+
+
+def _branch_tip(git: Repo, branch: str, what: str) -> str:
+    sha = git_refs.current_value(git, f"refs/heads/{branch}")
+    if sha == git_refs.ZERO:
+        raise Invalid(f"the {what} branch {branch!r} does not exist", field=what)
+    return sha
+
+
+def _merge_base(git: Repo, base_sha: str, head_sha: str) -> str:
+    found = git_merge.merge_base(git, base_sha, head_sha)
+    if found is None:
+        raise Invalid("the branches have no history in common", field="head")
+    return found
+
+
+def _check_has_commits(base_sha: str, head_sha: str, merge_base: str, base: str, head: str):
+    if head_sha in (base_sha, merge_base):
+        raise Invalid(f"there are no commits between {base} and {head}", field="head")
+
+
+def _next_number(session: Session, repo: Repository) -> int:
+    # One UPDATE hands out the number, so concurrent openings never get the same one.
+    session.execute(
+        update(Repository)
+        .where(Repository.id == repo.id)
+        .values(last_change_number=Repository.last_change_number + 1)
+    )
+    session.refresh(repo, ["last_change_number"])
+    return repo.last_change_number
+
+
+def _store_head(git: Repo, change: Change, sha: str) -> None:
+    """Point refs/pull/N/head at the change's head (an internal ref: no push checks)."""
+    with git_refs.locked_refs(git):
+        old = git_refs.current_value(git, change.head_ref)
+        git_refs.apply_updates(git, [RefUpdate(change.head_ref, old, sha)])
+
+
+def _create(
+    session: Session,
+    git: Repo,
+    repo: Repository,
+    author: User,
+    *,
+    title: str,
+    description: str,
+    base: str,
+    head_sha: str,
+    merge_base: str,
+    head_repository: Repository | None = None,
+    head_branch: str | None = None,
+    topic: str | None = None,
+    gerrit_change_id: str | None = None,
+) -> Change:
+    title = (title or "").strip()
+    if not title:
+        raise Invalid("a change needs a title", field="title")
+    if len(title) > MAX_TITLE:
+        raise Invalid(f"the title is longer than {MAX_TITLE} characters", field="title")
+    change = Change(
+        repository_id=repo.id,
+        number=_next_number(session, repo),
+        title=title,
+        description=(description or "").strip(),
+        author=author,
+        base_branch=base,
+        head_repository_id=head_repository.id if head_repository else None,
+        head_branch=head_branch,
+        topic=topic,
+        gerrit_change_id=gerrit_change_id,
+        head_sha=head_sha,
+    )
+    session.add(change)
+    session.flush()
+    session.add(
+        PatchSet(change=change, number=1, head_sha=head_sha, base_sha=merge_base, uploader=author)
+    )
+    session.add(ChangeEvent(change_id=change.id, actor_id=author.id, kind="opened"))
+    notify_mentions(session, change, author, change.description)
+    session.flush()
+    _store_head(git, change, head_sha)
+    _request_ci(session, git, change)
+    emit(session, repo, "pull_request", change=change, action="opened", sender=author)
+    return change
+
+
+def open_change(
+    session: Session,
+    repos_dir: Path,
+    repo: Repository,
+    author: User,
+    *,
+    title: str,
+    base: str,
+    head: str,
+    description: str = "",
+) -> Change:
+    """Open a change from a branch of this repository, or "owner:branch" of a fork of it."""
+    require(session, author, "read", repo)
+    head_repository, head_branch = repo, head
+    if ":" in head:
+        owner_name, head_branch = head.split(":", 1)
+        head_repository = _fork_of(session, repo, owner_name, author)
+    with open_git(repos_dir, repo) as git:
+        base_sha = _branch_tip(git, base, "base")
+        if head_repository.id == repo.id:
+            head_sha = _branch_tip(git, head_branch, "head")
+        else:
+            with open_git(repos_dir, head_repository) as source:
+                head_sha = _branch_tip(source, head_branch, "head")
+                copy_objects(source, git, head_sha)
+        if head_repository.id == repo.id and head_branch == base:
+            raise Invalid("the base and head branches are the same", field="head")
+        merge_base = _merge_base(git, base_sha, head_sha)
+        _check_has_commits(base_sha, head_sha, merge_base, base, head)
+        return _create(
+            session,
+            git,
+            repo,
+            author,
+            title=title,
+            description=description,
+            base=base,
+            head_sha=head_sha,
+            merge_base=merge_base,
+            head_repository=head_repository,
+            head_branch=head_branch,
+        )
+
+
+def _fork_of(session: Session, repo: Repository, owner_name: str, viewer: User) -> Repository:
+    owner = find_user(session, owner_name)
+    fork = None
+    if owner is not None:
+        fork = session.scalar(
+            select(Repository).where(
+                Repository.owner_id == owner.id, Repository.fork_of_id == repo.id
+            )
+        )
+    if fork is None or not can(session, viewer, "read", fork):
+        raise Invalid(f"{owner_name} has no fork of {repo.full_name}", field="head")
+    return fork
+
+
+# --- patch sets -----------------------------------------------------------------------------
+
+
+def add_patch_set(
+    session: Session, git: Repo, change: Change, uploader: User | None, head_sha: str
+) -> PatchSet | None:
+    """Record a new version of an open change; None when the head did not move."""
+    if change.state != "open":
+        raise Invalid(f"change #{change.number} is {change.state}; reopen it first")
+    if head_sha == change.head_sha:
+        return None
+    base_sha = _branch_tip(git, change.base_branch, "base")
+    merge_base = _merge_base(git, base_sha, head_sha)
+    previous = change.current_patch_set
+    number = previous.number + 1
+    patch_set = PatchSet(
+        change=change, number=number, head_sha=head_sha, base_sha=merge_base, uploader=uploader
+    )
+    session.add(patch_set)
+    from forge.gate.votes import carry_votes
+    from forge.review.reviews import carry_comments
+
+    carry_comments(session, Path(git.path), change, change.head_sha, head_sha)
+    carry_votes(session, git, change, previous, patch_set)
+    before, change.head_sha = change.head_sha, head_sha
+    change.updated_at = utcnow()
+    session.add(
+        ChangeEvent(
+            change_id=change.id,
+            actor_id=uploader.id if uploader else None,
+            kind="patch_set",
+            detail=f"{number}:{head_sha}",
+        )
+    )
+    if uploader is None or uploader.id != change.author_id:
+        notify(session, change.author_id, change, "author", f"patch set {number} uploaded")
+    session.flush()
+    _store_head(git, change, head_sha)
+    _request_ci(session, git, change)
+    from forge.gate import merge_queue
+
+    merge_queue.on_new_patch_set(session, change, uploader)
+    # Every new patch set, from a branch push or a refs/for upload, is GitHub's synchronize.
+    emit(session, change.repository, "pull_request", change=change, action="synchronize",
+         sender=uploader, before=before, after=head_sha)  # fmt: skip
+    return patch_set
+
+
+def _request_ci(session: Session, git: Repo, change: Change) -> None:
+    """A change's new head gets a CI run (forge.ci.runs), held for a newcomer's change."""
+    from forge.ci import runs as ci
+
+    ci.request_run(
+        session, Path(git.path), change.repository, change.head_sha, event_name="change",
+        ref=change.head_branch, actor=change.author, change=change,
+    )  # fmt: skip
+
+
+def follow_branch_pushes(
+    session: Session, repos_dir: Path, repo: Repository, pusher: User | None, updates
+) -> list[tuple[Change, PatchSet]]:
+    """A push to a branch that open changes come from adds a patch set to each of them."""
+    moved = {u.branch: u.new for u in updates if u.branch and not u.deleted}
+    if not moved:
+        return []
+    changes = session.scalars(
+        select(Change).where(
+            Change.head_repository_id == repo.id,
+            Change.state == "open",
+            Change.head_branch.in_(list(moved)),
+        )
+    ).all()
+    added = []
+    for change in changes:
+        target = change.repository
+        with open_git(repos_dir, target) as git:
+            if target.id != repo.id:
+                with open_git(repos_dir, repo) as source:
+                    copy_objects(source, git, moved[change.head_branch])
+            patch_set = add_patch_set(session, git, change, pusher, moved[change.head_branch])
+        if patch_set is not None:
+            added.append((change, patch_set))
+    return added
+
+
+# --- refs/for/BRANCH uploads ----------------------------------------------------------------
+
+
+@dataclass
+class Upload:
+    change: Change
+    created: bool
+    patch_set: int
+
+
+def parse_magic_ref(ref: str) -> tuple[str, dict[str, str]]:
+    """refs/for/main%topic=x,r=bob -> ("main", {"topic": "x", ...}), as Gerrit accepts."""
+    target = ref[len(MAGIC_PREFIX) :]
+    target, _, extras = target.partition("%")
+    options = {}
+    for item in filter(None, extras.split(",")):
+        key, _, value = item.partition("=")
+        options[key] = value
+    return target, options
+
+
+def check_uploads(git: Repo, updates: list[RefUpdate]) -> None:
+    """Refuse uploads that cannot become changes, before anything is written."""
+    for pushed in updates:
+        branch, _options = parse_magic_ref(pushed.ref)
+        if pushed.deleted:
+            raise Invalid(f"{pushed.ref}: there is nothing to delete under refs/for/")
+        base_sha = _branch_tip(git, branch, "target")
+        if git.object_store[pushed.new.encode()].type_name != b"commit":
+            raise Invalid(f"{pushed.ref}: push a commit")
+        merge_base = _merge_base(git, base_sha, pushed.new)
+        _check_has_commits(base_sha, pushed.new, merge_base, branch, "the pushed commit")
+
+
+def receive_uploads(
+    session: Session,
+    git: Repo,
+    repo: Repository,
+    uploader: User,
+    updates: list[RefUpdate],
+    options: dict[str, str],
+    say: Callable[[str], None],
+    change_url: Callable[[Change], str],
+) -> list[Upload]:
+    """Turn pushes to refs/for/BRANCH into new changes or new patch sets of the uploader's."""
+    uploads = []
+    for pushed in updates:
+        branch, ref_options = parse_magic_ref(pushed.ref)
+        merged = {**options, **ref_options}
+        if pushed.deleted:
+            raise Invalid(f"{pushed.ref}: there is nothing to delete under refs/for/")
+        _branch_tip(git, branch, "target")
+        commit = git.object_store[pushed.new.encode()]
+        if commit.type_name != b"commit":
+            raise Invalid(f"{pushed.ref}: push a commit")
+        topic = merged.get("topic") or None
+        trailer = CHANGE_ID_TRAILER.search(commit.message)
+        gerrit_id = trailer.group(1).decode() if trailer else None
+        existing = _uploaders_open_change(session, repo, uploader, branch, topic, gerrit_id)
+        if existing is not None:
+            patch_set = add_patch_set(session, git, existing, uploader, pushed.new)
+            number = patch_set.number if patch_set else existing.current_patch_set.number
+            uploads.append(Upload(existing, False, number))
+            state = f"patch set {number}" if patch_set else "no new changes"
+            say(f"Updated change #{existing.number} ({state}): {existing.title}")
+            say(f"  {change_url(existing)}")
+            continue
+        subject, _, body = commit.message.decode("utf-8", "replace").partition("\n")
+        base_sha = _branch_tip(git, branch, "target")
+        merge_base = _merge_base(git, base_sha, pushed.new)
+        _check_has_commits(base_sha, pushed.new, merge_base, branch, "the pushed commit")
+        description = merged.get("description")
+        if description is None:
+            description = CHANGE_ID_TRAILER.sub(b"", body.encode()).decode().strip()
+        change = _create(
+            session,
+            git,
+            repo,
+            uploader,
+            title=merged.get("title") or subject,
+            description=description,
+            base=branch,
+            head_sha=pushed.new,
+            merge_base=merge_base,
+            topic=topic,
+            gerrit_change_id=gerrit_id,
+        )
+        uploads.append(Upload(change, True, 1))
+        say(f"Created change #{change.number}: {change.title}")
+        say(f"  {change_url(change)}")
+    return uploads
+
+
+def _uploaders_open_change(session, repo, uploader, branch, topic, gerrit_id) -> Change | None:
+    if not topic and not gerrit_id:
+        return None
+    query = select(Change).where(
+        Change.repository_id == repo.id,
+        Change.author_id == uploader.id,
+        Change.state == "open",
+        Change.base_branch == branch,
+    )
+    query = query.where(Change.topic == topic if topic else Change.gerrit_change_id == gerrit_id)
+    return session.scalars(query.order_by(Change.number.desc())).first()
+
+
+# --- editing, closing, reopening, commenting --------------------------------------------------
+
+
+def _require_author_or(session: Session, actor: User, change: Change, role: str) -> None:
+    if actor.id != change.author_id:
+        require(session, actor, role, change.repository)
+
+
+def edit_change(
+    session: Session,
+    actor: User,
+    change: Change,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+) -> Change:
+    _require_author_or(session, actor, change, "triage")
+    before = {"title": change.title, "body": change.description}
+    if title is not None:
+        title = title.strip()
+        if not title or len(title) > MAX_TITLE:
+            raise Invalid(f"the title must have 1 to {MAX_TITLE} characters", field="title")
+        change.title = title
+    if description is not None:
+        change.description = description.strip()
+    change.updated_at = utcnow()
+    after = {"title": change.title, "body": change.description}
+    edits = {key: {"from": before[key]} for key in before if before[key] != after[key]}
+    if edits:
+        emit(session, change.repository, "pull_request", change=change, action="edited",
+             sender=actor, changes=edits)  # fmt: skip
+    return change
+
+
+def close_change(session: Session, actor: User, change: Change) -> Change:
+    _require_author_or(session, actor, change, "triage")
+    if change.state != "open":
+        raise Invalid(f"change #{change.number} is already {change.state}")
+    change.state, change.closed_at = "closed", utcnow()
+    session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="closed"))
+    from forge.accounts import reputation
+
+    reputation.settle_abandoned(session, change, actor)
+    from forge.gate import merge_queue
+
+    merge_queue.on_closed(session, change, actor)
+    emit(session, change.repository, "pull_request", change=change, action="closed", sender=actor)
+    return change
+
+
+def reopen_change(session: Session, repos_dir: Path, actor: User, change: Change) -> Change:
+    _require_author_or(session, actor, change, "triage")
+    if change.state != "closed":
+        raise Invalid(f"change #{change.number} is {change.state}; only closed changes reopen")
+    with open_git(repos_dir, change.repository) as git:
+        _branch_tip(git, change.base_branch, "base")
+    change.state, change.closed_at = "open", None
+    session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="reopened"))
+    emit(session, change.repository, "pull_request", change=change, action="reopened",
+         sender=actor)  # fmt: skip
+    return change
+
+
+def add_comment(session: Session, actor: User, change: Change, body: str) -> ChangeComment:
+    require(session, actor, "read", change.repository)
+    body = (body or "").strip()
+    if not body:
+        raise Invalid("a comment needs some text", field="body")
+    comment = ChangeComment(change_id=change.id, author=actor, body=body)
+    session.add(comment)
+    change.updated_at = utcnow()
+    if actor.id != change.author_id:
+        notify(session, change.author_id, change, "author", f"{actor.name} commented")
+    notify_mentions(session, change, actor, body)
+    session.flush()
+    emit(session, change.repository, "issue_comment", change=change, comment=comment, sender=actor)
+    return comment
+
+
+def conversation(session: Session, change: Change) -> list[ChangeComment]:
+    """The change's conversation comments, oldest first."""
+    query = select(ChangeComment).where(ChangeComment.change_id == change.id)
+    return list(session.scalars(query.order_by(ChangeComment.id)))
+
+
+def get_comment(session: Session, repo: Repository, comment_id: int) -> ChangeComment:
+    """A conversation comment on any change of `repo`, by its id."""
+    comment = session.scalar(
+        select(ChangeComment)
+        .join(Change, ChangeComment.change_id == Change.id)
+        .where(ChangeComment.id == comment_id, Change.repository_id == repo.id)
+    )
+    if comment is None:
+        raise NotFound(f"no comment {comment_id} in {repo.full_name}")
+    return comment
+
+
+def require_author_or_maintainer(
+    session: Session, actor: User, author_id: int, repo: Repository
+) -> None:
+    """Edits and deletions of a comment: its author, or a maintainer of the repository."""
+    require(session, actor, "read", repo)
+    if actor.id != author_id:
+        require(session, actor, "maintain", repo)
+
+
+def edit_comment(session: Session, actor: User, comment, body: str):
+    """Change the text of a comment, in the conversation or on a line (a ReviewComment).
+    Only the comment's author or a maintainer of the repository may."""
+    change = session.get(Change, comment.change_id)
+    require_author_or_maintainer(session, actor, comment.author_id, change.repository)
+    body = (body or "").strip()
+    if not body:
+        raise Invalid("a comment needs some text", field="body")
+    comment.body = body
+    comment.updated_at = utcnow()
+    session.flush()
+    return comment
+
+
+def delete_comment(session: Session, actor: User, comment: ChangeComment) -> None:
+    """Only the comment's author or a maintainer of the repository may delete it."""
+    change = session.get(Change, comment.change_id)
+    require_author_or_maintainer(session, actor, comment.author_id, change.repository)
+    session.delete(comment)
+    session.flush()
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+def notify(session: Session, user_id: int, change: Change, reason: str, detail: str) -> None:
+    session.add(Notification(user_id=user_id, change_id=change.id, reason=reason, detail=detail))
+
+
+def notify_mentions(session: Session, change: Change, actor: User, text: str) -> None:
+    for name in sorted(set(MENTION.findall(text or ""))):
+        user = find_user(session, name)
+        if user is None or user.id == actor.id:
+            continue
+        if can(session, user, "read", change.repository):
+            notify(session, user.id, change, "mention", f"{actor.name} mentioned you")
+
+
+def inbox(session: Session, user: User) -> list[Notification]:
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user.id, Notification.read.is_(False))
+            .order_by(Notification.id.desc())
+            .limit(200)
+        )
+    )
+
+
+def unread_count(session: Session, user: User) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.user_id == user.id, Notification.read.is_(False)
+        )
+    )
+
+
+def mark_read(session: Session, user: User, notification_id: int | None = None) -> None:
+    query = update(Notification).where(Notification.user_id == user.id)
+    if notification_id is not None:
+        query = query.where(Notification.id == notification_id)
+    session.execute(query.values(read=True))
+
+
+def awaiting_review(session: Session, user: User) -> list[Change]:
+    """Open changes by others in repositories where the user may push (so may approve)."""
+    from forge.models import Collaborator, Review
+
+    member_of = select(Collaborator.repository_id).where(
+        Collaborator.user_id == user.id, Collaborator.role.in_(("write", "maintain", "admin"))
+    )
+    reviewed = select(Review.change_id).where(
+        Review.author_id == user.id, Review.state != "PENDING"
+    )
+    query = (
+        select(Change)
+        .join(Repository, Change.repository_id == Repository.id)
+        .where(
+            Change.state == "open",
+            Change.author_id != user.id,
+            (Repository.owner_id == user.id) | Repository.id.in_(member_of),
+            Change.id.not_in(reviewed),
+        )
+        .order_by(Change.updated_at.desc())
+        .limit(200)
+    )
+    return list(session.scalars(query))
