@@ -31,6 +31,11 @@ from forge.app import create_app
 from forge.config import LoginLimits, Settings
 from forge.queue.embedded import EmbeddedRedis
 
+# Fixtures more than one test module uses live in tests/support/, once; listed here, every test
+# can name them without importing them (test modules never import each other).
+pytest.register_assert_rewrite("support")
+pytest_plugins = ["support.browser", "support.ci", "support.webhooks"]
+
 EXTERNAL_DATABASE = os.environ.get("DATABASE_URL", "").strip()
 EXTERNAL_REDIS = os.environ.get("REDIS_URL", "").strip()
 PASSWORD = "correct horse battery"

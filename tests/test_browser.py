@@ -8,22 +8,10 @@ Chromium comes from the system (Debian's `chromium` package), not from `playwrig
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
-from conftest import PASSWORD, authed
-from playwright.sync_api import Page, expect, sync_playwright
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from conftest import authed
+from playwright.sync_api import expect
+from support.browser import shot, watch_console
 
 README = """# Weather station
 
@@ -62,48 +50,6 @@ def main(sensors):
             print(sensor.name, read(sensor))
         time.sleep(INTERVAL)
 '''
-
-
-# Other test processes may share the machine: give slow moments room, fail on real faults.
-expect.set_options(timeout=20_000)
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Page, live_server: str, name: str, password: str = PASSWORD) -> None:
-    """Sign `name` in through the real login form and wait until the page says so."""
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("main button[type=submit]")
-    expect(page.locator(".who")).to_have_text(name)
-
-
-def watch_console(page: Page) -> list[str]:
-    """Console errors and failed page scripts: CSP violations show up here."""
-    errors: list[str] = []
-
-    def console(message) -> None:
-        # forge has no favicon; the browser's own request for one is not the page's doing.
-        if message.type == "error" and not message.location.get("url", "").endswith("favicon.ico"):
-            errors.append(message.text)
-
-    page.on("console", console)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    return errors
 
 
 def test_sign_up_create_push_and_browse_the_code(browser, live_server, git, tmp_path):

@@ -10,7 +10,7 @@ import re
 
 from conftest import authed
 from playwright.sync_api import expect
-from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
+from support.browser import shot, sign_in, watch_console
 
 from forge.accounts import users as accounts
 from forge.repos import repositories as repo_service
@@ -29,7 +29,7 @@ def main():
 
 
 def test_a_peer_reviews_the_interdiff_and_requests_changes(
-    browser,  # noqa: F811
+    browser,
     live_server,
     hosted_repo,
     git,

@@ -5,70 +5,24 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-from conftest import authed, form_post, wait_for
+from conftest import form_post, wait_for
 from sqlalchemy import select
+from support.ci import (
+    cmdline,
+    jobs_of,
+    log_of,
+    push_ci,
+    sleeping,
+    start_worker,
+    statuses_of,
+    stop,
+    upload,
+    work,
+)
 
-from forge.models import CiJob, CiRun, CommitStatus
+from forge.models import CiRun
 from forge.queue import connect
-from forge.worker import run_worker
-
-
-@pytest.fixture
-def ci(settings, monkeypatch):
-    """The worker's environment (jobs read their settings from it) with small CI limits."""
-    env = {
-        "FORGE_HOME": str(settings.home),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "FORGE_CI_LOG_LIMIT": "65536",
-        "FORGE_CI_MAX_TIMEOUT": "60",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
-
-
-def work(settings) -> None:
-    """A real rq worker on the `ci` queue until it is empty."""
-    run_worker(settings.redis_url, ["ci"], burst=True)
-
-
-def push_ci(git, repo, tmp_path, ci_yml: str, files: dict | None = None) -> str:
-    work_dir = tmp_path / "work"
-    if not work_dir.exists():
-        git.init(work_dir, {"README.md": "# project\n", ".forge/ci.yml": ci_yml, **(files or {})})
-    else:
-        git.commit(work_dir, {".forge/ci.yml": ci_yml, **(files or {})}, "change ci")
-    git.run("push", repo.push_url, "HEAD:main", cwd=work_dir)
-    return git.head(work_dir)
-
-
-def jobs_of(database, sha: str) -> dict[str, CiJob]:
-    with database.session() as session:
-        run = session.scalar(select(CiRun).where(CiRun.sha == sha).order_by(CiRun.id.desc()))
-        assert run is not None, "no run for the commit"
-        return {job.name: job for job in run.jobs}
-
-
-def log_of(settings, job: CiJob) -> str:
-    matches = list((settings.logs_dir / "ci").rglob(f"{job.id}.{job.attempt}.log"))
-    assert matches, f"no log for job {job.name}"
-    return matches[0].read_text(errors="replace")
-
-
-def statuses_of(database, sha: str) -> dict[str, CommitStatus]:
-    with database.session() as session:
-        rows = session.scalars(select(CommitStatus).where(CommitStatus.sha == sha)).all()
-    latest = {}
-    for row in sorted(rows, key=lambda r: r.id):
-        latest[row.context] = row
-    return latest
-
 
 BUILD_AND_TEST = (
     "jobs:\n"
@@ -174,16 +128,8 @@ def test_faults_end_the_job_with_a_reason_and_the_worker_lives_on(
     assert states["leftover"] == "failed"
     assert jobs["leftover"].reason == "it left background processes running: sleep 987"
     assert log_of(settings, jobs["leftover"]).startswith("left one behind\n")
-    still_running = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == "sleep 987"]
+    still_running = [p for p in os.listdir("/proc") if p.isdigit() and cmdline(p) == "sleep 987"]
     assert still_running == []
-
-
-def _cmdline(pid: str) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
 
 
 def test_malformed_file_errors_with_line_and_field(ci, git, hosted_repo, tmp_path, database):
@@ -200,37 +146,12 @@ def test_malformed_file_errors_with_line_and_field(ci, git, hosted_repo, tmp_pat
     assert "line 4: jobs.test.timeout" in statuses_of(database, sha)["ci"].description
 
 
-def start_worker(ci_env: dict, *args: str) -> subprocess.Popen:
-    """`forge worker --queues ci` as a process of its own, as an admin starts one."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "forge.cli", "worker", "--queues", "ci", *args],
-        env={**os.environ, **ci_env},
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def stop(*workers: subprocess.Popen) -> None:
-    for worker in workers:
-        if worker.poll() is None:
-            worker.terminate()
-    for worker in workers:
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-
-
 def running_with_log(database, settings, sha: str, name: str, text: str):
     def check():
         job = jobs_of(database, sha)[name]
         return job if job.state == "running" and text in log_of(settings, job) else None
 
     return check
-
-
-def sleeping(command: str) -> list[str]:
-    return [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == command]
 
 
 def test_a_killed_worker_s_job_is_ended_by_another_worker_s_reconciler(
@@ -312,48 +233,18 @@ def test_without_bwrap_jobs_are_refused_unless_the_admin_allows(
 
 # --- screening newcomers, patch sets, cancel and re-run ---------------------------------------
 
-SIMPLE = "jobs:\n  test:\n    run: echo tested $CI_COMMIT_SHA\n"
-
-
-@pytest.fixture
-def project(ci, git, hosted_repo, tmp_path, make_user, make_token, database):
-    """alice's public project with a CI file on main; carol may write, bob is a stranger."""
-    from forge.accounts import users as accounts
-    from forge.repos import repositories as repo_service
-
-    repo = hosted_repo()
-    repo.main_sha = push_ci(git, repo, tmp_path, SIMPLE)
-    for name in ("bob", "carol"):
-        make_user(name)
-        setattr(repo, f"{name}_url", authed(repo.url, name, make_token(name)))
-    with database.session() as session:
-        alice = accounts.get_user(session, "alice")
-        project = repo_service.get_repository(session, "alice", "project", alice)
-        repo_service.set_collaborator(session, project, alice, "carol", "write")
-    return repo
-
-
-def upload(git, url: str, clone: Path, content: str, topic: str | None = None) -> str:
-    """Clone (once), commit and push HEAD:refs/for/main: a change request, Gerrit-style."""
-    if not clone.exists():
-        git.run("clone", "-q", url, str(clone))
-    sha = git.commit(clone, {"app.txt": content}, f"change {content}")
-    options = ["-o", f"topic={topic}"] if topic else []
-    git.run("push", *options, url, "HEAD:refs/for/main", cwd=clone)
-    return sha
-
 
 def test_a_newcomers_jobs_wait_for_approval_and_a_collaborators_run_at_once(
-    project, git, tmp_path, database, settings, app, login
+    ci_project, git, tmp_path, database, settings, app, login
 ):
-    bob_sha = upload(git, project.bob_url, tmp_path / "bob", "from bob")
-    carol_sha = upload(git, project.carol_url, tmp_path / "carol", "from carol")
+    bob_sha = upload(git, ci_project.bob_url, tmp_path / "bob", "from bob")
+    carol_sha = upload(git, ci_project.carol_url, tmp_path / "carol", "from carol")
     assert jobs_of(database, bob_sha)["test"].state == "waiting"
     assert statuses_of(database, bob_sha)["ci/test"].description == "Waiting for approval"
     assert jobs_of(database, carol_sha)["test"].state == "queued"
 
     work(settings)
-    assert jobs_of(database, project.main_sha)["test"].state == "passed"
+    assert jobs_of(database, ci_project.main_sha)["test"].state == "passed"
     assert jobs_of(database, carol_sha)["test"].state == "passed"
     assert jobs_of(database, bob_sha)["test"].state == "waiting"  # the worker ran none of his
 
@@ -382,9 +273,9 @@ def test_a_newcomers_jobs_wait_for_approval_and_a_collaborators_run_at_once(
     assert "this run is not waiting for approval" in again.get_data(as_text=True)
 
 
-def test_a_newer_patch_set_cancels_the_older_ones_pending_jobs(project, git, tmp_path, database):
-    first = upload(git, project.bob_url, tmp_path / "bob", "one", topic="t")
-    second = upload(git, project.bob_url, tmp_path / "bob", "two", topic="t")
+def test_a_newer_patch_set_cancels_the_older_ones_pending_jobs(ci_project, git, tmp_path, database):
+    first = upload(git, ci_project.bob_url, tmp_path / "bob", "one", topic="t")
+    second = upload(git, ci_project.bob_url, tmp_path / "bob", "two", topic="t")
     old = jobs_of(database, first)["test"]
     assert old.state == "cancelled" and old.reason == "a newer patch set superseded it"
     assert statuses_of(database, first)["ci/test"].state == "error"

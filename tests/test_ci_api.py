@@ -7,7 +7,7 @@ import io
 import zipfile
 
 import pytest
-from test_ci import ci, jobs_of, push_ci, work  # noqa: F401 (ci is a fixture)
+from support.ci import jobs_of, push_ci, work
 
 TWO_JOBS = (
     "jobs:\n"
@@ -20,7 +20,7 @@ TWO_JOBS = (
 
 
 @pytest.fixture
-def finished(ci, git, hosted_repo, tmp_path, settings):  # noqa: F811
+def finished(ci, git, hosted_repo, tmp_path, settings):
     """alice's project with one finished run on main: build passed, test failed."""
     repo = hosted_repo()
     repo.sha = push_ci(git, repo, tmp_path, TWO_JOBS)

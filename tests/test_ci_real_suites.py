@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from test_ci import ci, jobs_of, log_of, push_ci, work  # noqa: F401 (ci: the fixture used)
+from support.ci import jobs_of, log_of, push_ci, work
 
 from forge.ci import sandbox as ci_sandbox
 

@@ -9,12 +9,10 @@ import re
 import pytest
 from conftest import form_post
 from playwright.sync_api import expect
-from test_browser import browser, shot, sign_in, watch_console  # noqa: F401 (browser is a fixture)
-from test_ci import (  # noqa: F401 (ci is a fixture)
-    ci,
+from support.browser import shot, sign_in, watch_console
+from support.ci import (
     jobs_of,
     log_of,
-    project,
     push_ci,
     sleeping,
     start_worker,
@@ -101,7 +99,7 @@ SLOW = """jobs:
 
 @pytest.mark.usefixtures("ci")
 def test_the_log_grows_live_and_cancel_stops_the_job(
-    browser,  # noqa: F811
+    browser,
     git,
     hosted_repo,
     tmp_path,
@@ -154,14 +152,14 @@ def settings_env(settings) -> dict:
 
 
 def test_the_change_pages_checks_link_to_the_run(
-    project,  # noqa: F811
+    ci_project,
     git,
     tmp_path,
     settings,
     database,
     client,
 ):
-    sha = upload(git, project.carol_url, tmp_path / "carol", "from carol")
+    sha = upload(git, ci_project.carol_url, tmp_path / "carol", "from carol")
     work(settings)
     run_id = jobs_of(database, sha)["test"].run_id
     page = client.get("/alice/project/pull/1").get_data(as_text=True)

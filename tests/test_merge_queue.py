@@ -11,13 +11,13 @@ import sys
 import pytest
 from conftest import csrf_from, form_post, wait_for
 from sqlalchemy import select
+from support.ci import work
 
 from forge.accounts import users as accounts
 from forge.gate import votes
 from forge.models import Change, CiRun, MergeQueueEntry, Vote
 from forge.queue import connect
 from forge.repos import repositories as repos
-from forge.worker import run_worker
 
 # Green for a change alone, red when both a.txt and b.txt are there.
 TOGETHER_RED = (
@@ -28,25 +28,6 @@ TOGETHER_RED = (
     "      test ! -e bad.txt\n"
     "      echo green\n"
 )
-
-
-@pytest.fixture
-def ci(settings, monkeypatch):
-    """The worker's environment: jobs read their settings from it."""
-    env = {
-        "FORGE_HOME": str(settings.home),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "FORGE_CI_MAX_TIMEOUT": "60",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
-
-
-def work(settings, queues=("default", "ci")) -> None:
-    """A real rq worker until the queues are empty (follow-up jobs included)."""
-    run_worker(settings.redis_url, list(queues), burst=True)
 
 
 class Project:

@@ -14,7 +14,7 @@ import pytest
 from conftest import authed, forge_cli, free_port
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from test_merge_queue import ci, work  # noqa: F401  (ci is a fixture)
+from support.ci import work
 
 from forge import outbox, queue
 from forge.accounts import users as accounts
@@ -25,7 +25,7 @@ from forge.repos import repositories as repos
 
 
 @pytest.fixture
-def change(git, hosted_repo, tmp_path, make_user, make_token, database, ci):  # noqa: F811
+def change(git, hosted_repo, tmp_path, make_user, make_token, database, ci):
     """carol's change in alice's project, pushed for review with real git; maya maintains."""
     repo = hosted_repo()
     work_dir = git.init(tmp_path / "alice", {"app.py": "print('hello')\n"})

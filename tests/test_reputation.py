@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from conftest import authed, form_post
 from sqlalchemy import select
-from test_ci import ci, project, work  # noqa: F401  (ci and project are fixtures)
-from test_ci import jobs_of as ci_jobs_of
-from test_ci import upload as ci_upload
+from support.ci import jobs_of as ci_jobs_of
+from support.ci import upload as ci_upload
+from support.ci import work
 
 from forge.accounts import reputation
 from forge.accounts import users as accounts
@@ -344,7 +344,7 @@ FAILING = "jobs:\n  test:\n    run: echo failing $CI_COMMIT_SHA; exit 3\n"
 
 
 def test_a_failed_ci_run_settles_the_votes_on_that_patch_set(
-    project,  # noqa: F811
+    ci_project,
     git,
     tmp_path,
     database,
@@ -357,9 +357,9 @@ def test_a_failed_ci_run_settles_the_votes_on_that_patch_set(
 ):
     tokens = {name: (make_user(name), make_token(name))[1] for name in ("dave", "erin")}
     clone = tmp_path / "bob"
-    git.run("clone", "-q", project.bob_url, str(clone))
+    git.run("clone", "-q", ci_project.bob_url, str(clone))
     sha = git.commit(clone, {".forge/ci.yml": FAILING}, "Break the build")
-    git.run("push", project.bob_url, "HEAD:refs/for/main", cwd=clone)
+    git.run("push", ci_project.bob_url, "HEAD:refs/for/main", cwd=clone)
     for who, value in (("dave", -1), ("erin", 1)):
         answer = api("POST", "/repos/alice/project/pulls/1/votes", tokens[who],
                      json={"label": "Code-Review", "value": value})  # fmt: skip
@@ -379,13 +379,15 @@ def test_a_failed_ci_run_settles_the_votes_on_that_patch_set(
     erin = standing_of(api, "erin")
     assert (erin["reputation"], erin["accuracy"]) == (-2, 0.0)
     # Closing it afterwards settles nobody twice.
-    closed = api("PATCH", "/repos/alice/project/pulls/1", project.token, json={"state": "closed"})
+    closed = api(
+        "PATCH", "/repos/alice/project/pulls/1", ci_project.token, json={"state": "closed"}
+    )
     assert closed.status_code == 200
     assert standing_of(api, "dave")["reputation"] == 2
 
 
 def test_trust_lets_a_reader_approve_a_newcomers_run_but_not_their_own(
-    project,  # noqa: F811
+    ci_project,
     git,
     tmp_path,
     database,
@@ -394,7 +396,7 @@ def test_trust_lets_a_reader_approve_a_newcomers_run_but_not_their_own(
     make_user,
 ):
     make_user("dave")
-    bob_sha = ci_upload(git, project.bob_url, tmp_path / "bob", "from bob")
+    bob_sha = ci_upload(git, ci_project.bob_url, tmp_path / "bob", "from bob")
     run_id = ci_jobs_of(database, bob_sha)["test"].run_id
     page = f"/alice/project/actions/runs/{run_id}"
     approve = page + "/approve"

@@ -11,7 +11,7 @@ import pytest
 from conftest import authed, csrf_from
 from playwright.sync_api import expect
 from sqlalchemy import event, select, update
-from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
+from support.browser import shot, sign_in, watch_console
 
 from forge.accounts import users as accounts
 from forge.db import utcnow
@@ -367,7 +367,7 @@ def test_sql_statements_do_not_grow_with_the_page(forge_peers, api, database):
 
 
 def test_a_reviewer_claims_votes_and_the_change_leaves_the_queue(
-    browser,  # noqa: F811
+    browser,
     forge_peers,
     live_server,
 ):

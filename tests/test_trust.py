@@ -15,8 +15,8 @@ import pytest
 from conftest import PASSWORD, authed, csrf_from, form_post
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
-from test_merge_queue import ci, work  # noqa: F401  (ci is a fixture)
+from support.browser import shot, sign_in, watch_console
+from support.ci import work
 
 from forge.accounts import privileges, trust
 from forge.accounts import users as accounts
@@ -47,7 +47,7 @@ def sign_up(app, name: str) -> None:
 
 
 @pytest.fixture
-def attack(git, hosted_repo, tmp_path, make_user, make_token, database, api, app, ci):  # noqa: F811
+def attack(git, hosted_repo, tmp_path, make_user, make_token, database, api, app, ci):
     repo = hosted_repo()
     work_dir = git.init(tmp_path / "alice", {"app.py": "print('hello')\n"})
     git.run("push", "-q", repo.push_url, "main", cwd=work_dir)
@@ -343,7 +343,7 @@ def test_the_trust_page_explains_a_weight_and_a_maintainer_vouches_in_the_browse
     attack,
     app,
     login,
-    browser,  # noqa: F811
+    browser,
     live_server,
 ):
     attack.puppets(1, prefix="newbie")

@@ -17,8 +17,8 @@ from conftest import authed, form_post
 from github import GithubException
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_browser import browser, shot, sign_in, watch_console  # noqa: F401  (browser is a fixture)
-from test_webhooks import drain, make_hook, receiver, settings  # noqa: F401  (fixtures)
+from support.browser import shot, sign_in, watch_console
+from support.webhooks import drain, loopback_settings, make_hook
 
 from forge.accounts import users as accounts
 from forge.errors import Forbidden, Invalid
@@ -28,6 +28,12 @@ from forge.models.quality import TrustEdge
 from forge.repos import repositories as repos
 
 APP = "".join(f"line {i}\n" for i in range(1, 11))
+
+
+@pytest.fixture
+def settings(settings):
+    """Webhook receivers on 127.0.0.1 are allowed (a test hears the vote events)."""
+    return loopback_settings(settings)
 
 
 @pytest.fixture
@@ -341,8 +347,8 @@ def test_the_authors_own_votes_never_count_but_an_owner_may_bypass(
 def test_each_vote_given_changed_or_taken_back_is_a_webhook_event(
     project,
     github,
-    receiver,  # noqa: F811
-    settings,  # noqa: F811  (loopback receivers allowed)
+    receiver,
+    settings,
 ):
     spell_out_two(project)
     make_hook(github, project.hosted, receiver, settings, events=["vote"])
@@ -564,7 +570,7 @@ def test_the_quality_gate_settings_page(project, app, login):
 
 def test_a_maintainer_votes_in_the_browser_and_the_panel_turns_green(
     project,
-    browser,  # noqa: F811
+    browser,
     live_server,
 ):
     spell_out_two(project)

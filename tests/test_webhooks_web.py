@@ -6,25 +6,12 @@ and one story runs in a real Chromium."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from conftest import form_post
-from playwright.sync_api import expect, sync_playwright
-from test_browser import sign_in
-from test_webhooks import SECRET, drain, loopback_settings, push_new_commit, running_receiver
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-
-expect.set_options(timeout=20_000)
-
-
-@pytest.fixture
-def receiver():
-    with running_receiver() as state:
-        yield state
+from playwright.sync_api import expect
+from support.browser import shot, sign_in
+from support.webhooks import SECRET, drain, loopback_settings, push_new_commit
 
 
 @pytest.fixture
@@ -191,16 +178,6 @@ def test_a_site_admin_manages_system_hooks_that_hear_every_repository(
     assert "redelivery" in client.get(page_url).get_data(as_text=True)
 
 
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
 def test_in_a_browser_add_a_hook_push_see_the_delivery_and_redeliver(
     browser, live_server, hosted_repo, receiver, settings, git, tmp_path
 ):
@@ -235,7 +212,7 @@ def test_in_a_browser_add_a_hook_push_see_the_delivery_and_redeliver(
     expect(push.locator(".response-status")).to_contain_text("200")
     expect(push.locator(".response-body")).to_have_text("thanks")
     expect(push.locator(".request-body")).to_contain_text("a change worth announcing")
-    page.screenshot(path=str(ARTIFACTS / "webhooks-delivery.png"), full_page=True)
+    shot(page, "webhooks-delivery")
 
     push.locator("button:text-is('Redeliver')").click()
     expect(page.locator(".flash-success")).to_contain_text("Redelivery")

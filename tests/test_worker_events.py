@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import forge_cli, wait_for
-from test_webhooks import loopback_settings, receiver  # noqa: F401  (receiver is a fixture)
+from support.webhooks import loopback_settings
 
 from forge.accounts import users as accounts
 from forge.repos import repositories as repos
@@ -18,7 +18,7 @@ def settings(settings):
 
 
 def test_a_worker_process_delivers_the_merge_queues_events(
-    receiver,  # noqa: F811
+    receiver,
     settings,
     hosted_repo,
     git,
