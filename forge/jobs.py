@@ -169,8 +169,8 @@ def reconcile_webhooks() -> list[int]:
     whose worker died mid-attempt; the database says which are pending."""
     from forge.config import Settings
     from forge.db import Database
-    from forge.queue import connect
     from forge.notify.deliveries import reconcile
+    from forge.queue import connect
 
     settings = Settings.from_env()
     database = Database(settings.database_url)

@@ -1,20 +1,63 @@
-"""What each forge process plugs into the services: registered by the application factory
-(`forge.app.create_app`) and the worker factory (`forge worker`), never by the accident of an
-import.
+"""Who listens to what: the one place that wires forge's domain events (`forge.events`) to
+their subscribers, and the webhook payload builders to the webhook service.
 
-Services record what happened (a webhook event, say) through the service that owns it; how
-the event is told to the world is the API layer's (GitHub's payload shapes). A worker process
-never imports the web or API layers by itself, so without this registration every event raised
-in a job (the merge queue's push, its `pull_request` closed and `merge_queue` events, a CI
-run's statuses) found no payload builder and went nowhere.
+Called by the application factory (`forge.app.create_app`) and by the CLI for every other
+process (`forge worker`, `forge ci reconcile`, ...), never by the accident of an import: a
+worker process never imports the web or API layers by itself, and before this registration
+every event raised in a job (the merge queue's push, its `pull_request` closed and
+`merge_queue` events) found no payload builder and went nowhere.
+
+Order matters where it is listed: subscribers run in this order, in the publisher's
+transaction. The gate's own bookkeeping comes first (a review's verdict becomes a vote before
+any webhook describes it), then CI and the merge queue, and the webhooks last, so a payload
+shows the state the other subscribers left.
 """
 
 from __future__ import annotations
 
+from forge import events
+
 
 def register() -> None:
-    """Register the webhook payload builders (idempotent: a process may call it twice)."""
+    """Wire this process (idempotent: a process may call it twice; the wiring is replaced)."""
+    from forge.accounts import reputation
     from forge.api.hooks import payload_builders
+    from forge.ci import runs as ci
+    from forge.gate import merge_queue, votes
     from forge.notify import webhooks
 
     webhooks.register_payloads(payload_builders())
+
+    def queue_drops_new_patch_set(session, event: events.PatchSetUploaded) -> None:
+        merge_queue.on_new_patch_set(session, event.change, event.sender)
+
+    def queue_drops_closed(session, event: events.ChangeClosed) -> None:
+        merge_queue.on_closed(session, event.change, event.sender)
+
+    def queue_considers_status(session, event: events.StatusChanged) -> None:
+        merge_queue.schedule_consider(session, event.repository, event.status.sha)
+
+    def queue_considers_vote(session, event: events.VoteCast) -> None:
+        # The change may have become submittable (auto-submit, auto-merge) or stopped being so.
+        merge_queue.schedule_consider(session, event.repository, event.change.head_sha)
+
+    def queue_follows_run(session, event: events.CiRunFinished) -> None:
+        merge_queue.on_run_finished(session, event.run)
+
+    wiring: dict[type[events.Event], list] = {
+        events.ChangeOpened: [ci.on_change_head],
+        events.PatchSetUploaded: [
+            votes.on_patch_set_uploaded,
+            ci.on_change_head,
+            queue_drops_new_patch_set,
+        ],
+        events.ChangeClosed: [reputation.on_change_closed, queue_drops_closed],
+        events.ChangeMerged: [reputation.on_change_merged],
+        events.ReviewSubmitted: [votes.on_review_submitted],
+        events.VoteCast: [reputation.on_vote_cast, queue_considers_vote],
+        events.StatusChanged: [queue_considers_status],
+        events.CiRunFinished: [reputation.on_ci_run_finished, queue_follows_run],
+    }
+    for kind, send in webhooks.SUBSCRIPTIONS.items():
+        wiring.setdefault(kind, []).append(send)
+    events.configure(wiring)

@@ -22,6 +22,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forge import events
 from forge.accounts import trust
 from forge.accounts.permissions import can, require
 from forge.accounts.privileges import CODE_REVIEW, repository_reputation, rules_of
@@ -167,6 +168,27 @@ def _settle_votes(session: Session, change: Change, votes: list[Vote], good: boo
             f"{CODE_REVIEW} {_signed(vote.value)} on {name} {verb} the outcome: {why}",
             change=change,
         )
+
+
+# --- subscribers (wired by forge.subscribers) ---------------------------------------------------
+
+
+def on_change_merged(session: Session, event: events.ChangeMerged) -> None:
+    settle_merged(session, event.change, event.sender)
+
+
+def on_change_closed(session: Session, event: events.ChangeClosed) -> None:
+    settle_abandoned(session, event.change, event.sender)
+
+
+def on_vote_cast(session: Session, event: events.VoteCast) -> None:
+    if event.action != "deleted":
+        vote_recorded(session, event.vote)  # an audit settles each answer at once
+
+
+def on_ci_run_finished(session: Session, event: events.CiRunFinished) -> None:
+    if event.run.state in ("failed", "timed_out") and event.run.change_id is not None:
+        settle_ci_failed(session, event.run)  # the votes on a failed head are settled
 
 
 def settle_merged(session: Session, change: Change, decider: User) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
-from forge import outbox
+from forge import events, outbox
 from forge.accounts import trust
 from forge.accounts.permissions import can, require
 from forge.ci import sandbox as ci_sandbox
@@ -67,6 +67,15 @@ class QueueOps:
 
 
 # --- asking for runs ---------------------------------------------------------------------------
+
+
+def on_change_head(session: Session, event: events.ChangeOpened | events.PatchSetUploaded) -> None:
+    """Subscriber: a change's new head gets a run, held for a newcomer's change."""
+    change = event.change
+    request_run(
+        session, event.repo_path, change.repository, change.head_sha, event_name="change",
+        ref=change.head_branch, actor=change.author, change=change,
+    )  # fmt: skip
 
 
 def request_run(
@@ -618,16 +627,10 @@ def _update_run_state(run: CiRun) -> None:
     else:
         run.state = max(states, key=SEVERITY.index)
     run.updated_at = utcnow()
-    if run.state in ("failed", "timed_out") and run.change_id is not None:
-        from forge.accounts import reputation
-
-        # A change's head failed its CI: the votes on that patch set are settled.
-        reputation.settle_ci_failed(object_session(run), run)
     if run.state in FINISHED:
-        from forge.gate import merge_queue
-
-        # The merge queue waits for its runs, and a change's passing run may make it ready.
-        merge_queue.on_run_finished(object_session(run), run)
+        # A failed head settles the votes on its patch set (reputation); the merge queue waits
+        # for its runs, and a change's passing run may make it ready.
+        events.publish(object_session(run), events.CiRunFinished(run=run))
 
 
 def run_url(run: CiRun) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from forge import outbox
+from forge import events, outbox
 from forge.accounts.permissions import ROLE_RANK, can, require, role_of
 from forge.ci.config import CONFIG_PATH
 from forge.db import Database, after_commit, after_rollback, utcnow
@@ -45,7 +45,6 @@ from forge.git.refs import RefUpdate
 from forge.models import Change, ChangeEvent, CiRun, Repository, User
 from forge.models.ci import FINISHED
 from forge.models.quality import MERGE_QUEUE_ACTIVE, MergeQueueEntry
-from forge.notify import webhooks
 from forge.repos.branches import open_git
 from forge.repos.refs import RefChangeSettings, update_refs
 from forge.repos.repositories import disk_path
@@ -827,5 +826,9 @@ def _prune_hidden_refs(session: Session, git) -> None:
 
 
 def _announce(session, entry: MergeQueueEntry, action: str, sender, base_url) -> None:
-    webhooks.emit(session, entry.repository, "merge_queue", base_url, change=entry.change,
-                  entry=entry, sender=sender, action=action)  # fmt: skip
+    events.publish(
+        session,
+        events.MergeQueueChanged(
+            change=entry.change, entry=entry, sender=sender, action=action, base_url=base_url
+        ),
+    )

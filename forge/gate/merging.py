@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forge import events
 from forge.accounts import reputation
 from forge.accounts.permissions import can, require
 from forge.db import utcnow
@@ -23,7 +24,6 @@ from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.refs import RefUpdate
 from forge.models import Change, ChangeEvent, Review, User
-from forge.notify import webhooks
 from forge.repos.branches import open_git
 from forge.repos.refs import RefChangeSettings, update_refs
 
@@ -174,9 +174,7 @@ def record_merged(
     session.add(
         ChangeEvent(change_id=change.id, actor_id=actor.id, kind="merged", detail=f"{method}:{new}")
     )
-    reputation.settle_merged(session, change, actor)
-    webhooks.emit(session, change.repository, "pull_request", base_url, change=change,
-                  action="closed", sender=actor)  # fmt: skip
+    events.publish(session, events.ChangeMerged(change=change, sender=actor, base_url=base_url))
 
 
 def check_submit_requirements(

@@ -40,6 +40,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forge import events
 from forge.accounts import privileges
 from forge.accounts.permissions import can, require
 from forge.accounts.privileges import CI_VOTER, CODE_REVIEW, VERIFIED
@@ -50,9 +51,9 @@ from forge.errors import Invalid
 from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.checkout import read_file_at
+from forge.git.storage import open_repo
 from forge.models import BranchProtection, Change, ChangeEvent, PatchSet, Repository, User
 from forge.models.quality import Label, QualityGate, Vote
-from forge.notify import webhooks
 from forge.repos.branches import open_git
 from forge.repos.repositories import disk_path
 from forge.repos.statuses import latest_per_context, statuses_for
@@ -457,17 +458,7 @@ def record_vote(
         vote.updated_at = utcnow()
         action = "updated"
     session.flush()
-    if action != "deleted":
-        # An audit settles each answer at once (forge.accounts.reputation).
-        from forge.accounts import reputation
-
-        reputation.vote_recorded(session, vote)
-    webhooks.emit(session, repo, "vote", None, change=change, vote=vote, sender=voter,
-                  action=action)  # fmt: skip
-    from forge.gate import merge_queue
-
-    # The change may have become submittable (auto-submit, auto-merge) or stopped being so.
-    merge_queue.schedule_consider(session, repo, change.head_sha)
+    events.publish(session, events.VoteCast(change=change, vote=vote, sender=voter, action=action))
     return Recorded(None if action == "deleted" else vote, action)
 
 
@@ -647,7 +638,7 @@ def voting_choices(
 
 
 def carry_votes(
-    session: Session, git: Repo, change: Change, previous: PatchSet, new: PatchSet
+    session: Session, repo_path: Path, change: Change, previous: PatchSet, new: PatchSet
 ) -> int:
     """On a new patch set, votes stay on the one they were given on (so they go stale), except
     the values a label copies, which move on when the new patch set is a trivial rebase (the
@@ -662,11 +653,19 @@ def carry_votes(
         )
         if vote.value in copies.get(vote.label, set())
     ]
-    if not movable or not is_trivial_rebase(git, previous, new):
+    if not movable:
         return 0
+    with open_repo(repo_path) as git:
+        if not is_trivial_rebase(git, previous, new):
+            return 0
     for vote in movable:
         vote.patch_set_number = new.number
     return len(movable)
+
+
+def on_patch_set_uploaded(session: Session, event: events.PatchSetUploaded) -> None:
+    """Subscriber: the copied votes of a trivial rebase move to the new patch set."""
+    carry_votes(session, event.repo_path, event.change, event.previous, event.patch_set)
 
 
 def is_trivial_rebase(git: Repo, previous: PatchSet, new: PatchSet) -> bool:
@@ -859,6 +858,11 @@ def admin_may_bypass(session: Session, actor: User | None, change: Change) -> bo
     admin may, as GitHub lets admins bypass branch protection, unless the branch's protection
     enforces its rules for admins too."""
     return can(session, actor, "admin", change.repository) and not enforces_admins(session, change)
+
+
+def on_review_submitted(session: Session, event: events.ReviewSubmitted) -> None:
+    """Subscriber: a review's verdict is the reviewer's Code-Review vote."""
+    vote_for_review(session, event.sender, event.change, event.verdict, event.review.body)
 
 
 def vote_for_review(session: Session, reviewer: User, change: Change, event: str, body: str):

@@ -44,7 +44,7 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from forge import outbox
+from forge import events, outbox
 from forge.accounts.permissions import require
 from forge.db import Database, utcnow
 from forge.errors import Invalid, NotFound
@@ -410,6 +410,42 @@ def emit(
         base_url = session.info.get("forge.base_url")
     payload = build(base_url, repository=repository, **subject)
     return [_record(session, hook, event, payload) for hook in hooks]
+
+
+def send(github_event: str, **fixed) -> Callable[[Session, events.Event], None]:
+    """A subscriber that records `github_event` from a domain event: its payload is built
+    from the event's fields (`Event.subject`) plus `fixed` (an action, say)."""
+
+    def handler(session: Session, event: events.Event) -> None:
+        emit(session, event.repository, github_event, event.base_url, **fixed, **event.subject())
+
+    handler.__name__ = f"send_{github_event}"
+    return handler
+
+
+def _send_review(session: Session, event: events.ReviewSubmitted) -> None:
+    send("pull_request_review")(session, event)
+    for comment in event.comments:
+        emit(session, event.repository, "pull_request_review_comment", event.base_url,
+             change=event.change, comment=comment, sender=event.sender)  # fmt: skip
+
+
+# Which domain events a webhook tells of, as GitHub names it (forge.subscribers wires these).
+SUBSCRIPTIONS: dict[type[events.Event], Callable[[Session, events.Event], None]] = {
+    events.ChangeOpened: send("pull_request", action="opened"),
+    # Every new patch set, from a branch push or a refs/for upload, is GitHub's synchronize.
+    events.PatchSetUploaded: send("pull_request", action="synchronize"),
+    events.ChangeEdited: send("pull_request", action="edited"),
+    events.ChangeClosed: send("pull_request", action="closed"),
+    events.ChangeMerged: send("pull_request", action="closed"),
+    events.ChangeReopened: send("pull_request", action="reopened"),
+    events.ChangeCommented: send("issue_comment"),
+    events.ReviewCommentAdded: send("pull_request_review_comment"),
+    events.ReviewSubmitted: _send_review,
+    events.StatusChanged: send("status"),
+    events.VoteCast: send("vote"),
+    events.MergeQueueChanged: send("merge_queue"),
+}
 
 
 def queue_position(entry) -> int | None:

@@ -7,7 +7,7 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from forge.queue import connect, queue
+from forge.queue import queue
 
 LIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 # rq stops a job that outlives its CI timeout by this much (the sandbox normally does first).

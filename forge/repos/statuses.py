@@ -8,12 +8,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forge import events
 from forge.accounts.permissions import require
 from forge.errors import Invalid, NotFound
 from forge.git import refs as git_refs
 from forge.models import CommitStatus, Repository, User
 from forge.models.statuses import STATES
-from forge.notify import webhooks
 from forge.repos.branches import open_git
 
 SHA_RE = re.compile(r"[0-9a-f]{40}")
@@ -61,10 +61,8 @@ def create_status(
     )
     session.add(status)
     session.flush()
-    webhooks.emit(session, repo, "status", status=status, sender=actor)
-    from forge.gate import merge_queue
-
-    merge_queue.schedule_consider(session, repo, sha)  # a required check may have passed
+    # Webhooks say `status`; the merge queue looks again (a required check may have passed).
+    events.publish(session, events.StatusChanged(status=status, sender=actor, repo=repo))
     return status
 
 

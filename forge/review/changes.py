@@ -16,6 +16,7 @@ from dulwich.repo import Repo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from forge import events
 from forge.accounts.permissions import can, require
 from forge.accounts.users import find_user
 from forge.db import utcnow
@@ -33,7 +34,6 @@ from forge.models import (
     Repository,
     User,
 )
-from forge.notify.webhooks import emit
 from forge.repos.branches import open_git
 
 MAGIC_PREFIX = "refs/for/"
@@ -156,8 +156,9 @@ def _create(
     notify_mentions(session, change, author, change.description)
     session.flush()
     _store_head(git, change, head_sha)
-    _request_ci(session, git, change)
-    emit(session, repo, "pull_request", change=change, action="opened", sender=author)
+    events.publish(
+        session, events.ChangeOpened(change=change, sender=author, repo_path=Path(git.path))
+    )
     return change
 
 
@@ -238,11 +239,9 @@ def add_patch_set(
         change=change, number=number, head_sha=head_sha, base_sha=merge_base, uploader=uploader
     )
     session.add(patch_set)
-    from forge.gate.votes import carry_votes
     from forge.review.reviews import carry_comments
 
     carry_comments(session, Path(git.path), change, change.head_sha, head_sha)
-    carry_votes(session, git, change, previous, patch_set)
     before, change.head_sha = change.head_sha, head_sha
     change.updated_at = utcnow()
     session.add(
@@ -257,24 +256,21 @@ def add_patch_set(
         notify(session, change.author_id, change, "author", f"patch set {number} uploaded")
     session.flush()
     _store_head(git, change, head_sha)
-    _request_ci(session, git, change)
-    from forge.gate import merge_queue
-
-    merge_queue.on_new_patch_set(session, change, uploader)
-    # Every new patch set, from a branch push or a refs/for upload, is GitHub's synchronize.
-    emit(session, change.repository, "pull_request", change=change, action="synchronize",
-         sender=uploader, before=before, after=head_sha)  # fmt: skip
+    # Votes carry over (or not), CI runs the new head, the merge queue lets the change go, and
+    # webhooks say `synchronize`: the subscribers of the event (forge.subscribers).
+    events.publish(
+        session,
+        events.PatchSetUploaded(
+            change=change,
+            sender=uploader,
+            before=before,
+            after=head_sha,
+            previous=previous,
+            patch_set=patch_set,
+            repo_path=Path(git.path),
+        ),
+    )
     return patch_set
-
-
-def _request_ci(session: Session, git: Repo, change: Change) -> None:
-    """A change's new head gets a CI run (forge.ci.runs), held for a newcomer's change."""
-    from forge.ci import runs as ci
-
-    ci.request_run(
-        session, Path(git.path), change.repository, change.head_sha, event_name="change",
-        ref=change.head_branch, actor=change.author, change=change,
-    )  # fmt: skip
 
 
 def follow_branch_pushes(
@@ -439,8 +435,7 @@ def edit_change(
     after = {"title": change.title, "body": change.description}
     edits = {key: {"from": before[key]} for key in before if before[key] != after[key]}
     if edits:
-        emit(session, change.repository, "pull_request", change=change, action="edited",
-             sender=actor, changes=edits)  # fmt: skip
+        events.publish(session, events.ChangeEdited(change=change, sender=actor, changes=edits))
     return change
 
 
@@ -450,13 +445,7 @@ def close_change(session: Session, actor: User, change: Change) -> Change:
         raise Invalid(f"change #{change.number} is already {change.state}")
     change.state, change.closed_at = "closed", utcnow()
     session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="closed"))
-    from forge.accounts import reputation
-
-    reputation.settle_abandoned(session, change, actor)
-    from forge.gate import merge_queue
-
-    merge_queue.on_closed(session, change, actor)
-    emit(session, change.repository, "pull_request", change=change, action="closed", sender=actor)
+    events.publish(session, events.ChangeClosed(change=change, sender=actor))
     return change
 
 
@@ -468,8 +457,7 @@ def reopen_change(session: Session, repos_dir: Path, actor: User, change: Change
         _branch_tip(git, change.base_branch, "base")
     change.state, change.closed_at = "open", None
     session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="reopened"))
-    emit(session, change.repository, "pull_request", change=change, action="reopened",
-         sender=actor)  # fmt: skip
+    events.publish(session, events.ChangeReopened(change=change, sender=actor))
     return change
 
 
@@ -485,7 +473,7 @@ def add_comment(session: Session, actor: User, change: Change, body: str) -> Cha
         notify(session, change.author_id, change, "author", f"{actor.name} commented")
     notify_mentions(session, change, actor, body)
     session.flush()
-    emit(session, change.repository, "issue_comment", change=change, comment=comment, sender=actor)
+    events.publish(session, events.ChangeCommented(change=change, comment=comment, sender=actor))
     return comment
 
 

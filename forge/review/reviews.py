@@ -10,13 +10,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forge import events
 from forge.accounts.permissions import can, require
 from forge.db import utcnow
 from forge.errors import Forbidden, Invalid, NotFound
-from forge.gate.votes import vote_for_review
 from forge.git.browse import Missing, RepoReader
 from forge.models import Change, ChangeEvent, Review, ReviewComment, User
-from forge.notify.webhooks import emit
 from forge.repos.repositories import disk_path
 from forge.review import changes as change_service
 
@@ -149,8 +148,9 @@ def reply(session: Session, change: Change, author: User, to_id: int, body: str)
     session.add(comment)
     change.updated_at = utcnow()
     session.flush()
-    emit(session, change.repository, "pull_request_review_comment", change=change,
-         comment=comment, sender=author)  # fmt: skip
+    events.publish(
+        session, events.ReviewCommentAdded(change=change, comment=comment, sender=author)
+    )
     return comment
 
 
@@ -219,13 +219,18 @@ def submit_review(
         )
     change_service.notify_mentions(session, change, author, review.body)
     session.flush()
-    # APPROVE and REQUEST_CHANGES are Code-Review votes too, so both ways feed the gate.
-    vote_for_review(session, author, change, event, review.body)
-    emit(session, change.repository, "pull_request_review", change=change, review=review,
-         sender=author)  # fmt: skip
-    for comment in comments_of_review(session, review):
-        emit(session, change.repository, "pull_request_review_comment", change=change,
-             comment=comment, sender=author)  # fmt: skip
+    # APPROVE and REQUEST_CHANGES are Code-Review votes too (the gate subscribes), so both
+    # ways feed the gate.
+    events.publish(
+        session,
+        events.ReviewSubmitted(
+            change=change,
+            review=review,
+            sender=author,
+            verdict=event,
+            comments=tuple(comments_of_review(session, review)),
+        ),
+    )
     return review
 
 
