@@ -37,7 +37,7 @@ def protect(project, **rules):
         **rules,
     }
     response = requests.put(
-        f"{project.api}/branches/main/protection", json=body, headers=project.headers
+        f"{project.api}/branches/main/protection", json=body, headers=project.headers, timeout=30
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -118,6 +118,7 @@ def test_required_status_checks_gate_the_push_until_they_pass(git, project):
         f"{project.api}/statuses/{candidate}",
         json={"state": "success", "context": "ci/test", "description": "tests pass"},
         headers=project.headers,
+        timeout=30,
     )
     assert status.status_code == 201
     git.run("push", project.bob_url, "main", cwd=project.work)
@@ -133,10 +134,12 @@ def test_protection_api_shapes_and_errors(project, make_token):
     assert shown["allow_deletions"] == {"enabled": True}
     assert shown["allow_force_pushes"] == {"enabled": False}
     assert shown["required_status_checks"]["contexts"] == ["ci/lint"]
-    got = requests.get(f"{project.api}/branches/main/protection", headers=project.headers)
+    got = requests.get(
+        f"{project.api}/branches/main/protection", headers=project.headers, timeout=30
+    )
     assert got.json() == shown
 
-    branches = requests.get(f"{project.api}/branches").json()
+    branches = requests.get(f"{project.api}/branches", timeout=30).json()
     assert [(b["name"], b["protected"]) for b in branches] == [("main", True)]
 
     bob = {"Authorization": f"token {make_token('bob')}"}
@@ -149,20 +152,23 @@ def test_protection_api_shapes_and_errors(project, make_token):
             "restrictions": None,
         },
         headers=bob,
+        timeout=30,
     )
     assert forbidden.status_code == 403 and "admin" in forbidden.json()["message"]
     missing_keys = requests.put(
-        f"{project.api}/branches/main/protection", json={}, headers=project.headers
+        f"{project.api}/branches/main/protection", json={}, headers=project.headers, timeout=30
     )
     assert missing_keys.status_code == 422
 
     assert (
         requests.delete(
-            f"{project.api}/branches/main/protection", headers=project.headers
+            f"{project.api}/branches/main/protection", headers=project.headers, timeout=30
         ).status_code
         == 204
     )
-    gone = requests.get(f"{project.api}/branches/main/protection", headers=project.headers)
+    gone = requests.get(
+        f"{project.api}/branches/main/protection", headers=project.headers, timeout=30
+    )
     assert gone.status_code == 404 and gone.json()["message"] == "Not Found"
 
 
@@ -201,12 +207,14 @@ def test_refs_changed_through_the_api_pass_the_same_checks_and_are_recorded(git,
         f"{project.api}/git/refs",
         json={"ref": "refs/heads/release", "sha": main},
         headers=project.headers,
+        timeout=30,
     )
     assert created.status_code == 201 and created.json()["object"]["sha"] == main
     again = requests.post(
         f"{project.api}/git/refs",
         json={"ref": "refs/heads/release", "sha": main},
         headers=project.headers,
+        timeout=30,
     )
     assert again.status_code == 422 and again.json()["message"] == "Reference already exists"
 
@@ -214,11 +222,17 @@ def test_refs_changed_through_the_api_pass_the_same_checks_and_are_recorded(git,
     newer = git.commit(project.work, {"a.txt": "two\n"}, "newer")
     git.run("push", project.push_url, "main", cwd=project.work)
     moved = requests.patch(
-        f"{project.api}/git/refs/heads/release", json={"sha": newer}, headers=project.headers
+        f"{project.api}/git/refs/heads/release",
+        json={"sha": newer},
+        headers=project.headers,
+        timeout=30,
     )
     assert moved.status_code == 200
     backwards = requests.patch(
-        f"{project.api}/git/refs/heads/release", json={"sha": main}, headers=project.headers
+        f"{project.api}/git/refs/heads/release",
+        json={"sha": main},
+        headers=project.headers,
+        timeout=30,
     )
     assert backwards.status_code == 422
     assert backwards.json()["message"] == "Update is not a fast forward"
@@ -228,15 +242,18 @@ def test_refs_changed_through_the_api_pass_the_same_checks_and_are_recorded(git,
         f"{project.api}/git/refs/heads/main",
         json={"sha": main, "force": True},
         headers=project.headers,
+        timeout=30,
     )
     assert forced.status_code == 403 and "force-pushes are not allowed" in forced.json()["message"]
-    deleted = requests.delete(f"{project.api}/git/refs/heads/main", headers=project.headers)
+    deleted = requests.delete(
+        f"{project.api}/git/refs/heads/main", headers=project.headers, timeout=30
+    )
     assert deleted.status_code == 403 and "cannot be deleted" in deleted.json()["message"]
     assert remote_main(git, project) == newer
 
     assert (
         requests.delete(
-            f"{project.api}/git/refs/heads/release", headers=project.headers
+            f"{project.api}/git/refs/heads/release", headers=project.headers, timeout=30
         ).status_code
         == 204
     )

@@ -100,7 +100,9 @@ def test_first_pushed_branch_becomes_default_when_main_is_missing(git, hosted_re
     clone = tmp_path / "clone"
     git.run("clone", repo.url, str(clone))
     assert git.run("branch", "--show-current", cwd=clone).stdout.strip() == "trunk"
-    response = requests.get(f"{repo.url[:-4].replace('/alice/', '/api/v3/repos/alice/')}")
+    response = requests.get(
+        f"{repo.url[:-4].replace('/alice/', '/api/v3/repos/alice/')}", timeout=30
+    )
     assert response.json()["default_branch"] == "trunk"
 
 
@@ -113,10 +115,8 @@ def test_anonymous_push_is_asked_for_credentials(git, hosted_repo, tmp_path):
     result = git.run("push", repo.url, "main", cwd=work, check=False)
     assert result.returncode != 0
     assert "could not read Username" in result.stderr or "Authentication failed" in result.stderr
-    assert requests.get(repo.url + "/info/refs?service=git-receive-pack").status_code == 401
-    assert (
-        "WWW-Authenticate" in requests.get(repo.url + "/info/refs?service=git-receive-pack").headers
-    )
+    refused = requests.get(repo.url + "/info/refs?service=git-receive-pack", timeout=30)
+    assert refused.status_code == 401 and "WWW-Authenticate" in refused.headers
 
 
 def test_password_and_token_with_any_username_both_work(git, hosted_repo, tmp_path):
@@ -195,7 +195,7 @@ def test_failed_git_logins_are_throttled(hosted_repo):
     repo = hosted_repo()
     statuses = [
         requests.get(
-            repo.url + "/info/refs?service=git-upload-pack", auth=("alice", f"bad-{i}")
+            repo.url + "/info/refs?service=git-upload-pack", auth=("alice", f"bad-{i}"), timeout=30
         ).status_code
         for i in range(6)
     ]

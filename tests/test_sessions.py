@@ -62,29 +62,32 @@ def make_app(settings, database):
 def test_a_cookie_copied_before_logout_no_longer_signs_in(live_server, make_user):
     make_user("alice")
     browser = requests.Session()
-    page = browser.get(f"{live_server}/login").text
+    page = browser.get(f"{live_server}/login", timeout=30).text
     answer = browser.post(
         f"{live_server}/login",
         data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(page)},
         allow_redirects=False,
+        timeout=30,
     )
     assert answer.status_code == 302
     copied = browser.cookies.get("session")
-    assert browser.get(f"{live_server}/settings/", allow_redirects=False).status_code == 200
+    signed_in = browser.get(f"{live_server}/settings/", allow_redirects=False, timeout=30)
+    assert signed_in.status_code == 200
 
-    settings_page = browser.get(f"{live_server}/settings/").text
+    settings_page = browser.get(f"{live_server}/settings/", timeout=30).text
     out = browser.post(
         f"{live_server}/logout",
         data={"csrf_token": csrf_from(settings_page)},
         allow_redirects=False,
+        timeout=30,
     )
     assert out.status_code == 302
 
     replay = requests.get(
-        f"{live_server}/settings/", cookies={"session": copied}, allow_redirects=False
+        f"{live_server}/settings/", cookies={"session": copied}, allow_redirects=False, timeout=30
     )
     assert replay.status_code == 302 and "/login" in replay.headers["Location"]
-    home = requests.get(f"{live_server}/", cookies={"session": copied}).text
+    home = requests.get(f"{live_server}/", cookies={"session": copied}, timeout=30).text
     assert "Sign in" in home or "/login" in home
     assert "Your repositories" not in home
 
