@@ -127,7 +127,7 @@ def test_faults_end_the_job_with_a_reason_and_the_worker_lives_on(
         assert "Connection refused" in log_of(settings, jobs[name])
     assert states["leftover"] == "failed"
     assert jobs["leftover"].reason == "it left background processes running: sleep 987"
-    assert log_of(settings, jobs["leftover"]).startswith("left one behind\n")
+    assert "left one behind" in log_of(settings, jobs["leftover"]).splitlines()
     still_running = [p for p in os.listdir("/proc") if p.isdigit() and cmdline(p) == "sleep 987"]
     assert still_running == []
 
@@ -296,7 +296,9 @@ def test_cancel_kills_the_running_job(ci, git, hosted_repo, tmp_path, database, 
         stop(worker)
     job = jobs_of(database, sha)["long"]
     assert job.state == "cancelled" and job.reason == "cancelled by alice"
-    assert log_of(settings, job) == "started\n\n[forge: cancelled]\n"
+    # What the job printed, then forge's note last (a sandbox may add lines of its own).
+    lines = log_of(settings, job).splitlines()
+    assert "started" in lines and lines[-1] == "[forge: cancelled]"
     assert statuses_of(database, sha)["ci/long"].state == "error"
     assert sleeping("sleep 52") == []
     run = github(repo.token).get_repo("alice/project").get_workflow_run(job.run_id)
