@@ -199,9 +199,16 @@ def test_a_receiver_that_never_answers_does_not_hold_up_a_push(
     git.run("push", "-q", info.push_url, "HEAD:main", cwd=tmp_path / "seed")
     make_hook(github, info, receiver, settings)
     receiver.stall = threading.Event()
-    push_new_commit(git, tmp_path, info, message="while the receiver sleeps")
-    # The push is done, and no delivery was even tried: they wait on the queue for a worker.
-    assert receiver.requests == []
+    _work, sha = push_new_commit(git, tmp_path, info, message="while the receiver sleeps")
+    # The push is done, and no delivery was even tried (a stalled receiver records what
+    # reaches it): the delivery waits on the queue for a worker...
+    assert receiver.stalled == [] and receiver.requests == []
+    # ...which sends it once the receiver answers again: it was queued, not dropped.
+    stall, receiver.stall = receiver.stall, None
+    stall.set()
+    drain(settings, lambda: receiver.events("push"))
+    assert receiver.stalled == []
+    assert [r.payload()["after"] for r in receiver.events("push")] == [sha]
 
 
 def test_private_targets_are_refused_unless_allowed(
@@ -226,7 +233,8 @@ def test_private_targets_are_refused_unless_allowed(
         body["config"]["url"] = url
         answer = client.post("/api/v3/repos/alice/project/hooks", json=body, headers=headers)
         assert answer.status_code == 422, url
-    assert client.post(f"/api/v3/repos/alice/project/hooks/{hook_id}/pings", headers=headers)
+    pinged = client.post(f"/api/v3/repos/alice/project/hooks/{hook_id}/pings", headers=headers)
+    assert pinged.status_code == 204
     run_worker(settings.redis_url, ["hooks"], burst=True)
     strict.extensions["forge.db"].dispose()
     assert receiver.requests == []  # the job ran with the strict policy: nothing was sent

@@ -55,6 +55,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)  # status codes to give first, then 200
     stall: threading.Event | None = None  # when set: accept, then never answer until released
+    stalled: list[Received] = field(default_factory=list)  # what arrived while stalling
 
     def events(self, name: str) -> list[Received]:
         return [r for r in self.requests if r.event == name]
@@ -69,6 +70,7 @@ def running_receiver():
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if state.stall is not None:
+                state.stalled.append(Received(dict(self.headers), body))
                 state.stall.wait(30)
                 return
             state.requests.append(Received(dict(self.headers), body))
