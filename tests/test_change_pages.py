@@ -292,6 +292,7 @@ def test_merge_through_the_form(app, project, login, git, method, database):
     alice = fresh(app, login, "alice")
     open_change(alice)
     head = sha_of(git, repo.url, "refs/heads/feature")
+    before = sha_of(git, repo.url, "refs/heads/main")
     merged = form_post(
         alice,
         "/alice/project/pull/1",
@@ -302,8 +303,9 @@ def test_merge_through_the_form(app, project, login, git, method, database):
     page = text(alice.get("/alice/project/pull/1"))
     assert "Merged" in page and "merged this change into" in page and f"({method}" in page
     main = sha_of(git, repo.url, "refs/heads/main")
-    assert main != sha_of(git, repo.url, "refs/heads/main~0") or main
+    assert main not in (None, before)  # main moved to the merged commit
     git.run("fetch", "-q", repo.url, "main", cwd=repo.work)
+    assert git.head(repo.work, "FETCH_HEAD") == main
     files = git.run("ls-tree", "-r", "--name-only", "FETCH_HEAD", cwd=repo.work).stdout
     assert "new.txt" in files
     log = git.run("log", "--format=%s", "FETCH_HEAD", cwd=repo.work).stdout
