@@ -1,7 +1,10 @@
-"""`forge serve`: one process that supervises the embedded Redis, a worker and the web server.
+"""`forge serve`: one process that supervises the embedded Redis, the workers and the web
+server.
 
-The web server is gunicorn (threaded workers) and the job worker is `forge worker`, each a
-child process; SIGTERM or SIGINT stops all of them, web server first, Redis last.
+The web server is gunicorn (threaded workers); the job workers are two `forge worker`
+processes, one for webhooks and the merge queue (`default,hooks`), one for CI jobs (`ci`, with
+the CI reconciler beside it). Each is a child process; SIGTERM or SIGINT stops all of them,
+web server first, Redis last.
 """
 
 from __future__ import annotations
@@ -53,10 +56,10 @@ class Supervisor:
             if self.settings.redis_embedded:
                 self.redis = EmbeddedRedis(self.settings.redis_dir)
                 self.redis.start()
-            self._spawn(
-                "worker",
-                [sys.executable, "-m", "forge.cli", "--home", str(self.settings.home), "worker"],
-            )
+            # CI jobs run for minutes (up to their timeout); in a worker of their own they
+            # never hold webhook deliveries or the merge queue's steps behind them.
+            self._spawn("worker", self._worker_argv("default,hooks"))
+            self._spawn("ci-worker", self._worker_argv("ci"))
             self._spawn("web", self._gunicorn_argv())
             print(
                 f"forge {self._version()} serving http://{self.host}:{self.port}/ "
@@ -67,6 +70,10 @@ class Supervisor:
             return self._watch()
         finally:
             self._stop_all()
+
+    def _worker_argv(self, queues: str) -> list[str]:
+        home = str(self.settings.home)
+        return [sys.executable, "-m", "forge.cli", "--home", home, "worker", "--queues", queues]
 
     def _gunicorn_argv(self) -> list[str]:
         return [
@@ -107,7 +114,7 @@ class Supervisor:
         self.stopping = True
 
     def _stop_all(self) -> None:
-        for name in ("web", "worker"):
+        for name in ("web", "worker", "ci-worker"):
             proc = self.children.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue

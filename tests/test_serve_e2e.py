@@ -1,4 +1,4 @@
-"""The whole story: `forge serve` runs the embedded Redis, a worker and the web server; people
+"""The whole story: `forge serve` runs the embedded Redis, its workers and the web server; people
 sign in, create repositories and are kept out of others'; jobs run; SIGTERM stops it all."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import requests
 from conftest import forge_cli, free_port, wait_for
 from github import Auth, Github, UnknownObjectException
 from rq import Queue
+from rq.command import send_stop_job_command
 
 from forge.app import create_app
 
@@ -34,8 +35,8 @@ def alive(process: psutil.Process) -> bool:
 def health(base: str):
     try:
         response = requests.get(f"{base}/healthz", timeout=5)
-    except requests.ConnectionError:
-        return None
+    except (requests.ConnectionError, requests.Timeout):
+        return None  # not up yet, or too busy starting to answer within the timeout
     return response if response.status_code == 200 else None
 
 
@@ -118,9 +119,15 @@ def test_forge_serve_end_to_end(tmp_path, database_url):
         # A job put on the embedded Redis is run by the worker that `forge serve` started.
         socket = home / "redis" / "redis.sock"
         connection = redis.Redis(unix_socket_path=str(socket))
+        # CI jobs have a worker of their own: one that runs for minutes holds up no other job.
+        long_ci = Queue("ci", connection=connection).enqueue("time.sleep", 300, job_timeout=600)
+        wait_for(lambda: long_ci.get_status(refresh=True) == "started", what="the CI job")
         job = Queue("default", connection=connection).enqueue("forge.jobs.ping", "hello")
         wait_for(lambda: job.get_status(refresh=True) == "finished", what="the ping job")
         assert job.return_value(refresh=True)["payload"] == "hello"
+        assert long_ci.get_status(refresh=True) == "started"
+        send_stop_job_command(connection, long_ci.id)
+        wait_for(lambda: long_ci.get_status(refresh=True) != "started", what="the CI job stop")
         connection.close()
 
         # A second `forge serve` on the same home refuses, and leaves the first one alone.
@@ -131,7 +138,8 @@ def test_forge_serve_end_to_end(tmp_path, database_url):
 
         children = psutil.Process(server.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert "redis-server" in names and "gunicorn" in names and " worker" in names
+        assert "redis-server" in names and "gunicorn" in names
+        assert "worker --queues default,hooks" in names and "worker --queues ci" in names
 
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0, output()
