@@ -20,10 +20,11 @@ from collections.abc import Sequence
 from flask import jsonify, request
 
 from forge.accounts import users as accounts
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
+from forge.api.shapes import actions as action_shapes
 from forge.ci import runs as ci_service
 from forge.errors import Invalid
 from forge.models.ci import FINISHED
@@ -72,7 +73,7 @@ class _RunPages(Sequence):
 def _run_json(run, changes: dict | None = None) -> dict:
     if changes is None:
         changes = ci_service.changes_of(db(), [run])
-    return shapes.workflow_run(run, changes.get(run.change_id), ci_service.started_at(run))
+    return action_shapes.workflow_run(run, changes.get(run.change_id), ci_service.started_at(run))
 
 
 def _filter() -> ci_service.RunFilter:
@@ -114,14 +115,14 @@ def get_run(owner: str, name: str, run_id: int):
 @api.get("/repos/<owner>/<name>/actions/runs/<int:run_id>/jobs")
 def list_jobs(owner: str, name: str, run_id: int):
     run = _run(owner, name, run_id)
-    jobs, headers = paginate(run.jobs, shapes.workflow_job)
+    jobs, headers = paginate(run.jobs, action_shapes.workflow_job)
     return jsonify({"total_count": len(run.jobs), "jobs": jobs}), 200, headers
 
 
 @api.get("/repos/<owner>/<name>/actions/jobs/<int:job_id>")
 def get_job(owner: str, name: str, job_id: int):
     repo = get_repository(db(), owner, name, repo_viewer())
-    return jsonify(shapes.workflow_job(ci_service.get_job(db(), repo, job_id)))
+    return jsonify(action_shapes.workflow_job(ci_service.get_job(db(), repo, job_id)))
 
 
 def _log(job) -> bytes:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
+from forge.api.shapes import repos as repo_shapes
 from forge.errors import Invalid, NotFound
 from forge.repos import branches as branch_service
 from forge.repos import refs as ref_service
@@ -25,7 +26,7 @@ def _repository(owner: str, name: str, action: str = "read"):
 def list_branches(owner: str, name: str):
     repo = _repository(owner, name)
     items = branch_service.list_branches(db(), settings().repos_dir, repo)
-    body, headers = paginate(items, lambda b: shapes.branch(repo, b))
+    body, headers = paginate(items, lambda b: repo_shapes.branch(repo, b))
     return jsonify(body), 200, headers
 
 
@@ -37,13 +38,13 @@ def get_branch(owner: str, name: str, branch: str):
         rule = branch_service.get_protection(db(), repo, branch)
     except NotFound:
         rule = None
-    return jsonify(shapes.branch_detail(repo, item, rule))
+    return jsonify(repo_shapes.branch_detail(repo, item, rule))
 
 
 @api.get("/repos/<owner>/<name>/branches/<path:branch>/protection")
 def get_protection(owner: str, name: str, branch: str):
     repo = _repository(owner, name, "admin")
-    return jsonify(shapes.protection(repo, branch_service.get_protection(db(), repo, branch)))
+    return jsonify(repo_shapes.protection(repo, branch_service.get_protection(db(), repo, branch)))
 
 
 def _enabled(body: dict, key: str) -> bool:
@@ -91,7 +92,7 @@ def set_protection(owner: str, name: str, branch: str):
         required_approving_review_count=review_count,
         required_status_checks=checks,
     )
-    return jsonify(shapes.protection(repo, rule))
+    return jsonify(repo_shapes.protection(repo, rule))
 
 
 @api.delete("/repos/<owner>/<name>/branches/<path:branch>/protection")
@@ -106,7 +107,7 @@ def delete_protection(owner: str, name: str, branch: str):
 def list_tags(owner: str, name: str):
     repo = _repository(owner, name)
     items = branch_service.list_tags(settings().repos_dir, repo)
-    body, headers = paginate(items, lambda t: shapes.tag(repo, t))
+    body, headers = paginate(items, lambda t: repo_shapes.tag(repo, t))
     return jsonify(body), 200, headers
 
 
@@ -144,7 +145,7 @@ def _ref_json(repo, ref: str, sha: str) -> dict:
         and branch_service.is_tag_object(settings().repos_dir, repo, sha)
         else "commit"
     )
-    return shapes.git_ref(repo, ref, sha, kind)
+    return repo_shapes.git_ref(repo, ref, sha, kind)
 
 
 # --- changing refs: through the same checks and records as a push ---------------------------

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import check_commit_id, inline_comment, pull_of
+from forge.api.shapes import pulls as pull_shapes
 from forge.models import Change
 from forge.repos.repositories import get_repository
 from forge.review import changes as change_service
@@ -30,7 +31,7 @@ def _change_of(comment) -> Change:
 def list_review_comments(owner: str, name: str, number: int):
     _repo, change = pull_of(owner, name, number)
     found = review_service.comments_of(db(), change, repo_viewer())
-    body, headers = paginate(found, lambda c: shapes.review_comment(change, c))
+    body, headers = paginate(found, lambda c: pull_shapes.review_comment(change, c))
     return jsonify(body), 200, headers
 
 
@@ -58,7 +59,7 @@ def create_review_comment(owner: str, name: str, number: int):
             body=item["body"],
             draft=False,
         )
-    return jsonify(shapes.review_comment(change, comment)), 201
+    return jsonify(pull_shapes.review_comment(change, comment)), 201
 
 
 @api.post("/repos/<owner>/<name>/pulls/<int:number>/comments/<int:comment_id>/replies")
@@ -67,7 +68,7 @@ def reply_to_review_comment(owner: str, name: str, number: int, comment_id: int)
     _repo, change = pull_of(owner, name, number)
     body = body_field(json_body(), "body", str, "")
     comment = review_service.reply(db(), change, user, comment_id, body)
-    return jsonify(shapes.review_comment(change, comment)), 201
+    return jsonify(pull_shapes.review_comment(change, comment)), 201
 
 
 def _review_comment(owner: str, name: str, comment_id: int):
@@ -78,7 +79,7 @@ def _review_comment(owner: str, name: str, comment_id: int):
 @api.get("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")
 def get_review_comment(owner: str, name: str, comment_id: int):
     comment = _review_comment(owner, name, comment_id)
-    return jsonify(shapes.review_comment(_change_of(comment), comment))
+    return jsonify(pull_shapes.review_comment(_change_of(comment), comment))
 
 
 @api.patch("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")
@@ -86,7 +87,7 @@ def edit_review_comment(owner: str, name: str, comment_id: int):
     user = require_scope("repo")
     comment = _review_comment(owner, name, comment_id)
     change_service.edit_comment(db(), user, comment, body_field(json_body(), "body", str, ""))
-    return jsonify(shapes.review_comment(_change_of(comment), comment))
+    return jsonify(pull_shapes.review_comment(_change_of(comment), comment))
 
 
 @api.delete("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")
@@ -104,7 +105,7 @@ def delete_review_comment(owner: str, name: str, comment_id: int):
 def list_issue_comments(owner: str, name: str, number: int):
     _repo, change = pull_of(owner, name, number)
     found = change_service.conversation(db(), change)
-    body, headers = paginate(found, lambda c: shapes.issue_comment(change, c))
+    body, headers = paginate(found, lambda c: pull_shapes.issue_comment(change, c))
     return jsonify(body), 200, headers
 
 
@@ -115,7 +116,7 @@ def create_issue_comment(owner: str, name: str, number: int):
     comment = change_service.add_comment(
         db(), user, change, body_field(json_body(), "body", str, "")
     )
-    return jsonify(shapes.issue_comment(change, comment)), 201
+    return jsonify(pull_shapes.issue_comment(change, comment)), 201
 
 
 def _issue_comment(owner: str, name: str, comment_id: int):
@@ -126,7 +127,7 @@ def _issue_comment(owner: str, name: str, comment_id: int):
 @api.get("/repos/<owner>/<name>/issues/comments/<int:comment_id>")
 def get_issue_comment(owner: str, name: str, comment_id: int):
     comment = _issue_comment(owner, name, comment_id)
-    return jsonify(shapes.issue_comment(_change_of(comment), comment))
+    return jsonify(pull_shapes.issue_comment(_change_of(comment), comment))
 
 
 @api.patch("/repos/<owner>/<name>/issues/comments/<int:comment_id>")
@@ -134,7 +135,7 @@ def edit_issue_comment(owner: str, name: str, comment_id: int):
     user = require_scope("repo")
     comment = _issue_comment(owner, name, comment_id)
     change_service.edit_comment(db(), user, comment, body_field(json_body(), "body", str, ""))
-    return jsonify(shapes.issue_comment(_change_of(comment), comment))
+    return jsonify(pull_shapes.issue_comment(_change_of(comment), comment))
 
 
 @api.delete("/repos/<owner>/<name>/issues/comments/<int:comment_id>")

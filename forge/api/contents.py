@@ -6,11 +6,12 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from forge.accounts.permissions import role_of
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import commit_json
+from forge.api.shapes import repos as repo_shapes
 from forge.repos import contents as content_service
 from forge.repos import forks as fork_service
 from forge.repos.repositories import get_repository
@@ -28,8 +29,8 @@ def get_contents(owner: str, name: str, path: str = ""):
     found = content_service.contents(settings().repos_dir, repo, path, ref)
     shown_ref = ref or found.revision
     if found.entry.kind == "tree":
-        return jsonify([shapes.content_entry(repo, shown_ref, e) for e in found.entries])
-    return jsonify(shapes.content_entry(repo, shown_ref, found.entry, found.data))
+        return jsonify([repo_shapes.content_entry(repo, shown_ref, e) for e in found.entries])
+    return jsonify(repo_shapes.content_entry(repo, shown_ref, found.entry, found.data))
 
 
 @api.get("/repos/<owner>/<name>/commits/<sha>")
@@ -50,7 +51,7 @@ def create_fork(owner: str, name: str):
         db(), settings().repos_dir, source, user, name=body_field(json_body(), "name", str)
     )
     # GitHub answers 202: its copy finishes later. forge's is done, but clients expect 202.
-    return jsonify(shapes.repository(fork, role_of(db(), user, fork))), 202
+    return jsonify(repo_shapes.repository(fork, role_of(db(), user, fork))), 202
 
 
 @api.get("/repos/<owner>/<name>/forks")
@@ -58,6 +59,6 @@ def list_forks(owner: str, name: str):
     source = get_repository(db(), owner, name, repo_viewer())
     found = fork_service.forks_of(db(), source, repo_viewer())
     body, headers = paginate(
-        found, lambda fork: shapes.repository(fork, role_of(db(), repo_viewer(), fork))
+        found, lambda fork: repo_shapes.repository(fork, role_of(db(), repo_viewer(), fork))
     )
     return jsonify(body), 200, headers

@@ -14,9 +14,10 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from forge.accounts import rate_limits
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import authenticate
 from forge.api.errors import ApiError, error_response, validation_failed
+from forge.api.shapes import meta as meta_shapes
 from forge.web.context import redis_connection, settings
 
 PREFIX = api.url_prefix
@@ -103,4 +104,4 @@ def finish(response):
 
 @api.get("/rate_limit")
 def rate_limit():
-    return jsonify(shapes.rate_limit(g.api_rate))
+    return jsonify(meta_shapes.rate_limit(g.api_rate))

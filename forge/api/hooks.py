@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from flask import has_request_context, jsonify
 
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import require_scope, require_user
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
+from forge.api.shapes import events as event_shapes
+from forge.api.shapes import hooks as hook_shapes
+from forge.api.shapes.links import links_from
 from forge.errors import Invalid
 from forge.notify import webhooks
 from forge.repos.repositories import get_repository
@@ -29,7 +32,7 @@ def _links(build):
     def run(base_url, **subject):
         if base_url is None and not has_request_context():
             base_url = ""  # no request, no FORGE_BASE_URL: links relative to the forge
-        with shapes.links_from(base_url):
+        with links_from(base_url):
             return build(**subject)
 
     return run
@@ -38,52 +41,52 @@ def _links(build):
 def payload_builders() -> dict:
     """event -> builder(base_url, **subject) -> GitHub's payload of the event."""
     return {
-        "ping": _links(lambda hook, sender: shapes.ping_event(hook, sender)),
+        "ping": _links(lambda hook, sender: event_shapes.ping_event(hook, sender)),
         "push": _links(
-            lambda repository, update, forced, commits, pusher: shapes.push_event(
+            lambda repository, update, forced, commits, pusher: event_shapes.push_event(
                 repository, update, forced, commits, pusher
             )
         ),
         "create": _links(
-            lambda repository, ref, ref_type, sender: shapes.ref_event(
+            lambda repository, ref, ref_type, sender: event_shapes.ref_event(
                 repository, ref, ref_type, sender, created=True
             )
         ),
         "delete": _links(
-            lambda repository, ref, ref_type, sender: shapes.ref_event(
+            lambda repository, ref, ref_type, sender: event_shapes.ref_event(
                 repository, ref, ref_type, sender, created=False
             )
         ),
         "pull_request": _links(
-            lambda repository, change, action, sender, **extra: shapes.pull_request_event(
+            lambda repository, change, action, sender, **extra: event_shapes.pull_request_event(
                 change, action, sender, **extra
             )
         ),
         "pull_request_review": _links(
-            lambda repository, change, review, sender: shapes.pull_request_review_event(
+            lambda repository, change, review, sender: event_shapes.pull_request_review_event(
                 change, review, sender
             )
         ),
         "pull_request_review_comment": _links(
-            lambda repository, change, comment, sender: shapes.pull_request_review_comment_event(
-                change, comment, sender
+            lambda repository, change, comment, sender: (
+                event_shapes.pull_request_review_comment_event(change, comment, sender)
             )
         ),
         "issue_comment": _links(
-            lambda repository, change, comment, sender: shapes.issue_comment_event(
+            lambda repository, change, comment, sender: event_shapes.issue_comment_event(
                 change, comment, sender
             )
         ),
         "status": _links(
-            lambda repository, status, sender: shapes.status_event(repository, status, sender)
+            lambda repository, status, sender: event_shapes.status_event(repository, status, sender)
         ),
         "vote": _links(
-            lambda repository, change, vote, sender, action: shapes.vote_event(
+            lambda repository, change, vote, sender, action: event_shapes.vote_event(
                 change, vote, sender, action
             )
         ),
         "merge_queue": _links(
-            lambda repository, change, entry, sender, action: shapes.merge_queue_event(
+            lambda repository, change, entry, sender, action: event_shapes.merge_queue_event(
                 change, entry, sender, action, webhooks.queue_position(entry)
             )
         ),
@@ -109,7 +112,7 @@ def _system(hook_id: int | None = None):
 
 
 def hook_json(hook) -> dict:
-    return shapes.hook(hook, webhooks.last_delivery(db(), hook))
+    return hook_shapes.hook(hook, webhooks.last_delivery(db(), hook))
 
 
 def _config(body: dict) -> dict:
@@ -176,13 +179,13 @@ def _ping(user, hook):
 
 def _deliveries(hook):
     rows = webhooks.deliveries_of(db(), hook)
-    body, headers = paginate(rows, lambda d: shapes.hook_delivery(d, hook.repository_id))
+    body, headers = paginate(rows, lambda d: hook_shapes.hook_delivery(d, hook.repository_id))
     return jsonify(body), 200, headers
 
 
 def _delivery(hook, delivery_id: int):
     delivery = webhooks.get_delivery(db(), hook, delivery_id)
-    return jsonify(shapes.hook_delivery_detail(delivery, hook))
+    return jsonify(hook_shapes.hook_delivery_detail(delivery, hook))
 
 
 def _redeliver(hook, delivery_id: int):

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.pulls import pull_of
+from forge.api.shapes import merge_queue as merge_queue_shapes
 from forge.errors import Invalid
 from forge.gate import merge_queue
 from forge.repos.repositories import get_repository
@@ -33,7 +34,7 @@ def _entries_json(entries) -> list[dict]:
         position = None
         if entry.state in ("queued", "testing"):
             position = positions[entry.branch] = positions.get(entry.branch, 0) + 1
-        items.append(shapes.merge_queue_entry(entry, position))
+        items.append(merge_queue_shapes.merge_queue_entry(entry, position))
     return items
 
 
@@ -69,7 +70,7 @@ def enable_auto_merge(owner: str, name: str, number: int):
         db(), settings().repos_dir, user, change, method, base_url=external_url("")
     )
     position = merge_queue.position_of(db(), entry) if entry is not None else None
-    return jsonify(shapes.auto_merge_answer(change, entry, position))
+    return jsonify(merge_queue_shapes.auto_merge_answer(change, entry, position))
 
 
 @api.delete("/repos/<owner>/<name>/pulls/<int:number>/auto-merge")

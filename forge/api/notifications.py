@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import jsonify
 
 from forge.accounts.permissions import can
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope, require_user
 from forge.api.pagination import paginate
+from forge.api.shapes import notifications as notification_shapes
 from forge.review import changes as change_service
 from forge.web.context import db
 
@@ -22,7 +23,7 @@ def list_notifications():
         for row in change_service.inbox(db(), user)
         if can(db(), viewer, "read", row.change.repository)
     ]
-    body, headers = paginate(found, shapes.notification)
+    body, headers = paginate(found, notification_shapes.notification)
     return jsonify(body), 200, headers
 
 

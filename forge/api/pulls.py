@@ -10,11 +10,13 @@ from flask import jsonify, request
 
 from forge.accounts.permissions import require
 from forge.accounts.users import users_by_email
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
+from forge.api.shapes import pulls as pull_shapes
+from forge.api.shapes import repos as repo_shapes
 from forge.errors import Forbidden, Invalid
 from forge.gate import merge_queue, merging
 from forge.repos import contents as content_service
@@ -41,7 +43,7 @@ def pull_json(change) -> dict:
     """A single pull request, with the counts and mergeability a list leaves out."""
     repos_dir = settings().repos_dir
     merge_state = merging.mergeability(repos_dir, change) if change.state == "open" else None
-    return shapes.pull_request(
+    return pull_shapes.pull_request(
         change,
         stats=content_service.change_stats(repos_dir, change),
         merge_state=merge_state,
@@ -53,7 +55,7 @@ def pull_json(change) -> dict:
 def commit_json(repo, commits: list, detail=None) -> list[dict]:
     emails = {p.email for c in commits for p in (c.author, c.committer)}
     people = users_by_email(db(), emails)
-    return [shapes.commit(repo, info, people, detail) for info in commits]
+    return [repo_shapes.commit(repo, info, people, detail) for info in commits]
 
 
 @api.get("/repos/<owner>/<name>/pulls")
@@ -81,7 +83,7 @@ def list_pulls(owner: str, name: str):
         ]
     if request.args.get("direction") == "asc":
         found.reverse()
-    body, headers = paginate(found, shapes.pull_request)
+    body, headers = paginate(found, pull_shapes.pull_request)
     return jsonify(body), 200, headers
 
 
@@ -188,8 +190,8 @@ def merge_pull(owner: str, name: str, number: int):
     if submitted.entry is not None:
         # With the queue on, a merge is a place in it, as on the web (202, not merged yet).
         position = merge_queue.position_of(db(), submitted.entry)
-        return jsonify(shapes.queued_merge_result(change, position)), 202
-    return jsonify(shapes.merge_result(submitted.merged_sha))
+        return jsonify(pull_shapes.queued_merge_result(change, position)), 202
+    return jsonify(pull_shapes.merge_result(submitted.merged_sha))
 
 
 # --- what the pull request changes ----------------------------------------------------------
@@ -199,7 +201,7 @@ def merge_pull(owner: str, name: str, number: int):
 def pull_files(owner: str, name: str, number: int):
     repo, change = pull_of(owner, name, number)
     files = content_service.change_files(settings().repos_dir, change)
-    body, headers = paginate(files, lambda f: shapes.file_patch(repo, change.head_sha, f))
+    body, headers = paginate(files, lambda f: repo_shapes.file_patch(repo, change.head_sha, f))
     return jsonify(body), 200, headers
 
 
@@ -254,14 +256,14 @@ def create_review(owner: str, name: str, number: int):
         body=body_field(body, "body", str, "") or "",
         comments=[inline_comment(item) for item in comments],
     )
-    return jsonify(shapes.review(change, review))
+    return jsonify(pull_shapes.review(change, review))
 
 
 @api.get("/repos/<owner>/<name>/pulls/<int:number>/reviews")
 def list_reviews(owner: str, name: str, number: int):
     _repo, change = pull_of(owner, name, number)
     found = review_service.reviews_of(db(), change, repo_viewer())
-    body, headers = paginate(found, lambda r: shapes.review(change, r))
+    body, headers = paginate(found, lambda r: pull_shapes.review(change, r))
     return jsonify(body), 200, headers
 
 
@@ -269,7 +271,7 @@ def list_reviews(owner: str, name: str, number: int):
 def get_review(owner: str, name: str, number: int, review_id: int):
     _repo, change = pull_of(owner, name, number)
     review = review_service.get_review(db(), change, review_id, repo_viewer())
-    return jsonify(shapes.review(change, review))
+    return jsonify(pull_shapes.review(change, review))
 
 
 @api.get("/repos/<owner>/<name>/pulls/<int:number>/reviews/<int:review_id>/comments")
@@ -277,5 +279,5 @@ def review_comments(owner: str, name: str, number: int, review_id: int):
     _repo, change = pull_of(owner, name, number)
     review = review_service.get_review(db(), change, review_id, repo_viewer())
     found = review_service.comments_of_review(db(), review)
-    body, headers = paginate(found, lambda c: shapes.review_comment(change, c))
+    body, headers = paginate(found, lambda c: pull_shapes.review_comment(change, c))
     return jsonify(body), 200, headers

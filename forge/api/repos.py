@@ -6,18 +6,20 @@ from flask import jsonify, request
 
 from forge.accounts.permissions import role_of
 from forge.accounts.users import get_user
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope, require_user
 from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
+from forge.api.shapes import collaborators as collaborator_shapes
+from forge.api.shapes import repos as repo_shapes
 from forge.errors import Invalid
 from forge.repos import repositories as repo_service
 from forge.web.context import db, settings
 
 
 def _repo_json(repo):
-    return shapes.repository(repo, role_of(db(), repo_viewer(), repo))
+    return repo_shapes.repository(repo, role_of(db(), repo_viewer(), repo))
 
 
 def _listing(repos: list):
@@ -113,7 +115,7 @@ def list_collaborators(owner: str, name: str):
     people = [(repo.owner, "admin")] + [
         (c.user, c.role) for c in repo_service.collaborators(db(), repo)
     ]
-    items, headers = paginate(people, lambda pair: shapes.collaborator(*pair))
+    items, headers = paginate(people, lambda pair: collaborator_shapes.collaborator(*pair))
     return jsonify(items), 200, headers
 
 
@@ -130,7 +132,7 @@ def check_collaborator(owner: str, name: str, username: str):
 def collaborator_permission(owner: str, name: str, username: str):
     repo = _repository(owner, name, "write")
     user = get_user(db(), username)
-    return jsonify(shapes.collaborator_permission(user, role_of(db(), user, repo)))
+    return jsonify(collaborator_shapes.collaborator_permission(user, role_of(db(), user, repo)))
 
 
 @api.put("/repos/<owner>/<name>/collaborators/<username>")
@@ -138,17 +140,18 @@ def add_collaborator(owner: str, name: str, username: str):
     user = require_scope("repo")
     repo = _repository(owner, name)
     permission = body_field(json_body(), "permission", str, "push")
-    if permission not in shapes.FORGE_ROLE:
+    if permission not in collaborator_shapes.FORGE_ROLE:
         raise Invalid(
-            f"permission must be one of {', '.join(shapes.FORGE_ROLE)}", field="permission"
+            f"permission must be one of {', '.join(collaborator_shapes.FORGE_ROLE)}",
+            field="permission",
         )
-    role = shapes.FORGE_ROLE[permission]
+    role = collaborator_shapes.FORGE_ROLE[permission]
     added = repo_service.set_collaborator(db(), repo, user, username, role)
     if not added:
         return "", 204
     invitee = get_user(db(), username)
     viewer_role = role_of(db(), repo_viewer(), repo)
-    return jsonify(shapes.invitation(repo, role, invitee, user, viewer_role)), 201
+    return jsonify(collaborator_shapes.invitation(repo, role, invitee, user, viewer_role)), 201
 
 
 @api.delete("/repos/<owner>/<name>/collaborators/<username>")

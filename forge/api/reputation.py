@@ -7,9 +7,10 @@ from flask import jsonify, request
 
 from forge.accounts import reputation
 from forge.accounts.users import get_user
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import current_user, repo_viewer
 from forge.api.pagination import link_header, page_args
+from forge.api.shapes import reputation as reputation_shapes
 from forge.repos.repositories import repository_filter
 from forge.web.context import db
 
@@ -25,4 +26,4 @@ def user_reputation(username: str):
         db(), viewer, user, repo, limit=per_page, offset=(page - 1) * per_page
     )
     headers = link_header(page, per_page, total=total)
-    return jsonify(shapes.reputation(summary, items)), 200, headers
+    return jsonify(reputation_shapes.reputation(summary, items)), 200, headers

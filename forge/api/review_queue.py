@@ -8,11 +8,12 @@ from flask import jsonify, request
 
 from forge.accounts import reputation
 from forge.accounts.permissions import require
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope, require_user
 from forge.api.bodies import json_body
 from forge.api.pagination import link_header, page_args
 from forge.api.pulls import pull_of
+from forge.api.shapes import review_queue as review_queue_shapes
 from forge.errors import Invalid
 from forge.gate import review_queue as queue_service
 from forge.repos.repositories import repository_filter
@@ -34,7 +35,7 @@ def review_queue():
         # A token without the `repo` scope sees public repositories only.
         public_only=repo_viewer() is None,
     )
-    items = [shapes.review_queue_item(item) for item in found.items]
+    items = [review_queue_shapes.review_queue_item(item) for item in found.items]
     return jsonify(items), 200, link_header(page, per_page, has_next=found.has_next)
 
 
@@ -43,7 +44,7 @@ def claim_pull(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
     held = queue_service.claim(db(), user, change, max_claims=settings().max_claims)
-    return jsonify(shapes.review_claim(change, held)), 201
+    return jsonify(review_queue_shapes.review_claim(change, held)), 201
 
 
 @api.delete("/repos/<owner>/<name>/pulls/<int:number>/claim")

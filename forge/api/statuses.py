@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
+from forge.api.shapes import repos as repo_shapes
 from forge.errors import Invalid
 from forge.repos import statuses as status_service
 from forge.repos.repositories import get_repository
@@ -33,7 +34,7 @@ def create_status(owner: str, name: str, sha: str):
         description=body_field(body, "description", str, "") or "",
         target_url=body_field(body, "target_url", str, "") or "",
     )
-    return jsonify(shapes.status(repo, row)), 201
+    return jsonify(repo_shapes.status(repo, row)), 201
 
 
 @api.get("/repos/<owner>/<name>/commits/<path:ref>/statuses")
@@ -41,7 +42,7 @@ def list_statuses(owner: str, name: str, ref: str):
     repo = get_repository(db(), owner, name, repo_viewer())
     sha = status_service.resolve_commit(settings().repos_dir, repo, ref)
     rows = status_service.statuses_for(db(), repo, sha)
-    body, headers = paginate(rows, lambda row: shapes.status(repo, row))
+    body, headers = paginate(rows, lambda row: repo_shapes.status(repo, row))
     return jsonify(body), 200, headers
 
 
@@ -51,4 +52,4 @@ def combined_status(owner: str, name: str, ref: str):
     sha = status_service.resolve_commit(settings().repos_dir, repo, ref)
     latest = status_service.latest_per_context(status_service.statuses_for(db(), repo, sha))
     state = status_service.combined_state(latest)
-    return jsonify(shapes.combined_status(repo, sha, state, latest))
+    return jsonify(repo_shapes.combined_status(repo, sha, state, latest))

@@ -3,8 +3,9 @@
 from flask import jsonify, request
 
 from forge.accounts.users import EMAIL_RE, get_user
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import require_scope, require_user
+from forge.api.shapes import users as user_shapes
 from forge.errors import Invalid
 from forge.repos.repositories import visible_repositories
 from forge.web.context import db
@@ -17,7 +18,7 @@ def _public_repo_count(user) -> int:
 @api.get("/user")
 def authenticated_user():
     user = require_user()
-    return jsonify(shapes.full_user(user, _public_repo_count(user), private=True))
+    return jsonify(user_shapes.full_user(user, _public_repo_count(user), private=True))
 
 
 @api.patch("/user")
@@ -34,10 +35,10 @@ def update_authenticated_user():
         if not isinstance(body["email"], str) or not EMAIL_RE.fullmatch(body["email"].strip()):
             raise Invalid("invalid email address", field="email")
         user.email = body["email"].strip()
-    return jsonify(shapes.full_user(user, _public_repo_count(user), private=True))
+    return jsonify(user_shapes.full_user(user, _public_repo_count(user), private=True))
 
 
 @api.get("/users/<username>")
 def user_profile(username: str):
     user = get_user(db(), username)
-    return jsonify(shapes.full_user(user, _public_repo_count(user)))
+    return jsonify(user_shapes.full_user(user, _public_repo_count(user)))

@@ -18,10 +18,11 @@ from flask import jsonify
 
 from forge.accounts import privileges, trust
 from forge.accounts.users import get_user
-from forge.api import api, shapes
+from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.pulls import pull_of
+from forge.api.shapes import gate as gate_shapes
 from forge.errors import Invalid, NotFound
 from forge.gate import votes as vote_service
 from forge.repos.repositories import get_repository
@@ -31,7 +32,7 @@ from forge.web.context import db, settings
 def _answer(change, status: int = 200, **extra):
     views = vote_service.votes_of(db(), change)
     state = vote_service.submit_status(db(), settings().repos_dir, change, views=views)
-    return jsonify({**extra, **shapes.votes_answer(views, state)}), status
+    return jsonify({**extra, **gate_shapes.votes_answer(views, state)}), status
 
 
 @api.get("/repos/<owner>/<name>/pulls/<int:number>/votes")
@@ -70,7 +71,7 @@ def create_vote(owner: str, name: str, number: int):
     return _answer(
         change,
         201 if recorded.action == "created" else 200,
-        vote=shapes.vote(mine) if mine is not None else None,
+        vote=gate_shapes.vote(mine) if mine is not None else None,
         action=recorded.action,
     )
 
@@ -79,7 +80,7 @@ def create_vote(owner: str, name: str, number: int):
 def get_quality_gate(owner: str, name: str):
     repo = get_repository(db(), owner, name, repo_viewer())
     gate = vote_service.gate_of(db(), repo)
-    return jsonify(shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
+    return jsonify(gate_shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
 
 
 @api.put("/repos/<owner>/<name>/quality-gate")
@@ -99,7 +100,7 @@ def put_quality_gate(owner: str, name: str):
         community_quorum=body.get("community_quorum"),
         labels=[_label_spec(item) for item in labels] if labels is not None else None,
     )
-    return jsonify(shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
+    return jsonify(gate_shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
 
 
 def _label_spec(item) -> vote_service.LabelSpec:
@@ -147,4 +148,4 @@ def delete_vouch(owner: str, name: str, username: str):
 
 def _trust_answer(repo, user):
     who = privileges.standing(db(), user, repo)
-    return jsonify(shapes.trust(user, repo, who, trust.vouches_by(db(), repo, user)))
+    return jsonify(gate_shapes.trust(user, repo, who, trust.vouches_by(db(), repo, user)))

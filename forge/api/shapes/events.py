@@ -1,0 +1,214 @@
+"""The payloads of webhook events, as GitHub sends them: ping, push, create and delete,
+pull_request, pull_request_review, pull_request_review_comment, issue_comment and status,
+and forge's own vote and merge_queue events. Each builds on the shapes of the resources it
+carries; build them inside `links.links_from` to name the forge's base URL."""
+
+from __future__ import annotations
+
+from forge.api.shapes.hooks import hook
+from forge.api.shapes.links import api_url, external_url, timestamp
+from forge.api.shapes.pulls import (
+    issue_comment,
+    issue_of_change,
+    pull_request,
+    review,
+    review_comment,
+)
+from forge.api.shapes.repos import person_time, repository, status
+from forge.api.shapes.users import simple_user
+from forge.models import Repository, User
+
+ZEN = "Keep it logically awesome."
+
+
+def ping_event(row, sender: User) -> dict:
+    body = {"zen": ZEN, "hook_id": row.id, "hook": hook(row)}
+    if row.repository is not None:
+        body["repository"] = repository(row.repository, None)
+    return body | {"sender": simple_user(sender)}
+
+
+def _git_person(person, user: User | None = None) -> dict:
+    body = {"name": person.name, "email": person.email}
+    if user is not None:
+        body["username"] = user.name
+    return body
+
+
+def push_event(repo: Repository, update, forced: bool, commits: list, pusher: User | None):
+    """GitHub's push payload: `update` is the RefUpdate, `commits` forge.git.pushlog's list."""
+    full_name = repo.full_name
+    zero = "0" * 40
+
+    def commit_json(c) -> dict:
+        return {
+            "id": c.sha,
+            "tree_id": None,
+            "distinct": True,
+            "message": c.message,
+            "timestamp": person_time(c.committer),
+            "url": external_url(f"/{full_name}/commit/{c.sha}"),
+            "author": _git_person(c.author),
+            "committer": _git_person(c.committer),
+            "added": c.added,
+            "removed": c.removed,
+            "modified": c.modified,
+        }
+
+    listed = [commit_json(c) for c in commits]
+    if update.new == zero:
+        compare = external_url(f"/{full_name}/compare/{update.old[:12]}...{update.old[:12]}")
+    elif update.old == zero:
+        compare = external_url(f"/{full_name}/commit/{update.new}")
+    else:
+        compare = external_url(f"/{full_name}/compare/{update.old[:12]}...{update.new[:12]}")
+    return {
+        "ref": update.ref,
+        "before": update.old,
+        "after": update.new,
+        "created": update.old == zero,
+        "deleted": update.new == zero,
+        "forced": forced,
+        "base_ref": None,
+        "compare": compare,
+        "commits": listed,
+        "head_commit": listed[-1] if listed else None,
+        "repository": repository_in_push(repo),
+        "pusher": {"name": pusher.name, "email": pusher.email}
+        if pusher
+        else {"name": "forge", "email": None},
+        "sender": simple_user(pusher) if pusher else None,
+    }
+
+
+def repository_in_push(repo: Repository) -> dict:
+    """Push payloads also carry `master_branch` and timestamps as numbers (as GitHub does)."""
+    body = repository(repo, None)
+    body["master_branch"] = repo.default_branch
+    return body
+
+
+def ref_event(repo: Repository, ref: str, ref_type: str, sender: User | None, created: bool):
+    """GitHub's create and delete payloads (`ref` is the short name)."""
+    body = {
+        "ref": ref,
+        "ref_type": ref_type,
+        "pusher_type": "user",
+        "repository": _repo_payload(repo),
+        "sender": simple_user(sender) if sender else None,
+    }
+    if created:
+        body |= {"master_branch": repo.default_branch, "description": repo.description or None}
+    return body
+
+
+def _repo_payload(repo: Repository) -> dict:
+    return repository(repo, None)
+
+
+def pull_request_event(change, action: str, sender: User, **extra) -> dict:
+    """`extra`: `changes` for edited, `before`/`after` for synchronize."""
+    return {
+        "action": action,
+        "number": change.number,
+        "pull_request": pull_request(change),
+        **extra,
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender),
+    }
+
+
+def pull_request_review_event(change, row, sender: User) -> dict:
+    return {
+        "action": "submitted",
+        "review": review(change, row),
+        "pull_request": pull_request(change),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender),
+    }
+
+
+def pull_request_review_comment_event(change, row, sender: User) -> dict:
+    return {
+        "action": "created",
+        "comment": review_comment(change, row),
+        "pull_request": pull_request(change),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender),
+    }
+
+
+def issue_comment_event(change, comment, sender: User) -> dict:
+    return {
+        "action": "created",
+        "issue": issue_of_change(change),
+        "comment": issue_comment(change, comment),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender),
+    }
+
+
+def status_event(repo: Repository, row, sender: User) -> dict:
+    body = status(repo, row)
+    return {
+        "id": row.id,
+        "sha": row.sha,
+        "name": repo.full_name,
+        "target_url": body["target_url"],
+        "context": row.context,
+        "description": body["description"],
+        "state": row.state,
+        "commit": {
+            "sha": row.sha,
+            "url": api_url(f"/repos/{repo.full_name}/commits/{row.sha}"),
+            "html_url": external_url(f"/{repo.full_name}/commit/{row.sha}"),
+        },
+        "branches": [],
+        "created_at": body["created_at"],
+        "updated_at": body["updated_at"],
+        "repository": _repo_payload(repo),
+        "sender": simple_user(sender),
+    }
+
+
+def vote_event(change, vote, sender: User | None, action: str) -> dict:
+    """forge's `vote` event: a vote on one of a change's labels was cast, changed or removed.
+    `stale` says the vote is on an older patch set than the change's current one."""
+    return {
+        "action": action,
+        "vote": {
+            "user": simple_user(vote.user),
+            "label": vote.label,
+            "value": vote.value,
+            "message": vote.message or "",
+            "patch_set": vote.patch_set_number,
+            "stale": vote.patch_set_number != change.current_patch_set.number,
+        },
+        "pull_request": pull_request(change),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender) if sender else None,
+    }
+
+
+def merge_queue_event(change, entry, sender: User | None, action: str, position=None) -> dict:
+    """forge's `merge_queue` event: a change entered its branch's merge queue, is being tested
+    there, was merged, ejected or removed. `position` (1 = next) only while it waits."""
+    body = {
+        "id": entry.id,
+        "branch": entry.branch,
+        "state": entry.state,
+        "method": entry.method,
+        "base_sha": entry.base_sha,
+        "head_sha": entry.speculative_sha,
+        "reason": entry.reason or None,
+        "created_at": timestamp(entry.created_at),
+    }
+    if position is not None:
+        body["position"] = position
+    return {
+        "action": action,
+        "merge_queue_entry": body,
+        "pull_request": pull_request(change),
+        "repository": _repo_payload(change.repository),
+        "sender": simple_user(sender) if sender else None,
+    }

@@ -1,0 +1,30 @@
+"""A user's inbox entries as GitHub's notification threads, every one about a pull request."""
+
+from __future__ import annotations
+
+from forge.api.shapes.links import api_url, timestamp
+from forge.api.shapes.pulls import pull_urls
+from forge.api.shapes.repos import repository
+
+
+def notification(row) -> dict:
+    """An inbox entry as GitHub's notification thread (every one is about a pull request)."""
+    change = row.change
+    url, _html = pull_urls(change)
+    thread = api_url(f"/notifications/threads/{row.id}")
+    return {
+        "id": str(row.id),
+        "unread": not row.read,
+        "reason": row.reason,
+        "updated_at": timestamp(row.created_at),
+        "last_read_at": None,
+        "subject": {
+            "title": change.title,
+            "url": url,
+            "latest_comment_url": url,
+            "type": "PullRequest",
+        },
+        "repository": repository(change.repository, None),
+        "url": thread,
+        "subscription_url": thread + "/subscription",
+    }

@@ -1,0 +1,285 @@
+"""Repositories and what is read from their git: the repository itself (with a fork's parent
+and source), branches, tags, refs, branch protection, commit statuses, commits, the files a
+commit or pull request changed, and the entries of GET .../contents."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+from forge.api.shapes.links import api_url, external_url, timestamp
+from forge.api.shapes.users import permissions, simple_user
+from forge.models import Repository
+
+
+def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
+    """A repository; a fork names its `parent` and the `source` at the root of its forks
+    (those two without their own parent, as GitHub shows them)."""
+    full_name = repo.full_name
+    url = api_url(f"/repos/{full_name}")
+    body = {
+        "id": repo.id,
+        "node_id": f"R_{repo.id}",
+        "name": repo.name,
+        "full_name": full_name,
+        "owner": simple_user(repo.owner),
+        "private": repo.is_private,
+        "visibility": "private" if repo.is_private else "public",
+        "html_url": external_url(f"/{full_name}"),
+        "description": repo.description or None,
+        "fork": False,
+        "url": url,
+        "clone_url": external_url(f"/{full_name}.git"),
+        "git_url": external_url(f"/{full_name}.git"),
+        "collaborators_url": url + "/collaborators{/collaborator}",
+        "branches_url": url + "/branches{/branch}",
+        "hooks_url": url + "/hooks",
+        "pulls_url": url + "/pulls{/number}",
+        "forks_url": url + "/forks",
+        "default_branch": repo.default_branch,
+        "created_at": timestamp(repo.created_at),
+        "updated_at": timestamp(repo.updated_at),
+        "pushed_at": timestamp(repo.pushed_at),
+        "archived": False,
+        "disabled": False,
+        "has_issues": False,
+        "has_wiki": False,
+        "has_pages": False,
+        "size": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "forks_count": 0,
+        "open_issues_count": 0,
+    }
+    if role is not None:
+        body["permissions"] = permissions(role)
+    if repo.fork_of is not None:
+        body["fork"] = True
+        if family:
+            source = repo.fork_of
+            while source.fork_of is not None:
+                source = source.fork_of
+            body["parent"] = repository(repo.fork_of, None, family=False)
+            body["source"] = repository(source, None, family=False)
+    return body
+
+
+# --- branches, tags, refs, protection, statuses -------------------------------------------
+
+
+def commit_ref(full_name: str, sha: str) -> dict:
+    return {"sha": sha, "url": api_url(f"/repos/{full_name}/commits/{sha}")}
+
+
+def branch(repo: Repository, item) -> dict:
+    url = api_url(f"/repos/{repo.full_name}/branches/{item.name}")
+    return {
+        "name": item.name,
+        "commit": commit_ref(repo.full_name, item.sha),
+        "protected": item.protected,
+        "protection_url": url + "/protection",
+    }
+
+
+def branch_detail(repo: Repository, item, rule) -> dict:
+    body = branch(repo, item)
+    body["_links"] = {
+        "self": api_url(f"/repos/{repo.full_name}/branches/{item.name}"),
+        "html": external_url(f"/{repo.full_name}/tree/{item.name}"),
+    }
+    if rule is not None:
+        body["protection"] = protection(repo, rule)
+    return body
+
+
+def protection(repo: Repository, rule) -> dict:
+    url = api_url(f"/repos/{repo.full_name}/branches/{rule.branch}/protection")
+    body = {
+        "url": url,
+        "enabled": True,
+        "allow_force_pushes": {"enabled": rule.allow_force_pushes},
+        "allow_deletions": {"enabled": rule.allow_deletions},
+        "enforce_admins": {"url": url + "/enforce_admins", "enabled": rule.enforce_admins},
+        "required_linear_history": {"enabled": False},
+        "required_conversation_resolution": {"enabled": False},
+    }
+    if rule.required_approving_review_count is not None:
+        body["required_pull_request_reviews"] = {
+            "url": url + "/required_pull_request_reviews",
+            "dismiss_stale_reviews": False,
+            "require_code_owner_reviews": False,
+            "required_approving_review_count": rule.required_approving_review_count,
+        }
+    if rule.required_status_checks is not None:
+        contexts = rule.required_contexts
+        body["required_status_checks"] = {
+            "url": url + "/required_status_checks",
+            "strict": bool(rule.required_status_checks.get("strict")),
+            "contexts": contexts,
+            "checks": [{"context": c, "app_id": None} for c in contexts],
+            "contexts_url": url + "/required_status_checks/contexts",
+        }
+    return body
+
+
+def tag(repo: Repository, item) -> dict:
+    base = api_url(f"/repos/{repo.full_name}")
+    return {
+        "name": item.name,
+        "commit": commit_ref(repo.full_name, item.commit),
+        "zipball_url": f"{base}/zipball/{item.name}",
+        "tarball_url": f"{base}/tarball/{item.name}",
+        "node_id": f"T_{repo.id}_{item.name}",
+    }
+
+
+def git_ref(repo: Repository, name: str, sha: str, object_type: str) -> dict:
+    return {
+        "ref": name,
+        "node_id": f"REF_{repo.id}_{name}",
+        "url": api_url(f"/repos/{repo.full_name}/git/{name}"),
+        "object": {
+            "sha": sha,
+            "type": object_type,
+            "url": api_url(f"/repos/{repo.full_name}/git/{object_type}s/{sha}"),
+        },
+    }
+
+
+def status(repo: Repository, row) -> dict:
+    return {
+        "id": row.id,
+        "node_id": f"S_{row.id}",
+        "url": api_url(f"/repos/{repo.full_name}/statuses/{row.sha}"),
+        "state": row.state,
+        "description": row.description or None,
+        "target_url": row.target_url or None,
+        "context": row.context,
+        "avatar_url": "",
+        "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.created_at),
+        "creator": simple_user(row.creator) if row.creator else None,
+    }
+
+
+def combined_status(repo: Repository, sha: str, state: str, latest: list) -> dict:
+    return {
+        "state": state,
+        "sha": sha,
+        "total_count": len(latest),
+        "statuses": [status(repo, row) for row in latest],
+        "repository": repository(repo, None),
+        "commit_url": api_url(f"/repos/{repo.full_name}/commits/{sha}"),
+        "url": api_url(f"/repos/{repo.full_name}/commits/{sha}/status"),
+    }
+
+
+# --- commits and contents ---------------------------------------------------------------
+
+
+def file_patch(repo: Repository, ref: str, item) -> dict:
+    """One changed file of a pull request or a commit (`ref`: where the new side is)."""
+    change = item.change
+    base = f"/{repo.full_name}"
+    body = {
+        "sha": change.new_sha or change.old_sha,
+        "filename": change.path,
+        "status": {"deleted": "removed"}.get(change.status, change.status),
+        "additions": item.additions,
+        "deletions": item.deletions,
+        "changes": item.additions + item.deletions,
+        "blob_url": external_url(f"{base}/blob/{ref}/{change.path}"),
+        "raw_url": external_url(f"{base}/raw/{ref}/{change.path}"),
+        "contents_url": api_url(f"/repos/{repo.full_name}/contents/{change.path}?ref={ref}"),
+    }
+    if item.patch is not None:
+        body["patch"] = item.patch
+    if change.status in ("renamed", "copied") and change.old_path:
+        body["previous_filename"] = change.old_path
+    return body
+
+
+def person_time(person) -> str:
+    return timestamp(datetime.fromtimestamp(person.time, UTC))
+
+
+def commit(repo: Repository, info, people: dict, detail=None) -> dict:
+    """A commit as GET /repos/{o}/{r}/commits/{sha} answers it; `people` maps lower-cased
+    email addresses to forge accounts (GitHub names the account a commit's email belongs to);
+    `detail` (files and stats) only for the single-commit answer."""
+    url = api_url(f"/repos/{repo.full_name}/commits/{info.sha}")
+    git_url = api_url(f"/repos/{repo.full_name}/git/commits/{info.sha}")
+
+    def git_person(person) -> dict:
+        return {"name": person.name, "email": person.email, "date": person_time(person)}
+
+    def account(person):
+        user = people.get(person.email.lower())
+        return simple_user(user) if user is not None else None
+
+    body = {
+        "sha": info.sha,
+        "node_id": f"C_{info.sha}",
+        "url": url,
+        "html_url": external_url(f"/{repo.full_name}/commit/{info.sha}"),
+        "comments_url": url + "/comments",
+        "commit": {
+            "url": git_url,
+            "sha": info.sha,
+            "message": info.message.rstrip("\n"),
+            "author": git_person(info.author),
+            "committer": git_person(info.committer),
+            "tree": {
+                "sha": info.tree,
+                "url": api_url(f"/repos/{repo.full_name}/git/trees/{info.tree}"),
+            },
+            "comment_count": 0,
+            "verification": {"verified": False, "reason": "unsigned"},
+        },
+        "author": account(info.author),
+        "committer": account(info.committer),
+        "parents": [
+            commit_ref(repo.full_name, p)
+            | {"html_url": external_url(f"/{repo.full_name}/commit/{p}")}
+            for p in info.parents
+        ],
+    }
+    if detail is not None:
+        body["stats"] = {
+            "additions": detail.additions,
+            "deletions": detail.deletions,
+            "total": detail.additions + detail.deletions,
+        }
+        body["files"] = [file_patch(repo, info.sha, f) for f in detail.files]
+    return body
+
+
+def content_entry(repo: Repository, ref: str, entry, data: bytes | None = None) -> dict:
+    """A file or folder entry of GET /repos/{o}/{r}/contents/{path}; a file's bytes in
+    base64 when `data` is given."""
+    kind = {"tree": "dir", "blob": "file"}.get(entry.kind, entry.kind)
+    url = api_url(f"/repos/{repo.full_name}/contents/{entry.path}?ref={ref}")
+    git_kind = "trees" if kind == "dir" else "blobs"
+    git_url = api_url(f"/repos/{repo.full_name}/git/{git_kind}/{entry.sha}")
+    page = "tree" if kind == "dir" else "blob"
+    html_url = external_url(f"/{repo.full_name}/{page}/{ref}/{entry.path}")
+    body = {
+        "type": kind,
+        "name": entry.name,
+        "path": entry.path,
+        "sha": entry.sha,
+        "size": len(data) if data is not None else 0,
+        "url": url,
+        "git_url": git_url,
+        "html_url": html_url,
+        "download_url": external_url(f"/{repo.full_name}/raw/{ref}/{entry.path}")
+        if kind == "file"
+        else None,
+        "_links": {"self": url, "git": git_url, "html": html_url},
+    }
+    if data is not None and kind in ("file", "symlink"):
+        body["encoding"] = "base64"
+        body["content"] = base64.b64encode(data).decode()
+        if kind == "symlink":
+            body["target"] = data.decode("utf-8", "replace")
+    return body
