@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
+from sqlalchemy import DateTime, MetaData, create_engine, event, inspect, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -135,6 +136,39 @@ def _alembic_config(connection):
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
     return cfg
+
+
+class RowBusy(Exception):
+    """Another transaction holds the row (or, on SQLite, the database) and this one cannot
+    wait for it: try again."""
+
+
+def lock_row(session: Session, instance) -> None:
+    """Hold `instance`'s row until this transaction ends, and reload it as the transaction
+    that held it before left it: the one decision that holds across web workers, processes and
+    machines (a check-then-act on the row, like "is the change still open?", is safe after it).
+
+    PostgreSQL locks the row (SELECT ... FOR UPDATE): another transaction asking for it waits
+    for this one to end, then reads what it committed. SQLite has no row locks; a write takes
+    the database's write lock, which others wait for (busy_timeout) the same way. Raises
+    RowBusy when SQLite cannot give this transaction the lock without losing what it read
+    (it began before the holder committed)."""
+    mapper = inspect(instance).mapper
+    key = mapper.primary_key[0]
+    ident = getattr(instance, key.key)
+    if session.get_bind().dialect.name == "sqlite":
+        try:
+            session.execute(
+                sa_update(mapper.local_table).where(key == ident).values({key.name: ident})
+            )
+        except OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise RowBusy(str(exc)) from None
+            raise
+    else:
+        # The key column alone: an entity's eager joins cannot be locked (outer joins).
+        session.execute(select(key).where(key == ident).with_for_update())
+    session.refresh(instance)
 
 
 def _sqlite_pragmas(dbapi_conn, _record):

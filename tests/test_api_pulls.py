@@ -4,6 +4,7 @@ ways, checked with the real git. Bad requests answer clearly and change nothing.
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -435,6 +436,36 @@ def test_merge_with_a_merge_commit(git, project):
     assert merged.is_merged()
     assert not project.carol.get_pull(1).mergeable
     git.run("fsck", "--strict", cwd=project.bare)
+
+
+def test_concurrent_merges_of_one_pull_make_one_merge_commit(git, project, api):
+    """Six merges of one pull at the same moment, from two people: the database decides, so
+    exactly one lands; the others are told it is not mergeable (405) or busy (409)."""
+    before = tip(git, project)
+    project.alice.create_pull("main", "feature", title="Spell it out")
+    approve(project)
+    start = threading.Barrier(6)
+    answers: list[int] = []
+
+    def merge(token: str) -> None:
+        start.wait(timeout=30)
+        answer = api("PUT", "/repos/alice/project/pulls/1/merge", token, json={})
+        answers.append(answer.status_code)
+
+    threads = [
+        threading.Thread(target=merge, args=(project.tokens[name],))
+        for name in ("alice", "bob") * 3
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(answers)[0] == 200 and answers.count(200) == 1, answers
+    assert set(answers) - {200} <= {405, 409}, answers
+    after = tip(git, project)
+    assert parents(git, project, after) == [before, project.feature[1]]
+    merges = git.run("rev-list", "--merges", f"{before}..{after}", cwd=project.bare)
+    assert merges.stdout.split() == [after]
 
 
 def test_squash_makes_one_commit_with_the_merged_tree(git, project):

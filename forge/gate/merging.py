@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from forge import events
 from forge.accounts import reputation
 from forge.accounts.permissions import can, require
-from forge.db import utcnow
-from forge.errors import Forbidden, Invalid
+from forge.db import RowBusy, lock_row, utcnow
+from forge.errors import Conflict, Forbidden, Invalid
 from forge.gate.votes import admin_may_bypass, submit_status
 from forge.git import merge as git_merge
 from forge.git import refs as git_refs
@@ -102,8 +102,16 @@ def merge_change(
     commit_message: str | None = None,
     via: str = "web",
 ) -> str:
-    """Merge the change; returns the commit the target branch now points at."""
+    """Merge the change; returns the commit the target branch now points at. Two merges of
+    one change at once (two API calls, the button twice, on different machines) make one
+    merge commit: the second waits for the first and finds the change merged."""
     require(session, actor, "write", change.repository)
+    try:
+        lock_row(session, change)
+    except RowBusy:
+        raise Conflict(
+            f"change #{change.number} is being changed by another request; reload it"
+        ) from None
     check_can_merge(session, change, method)
     check_head(change, expected_head_sha)
     check_submit_requirements(session, repos_dir, change, actor)
