@@ -153,10 +153,11 @@ class VoteCast(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class StatusChanged(Event):
-    """A commit status set through the statuses API."""
+    """A commit status set, through the statuses API or by forge's CI (then `status.creator`
+    is None and the sender is whoever the run is for, if anyone)."""
 
     status: CommitStatus
-    sender: User
+    sender: User | None
     repo: Repository = _internal()
 
     @property

@@ -35,6 +35,8 @@ def register() -> None:
         merge_queue.on_closed(session, event.change, event.sender)
 
     def queue_considers_status(session, event: events.StatusChanged) -> None:
+        if event.status.creator_id is None:
+            return  # forge's CI: the queue follows its runs (CiRunFinished) instead
         merge_queue.schedule_consider(session, event.repository, event.status.sha)
 
     def queue_considers_vote(session, event: events.VoteCast) -> None:

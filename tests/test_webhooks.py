@@ -162,6 +162,27 @@ def test_pull_request_review_comment_and_status_events(
     assert (status["sha"], status["state"], status["context"]) == (second, "success", "ci/test")
 
 
+def test_forges_own_ci_statuses_arrive_as_status_events(
+    ci, github, hosted_repo, receiver, settings, git, tmp_path, monkeypatch
+):
+    """A status CI sets is a status like any other for a receiver: pending, then success."""
+    monkeypatch.setenv("FORGE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    info = hosted_repo()
+    first = git.init(tmp_path / "first", {"README.md": "# project\n"})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=first)
+    make_hook(github, info, receiver, settings, events=["status"])
+    yml = "jobs:\n  test:\n    run: echo tested\n"
+    _work, sha = push_new_commit(git, tmp_path, info, {".forge/ci.yml": yml}, "add CI")
+    run_worker(settings.redis_url, ["default", "ci"], burst=True)
+    drain(settings, lambda: "success" in [r.payload()["state"] for r in receiver.events("status")])
+    statuses = [r.payload() for r in receiver.events("status")]
+    assert {(s["sha"], s["context"]) for s in statuses} == {(sha, "ci/test")}
+    assert [s["state"] for s in statuses][0] == "pending"
+    assert statuses[-1]["state"] == "success"
+    assert statuses[-1]["sender"]["login"] == "alice"
+    assert statuses[-1]["repository"]["full_name"] == "alice/project"
+
+
 def test_a_failed_delivery_is_retried_and_both_attempts_are_on_record(
     github, hosted_repo, receiver, settings, api
 ):

@@ -649,14 +649,21 @@ def _job_status(session: Session, job: CiJob) -> None:
 
 def _status(session: Session, run: CiRun, context: str, state: str, description: str) -> None:
     # Set by forge itself, so not through statuses.create_status (which checks a user's role).
-    session.add(
-        CommitStatus(
-            repository_id=run.repository_id,
-            sha=run.sha,
-            context=context,
-            state=state,
-            description=description[:1000],
-            target_url=run_url(run) if run.base_url.startswith(("http://", "https://")) else "",
-            creator_id=None,
-        )
+    status = CommitStatus(
+        repository_id=run.repository_id,
+        sha=run.sha,
+        context=context,
+        state=state,
+        description=description[:1000],
+        target_url=run_url(run) if run.base_url.startswith(("http://", "https://")) else "",
+        creator_id=None,
+    )
+    session.add(status)
+    session.flush()
+    # Webhooks say `status`, as for any status; the sender is whoever the run is for.
+    events.publish(
+        session,
+        events.StatusChanged(
+            status=status, sender=run.actor, repo=run.repository, base_url=run.base_url or None
+        ),
     )

@@ -148,7 +148,9 @@ def issue_comment_event(change, comment, sender: User) -> dict:
     }
 
 
-def status_event(repo: Repository, row, sender: User) -> dict:
+def status_event(repo: Repository, row, sender: User | None) -> dict:
+    """A status set by a person, or by forge's CI for whoever its run is for (a run nobody
+    started, such as a scheduled one, has no sender: null, never an invented user)."""
     body = status(repo, row)
     return {
         "id": row.id,
@@ -167,7 +169,7 @@ def status_event(repo: Repository, row, sender: User) -> dict:
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
         "repository": _repo_payload(repo),
-        "sender": simple_user(sender),
+        "sender": simple_user(sender) if sender else None,
     }
 
 
