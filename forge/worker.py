@@ -3,10 +3,12 @@ beside a long-running one."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import logging
 
+import redis
 from redis.client import PubSubWorkerThread
 from rq import SimpleWorker, Worker
 
@@ -65,7 +67,11 @@ class PromptUnsubscribe:
             thread.stop(timeout=0)
         else:
             thread.stop()
-        self.pubsub.unsubscribe()
+        # The thread may wake on its own and end first, closing the connection under this
+        # call: a closed connection is subscribed to nothing, which is the goal anyway.
+        if thread.is_alive():
+            with contextlib.suppress(OSError, redis.RedisError):
+                self.pubsub.unsubscribe()
         # The reply comes in milliseconds; if Redis is gone the (daemon) thread is left behind.
         thread.join(timeout=5)
         self.pubsub.close()
