@@ -1,4 +1,4 @@
-"""The `forge` command: serve, worker, user, token, db.
+"""The `forge` command: serve, worker, ci, gc, user, token, db.
 
 Bad input ends with exit code 2 and one line on stderr, having written nothing.
 """
@@ -205,6 +205,20 @@ def ci_reconcile(ctx: click.Context, every: int | None):
     ended = reconcile_ci()
     relayed = relay_outbox()
     click.echo(f"ended {len(ended)} lost job(s); relayed {relayed} outbox job(s)", err=True)
+
+
+@main.command()
+@click.pass_context
+def gc(ctx: click.Context):
+    """Remove what pushes cut short left behind: quarantines (objects/incoming-*) nothing has
+    changed for an hour. Workers of the default queue do this every few minutes too."""
+    from forge.git.maintenance import remove_stale_quarantines
+
+    settings = _load_settings(ctx, create_home=False)
+    removed = remove_stale_quarantines(settings.repos_dir)
+    for path in removed:
+        click.echo(f"removed {path}")
+    click.echo(f"removed {len(removed)} leftover quarantine(s)", err=True)
 
 
 @main.group()

@@ -24,6 +24,18 @@ def maintain_repository(repo_path: str) -> dict:
     return {"packs_merged": result.packs_merged, "loose_merged": result.loose_merged}
 
 
+def collect_garbage() -> list[str]:
+    """Remove what pushes whose server process died left behind (quarantines an hour old),
+    in every repository; settings from the environment, as `forge worker` sets it."""
+    from forge.config import Settings
+    from forge.git.maintenance import remove_stale_quarantines
+
+    removed = remove_stale_quarantines(Settings.from_env().repos_dir)
+    for path in removed:
+        log.info("removed a push's leftover quarantine %s", path)
+    return [str(path) for path in removed]
+
+
 def _ci_context():
     """Settings, database and queue for a CI job, from the worker's environment."""
     import json

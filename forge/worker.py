@@ -27,9 +27,19 @@ def _reconcile_merge_queues() -> None:
     reconcile_merge_queues()
 
 
+def _collect_garbage() -> None:
+    from forge.jobs import collect_garbage
+
+    collect_garbage()
+
+
 # queue name -> what a long-running worker of that queue sets right during rq's upkeep (at
-# start and every few minutes): the database is the truth, the queue may have lost jobs.
-RECONCILERS = {"hooks": [_reconcile_webhooks], "default": [_reconcile_merge_queues]}
+# start and every few minutes): the database is the truth, the queue may have lost jobs; and
+# pushes cut short by a dead server process left quarantines behind (`forge gc`).
+RECONCILERS = {
+    "hooks": [_reconcile_webhooks],
+    "default": [_reconcile_merge_queues, _collect_garbage],
+}
 
 
 class Reconciling:

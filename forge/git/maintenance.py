@@ -9,6 +9,11 @@ Offset deltas (OFS_DELTA) name their base by distance; when objects move, that d
 recomputed. An object found in two packs (a push completes its thin pack with copies of
 bases the repository had) is written once, and deltas on the dropped copy point at the kept
 one, which always comes earlier in the new pack.
+
+`remove_stale_quarantines` removes what a push whose server process died (kill -9, a web
+worker's timeout, a crash) left behind: its quarantine, objects/incoming-*, which nothing
+else would ever remove. Only once nothing in it has changed for an hour: a younger one may
+belong to a push still under way.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import fcntl
 import hashlib
 import mmap
 import os
+import shutil
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +34,13 @@ from dulwich.objects import ShaFile
 from dulwich.pack import load_pack_index, pack_object_header, write_pack_index_v2
 
 from forge.git.packs import OFS_DELTA, parse_entry_header
+from forge.git.quarantine import QUARANTINE_PREFIX
 from forge.git.revindex import ReverseIndex, write_rev
 
 PACK_SUFFIXES = (".pack", ".idx", ".bitmap", ".rev", ".keep", ".promisor")
+
+# A quarantine nothing has written to for this long belongs to no push still under way.
+STALE_QUARANTINE_SECONDS = 3600
 
 
 @dataclass
@@ -184,3 +195,57 @@ def _loose_objects(objects_dir: Path) -> list[tuple[Path, bytes]]:
                 if len(obj.name) == 38:
                     found.append((Path(obj.path), bytes.fromhex(entry.name + obj.name)))
     return found
+
+
+# --- leftover quarantines ------------------------------------------------------------------
+
+
+def remove_stale_quarantines(
+    repos_dir: Path, older_than: float = STALE_QUARANTINE_SECONDS, now: float | None = None
+) -> list[Path]:
+    """Remove the quarantines of every repository under `repos_dir` (OWNER/NAME.git) that
+    nothing has changed for `older_than` seconds; returns those removed."""
+    removed = []
+    for repo_path in sorted(Path(repos_dir).glob("*/*.git")):
+        removed.extend(remove_repository_quarantines(repo_path, older_than, now))
+    return removed
+
+
+def remove_repository_quarantines(
+    repo_path: Path, older_than: float = STALE_QUARANTINE_SECONDS, now: float | None = None
+) -> list[Path]:
+    """Remove one repository's quarantines that nothing has changed for `older_than` seconds."""
+    cutoff = (time.time() if now is None else now) - older_than
+    objects_dir = Path(repo_path) / "objects"
+    try:
+        candidates = [e for e in os.scandir(objects_dir) if e.name.startswith(QUARANTINE_PREFIX)]
+    except FileNotFoundError:  # deleted meanwhile
+        return []
+    removed = []
+    for entry in sorted(candidates, key=lambda e: e.name):
+        path = Path(entry.path)
+        if not entry.is_dir(follow_symlinks=False) or _last_change(path) > cutoff:
+            continue
+        # Renamed aside first, so a second maintenance run (another worker) does not remove
+        # it too; the new name keeps the prefix, so a removal cut short is retried next time.
+        doomed = path.with_name(f"{QUARANTINE_PREFIX}removing-{os.getpid()}-{path.name}")
+        try:
+            os.rename(path, doomed)
+        except FileNotFoundError:
+            continue  # another run took it first
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _last_change(folder: Path) -> float:
+    """The newest mtime in `folder`, itself included: a push still receiving grows its pack
+    file, while the folder's own mtime moves only when an entry is added or removed."""
+    newest = folder.lstat().st_mtime
+    for root, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            try:
+                newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
+            except FileNotFoundError:
+                continue
+    return newest

@@ -39,6 +39,10 @@ from dulwich.pack import (
 from forge.git.integrity import IntegrityError, ObjectChecker, format_size
 from forge.git.packs import OFS_DELTA, REF_DELTA, read_entry_header
 
+# A push's quarantine is objects/incoming-XXXX; one whose server process died mid-push is
+# left behind, and removed by maintenance (`forge.git.maintenance.remove_stale_quarantines`).
+QUARANTINE_PREFIX = "incoming-"
+
 INFLATE_STEP = 65536  # the most one step of a streaming inflate produces
 # A delta making an object of N bytes is at most N bytes of inserts, one opcode per 127 of
 # them, and its two size headers.
@@ -64,15 +68,19 @@ def receive_checked(objects_dir: Path, read_all, read_some, checker: ObjectCheck
     Returns the quarantine's object store (the caller closes it and removes its folder).
     Raises what reading or checking the pack raised, leaving nothing behind.
     """
-    path = Path(tempfile.mkdtemp(prefix="incoming-", dir=objects_dir))
-    (path / "pack").mkdir()
-    (path / "info").mkdir()
-    (path / "info" / "alternates").write_text(str(objects_dir) + "\n")
-    store = DiskObjectStore(str(path))
+    path = Path(tempfile.mkdtemp(prefix=QUARANTINE_PREFIX, dir=objects_dir))
+    store = None
     try:
+        # Inside the try: on a full disk even these small writes fail, and must not leave
+        # an empty quarantine behind.
+        (path / "pack").mkdir()
+        (path / "info").mkdir()
+        (path / "info" / "alternates").write_text(str(objects_dir) + "\n")
+        store = DiskObjectStore(str(path))
         _receive_pack(store, read_all, read_some, checker)
     except BaseException:
-        store.close()
+        if store is not None:
+            store.close()
         shutil.rmtree(path, ignore_errors=True)
         raise
     return store

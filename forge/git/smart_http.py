@@ -11,6 +11,7 @@ moved into the repository and the ref updates handed to the callback.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import zlib
@@ -333,6 +334,15 @@ def receive_pack(
                     f"error: the pack could not be read: {reason}",
                 )
                 return
+            except OSError as exc:
+                if not _disk_full(exc):
+                    raise
+                # The quarantine is gone already (receive_checked removes it); read the rest
+                # of the pack so git shows the answer, not a broken connection.
+                _drain(body)
+                reason = _disk_full_reason(exc)
+                refuse_all(reason, reason, f"error: {reason}")
+                return
             if checked > 500:
                 session.say(f"Checked {checked} new objects.")
         incoming = Incoming(quarantine, repo) if quarantine is not None else None
@@ -340,6 +350,14 @@ def receive_pack(
             apply_updates(commands, options, session.say, incoming)
         except PushRefused as exc:
             refuse_all("ok", "rejected", str(exc))
+            return
+        except OSError as exc:
+            # Writing a ref (undone then, see forge.git.refs) or moving the objects in. Said
+            # truthfully: refused only when no ref holds its new value.
+            if not _disk_full(exc) or _any_landed(repo, commands):
+                raise
+            reason = _disk_full_reason(exc)
+            refuse_all("ok", reason, f"error: {reason}")
             return
     finally:
         if quarantine is not None:
@@ -360,6 +378,26 @@ UNREADABLE_PACK = (
     ValueError,
     KeyError,
 )
+
+
+# A full disk, or the quota of the user forge runs as.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(exc: OSError) -> bool:
+    return exc.errno in _DISK_FULL
+
+
+def _disk_full_reason(exc: OSError) -> str:
+    """What the pusher reads; git shows it after `remote: ` and in the unpack error line."""
+    return f"the server could not store the push: {os.strerror(exc.errno)}"
+
+
+def _any_landed(repo: Repo, commands: list[RefUpdate]) -> bool:
+    refs = repo.get_refs()
+    return any(
+        refs.get(u.ref.encode(), ZERO_SHA).decode() == u.new and u.new != u.old for u in commands
+    )
 
 
 class Incoming:
