@@ -2,9 +2,10 @@
 driven only from outside (the `forge` command, the real `git` client over HTTP, the REST API):
 
 - `forge serve`, the embedded default: it starts its own Redis, web server and worker;
-- as production runs it (README, "Running in production"): `forge db upgrade`, gunicorn serving
-  `wsgi:app` and, beside it, `forge worker` processes on a shared Redis: one for the `hooks`
-  queue (deliveries in its own process) and one for `default,ci` (the merge queue).
+- as docs/deploy.md deploys it at scale, with the guide's own environment file and systemd
+  units' commands: `forge db upgrade`, gunicorn serving `forge.app:create_app()` and, beside
+  it, two `forge worker` processes on a shared Redis, one for `default,hooks` (webhooks and
+  the merge queue) and one for `ci`.
 
 One scenario raises each event in `forge.notify.webhooks.EVENTS`: pushes that create and delete a
 branch, a change opened by `git push HEAD:refs/for/main`, a review with an inline comment, an
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import authed, forge_cli, free_port, wait_for
+from support import deploy_guide
 
 from forge.notify.webhooks import EVENTS
 
-ROOT = Path(__file__).resolve().parents[1]  # where wsgi.py is
 PASSWORD = "correct horse battery"
 SECRET = "deployed-secret"
 REPO = "alice/project"
@@ -90,13 +90,15 @@ def wait_until_up(base: str, procs: list[subprocess.Popen], deployment_output) -
 
 @contextmanager
 def forge_serve(tmp_path: Path, database_url: str, _redis_url: str) -> Iterator[Deployment]:
+    """docs/deploy.md section 1: forge.service's command, on a free port."""
     home, port = tmp_path / "home", free_port()
     base, logs = f"http://127.0.0.1:{port}", []
-    env = {**base_env(), "DATABASE_URL": database_url, "FORGE_WORKERS": "1", **HOOK_ENV}
-    argv = [sys.executable, "-m", "forge.cli", "--home", str(home), "serve", "--port", str(port)]
+    env = {**base_env(), "FORGE_HOME": str(home), "DATABASE_URL": database_url,
+           "FORGE_WORKERS": "1", **HOOK_ENV}  # fmt: skip
+    argv = deploy_guide.command("forge.service", {"8000": str(port)})
     deployment = Deployment(base, home, {"DATABASE_URL": database_url, "REDIS_URL": ""}, logs)
     with started(tmp_path, "serve", argv, env, logs) as server:
-        logs.extend([home / "logs" / "worker.log"])
+        logs.extend([home / "logs" / "worker.log", home / "logs" / "ci-worker.log"])
         wait_until_up(base, [server], deployment.output)
         yield deployment
         assert server.poll() is None, deployment.output()
@@ -104,27 +106,31 @@ def forge_serve(tmp_path: Path, database_url: str, _redis_url: str) -> Iterator[
 
 @contextmanager
 def production(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Deployment]:
+    """docs/deploy.md section 2, as written: its environment file (with this test's database,
+    Redis, home and address), `forge db upgrade`, then its three systemd units' commands."""
     home, port = tmp_path / "home", free_port()
     base, logs = f"http://127.0.0.1:{port}", []
     env = {
         **base_env(),
+        **deploy_guide.environment(),
         "FORGE_HOME": str(home),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "SECRET_KEY": "deployed-test-secret-key",
+        "FORGE_BASE_URL": base,
         **HOOK_ENV,
     }
     deployment = Deployment(base, home, env, logs)
     upgraded = forge_cli("db", "upgrade", home=home, env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    gunicorn = [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "8",
-                "-b", f"127.0.0.1:{port}", "--no-control-socket", "wsgi:app"]  # fmt: skip
-    worker = [sys.executable, "-m", "forge.cli", "--home", str(home), "worker", "--queues"]
+    web = deploy_guide.command("forge-web.service", {"127.0.0.1:8000": f"127.0.0.1:{port}"})
     with ExitStack() as stack:
         procs = [
-            stack.enter_context(started(tmp_path, "gunicorn", gunicorn, env, logs, cwd=ROOT)),
-            stack.enter_context(started(tmp_path, "hooks-worker", [*worker, "hooks"], env, logs)),
-            stack.enter_context(started(tmp_path, "worker", [*worker, "default,ci"], env, logs)),
+            stack.enter_context(started(tmp_path, unit, argv, env, logs, cwd=tmp_path))
+            for unit, argv in [
+                ("forge-web", web),
+                ("forge-worker", deploy_guide.command("forge-worker.service")),
+                ("forge-ci", deploy_guide.command("forge-ci.service")),
+            ]
         ]
         wait_until_up(base, procs, deployment.output)
         yield deployment
