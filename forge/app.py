@@ -11,7 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from forge import subscribers
+from forge import logs, subscribers
 from forge.config import Settings
 from forge.db import Database
 from forge.queue import connect as connect_queue
@@ -33,6 +33,9 @@ class DatabaseInteger(IntegerConverter):
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.ensure_home(create=True)
+    if settings.log_format == "json":
+        # Text stays as the server (gunicorn) or the caller set it up; JSON is for every line.
+        logs.configure("web", settings.log_format)
     app = Flask(
         "forge",
         root_path=str(PROJECT_ROOT),
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from forge import web
     from forge.api import api
     from forge.web.git_http import GitHTTP
+    from forge.web.observe import Observe
 
     web.init_app(app)
     csrf.exempt(api)
@@ -81,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Outermost, so git over HTTP sees the client's address and scheme as well.
         n = settings.proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    # Outermost of all: request ids, metrics and /metrics (forge.web.observe).
+    app.wsgi_app = Observe(app, app.wsgi_app)
     return app
 
 

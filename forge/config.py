@@ -43,6 +43,11 @@ ENVIRONMENT = {
     "approves each new account before it can sign in) or closed (open)",
     "FORGE_SIGNUP_RATE": "accounts the sign-up form creates per hour from one address (5)",
     "FORGE_MAX_CLAIMS": "review-queue claims one reviewer may hold at once (5)",
+    "FORGE_METRICS_TOKEN": "a bearer token that may read /metrics from anywhere (unset: only "
+    "requests from this machine's loopback may)",
+    "FORGE_LOG_FORMAT": "text, or json: one JSON object a log line, with the request id (text)",
+    "PROMETHEUS_MULTIPROC_DIR": "directory where forge's processes on one machine add up their "
+    "metrics (`forge serve` sets $FORGE_HOME/metrics)",
     "FORGE_REPUTATION_RULES": "reputation deltas, trust weights and privilege thresholds, as "
     "comma-separated name=number overrides of forge.config.ReputationRules (its defaults)",
 }
@@ -202,6 +207,9 @@ class Settings:
     signup_mode: str = "open"
     signup_rate: int = 5
     max_claims: int = 5
+    # Who may read /metrics besides loopback, and whether log lines are JSON objects.
+    metrics_token: str = field(default="", repr=False)
+    log_format: str = "text"
 
     @property
     def repos_dir(self) -> Path:
@@ -250,6 +258,8 @@ class Settings:
             signup_mode=_choice(env, "FORGE_SIGNUP", SIGNUP_MODES),
             signup_rate=_int(env, "FORGE_SIGNUP_RATE", 5),
             max_claims=_int(env, "FORGE_MAX_CLAIMS", 5),
+            metrics_token=env.get("FORGE_METRICS_TOKEN", "").strip(),
+            log_format=_choice(env, "FORGE_LOG_FORMAT", ("text", "json")),
         )
 
     def ensure_home(self, create: bool) -> None:
@@ -287,6 +297,9 @@ class Settings:
         env["FORGE_SIGNUP"] = self.signup_mode
         env["FORGE_SIGNUP_RATE"] = str(self.signup_rate)
         env["FORGE_MAX_CLAIMS"] = str(self.max_claims)
+        if self.metrics_token:
+            env["FORGE_METRICS_TOKEN"] = self.metrics_token
+        env["FORGE_LOG_FORMAT"] = self.log_format
         return env
 
 

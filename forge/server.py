@@ -10,6 +10,7 @@ web server first, Redis last.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,10 +33,16 @@ class Supervisor:
         env = dict(os.environ)
         env.update(self.settings.environment())
         env["REDIS_URL"] = self.settings.redis_url if self.redis is None else self.redis.url
+        # Web and job workers add up their metrics there (forge.metrics).
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         # glibc gives each thread its own malloc arena and rarely hands memory back; with 8
         # threads a web worker kept tens of MB it no longer used after a busy minute.
         env.setdefault("MALLOC_ARENA_MAX", "2")
         return env
+
+    @property
+    def metrics_dir(self):
+        return self.settings.home / "metrics"
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.settings.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the child)
@@ -56,6 +63,10 @@ class Supervisor:
             if self.settings.redis_embedded:
                 self.redis = EmbeddedRedis(self.settings.redis_dir)
                 self.redis.start()
+            # The files of the processes of a previous run would be counted with this run's,
+            # and would pile up: counters start again from zero, as Prometheus expects.
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            self.metrics_dir.mkdir()
             # CI jobs run for minutes (up to their timeout); in a worker of their own they
             # never hold webhook deliveries or the merge queue's steps behind them.
             self._spawn("worker", self._worker_argv("default,hooks"))

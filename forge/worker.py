@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import logging
+import time
 
 import redis
 from redis.client import PubSubWorkerThread
 from rq import SimpleWorker, Worker
 
+from forge import logs, metrics
 from forge.queue import QUEUES, check, connect, queue
 
 
@@ -87,11 +88,31 @@ class PromptUnsubscribe:
         self.pubsub.close()
 
 
-class ForgeWorker(PromptUnsubscribe, Reconciling, Worker):
+class Observed:
+    """Runs each job under the id of the request that queued it (its log lines carry it) and
+    counts how long it took and how it ended. Here in the worker, not in the fork that runs
+    the job: a fork's numbers would need a metrics file of their own, one per job."""
+
+    def execute_job(self, job, queue):
+        logs.request_id.set((job.meta or {}).get("request_id"))
+        started = time.perf_counter()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            seconds = time.perf_counter() - started
+            try:
+                outcome = str(getattr(job.get_status(refresh=True), "value", "unknown"))
+            except Exception:  # gone already (no result kept), or Redis away
+                outcome = "unknown"
+            metrics.observe_job(queue.name, job.func_name, outcome, seconds)
+            logs.request_id.set(None)
+
+
+class ForgeWorker(Observed, PromptUnsubscribe, Reconciling, Worker):
     """Runs each job in a fork of itself (rq's default): a job cannot harm the worker."""
 
 
-class InProcessWorker(PromptUnsubscribe, Reconciling, SimpleWorker):
+class InProcessWorker(Observed, PromptUnsubscribe, Reconciling, SimpleWorker):
     """Runs each job in the worker's own process, keeping database connections and compiled
     statements from one job to the next: for queues of many short jobs of forge's own (webhook
     deliveries), where a fork per job cost more than the job (see bench/webhooks.py)."""
@@ -119,7 +140,7 @@ def run_worker(redis_url: str, queue_names: list[str] | None = None, burst: bool
     if not burst:
         # Reconcilers read the settings from the environment, as `forge worker` sets it.
         worker.reconcilers = [r for n in names for r in RECONCILERS.get(n, [])]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    logs.configure("worker")
     try:
         worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
     finally:
@@ -160,7 +181,7 @@ def reconcile_forever(interval: int = RECONCILE_SECONDS) -> None:
     from forge.config import Settings
     from forge.jobs import reconcile_ci, relay_outbox
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s ci-reconciler %(message)s")
+    logs.configure("ci-reconciler")
     log = logging.getLogger("forge.ci.reconciler")
     parent = os.getppid()
     connection = connect(Settings.from_env().redis_url)

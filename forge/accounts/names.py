@@ -24,6 +24,7 @@ RESERVED_USER_NAMES = frozenset(
         "issues",
         "login",
         "logout",
+        "metrics",  # forge.web.observe answers /metrics
         "new",
         "notifications",
         "org",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import redis
 from rq import Queue
 
+from forge import logs
+
 QUEUES = ("default", "hooks", "ci")
 
 
@@ -27,10 +29,26 @@ def check(connection: redis.Redis) -> None:
         raise QueueUnavailable(f"cannot reach Redis: {exc}") from None
 
 
+class ForgeQueue(Queue):
+    """rq's queue, whose jobs carry the id of the request that queued them (in `meta`), so the
+    worker's log lines while running a job name the request behind it (forge.logs)."""
+
+    def create_job(self, *args, meta: dict | None = None, **kwargs):
+        request_id = logs.request_id.get()
+        if request_id and not (meta or {}).get("request_id"):
+            meta = {**(meta or {}), "request_id": request_id}
+        return super().create_job(*args, meta=meta, **kwargs)
+
+
 def queue(connection: redis.Redis, name: str = "default") -> Queue:
     if name not in QUEUES:
         raise ValueError(f"unknown queue {name!r}")
-    return Queue(name, connection=connection)
+    return ForgeQueue(name, connection=connection)
+
+
+def depths(connection: redis.Redis) -> dict[str, int]:
+    """How many jobs wait on each queue (scheduled and running ones not counted)."""
+    return {name: queue(connection, name).count for name in QUEUES}
 
 
 def enqueue(connection: redis.Redis, queue_name: str, func, *args, **kwargs):
