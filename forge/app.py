@@ -60,7 +60,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["forge.settings"] = settings
-    app.extensions["forge.db"] = Database(settings.database_url)
+    app.extensions["forge.db"] = Database(
+        settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms
+    )
     app.extensions["forge.redis"] = connect_queue(settings.redis_url)
     _attach_webhooks(app, settings)
     subscribers.register()

@@ -13,6 +13,8 @@ from pathlib import Path
 ENVIRONMENT = {
     "FORGE_HOME": "directory holding the database, repositories, Redis socket, logs (./instance)",
     "DATABASE_URL": "SQLAlchemy URL of the database (sqlite:///$FORGE_HOME/forge.db)",
+    "FORGE_DB_BUSY_TIMEOUT_MS": "how long a request waits for another connection's SQLite lock "
+    "before giving up (a page or the API then answers 503), in milliseconds (30000)",
     "REDIS_URL": "Redis for the job queue (unset: an embedded Redis under $FORGE_HOME)",
     "SECRET_KEY": "signs sessions and CSRF tokens (unset: generated once into $FORGE_HOME)",
     "FORGE_BASE_URL": "external URL of the forge, for links in API answers (from the request); "
@@ -210,6 +212,8 @@ class Settings:
     # Who may read /metrics besides loopback, and whether log lines are JSON objects.
     metrics_token: str = field(default="", repr=False)
     log_format: str = "text"
+    # SQLite only: how long to wait for another connection's lock before "database is locked".
+    db_busy_timeout_ms: int = 30_000
 
     @property
     def repos_dir(self) -> Path:
@@ -260,6 +264,7 @@ class Settings:
             max_claims=_int(env, "FORGE_MAX_CLAIMS", 5),
             metrics_token=env.get("FORGE_METRICS_TOKEN", "").strip(),
             log_format=_choice(env, "FORGE_LOG_FORMAT", ("text", "json")),
+            db_busy_timeout_ms=_int(env, "FORGE_DB_BUSY_TIMEOUT_MS", 30_000),
         )
 
     def ensure_home(self, create: bool) -> None:
@@ -300,6 +305,7 @@ class Settings:
         if self.metrics_token:
             env["FORGE_METRICS_TOKEN"] = self.metrics_token
         env["FORGE_LOG_FORMAT"] = self.log_format
+        env["FORGE_DB_BUSY_TIMEOUT_MS"] = str(self.db_busy_timeout_ms)
         return env
 
 

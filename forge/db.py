@@ -13,7 +13,8 @@ from pathlib import Path
 from sqlalchemy import DateTime, MetaData, create_engine, event, inspect, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -55,6 +56,49 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached; the message is safe to show (no password)."""
 
 
+# Seconds a client is told to wait (Retry-After) when the database cannot be reached: long
+# enough for a restarted PostgreSQL or a released SQLite write lock, short enough for a person.
+RETRY_AFTER = 5
+
+# SQLite's wait for another connection's lock, in milliseconds (FORGE_DB_BUSY_TIMEOUT_MS).
+DEFAULT_BUSY_TIMEOUT_MS = 30_000
+
+# PostgreSQL SQLSTATE classes and codes that say "the server cannot serve you now" rather than
+# "this statement is wrong": connection exceptions, and the server shutting down or starting.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08",)
+_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """A one-line reason when `exc` means the database cannot be reached right now (a lost or
+    refused connection, the server shutting down, SQLite still locked by another connection
+    after the busy timeout, no pooled connection free), so that trying again shortly is the
+    answer; None for any other error, which is a bug or bad input and stays one."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    if isinstance(exc, PoolTimeout):
+        return "no database connection free in the pool"
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    reason = (str(orig).strip().splitlines() or [""])[0] if orig is not None else ""
+    reason = reason or type(orig or exc).__name__
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return reason
+    if not isinstance(exc, OperationalError):
+        return None
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is None:
+        # No SQLSTATE: psycopg's own connection errors (refused, closed, reset) or sqlite3.
+        if type(orig).__module__.startswith("sqlite3"):
+            lowered = reason.lower()
+            return reason if "locked" in lowered or "busy" in lowered else None
+        return reason
+    if sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES:
+        return reason
+    return None
+
+
 def parse_database_url(url: str) -> URL:
     """Parse a database URL; `postgres://` and a bare `postgresql://` mean psycopg (version 3),
     the driver forge's `pg` extra installs (SQLAlchemy 2.0 would otherwise look for psycopg2)."""
@@ -65,16 +109,21 @@ def parse_database_url(url: str) -> URL:
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
         self.url = parse_database_url(url)
         kwargs: dict = {"future": True}
         if self.url.get_backend_name() == "sqlite":
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            kwargs["connect_args"] = {
+                "timeout": busy_timeout_ms / 1000,
+                "check_same_thread": False,
+            }
         else:
+            # A connection the server dropped (a restart, a network cut) is found and replaced
+            # when taken from the pool, so the first request after an outage works.
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.url.get_backend_name() == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -99,8 +148,10 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
+        except (DBAPIError, PoolTimeout) as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                raise
             raise DatabaseUnavailable(
                 f"cannot connect to database {self.safe_url}: {reason}"
             ) from None
@@ -171,13 +222,16 @@ def lock_row(session: Session, instance) -> None:
     session.refresh(instance)
 
 
-def _sqlite_pragmas(dbapi_conn, _record):
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def on_connect(dbapi_conn, _record):
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    return on_connect
 
 
 # --- work on disk that must follow the fate of the transaction --------------------------------

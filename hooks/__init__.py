@@ -14,6 +14,8 @@ never as `hooks.*`, which would look the name up on `sys.path` again.
 
 import logging
 
+from forge.db import unavailable_reason
+
 from .actions import POST_RECEIVE
 from .checks import PRE_RECEIVE
 from .context import PushContext, Refused
@@ -40,6 +42,10 @@ def run_post_receive(context: PushContext) -> None:
     for action in POST_RECEIVE:
         try:
             action(context)
-        except Exception:
+        except Exception as exc:
+            if unavailable_reason(exc) is not None:
+                # The database went away: nothing of this change can be recorded, whatever
+                # the other actions do; `update_refs` puts the refs back and the caller says so.
+                raise
             log.exception("post-receive action %s failed", action.__name__)
             context.say(f"warning: {action.__name__.replace('_', ' ')} failed; see the server log")

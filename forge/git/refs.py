@@ -163,6 +163,15 @@ def apply_updates(repo: Repo, updates: list[RefUpdate]) -> None:
         raise
 
 
+def undo_updates(repo: Repo, updates: list[RefUpdate]) -> list[RefUpdate]:
+    """Move back those of `updates` that hold their new value: applied, but what had to be
+    recorded with them could not be (the database went away before its commit)."""
+    with locked_refs(repo):
+        landed = [u for u in updates if u.new != u.old and current_value(repo, u.ref) == u.new]
+        _undo(repo, landed)
+    return landed
+
+
 def _undo(repo: Repo, done: list[RefUpdate]) -> None:
     for update in reversed(done):
         name = update.ref.encode()

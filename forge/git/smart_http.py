@@ -366,6 +366,22 @@ def receive_pack(
     session.report("ok", [(u.ref.encode(), None) for u in commands])
 
 
+def refuse_push(body: RequestBody, write: Callable[[bytes], object], message: str) -> None:
+    """Refuse every ref update of a push without looking at it (forge cannot judge it now):
+    read the commands and the pack, so git reads the answer rather than a broken pipe, then
+    say why on a `remote:` line and report each ref rejected. Nothing is stored."""
+    proto = ReceivableProtocol(body.recv, write)
+    commands, capabilities = _read_commands(proto)
+    if commands is None:
+        return
+    session = _Session(proto, capabilities)
+    if CAPABILITY_PUSH_OPTIONS in capabilities:
+        _read_push_options(proto)
+    _drain(body)
+    session.say(message)
+    session.report("ok", [(u.ref.encode(), "try again later") for u in commands])
+
+
 UNREADABLE_PACK = (
     ChecksumMismatch,
     ApplyDeltaError,

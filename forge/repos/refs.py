@@ -103,8 +103,14 @@ def update_refs(
             git_refs.apply_updates(git, updates)
         except git_refs.StaleRef as exc:
             raise Invalid(str(exc), field="ref") from None
-        hooks.run_post_receive(context)
-        session.flush()
+        try:
+            hooks.run_post_receive(context)
+            session.flush()
+        except BaseException:
+            # What records the move cannot be kept (the database went away): refs moved
+            # without it would be a change forge never saw, so they go back.
+            git_refs.undo_updates(git, updates)
+            raise
 
 
 # --- refs changed through the API (GitHub's git/refs endpoints) ------------------------------

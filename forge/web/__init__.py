@@ -1,15 +1,21 @@
 """The HTML side of forge: blueprints that parse a request, call a service and render.
 
 `init_app` wires the per-request database session, the signed-in user, security headers
-and the error pages that translate domain errors.
+and the error pages that translate domain errors, and a database that cannot be reached into
+503 with Retry-After (a page, or the API's JSON) instead of a 500.
 """
 
 from __future__ import annotations
 
-from flask import Flask, g, render_template, request
-from flask_login import LoginManager
+import contextlib
+import logging
+
+from flask import Flask, g, make_response, render_template, request
+from flask_login import AnonymousUserMixin, LoginManager
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from forge.db import RETRY_AFTER, DatabaseUnavailable, unavailable_reason
 from forge.errors import (
     Conflict,
     Forbidden,
@@ -25,6 +31,10 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
+
+UNAVAILABLE = "The database is unavailable for a moment. Please try again in a few seconds."
+
+log = logging.getLogger(__name__)
 
 login_manager = LoginManager()
 
@@ -61,6 +71,8 @@ def init_app(app: Flask) -> None:
     def load_user(user_id: str):
         from forge.models import User
 
+        if g.get("database_unavailable"):
+            return None  # the 503 page is shown to nobody in particular
         # "ID:VERSION" (User.get_id); a session from before versions holds "ID", version 0.
         number, _, version = user_id.partition(":")
         try:
@@ -78,7 +90,16 @@ def init_app(app: Flask) -> None:
         session = g.get("db_session")
         if session is not None:
             if response.status_code < 400:
-                session.commit()
+                try:
+                    session.commit()
+                except SQLAlchemyError as exc:
+                    # The database went away between the view's work and its commit: nothing
+                    # was kept, and the client is told to try again (after_request errors
+                    # would otherwise bypass the error handlers and answer 500).
+                    reason = unavailable_reason(exc)
+                    if reason is None:
+                        raise
+                    return _security_headers(database_unavailable(reason))
             else:
                 session.rollback()
         return response
@@ -90,15 +111,7 @@ def init_app(app: Flask) -> None:
             session.rollback()
             session.close()
 
-    @app.after_request
-    def security_headers(response):
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        return response
+    app.after_request(_security_headers)
 
     @app.context_processor
     def template_globals():
@@ -109,6 +122,14 @@ def init_app(app: Flask) -> None:
         status = _status_for(exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else {}
         return render_error(status, exc.message), status, headers
+
+    @app.errorhandler(SQLAlchemyError)
+    @app.errorhandler(DatabaseUnavailable)
+    def database_error(exc: Exception):
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise exc  # a bug or a constraint, not an outage: the 500 it always was
+        return database_unavailable(reason)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -125,6 +146,40 @@ def init_app(app: Flask) -> None:
         return render_error(exc.code, exc.description), exc.code
 
 
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    return response
+
+
+def database_unavailable(reason: str):
+    """503 with Retry-After: the API's JSON under /api/, the error page elsewhere. Logged once,
+    as a warning: an outage of the database is no bug of the request's."""
+    log.warning(
+        "database unavailable, %s %s answered 503: %s", request.method, request.path, reason
+    )
+    # Whatever the request opened is dead or locked; the error page must not touch it again
+    # (the signed-in user and the sign-up link are read from the database).
+    g.database_unavailable = True
+    session = g.pop("db_session", None)
+    if session is not None:
+        with contextlib.suppress(SQLAlchemyError):  # gone already; the pool replaces it
+            session.close()
+    headers = {"Retry-After": str(RETRY_AFTER)}
+    if request.path.startswith("/api/"):
+        from forge.api.errors import error_response
+
+        return error_response(503, UNAVAILABLE, headers)
+    # Shown as to a visitor: the signed-in user's row went with the session, and the header's
+    # inbox count would ask the database again.
+    page = render_error(503, UNAVAILABLE, current_user=AnonymousUserMixin())
+    return make_response(page, 503, headers)
+
+
 def _status_for(exc: ForgeError) -> int:
     statuses = ((NotFound, 404), (Forbidden, 403), (Invalid, 400), (Conflict, 409),
                 (Throttled, 429))  # fmt: skip
@@ -134,13 +189,13 @@ def _status_for(exc: ForgeError) -> int:
     return 400
 
 
-def render_error(status: int, message: str) -> str:
+def render_error(status: int, message: str, **context) -> str:
     titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Taken",
-              413: "Too large", 429: "Slow down"}  # fmt: skip
+              413: "Too large", 429: "Slow down", 503: "Unavailable"}  # fmt: skip
     if status == 404:
         message = "There is nothing here, or you may not see it."
     return render_template(
-        "error.html", status=status, title=titles.get(status, "Error"), message=message
+        "error.html", status=status, title=titles.get(status, "Error"), message=message, **context
     )
 
 
@@ -152,4 +207,6 @@ def external_url(path: str) -> str:
 def _signup_open() -> bool:
     from forge.accounts.users import signup_mode
 
+    if g.get("database_unavailable"):
+        return False
     return signup_mode(db(), settings().signup_mode) != "closed"

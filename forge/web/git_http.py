@@ -5,6 +5,10 @@ responses are written as dulwich produces them (through WSGI's `write`), never h
 It authenticates (HTTP Basic: password, or a token as the password), finds the repository,
 checks access, and hands the protocol to `forge.git.smart_http`; ref updates go through
 `forge.repos.refs`, the same path as merges in the browser and the API.
+
+A database that cannot be reached answers 503 with Retry-After and one line git shows as
+`remote: ...`; a push whose pack is already on its way is refused in git's protocol instead
+(each ref `[remote rejected]`, the reason on a `remote:` line), with nothing changed.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from forge.accounts import users as accounts
 from forge.accounts.permissions import role_of
+from forge.db import RETRY_AFTER, DatabaseUnavailable, unavailable_reason
 from forge.errors import ForgeError, Throttled
+from forge.git import refs as git_refs
 from forge.git import smart_http
 from forge.models import Repository, User
 from forge.repos import refs as ref_service
@@ -33,6 +41,9 @@ ROUTE = re.compile(
     r"/(?P<action>info/refs|git-upload-pack|git-receive-pack)$"
 )
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+UNAVAILABLE = "forge's database is unavailable; nothing was changed. Try again in a few seconds."
+DATABASE_ERRORS = (SQLAlchemyError, DatabaseUnavailable)
 
 
 class _Answer(Exception):
@@ -87,16 +98,30 @@ class GitHTTP:
             # is the same whatever the repository: no need to look anything up.
             raise _Answer("401 Unauthorized", "Authentication required.", _challenge())
 
-        with self.database.session() as session:
-            user = self._authenticate(session, environ)
-            # Readers may start a push too (refs/for/* is theirs); the hooks judge each ref.
-            repository, path = self._repository(session, owner, name, user, writing)
-            repository_id, pusher_id = repository.id, (user.id if user else None)
+        refusal = None  # why every ref of this push is refused without a look
+        try:
+            with self.database.session() as session:
+                user = self._authenticate(session, environ)
+                # Readers may start a push too (refs/for/*); the hooks judge each ref.
+                repository, path = self._repository(session, owner, name, user, writing)
+                repository_id, pusher_id = repository.id, (user.id if user else None)
+        except DATABASE_ERRORS as exc:
+            _unavailable(exc, environ)
+            if not (writing and action == "git-receive-pack"):
+                raise _Answer(
+                    "503 Service Unavailable", UNAVAILABLE, [("Retry-After", str(RETRY_AFTER))]
+                ) from None
+            # The pack is on its way already (git asked info/refs before the database went):
+            # git shows a refusal in its protocol as `remote:` lines, a 503 here only as
+            # "RPC failed".
+            refusal = UNAVAILABLE
 
-        git = smart_http.open_repository(path)
-        if git is None:
-            raise _Answer("404 Not Found", "Repository not found.")
         body = smart_http.RequestBody(environ, self.settings.max_body_bytes)
+        git = None
+        if refusal is None:
+            git = smart_http.open_repository(path)
+            if git is None:
+                raise _Answer("404 Not Found", "Repository not found.")
         kind = "advertisement" if action == "info/refs" else "result"
         write_response = start_response(
             "200 OK",
@@ -115,7 +140,9 @@ class GitHTTP:
             return write_response(data)
 
         try:
-            if action == "info/refs":
+            if refusal is not None:
+                smart_http.refuse_push(body, write, refusal)
+            elif action == "info/refs":
                 smart_http.advertise_refs(git, service, write)
             elif writing:
                 apply = self._ref_applier(git, repository_id, pusher_id, environ)
@@ -131,7 +158,8 @@ class GitHTTP:
                 # empty 200 that leaves the client guessing.
                 smart_http.write_error(write, str(exc))
         finally:
-            git.close()
+            if git is not None:
+                git.close()
         return []
 
     # --- who and what ---------------------------------------------------------------------
@@ -194,17 +222,45 @@ class GitHTTP:
         database = self.database
 
         def apply(updates, options, say, incoming):
-            with database.session() as session:
-                repository = session.get(Repository, repository_id)
-                pusher = session.get(User, pusher_id) if pusher_id else None
-                try:
-                    receive_push(
-                        session, repository, git, pusher, updates, config, say, options, incoming
-                    )
-                except ForgeError as exc:  # refused, stale, or naming what does not exist
-                    raise smart_http.PushRefused(exc.message) from None
+            try:
+                with database.session() as session:
+                    repository = session.get(Repository, repository_id)
+                    pusher = session.get(User, pusher_id) if pusher_id else None
+                    try:
+                        receive_push(
+                            session,
+                            repository,
+                            git,
+                            pusher,
+                            updates,
+                            config,
+                            say,
+                            options,
+                            incoming,
+                        )
+                    except ForgeError as exc:  # refused, stale, or naming what does not exist
+                        raise smart_http.PushRefused(exc.message) from None
+            except DATABASE_ERRORS as exc:
+                _unavailable(exc, environ)
+                # Refs moved before the commit failed would be a push forge never recorded
+                # (no checks kept, no events): put them back, so "rejected" is the truth.
+                git_refs.undo_updates(git, updates)
+                raise smart_http.PushRefused(UNAVAILABLE) from None
 
         return apply
+
+
+def _unavailable(exc: Exception, environ) -> None:
+    """Log a database outage once, as a warning; any other database error is re-raised."""
+    reason = unavailable_reason(exc)
+    if reason is None:
+        raise exc
+    log.warning(
+        "database unavailable, %s %s refused: %s",
+        environ.get("REQUEST_METHOD"),
+        environ.get("PATH_INFO"),
+        reason,
+    )
 
 
 def _challenge() -> list[tuple[str, str]]:
