@@ -117,8 +117,10 @@ def production(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[De
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "FORGE_BASE_URL": base,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         **HOOK_ENV,
     }
+    (tmp_path / "metrics").mkdir()
     deployment = Deployment(base, home, env, logs)
     upgraded = forge_cli("db", "upgrade", home=home, env=env)
     assert upgraded.returncode == 0, upgraded.stderr
