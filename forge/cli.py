@@ -297,5 +297,65 @@ def db_upgrade(ctx: click.Context):
     click.echo("database is up to date", err=True)
 
 
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.pass_context
+def backup(ctx: click.Context, file: str):
+    """Write a consistent snapshot of the database and the repositories to FILE (a gzipped
+    tar), while forge keeps serving."""
+    from pathlib import Path
+
+    from forge.backup import BackupError
+    from forge.backup import backup as take_backup
+
+    target = Path(file)
+    if not target.resolve().parent.is_dir():
+        fail(f"cannot write {file}: its directory does not exist")
+    settings = _load_settings(ctx, create_home=False)
+    database = _database(settings, upgrade=False)
+    try:
+        summary = take_backup(settings, database, target)
+    except BackupError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    click.echo(
+        f"backed up {summary.repositories} repositories and {summary.rows} rows "
+        f"(revision {summary.revision}) to {file}",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def restore(ctx: click.Context, file: str):
+    """Restore FILE, made by `forge backup`, into a new, empty home and database."""
+    from pathlib import Path
+
+    from forge.backup import BackupError
+    from forge.backup import restore as restore_backup
+    from forge.db import DatabaseUnavailable
+
+    source = Path(file)
+    if not source.is_file():
+        fail(f"cannot read {file}: no such file")
+    try:
+        settings = Settings.from_env(home=ctx.obj.get("home"))
+    except ConfigError as exc:
+        fail(str(exc))
+    if not settings.home.parent.is_dir():
+        fail(f"cannot create FORGE_HOME {settings.home}: parent does not exist")
+    try:
+        summary = restore_backup(settings, source)
+    except (BackupError, DatabaseUnavailable) as exc:
+        fail(str(exc))
+    click.echo(
+        f"restored {summary.repositories} repositories and {summary.rows} rows "
+        f"(a {summary.database} backup at revision {summary.revision}) into {settings.home}",
+        err=True,
+    )
+
+
 if __name__ == "__main__":
     main(prog_name="forge")

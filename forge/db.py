@@ -156,14 +156,14 @@ class Database:
                 f"cannot connect to database {self.safe_url}: {reason}"
             ) from None
 
-    def upgrade(self) -> None:
-        """Bring the schema to the newest migration."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to the newest migration (or to `revision`, as a restore does)."""
         from alembic import command
 
         self.check()
         with self.engine.begin() as conn:
             cfg = _alembic_config(conn)
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     def is_current(self) -> bool:
         from alembic.runtime.migration import MigrationContext

@@ -222,30 +222,33 @@ class GitHTTP:
         database = self.database
 
         def apply(updates, options, say, incoming):
-            try:
-                with database.session() as session:
-                    repository = session.get(Repository, repository_id)
-                    pusher = session.get(User, pusher_id) if pusher_id else None
-                    try:
-                        receive_push(
-                            session,
-                            repository,
-                            git,
-                            pusher,
-                            updates,
-                            config,
-                            say,
-                            options,
-                            incoming,
-                        )
-                    except ForgeError as exc:  # refused, stale, or naming what does not exist
-                        raise smart_http.PushRefused(exc.message) from None
-            except DATABASE_ERRORS as exc:
-                _unavailable(exc, environ)
-                # Refs moved before the commit failed would be a push forge never recorded
-                # (no checks kept, no events): put them back, so "rejected" is the truth.
-                git_refs.undo_updates(git, updates)
-                raise smart_http.PushRefused(UNAVAILABLE) from None
+            # The ref lock stays held until the push's rows are committed or its refs went
+            # back: whoever takes it (`forge backup`) never sees the refs of an unsettled push.
+            with git_refs.locked_refs(git):
+                try:
+                    with database.session() as session:
+                        repository = session.get(Repository, repository_id)
+                        pusher = session.get(User, pusher_id) if pusher_id else None
+                        try:
+                            receive_push(
+                                session,
+                                repository,
+                                git,
+                                pusher,
+                                updates,
+                                config,
+                                say,
+                                options,
+                                incoming,
+                            )
+                        except ForgeError as exc:  # refused, stale, or naming what does not exist
+                            raise smart_http.PushRefused(exc.message) from None
+                except DATABASE_ERRORS as exc:
+                    _unavailable(exc, environ)
+                    # Refs moved before the commit failed would be a push forge never recorded
+                    # (no checks kept, no events): put them back, so "rejected" is the truth.
+                    git_refs.undo_updates(git, updates)
+                    raise smart_http.PushRefused(UNAVAILABLE) from None
 
         return apply
 
