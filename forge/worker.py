@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import itertools
+import logging
 import time
 
 import redis
@@ -129,6 +131,10 @@ PRELOAD = {
 }
 
 
+# How long a worker that lost Redis waits between looks for it (seconds, doubling up to the last).
+REDIS_BACKOFF = (1, 2, 4, 8, 15)
+
+
 def run_worker(redis_url: str, queue_names: list[str] | None = None, burst: bool = False) -> None:
     connection = connect(redis_url)
     check(connection)
@@ -136,17 +142,41 @@ def run_worker(redis_url: str, queue_names: list[str] | None = None, burst: bool
     for module in {m for n in names for m in PRELOAD.get(n, [])}:
         importlib.import_module(module)
     worker_class = InProcessWorker if set(names) <= IN_PROCESS else ForgeWorker
-    worker = worker_class([queue(connection, n) for n in names], connection=connection)
-    if not burst:
-        # Reconcilers read the settings from the environment, as `forge worker` sets it.
-        worker.reconcilers = [r for n in names for r in RECONCILERS.get(n, [])]
     logs.configure("worker")
+    log = logging.getLogger("forge.worker")
     try:
-        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+        while True:
+            worker = worker_class([queue(connection, n) for n in names], connection=connection)
+            if not burst:
+                # Reconcilers read the settings from the environment, as `forge worker` sets
+                # it; a worker that starts again after losing Redis runs them again, which
+                # puts back what the outage lost (the database is the truth).
+                worker.reconcilers = [r for n in names for r in RECONCILERS.get(n, [])]
+            try:
+                worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if burst:
+                    raise
+                # rq gives up when Redis goes away mid-job (it cannot record the result); a
+                # worker that exited then would leave its queues unserved until restarted.
+                log.warning("lost Redis (%s); waiting for it to come back", exc)
+                _wait_for_redis(connection, log)
     finally:
         from forge.jobs import dispose_databases
 
         dispose_databases()
+
+
+def _wait_for_redis(connection, log) -> None:
+    for attempt in itertools.count():
+        time.sleep(REDIS_BACKOFF[min(attempt, len(REDIS_BACKOFF) - 1)])
+        try:
+            connection.ping()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            continue
+        log.warning("Redis is back; the worker starts again")
+        return
 
 
 # --- the reconciler ----------------------------------------------------------------------------
