@@ -16,6 +16,7 @@ import os
 import secrets
 import tarfile
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
@@ -229,3 +230,64 @@ def test_restore_refuses_a_home_that_is_not_empty_and_a_file_that_is_no_backup(t
     result = forge_cli("restore", str(junk), home=tmp_path / "new", env=env)
     assert result.returncode == 2 and "not a forge backup" in result.stderr, result.stderr
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("lock_released", [False, True], ids=["under-lock", "after-lock"])
+def test_a_ref_change_not_yet_committed_holds_the_backup_back_until_it_is(
+    tmp_path, settings, database_url, database, hosted_repo, git, lock_released
+):
+    """A ref moved and its row written but not committed (a push still under its ref lock, or
+    an API change that let go of the lock and is about to commit): the backup waits, and then
+    holds both the ref and the row."""
+    import subprocess
+    import sys
+
+    from forge.git import refs as git_refs
+    from forge.git import storage
+    from forge.models import Repository
+
+    info = hosted_repo("alice", "project")
+    work = git.init(tmp_path / "work")
+    git.run("push", "-q", info.push_url, "main", cwd=work)
+    head = git.head(work)
+    path = settings.repos_dir / "alice" / "project.git"
+    archive = tmp_path / "held.tar.gz"
+    env = {**os.environ, "DATABASE_URL": database_url}
+    argv = [sys.executable, "-m", "forge.cli", "--home", str(settings.home), "backup"]
+
+    session = database.sessionmaker()
+    try:
+        with storage.open_repo(path) as repo:
+            with git_refs.locked_refs(repo):
+                update = git_refs.RefUpdate("refs/heads/held", git_refs.ZERO, head)
+                git_refs.apply_updates(repo, [update])
+                [repository_id] = session.scalars(select(Repository.id)).all()
+                session.add(
+                    PushEvent(repository_id=repository_id, ref=update.ref, before=update.old,
+                              after=head, via="api")
+                )  # fmt: skip
+                session.flush()
+                if not lock_released:
+                    backup = subprocess.Popen([*argv, str(archive)], env=env, text=True,
+                                              stderr=subprocess.PIPE)  # fmt: skip
+                    time.sleep(3)
+                    assert backup.poll() is None, "the backup did not wait for the ref lock"
+                    session.commit()
+            if lock_released:
+                backup = subprocess.Popen([*argv, str(archive)], env=env, text=True,
+                                          stderr=subprocess.PIPE)  # fmt: skip
+                time.sleep(3)
+                assert backup.poll() is None, "the backup did not wait for the writer"
+                session.commit()
+    finally:
+        session.close()
+    _out, err = backup.communicate(timeout=120)
+    assert backup.returncode == 0, err
+
+    with tarfile.open(archive) as tar:
+        refs = tar.extractfile("home/repos/alice/project.git/packed-refs").read().decode()
+        [events] = [n for n in tar.getnames() if n.endswith("-push_events.jsonl")]
+        header, *rows = tar.extractfile(events).read().decode().splitlines()
+    assert f"{head} refs/heads/held" in refs.splitlines()
+    ref_at = json.loads(header)["columns"].index("ref")
+    assert "refs/heads/held" in [json.loads(row)[ref_at] for row in rows]
