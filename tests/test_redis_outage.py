@@ -8,12 +8,13 @@ socket), which the test stops and starts again.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import requests
-from conftest import forge_cli
+from conftest import PASSWORD, forge_cli
 from sqlalchemy import update
 from support.webhooks import drain, loopback_settings, make_hook, push_new_commit
 
@@ -51,6 +52,18 @@ def test_a_push_while_redis_is_down_lands_says_so_and_its_webhook_follows(
     assert heads.stdout.split()[0] == sha
     page = requests.get(f"{live_server}/alice/project", timeout=30)
     assert page.status_code == 200
+    api = requests.get(f"{live_server}/api/v3/repos/alice/project", timeout=30,
+                       headers={"Authorization": f"token {repo.token}"})  # fmt: skip
+    assert api.status_code == 200 and api.json()["full_name"] == "alice/project"
+    anonymous = requests.get(f"{live_server}/api/v3/repos/alice/project", timeout=30)
+    assert anonymous.status_code == 200
+    signing_in = requests.Session()
+    form = signing_in.get(f"{live_server}/login", timeout=30)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text).group(1)
+    signed = signing_in.post(f"{live_server}/login", timeout=30, allow_redirects=False,
+                             data={"csrf_token": token, "username": "alice",
+                                   "password": PASSWORD})  # fmt: skip
+    assert signed.status_code == 302, signed.text[:500]
     with database.session() as session:
         assert outbox.waiting(session) >= 1  # the delivery's first try, kept for later
 

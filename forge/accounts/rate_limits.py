@@ -3,6 +3,9 @@
 
 A window opens with a caller's first request and closes an hour later, when the count starts
 over (GitHub's `X-RateLimit-Reset`). Every web process shares the counts through Redis.
+While Redis cannot be reached, nothing is counted and every request is let through (logged):
+pages, the API and signing in keep working through a Redis restart, and what bounds password
+guessing meanwhile is the cost of each argon2 check.
 The sign-up form's limit per address (`forge.accounts.users.reserve_signup`) counts with
 the same helpers, in buckets of its own, and so do failed sign-ins
 (`forge.accounts.users.check_credentials`, with `reserve`).
@@ -10,8 +13,13 @@ the same helpers, in buckets of its own, and so do failed sign-ins
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+
+from forge.queue import UNREACHABLE
+
+log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 3600
 _PREFIX = "forge:api-rate:"
@@ -39,11 +47,15 @@ def charge(connection, caller: str, limit: int, cost: int = 1) -> RateLimit:
     does not push its own reset further away, and `used` never shows more than the limit.
     """
     key = _PREFIX + caller
-    with connection.pipeline(transaction=True) as pipe:
-        pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)
-        pipe.incrby(key, cost)
-        pipe.ttl(key)
-        _created, used, ttl = pipe.execute()
+    try:
+        with connection.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)
+            pipe.incrby(key, cost)
+            pipe.ttl(key)
+            _created, used, ttl = pipe.execute()
+    except UNREACHABLE as exc:
+        log.warning("rate limit of %s not counted: Redis unreachable (%s)", caller, exc)
+        return RateLimit(limit, 0, int(time.time()) + WINDOW_SECONDS)
     refused = used > limit and cost > 0
     if refused:
         connection.decrby(key, cost)
@@ -88,11 +100,18 @@ def reserve(connection, buckets: dict[str, int], window: int) -> int:
         return 0
     keys = [_PREFIX + caller for caller in buckets]
     script = connection.register_script(_RESERVE)
-    return int(script(keys=keys, args=[window, *buckets.values()]))
+    try:
+        return int(script(keys=keys, args=[window, *buckets.values()]))
+    except UNREACHABLE as exc:
+        log.warning("limits of %s not counted: Redis unreachable (%s)", ", ".join(buckets), exc)
+        return 0
 
 
 def refund(connection, caller: str, cost: int = 1) -> None:
     """Take back a request that turned out not to count (GitHub: a 304 is free)."""
     key = _PREFIX + caller
-    if connection.decrby(key, cost) < 0:  # the window closed in between: start from nothing
-        connection.delete(key)
+    try:
+        if connection.decrby(key, cost) < 0:  # the window closed in between: start afresh
+            connection.delete(key)
+    except UNREACHABLE:
+        pass  # nothing was counted while Redis was away, so there is nothing to give back

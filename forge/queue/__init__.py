@@ -14,6 +14,10 @@ from forge import logs
 QUEUES = ("default", "hooks", "ci")
 
 
+# What a call to Redis raises when Redis cannot be reached (stopped, restarting, too slow).
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
 class QueueUnavailable(Exception):
     """Redis cannot be reached; the message names where forge looked (no password)."""
 
@@ -25,7 +29,7 @@ def connect(redis_url: str) -> redis.Redis:
 def check(connection: redis.Redis) -> None:
     try:
         connection.ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except UNREACHABLE as exc:
         raise QueueUnavailable(f"cannot reach Redis: {exc}") from None
 
 
