@@ -106,18 +106,22 @@ def merge_change(
     one change at once (two API calls, the button twice, on different machines) make one
     merge commit: the second waits for the first and finds the change merged."""
     require(session, actor, "write", change.repository)
-    try:
-        lock_row(session, change)
-    except RowBusy:
-        raise Conflict(
-            f"change #{change.number} is being changed by another request; reload it"
-        ) from None
-    check_can_merge(session, change, method)
-    check_head(change, expected_head_sha)
-    check_submit_requirements(session, repos_dir, change, actor)
-    identity = git_merge.Identity(actor.full_name or actor.name, actor.email)
-    title = (commit_title or "").strip()
-    with open_git(repos_dir, change.repository) as git:
+    with open_git(repos_dir, change.repository) as git, git_refs.locked_refs(git):
+        # The repository's ref lock first, then the change's row: a push takes them in this
+        # order too (it holds its ref lock until its rows commit), so neither ever waits for
+        # the other while holding what the other needs. The row lock is the decision that
+        # holds across machines: the second merge reads the change as the first left it.
+        try:
+            lock_row(session, change)
+        except RowBusy:
+            raise Conflict(
+                f"change #{change.number} is being changed by another request; reload it"
+            ) from None
+        check_can_merge(session, change, method)
+        check_head(change, expected_head_sha)
+        check_submit_requirements(session, repos_dir, change, actor)
+        identity = git_merge.Identity(actor.full_name or actor.name, actor.email)
+        title = (commit_title or "").strip()
         ref = f"refs/heads/{change.base_branch}"
         base = git_refs.current_value(git, ref)
         if base == git_refs.ZERO:
