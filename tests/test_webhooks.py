@@ -183,6 +183,24 @@ def test_forges_own_ci_statuses_arrive_as_status_events(
     assert statuses[-1]["repository"]["full_name"] == "alice/project"
 
 
+def test_an_annotated_tag_push_sends_create_and_push_without_a_warning(
+    github, hosted_repo, receiver, settings, git, tmp_path
+):
+    info = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# project\n"})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
+    make_hook(github, info, receiver, settings, events=["push", "create"])
+    git.run("tag", "-a", "v1.0", "-m", "the first release", cwd=work)
+    pushed = git.run("push", info.push_url, "v1.0", cwd=work)
+    assert "warning" not in pushed.stderr, pushed.stderr
+    drain(settings, lambda: receiver.events("push") and receiver.events("create"))
+    [push] = [r.payload() for r in receiver.events("push")]
+    assert push["ref"] == "refs/tags/v1.0" and push["commits"] == []
+    assert push["after"] == git.run("rev-parse", "v1.0", cwd=work).stdout.strip()
+    [create] = [r.payload() for r in receiver.events("create")]
+    assert (create["ref"], create["ref_type"]) == ("v1.0", "tag")
+
+
 def test_a_failed_delivery_is_retried_and_both_attempts_are_on_record(
     github, hosted_repo, receiver, settings, api
 ):

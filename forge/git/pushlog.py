@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dulwich.diff_tree import tree_changes
-from dulwich.objects import Commit
+from dulwich.objects import Commit, Tag
 from dulwich.repo import Repo
 
 from forge.git.browse import Person, _person
@@ -31,21 +31,25 @@ def pushed_commits(
 ) -> list[PushedCommit]:
     """The newest `limit` commits `after` brought to `ref`, oldest first. For a new branch these
     are the commits no other branch has (as GitHub lists them)."""
-    if after == ZERO:
-        return []
+    if after == ZERO or ref.startswith("refs/tags/"):
+        return []  # GitHub lists no commits for a tag's push
+    tip = _commit_of(repo, after)
+    if tip is None:
+        return []  # a ref to a tree or a blob: no commits
     exclude = [before.encode()] if before != ZERO else []
     if before == ZERO:
         exclude = [
             sha
             for name, sha in repo.refs.as_dict(b"refs/heads").items()
-            if b"refs/heads/" + name != ref.encode() and sha != after.encode()
+            if b"refs/heads/" + name != ref.encode() and sha != tip
         ]
     # The date-ordered walk stops at the edge of the excluded history instead of walking all
     # of it first (dulwich's Walker did, 3 s for a new branch on a 20,000-commit history).
+    exclude = [sha for sha in (_commit_of(repo, s.decode()) for s in exclude) if sha]
     missing, _edge = commits_between(
-        repo.object_store, [after.encode()], exclude, set(), lambda commit: commit.parents
+        repo.object_store, [tip], exclude, set(), lambda commit: commit.parents
     )
-    ordered = _parents_first(repo, after.encode(), missing)
+    ordered = _parents_first(repo, tip, missing)
     return [_pushed(repo, repo.object_store[sha]) for sha in ordered[-limit:]]
 
 
@@ -54,12 +58,21 @@ def pushed_messages(repo: Repo, before: str, after: str, limit: int = 500) -> li
     the per-commit diffs `pushed_commits` computes (spotting reverts needs only the words)."""
     if after == ZERO or before == ZERO:
         return []
-    missing, _edge = commits_between(
-        repo.object_store, [after.encode()], [before.encode()], set(), lambda c: c.parents
-    )
+    tip, base = _commit_of(repo, after), _commit_of(repo, before)
+    if tip is None or base is None:
+        return []
+    missing, _edge = commits_between(repo.object_store, [tip], [base], set(), lambda c: c.parents)
     return [
         repo.object_store[sha].message.decode("utf-8", "replace") for sha in sorted(missing)[:limit]
     ]
+
+
+def _commit_of(repo: Repo, sha: str) -> bytes | None:
+    """The commit `sha` names, through any annotated tags; None for a tree or a blob."""
+    obj = repo.object_store[sha.encode()]
+    while isinstance(obj, Tag):
+        obj = repo.object_store[obj.object[1]]
+    return obj.id if isinstance(obj, Commit) else None
 
 
 def _parents_first(repo: Repo, tip: bytes, commits: set[bytes]) -> list[bytes]:
