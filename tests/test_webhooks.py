@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -455,6 +456,39 @@ def test_pending_deliveries_that_redis_lost_are_queued_again(
     assert receiver.requests[0].signed_with(SECRET)
     listed = api("GET", f"/repos/alice/project/hooks/{hook.id}/deliveries", info.token).json()
     assert listed[0]["state"] == "delivered" and listed[0]["attempt_count"] == 1
+
+
+def test_a_delivery_whose_worker_was_killed_mid_attempt_is_sent_by_the_next_worker(
+    github, hosted_repo, receiver, settings, database
+):
+    """kill -9 of the worker while the receiver holds the request: the try never finished,
+    so a worker started afterwards sends the delivery again, at its start, not minutes later."""
+    info = hosted_repo()
+    _repo, hook = make_hook(github, info, receiver, settings)
+    receiver.stall = threading.Event()
+    hook.ping()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "SECRET_KEY": settings.secret_key,
+           "FORGE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}  # fmt: skip
+    argv = [sys.executable, "-m", "forge.cli", "--home", str(settings.home), "worker",
+            "--queues", "hooks"]  # fmt: skip
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: receiver.stalled, timeout=60, what="the ping to reach the receiver")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    stall, receiver.stall = receiver.stall, None
+    stall.set()
+    with database.session() as session:  # the try began a while ago (the reconciler's grace)
+        session.execute(update(WebhookDelivery).values(created_at=utcnow() - timedelta(minutes=5)))
+    second = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: receiver.events("ping"), timeout=60, what="the ping sent again")
+    finally:
+        second.terminate()
+        _out, err = second.communicate(timeout=30)
+    assert receiver.events("ping")[0].signed_with(SECRET), err
 
 
 def test_a_worker_starting_up_sends_what_redis_lost(github, hosted_repo, receiver, settings,

@@ -6,8 +6,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import redis
-from rq import Queue
+from rq import Queue, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from forge import logs
 
@@ -69,3 +74,37 @@ def enqueue_in(connection: redis.Redis, queue_name: str, seconds: float, func, *
     return queue(connection, queue_name).enqueue_in(
         timedelta(seconds=seconds), func, *args, **kwargs
     )
+
+
+_WAITING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
+def holds(connection: redis.Redis, job_id: str) -> bool:
+    """Is the job waiting on a queue, or being run by a worker that is still alive? False
+    means the queue lost it (Redis restarted, or the worker died mid-job): put it back."""
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status in _WAITING:
+        return True
+    if status == JobStatus.STARTED and job.worker_name:
+        return _worker_alive(connection, job.worker_name)
+    return False
+
+
+def _worker_alive(connection: redis.Redis, name: str) -> bool:
+    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=connection)
+    if worker is None:
+        return False  # it stopped renewing its key: gone
+    if worker.hostname == socket.gethostname() and worker.pid:
+        # On this machine a killed worker is known at once; its key would outlive it for
+        # minutes (rq's heartbeat TTL), holding its job hostage that long.
+        try:
+            os.kill(worker.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # alive, another user's
+    return True
