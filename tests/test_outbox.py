@@ -1,6 +1,7 @@
 """The outbox: follow-up work is recorded in the transaction of the change it follows, so a
-vote whose transaction commits always gets its merge-queue step, even when the queue cannot be
-reached at that moment, and one whose transaction rolls back gets none.
+vote or a merge whose transaction commits always gets its follow-up (a merge-queue step, a
+webhook delivery), even when the queue cannot be reached at that moment, and one whose
+transaction rolls back gets none. (Pushes: tests/test_redis_outage.py.)
 
 The queue's failure is real: the session's way to the queue points at a port on 127.0.0.1
 where no Redis listens, so rq's own connection error is what the commit meets.
@@ -8,6 +9,7 @@ where no Redis listens, so rq's own connection error is what the commit meets.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -19,9 +21,12 @@ from support.ci import work
 from forge import outbox, queue
 from forge.accounts import users as accounts
 from forge.db import utcnow
+from forge.gate import merging
 from forge.gate import votes as vote_service
-from forge.models import Change, OutboxMessage, User
+from forge.models import Change, OutboxMessage, User, WebhookDelivery
+from forge.notify import webhooks
 from forge.repos import repositories as repos
+from forge.repos.refs import RefChangeSettings
 
 
 @pytest.fixture
@@ -140,3 +145,49 @@ def test_a_savepoint_rolled_back_inside_the_transaction_keeps_its_follow_up(
         assert outbox.waiting(session) == 0  # handed over at once, not left for the relay
     work(settings)
     assert state_of_change(database) == "merged"
+
+
+def merge_with_hook(session, settings, enqueue) -> None:
+    """alice (an admin here, past the gate) merges carol's change, with a hook on
+    pull_request events and every follow-up going through `enqueue`."""
+    session.info["webhooks"] = replace(session.info["webhooks"], enqueue=enqueue)
+    session.info["forge.enqueue"] = enqueue
+    owner = session.scalar(select(User).where(User.name == "alice"))
+    project = repos.find_repository(session, "alice", "project")
+    webhooks.create_hook(session, owner, project, url="http://127.0.0.1:9/hook",
+                         events=["pull_request"], allowed_hosts=("127.0.0.1",))  # fmt: skip
+    session.flush()
+    change = session.scalar(select(Change).where(Change.number == 1))
+    config = RefChangeSettings("", settings.max_object_bytes, enqueue, settings.repos_dir)
+    merging.merge_change(session, settings.repos_dir, change, owner, "merge", config)
+
+
+def test_a_merge_committed_while_the_queue_is_down_still_sends_its_webhook(
+    change, database, settings, app
+):
+    with app.test_request_context(), database.session() as session:
+        merge_with_hook(session, settings, unreachable_queue())
+    with database.session() as session:
+        deliveries = session.scalars(select(WebhookDelivery)).all()
+        assert {(d.event, d.status) for d in deliveries} == {
+            ("ping", "pending"),  # the hook's creation ping
+            ("pull_request", "pending"),
+        }
+        waiting = [m.func for m in session.scalars(select(OutboxMessage))]
+        assert waiting.count("forge.jobs.deliver_webhook") == 2
+        session.execute(update(OutboxMessage).values(created_at=utcnow() - timedelta(minutes=1)))
+    assert outbox.relay(database, reachable_queue(settings)) == len(waiting)
+    queued = queue.queue(queue.connect(settings.redis_url), "hooks").jobs
+    assert [j.func_name for j in queued] == ["forge.jobs.deliver_webhook"] * 2
+    assert state_of_change(database) == "merged"
+
+
+def test_a_merge_rolled_back_leaves_no_delivery_and_no_follow_up(change, database, settings, app):
+    with pytest.raises(RuntimeError), app.test_request_context(), database.session() as session:
+        merge_with_hook(session, settings, reachable_queue(settings))
+        raise RuntimeError("the request failed after the merge was recorded")
+    with database.session() as session:
+        assert session.scalars(select(WebhookDelivery)).all() == []
+        assert outbox.waiting(session) == 0
+    assert queue.queue(queue.connect(settings.redis_url), "hooks").jobs == []
+    assert state_of_change(database) == "open"
