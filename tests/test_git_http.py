@@ -212,3 +212,31 @@ def test_push_moves_nothing_on_disk_but_refs_and_objects(git, hosted_repo, tmp_p
         p.name for p in (settings.repos_dir / "alice" / "project.git" / "objects").iterdir()
     ]
     assert not [name for name in leftovers if name.startswith("incoming-")]
+
+
+def pkt(line: bytes) -> bytes:
+    return b"%04x" % (len(line) + 4) + line
+
+
+def test_a_fetch_that_read_the_refs_before_a_push_still_gets_its_pack(git, hosted_repo, tmp_path):
+    """git over HTTP reads the refs, then asks for what it saw in a second request; a push
+    landing in between must not make the fetch fail ('Client wants invalid object'), as it
+    did for clones racing pushes under load."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# one\n"})
+    git.run("push", "-q", repo.push_url, "HEAD:main", cwd=work)
+    shown = requests.get(f"{repo.url}/info/refs", params={"service": "git-upload-pack"},
+                         timeout=30)  # fmt: skip
+    lines = [line.split(b"\x00")[0] for line in shown.content.split(b"\n")]
+    [seen] = [line[-56:-16].decode() for line in lines if line.endswith(b" refs/heads/main")]
+    assert seen == git.run("rev-parse", "HEAD", cwd=work).stdout.strip()
+
+    git.commit(work, {"README.md": "# two\n"}, "meanwhile, a push")
+    git.run("push", "-q", repo.push_url, "HEAD:main", cwd=work)
+
+    caps = b"ofs-delta side-band-64k thin-pack"
+    wants = pkt(b"want %s %s\n" % (seen.encode(), caps)) + b"0000" + pkt(b"done\n")
+    kind = {"Content-Type": "application/x-git-upload-pack-request"}
+    answer = requests.post(f"{repo.url}/git-upload-pack", data=wants, timeout=30, headers=kind)
+    assert answer.status_code == 200
+    assert b"ERR" not in answer.content[:200] and b"PACK" in answer.content, answer.content[:200]

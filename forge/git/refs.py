@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -161,6 +162,51 @@ def apply_updates(repo: Repo, updates: list[RefUpdate]) -> None:
     except BaseException:
         _undo(repo, done)
         raise
+    _remember_tips(repo, [u.old for u in updates if u.old != ZERO])
+
+
+# --- tips a fetch may still ask for -------------------------------------------------------------
+# git over HTTP fetches in two requests: the refs (GET info/refs), then the wants (POST
+# upload-pack). A push between the two moves a ref, and the client then wants the tip it was
+# shown, which is no longer any ref's value: C git's upload-pack, stateless, still serves a want
+# reachable from a ref; forge serves one that was a ref's value within RECENT_TIP_SECONDS (it
+# was shown to a reader of this repository a moment ago, and its objects are still there).
+
+RECENT_TIP_SECONDS = 600
+RECENT_TIPS_FILE = "forge-recent-tips"
+_MAX_RECENT_TIPS = 1000
+
+
+def _remember_tips(repo: Repo, shas: list[str]) -> None:
+    """Note tips just replaced (called under the ref lock, so one writer at a time)."""
+    if not shas:
+        return
+    path = os.path.join(repo.controldir(), RECENT_TIPS_FILE)
+    now = int(time.time())
+    kept = [line for line in _read_tips(path) if now - line[0] <= RECENT_TIP_SECONDS]
+    kept = (kept + [(now, sha) for sha in shas])[-_MAX_RECENT_TIPS:]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as out:
+        out.writelines(f"{when} {sha}\n" for when, sha in kept)
+    os.replace(tmp, path)
+
+
+def recent_tips(repo: Repo) -> set[str]:
+    """The tips replaced within RECENT_TIP_SECONDS."""
+    now = int(time.time())
+    path = os.path.join(repo.controldir(), RECENT_TIPS_FILE)
+    return {sha for when, sha in _read_tips(path) if now - when <= RECENT_TIP_SECONDS}
+
+
+def _read_tips(path: str) -> list[tuple[int, str]]:
+    try:
+        with open(path) as tips:
+            lines = [line.split() for line in tips]
+    except FileNotFoundError:
+        return []
+    return [
+        (int(w), s) for w, s in (x for x in lines if len(x) == 2) if w.isdigit() and len(s) == 40
+    ]
 
 
 def undo_updates(repo: Repo, updates: list[RefUpdate]) -> list[RefUpdate]:

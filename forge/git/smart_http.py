@@ -54,7 +54,7 @@ from dulwich.server import Backend, UploadPackHandler
 from forge.git import fetch, packs
 from forge.git.integrity import IntegrityError, ObjectChecker, format_size
 from forge.git.quarantine import receive_checked
-from forge.git.refs import RefUpdate, check_ref_name
+from forge.git.refs import RefUpdate, check_ref_name, recent_tips
 from forge.git.storage import open_repo
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
@@ -214,9 +214,29 @@ def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object])
             packs.send_whole_pack(pack, request, write)
             return
         body.unread(request.raw)
+    _with_recent_tips(repo)
     proto = ReceivableProtocol(body.recv, write)
     handler = fetch.ForgeUploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
     handler.handle()
+
+
+def _with_recent_tips(repo: Repo) -> None:
+    """Let this request's wants name a tip a push replaced since the client read the refs
+    (see `refs.recent_tips`): upload-pack accepts a want only if some ref holds it, so they
+    join this repository object's refs, under names no client is ever shown (a stateless
+    upload-pack answers wants without advertising refs)."""
+    tips = [sha.encode() for sha in recent_tips(repo)]
+    if not tips:
+        return
+    current = repo.get_refs
+
+    def get_refs():
+        refs = current()
+        held = set(refs.values())
+        extra = {b"refs/forge-recent/%d" % i: sha for i, sha in enumerate(tips) if sha not in held}
+        return {**refs, **extra}
+
+    repo.get_refs = get_refs  # this request's object only (opened per request)
 
 
 RECEIVE_CAPABILITIES = [
