@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from dulwich.protocol import SIDE_BAND_CHANNEL_DATA, SIDE_BAND_CHANNEL_PROGRESS, Protocol
 from dulwich.repo import Repo
@@ -68,8 +69,10 @@ def read_negotiation(body) -> Negotiation | None:
     return request
 
 
-def whole_pack_for(repo: Repo, request: Negotiation) -> Path | None:
-    """The single pack file that answers this request exactly, if there is one."""
+def whole_pack_for(repo: Repo, request: Negotiation) -> BinaryIO | None:
+    """The single pack file that answers this request exactly, if there is one, opened: pack
+    maintenance may replace it at any moment, and an open file stays readable (a path could
+    be gone by the time it was opened, after the answer had begun)."""
     if not request.done or request.other_commands or not request.wants:
         return None
     if not {b"side-band-64k", b"ofs-delta"} <= request.capabilities:
@@ -86,22 +89,27 @@ def whole_pack_for(repo: Repo, request: Negotiation) -> Path | None:
     # Only a request for everything (a clone) is answered with everything.
     if set(request.wants) != tips:
         return None
-    return pack_files[0]
+    try:
+        return open(pack_files[0], "rb")  # noqa: SIM115 (send_whole_pack closes it)
+    except FileNotFoundError:
+        return None  # replaced just now: the general path answers
 
 
-def send_whole_pack(pack: Path, request: Negotiation, write: Callable[[bytes], object]) -> None:
-    proto = Protocol(lambda n: b"", write)
-    proto.write_pkt_line(b"NAK\n")
-    if b"no-progress" not in request.capabilities:
-        size = pack.stat().st_size
-        proto.write_sideband(
-            SIDE_BAND_CHANNEL_PROGRESS,
-            f"Sending the packed repository ({size / 1e6:.1f} MB) as it is.\n".encode(),
-        )
-    with open(pack, "rb") as source:
+def send_whole_pack(
+    source: BinaryIO, request: Negotiation, write: Callable[[bytes], object]
+) -> None:
+    with source:
+        proto = Protocol(lambda n: b"", write)
+        proto.write_pkt_line(b"NAK\n")
+        if b"no-progress" not in request.capabilities:
+            size = os.fstat(source.fileno()).st_size
+            proto.write_sideband(
+                SIDE_BAND_CHANNEL_PROGRESS,
+                f"Sending the packed repository ({size / 1e6:.1f} MB) as it is.\n".encode(),
+            )
         while chunk := source.read(CHUNK):
             proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_DATA]) + chunk)
-    proto.write_pkt_line(None)
+        proto.write_pkt_line(None)
 
 
 def _has_loose_objects(objects: Path) -> bool:
