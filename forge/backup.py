@@ -24,9 +24,10 @@ commit just after letting go. So the backup:
 1. takes the ref lock of every repository, in path order: from here no ref moves, and no push
    is between its commit failing and its refs going back;
 2. waits for every database transaction writing at this moment to end (SQLite: takes the write
-   lock, which a writer holds until it ends; PostgreSQL: waits until each transaction id in
-   progress is committed or rolled back). A ref change that moved refs before step 1 wrote its
-   rows under the lock, so its transaction is among them: its rows are now committed;
+   lock, which a writer holds until it ends; PostgreSQL: waits until each backend that holds a
+   transaction id, pg_stat_activity's backend_xid, holds it no more). A ref change that moved
+   refs before step 1 wrote its rows under the lock, so its transaction is among them: its rows
+   are now committed;
 3. opens one read transaction (SQLite's read transaction in WAL mode, PostgreSQL's REPEATABLE
    READ) and reads the repositories from it; when one of them was not locked in step 1 (created
    or renamed meanwhile), it lets go of everything and starts again;
@@ -37,8 +38,8 @@ commit just after letting go. So the backup:
 Every push is therefore wholly before the snapshot (its refs read in step 4, its rows seen in
 step 3) or wholly after it (its refs moved after step 4, its rows committed after step 3, and
 neither is in the archive). Writers wait only for steps 1 to 4, which read no table; and as a
-writer may hold the database while it waits for a ref lock (a merge locks its change's row
-first), step 2 waits only briefly before the backup lets go and tries again.
+writer may hold the database while it waits for a ref lock (the merge queue locks its entries'
+rows first), step 2 waits only briefly before the backup lets go and tries again.
 
 Restore refuses a home that is not empty or a database that has tables, migrates the new
 database to the backup's revision, loads the rows in one transaction, sets PostgreSQL's
@@ -146,7 +147,7 @@ def _snapshot(settings: Settings, engine: sa.Engine, conn: Connection) -> Connec
     """Steps 1 to 4 of the module's docstring: returns `conn` in its read transaction, the
     repositories' snapshots in conn.info["forge.repositories"].
 
-    A writer may hold the database (a merge locks its change's row first) and wait for a ref
+    A writer may hold the database (the merge queue locks its entries first) and wait for a ref
     lock this holds: so step 2 waits only briefly, and when the writers have not ended by
     then, every lock is let go (that writer goes on) and the steps start again."""
     deadline = time.monotonic() + SNAPSHOT_TIMEOUT
@@ -220,21 +221,20 @@ def _wait_for_writers(engine: sa.Engine, timeout: float) -> bool:
             finally:
                 writer.exec_driver_sql("PRAGMA busy_timeout=30000")
         return True
+    # Every transaction of this database that has written (it holds an xid), by backend, and
+    # then until each of those backends holds that xid no more. Not the snapshot's xip list: a
+    # transaction whose xid is at or past the snapshot's xmax (none newer has ended yet, as on
+    # a quiet server) is in progress but not listed there.
+    writers = sa.text(
+        "SELECT pid, backend_xid::text FROM pg_stat_activity WHERE backend_xid IS NOT NULL"
+        " AND datname = current_database() AND pid <> pg_backend_pid()"
+    )
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        running = list(
-            conn.execute(sa.text("SELECT pg_snapshot_xip(pg_current_snapshot())::text")).scalars()
-        )
+        running = set(conn.execute(writers).tuples())
         deadline = time.monotonic() + timeout
         while running:
-            running = [
-                xid
-                for xid in running
-                if conn.execute(
-                    sa.text("SELECT pg_xact_status(CAST(:xid AS xid8))"), {"xid": xid}
-                ).scalar()
-                == "in progress"
-            ]
+            running &= set(conn.execute(writers).tuples())
             if running and time.monotonic() > deadline:
                 return False
             if running:
