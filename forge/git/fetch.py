@@ -48,6 +48,7 @@ from dulwich.server import UploadPackHandler
 
 from forge.git.packs import OFS_DELTA, REF_DELTA, parse_entry_header
 from forge.git.revindex import ReverseIndex, reverse_index
+from forge.git.storage import PACK_GONE, open_packs
 
 UNINTERESTING = True
 
@@ -437,9 +438,17 @@ def write_pack_reusing_deltas(write, container, object_ids, object_format=SHA1, 
             pending.clear()
 
     emit(b"PACK" + (2).to_bytes(4, "big") + len(shas).to_bytes(4, "big"))
-    packs = [_PackReader(pack) for pack in container.packs]  # the property rescans the folder
+    packs = [_PackReader(pack) for pack in open_packs(container)]
     for sha in shas:
-        emit(_stored_entry(packs, sha, sending, client_has) or _whole_entry(container, sha))
+        try:
+            entry = _stored_entry(packs, sha, sending, client_has)
+        except PACK_GONE:
+            # Pack maintenance replaced a pack under this fetch (its reverse index is read
+            # by path): the merged pack holds the same objects. Every entry written so far
+            # names its delta base by sha, so the rest may come from any pack.
+            packs = [_PackReader(pack) for pack in open_packs(container)]
+            entry = _stored_entry(packs, sha, sending, client_has)
+        emit(entry or _whole_entry(container, sha))
     write(bytes(pending) + digest.digest())
     return {}, digest.digest()
 
@@ -499,7 +508,11 @@ def _stored_entry(packs, sha: bytes, sending: set, client_has: set) -> bytes | N
 
 
 def _whole_entry(store, sha: bytes) -> bytes:
-    type_num, raw = store.get_raw(sha)
+    try:
+        type_num, raw = store.get_raw(sha)
+    except PACK_GONE:  # a pack listed, then removed by maintenance: look again
+        open_packs(store)
+        type_num, raw = store.get_raw(sha)
     return bytes(pack_object_header(type_num, None, len(raw), SHA1)) + zlib.compress(raw, 1)
 
 

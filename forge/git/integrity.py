@@ -15,6 +15,8 @@ from dulwich.object_format import SHA1
 from dulwich.object_store import DiskObjectStore
 from dulwich.objects import Blob, Commit, ObjectFormatException, ShaFile, Tag, Tree, parse_tree
 
+from forge.git.storage import open_packs
+
 GITLINK_MODE = 0o160000
 # Characters HFS+ ignores in names, so ".g\u200cit" is ".git" on a Mac.
 _HFS_IGNORED = dict.fromkeys(
@@ -95,7 +97,7 @@ class ObjectChecker:
         objects the push had."""
         # Pack indexes are asked directly: dulwich's `sha in store` rescans the pack directory
         # and stats a loose file on every call, which cost 0.35 s on a push of 100 commits.
-        indexes = [pack.index for pack in (*existing.packs, *incoming.packs)]
+        indexes = [pack.index for pack in (*open_packs(existing), *open_packs(incoming))]
 
         def exists(sha: bytes) -> bool:
             if sha in self.seen:

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from dulwich.pack import PackFileDisappeared
 from dulwich.repo import Repo
 
 
@@ -103,3 +104,29 @@ def fork_bare(source: Path, target: Path, default_branch: str) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+# What reading a pack raises when maintenance removed it after it was listed.
+PACK_GONE = (FileNotFoundError, PackFileDisappeared)
+
+
+def open_packs(store) -> list:
+    """The store's packs, each with its index loaded. Pack maintenance replaces packs at any
+    moment (forge.git.maintenance.merge_packs writes the merged pack, then removes the old
+    ones); dulwich lists a pack before it opens its index, so a pack removed in between raises
+    PackFileDisappeared (or FileNotFoundError) on first use. An index once loaded stays
+    readable after its file is removed. A pack gone before it could be opened means the merged
+    one took its place: the listing is taken again (`packs` rescans the folder) until it holds
+    none that vanished."""
+    for _attempt in range(5):
+        loaded, vanished = [], False
+        for pack in store.packs:
+            try:
+                pack.index  # noqa: B018 (loads it)
+            except PACK_GONE:
+                vanished = True
+                continue
+            loaded.append(pack)
+        if not vanished:
+            return loaded
+    return loaded
