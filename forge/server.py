@@ -103,6 +103,11 @@ class Supervisor:
             "120",
             "--graceful-timeout",
             "10",
+            # gunicorn closes a kept-alive connection idle for 2 s by default; under load its
+            # main loop sees a client's next request late and closed it with the request
+            # unread (connection reset). 30 s, as long as a browser would wait anyway.
+            "--keep-alive",
+            "30",
             "--access-logfile",
             str(self.settings.logs_dir / "access.log"),
             "--error-logfile",
