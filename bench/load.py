@@ -220,8 +220,8 @@ def start_scale(root: Path, stack: ExitStack, redis_db: int):
     argvs = [
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "4",
          "--worker-class", "gthread", "--threads", "8", "--timeout", "120",
-         "--graceful-timeout", "10", "--no-control-socket", "--log-level", "warning",
-         "forge.app:create_app()"],
+         "--graceful-timeout", "10", "--keep-alive", "30", "--no-control-socket",
+         "--log-level", "warning", "forge.app:create_app()"],
         [*FORGE, "worker", "--queues", "default,hooks"],
         [*FORGE, "worker", "--queues", "ci"],
     ]  # fmt: skip
