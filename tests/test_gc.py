@@ -59,19 +59,35 @@ class SlowForwarder:
     def __init__(self, port: int, rate: int):
         self.target, self.rate = port, rate
         self.listener = socket.create_server(("127.0.0.1", 0))
+        # Accepting polls, and only the accepting thread closes the listener: a socket closed
+        # under a thread blocked in accept() stays listening for that thread, and once took a
+        # later test's connection on a reused port.
+        self.listener.settimeout(0.1)
         self.port = self.listener.getsockname()[1]
         self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
 
     def _accept(self):
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
+        with self.listener:
+            while not self.closed:
+                try:
+                    client, _ = self.listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                client.settimeout(None)
+                self._forward(client)
+
+    def _forward(self, client):
+        try:
             server = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+        except OSError:
+            client.close()  # the server is gone (killed by the test): so is this connection
+            return
+        threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+        threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
 
     def _pump(self, source, sink, slow: bool):
         step = 16384
@@ -91,7 +107,7 @@ class SlowForwarder:
 
     def close(self):
         self.closed = True
-        self.listener.close()
+        self.thread.join(timeout=10)
 
 
 def _gunicorn(settings, port: int, log: Path) -> subprocess.Popen:
