@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -65,20 +66,29 @@ def clean_redis(redis_url):
     connection.close()
 
 
+@contextmanager
+def postgres_schema(prefix: str):
+    """A schema of its own in DATABASE_URL's PostgreSQL, for the block: its URL."""
+    schema = prefix + secrets.token_hex(6)
+    admin = create_engine(EXTERNAL_DATABASE)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in EXTERNAL_DATABASE else "?"
+    try:
+        yield f"{EXTERNAL_DATABASE}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture
 def database_url(tmp_path):
     if not EXTERNAL_DATABASE:
         yield f"sqlite:///{tmp_path / 'forge.db'}"
         return
-    schema = "test_" + secrets.token_hex(6)
-    admin = create_engine(EXTERNAL_DATABASE)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in EXTERNAL_DATABASE else "?"
-    yield f"{EXTERNAL_DATABASE}{separator}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("test_") as url:
+        yield url
 
 
 @pytest.fixture

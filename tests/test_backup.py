@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import tarfile
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import EXTERNAL_DATABASE, authed, forge_cli, wait_for
-from sqlalchemy import create_engine, select, text
+from conftest import EXTERNAL_DATABASE, authed, forge_cli, postgres_schema, wait_for
+from sqlalchemy import select
 from support.webhooks import loopback_settings
 from werkzeug.serving import make_server
 
@@ -51,15 +49,8 @@ def restore_database_url(tmp_path):
     if not EXTERNAL_DATABASE:
         yield ""
         return
-    schema = "restore_" + secrets.token_hex(6)
-    admin = create_engine(EXTERNAL_DATABASE)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in EXTERNAL_DATABASE else "?"
-    yield f"{EXTERNAL_DATABASE}{separator}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("restore_") as url:
+        yield url
 
 
 def ls_remote(git, url: str) -> dict[str, str]:
