@@ -50,6 +50,9 @@ ENVIRONMENT = {
     "FORGE_LOG_FORMAT": "text, or json: one JSON object a log line, with the request id (text)",
     "PROMETHEUS_MULTIPROC_DIR": "directory where forge's processes on one machine add up their "
     "metrics (`forge serve` sets $FORGE_HOME/metrics)",
+    "FORGE_FSCK": "how pushed objects' problems weigh, as git's receive.fsck.<msg-id>: "
+    "comma-separated msg-id=error|warn|ignore, e.g. missingTaggerEntry=error (git's defaults: "
+    "its errors refused, its warnings shown; a repository's own setting wins)",
     "FORGE_REPUTATION_RULES": "reputation deltas, trust weights and privilege thresholds, as "
     "comma-separated name=number overrides of forge.config.ReputationRules (its defaults)",
 }
@@ -195,6 +198,9 @@ class Settings:
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     # Largest file (blob) a push may carry, like GitHub's 100 MB.
     max_object_bytes: int = 100 * 1024 * 1024
+    # The site's severities of the object checks by git's msg-id, as written in FORGE_FSCK:
+    # forge.git.fsck reads them (below forge.git, this module cannot), when the app starts.
+    fsck: str = ""
     ci: CiLimits = field(default_factory=CiLimits)
     # Webhook targets let through the SSRF guard (host names, addresses, CIDRs).
     webhook_allowed_hosts: tuple[str, ...] = ()
@@ -252,6 +258,7 @@ class Settings:
             max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
             max_api_body_bytes=_int(env, "FORGE_MAX_API_BODY_KB", 1024) * 1024,
             max_object_bytes=_int(env, "FORGE_MAX_FILE_MB", 100) * 1024 * 1024,
+            fsck=env.get("FORGE_FSCK", "").strip(),
             ci=CiLimits.from_env(env),
             webhook_allowed_hosts=_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS"),
             webhook_retry_delays=_delays(env, "FORGE_WEBHOOK_RETRY_DELAYS")
@@ -292,6 +299,8 @@ class Settings:
             env["FORGE_BASE_URL"] = self.base_url
         env["FORGE_PROXY_COUNT"] = str(self.proxy_count)
         env["FORGE_MAX_API_BODY_KB"] = str(self.max_api_body_bytes // 1024)
+        if self.fsck:
+            env["FORGE_FSCK"] = self.fsck
         env.update(self.ci.environment())
         if self.webhook_allowed_hosts:
             env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)

@@ -33,6 +33,8 @@ from dulwich.objects import DEFAULT_OBJECT_FORMAT, Blob, Commit, ShaFile, Tree
 from dulwich.pack import REF_DELTA, create_delta, write_pack_objects
 from dulwich.repo import Repo
 
+from forge.git.fsck import MESSAGES
+
 ZERO = "0" * 40
 FLUSH = b"0000"
 
@@ -278,7 +280,15 @@ def test_commit_naming_a_missing_object_is_refused(pushed, git, missing):
 def test_tree_entries_with_dangerous_names_are_refused(pushed, git):
     before = pushed.refs()
     blob = Blob.from_string(b"[core]\n\tfsmonitor = echo owned\n")
-    for name in [b".git", b"..", b".GIT", b"git~1", b".git.", b"a/b"]:
+    names = {
+        b".git": "hasDotgit",
+        b"..": "hasDotdot",
+        b".GIT": "hasDotgit",
+        b"git~1": "hasDotgit",
+        b".git.": "hasDotgit",
+        b"a/b": "fullPathname",
+    }
+    for name, msg_id in names.items():
         data, tree_id = raw_tree(name, blob)
         commit = make_commit(tree_id, [pushed.base.encode()])
         pack = raw_pack(
@@ -288,7 +298,11 @@ def test_tree_entries_with_dangerous_names_are_refused(pushed, git):
         )
         answer = pushed.push(pushed.update_main(commit.id) + pack)
         assert answer.report[1:] == ["ng refs/heads/main rejected"], name
-        problem = f"has an entry named {name.decode()!r}, which a checkout must not write"
+        problem = (
+            f"object {tree_id.decode()}: {msg_id}: "  # git's msg-id, as `git fsck` names it
+            f"{MESSAGES[msg_id][1]} (an entry named {name.decode()!r}, "
+            "which a checkout must not write)"
+        )
         assert problem in answer.report[0] and problem in answer.remote, name
         assert pushed.refs() == before and pushed.leftovers() == [], name
     assert_unchanged(pushed, before, git)
@@ -297,9 +311,8 @@ def test_tree_entries_with_dangerous_names_are_refused(pushed, git):
 @pytest.mark.parametrize(
     ("entries", "problem"),
     [
-        ([(b"100644", b"b"), (b"100644", b"a")], "entries not sorted"),
-        ([(b"100644", b"a"), (b"100644", b"a")], "duplicate entry"),
-        ([(b"100600", b"a")], "invalid mode 100600"),
+        ([(b"100644", b"b"), (b"100644", b"a")], "treeNotSorted: not properly sorted"),
+        ([(b"100644", b"a"), (b"100644", b"a")], "duplicateEntries: contains duplicate"),
     ],
 )
 def test_malformed_trees_are_refused(pushed, git, entries, problem):
@@ -318,7 +331,7 @@ def test_malformed_trees_are_refused(pushed, git, entries, problem):
     before = pushed.refs()
     answer = pushed.push(pushed.update_main(commit.id) + pack)
     assert answer.report[1:] == ["ng refs/heads/main rejected"]
-    assert f"object {tree_id.decode()[:12]} is malformed" in answer.remote
+    assert f"error: object {tree_id.decode()}: {problem}" in answer.remote
     assert problem in answer.report[0]
     assert_unchanged(pushed, before, git)
 
@@ -334,8 +347,8 @@ def test_dangerous_tree_made_by_git_itself_is_refused(pushed, git):
         "push", pushed.repo.push_url, f"{commit.strip()}:refs/heads/main", cwd=cwd, check=False
     )
     assert refused.returncode != 0
-    assert "remote: error: tree " in refused.stderr
-    assert "has an entry named '.GIT', which a checkout must not write" in refused.stderr
+    assert f"remote: error: object {tree}: hasDotgit: contains '.git' " in refused.stderr
+    assert "an entry named '.GIT', which a checkout must not write" in refused.stderr
     assert "[remote rejected] " in refused.stderr
     assert_unchanged(pushed, before, git)
 

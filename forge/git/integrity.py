@@ -3,18 +3,35 @@
 Like `git fsck` on the incoming objects: each object parses and is well-formed, every object
 it names exists (in the push or already in the repository), tree entries cannot escape or
 poison a checkout (`.git` in any spelling a filesystem folds to it, `..`, `/`), and no blob
-is larger than the limit.
+is larger than the limit. Each problem is named by git's fsck msg-id and weighed by
+`forge.git.fsck`: an error refuses the push, a warning is collected for the pusher to see.
+Missing objects and oversized blobs have no msg-id (git refuses them outside fsck too) and
+are always refused.
 """
 
 from __future__ import annotations
 
 import operator
 import unicodedata
+from dataclasses import dataclass
 
 from dulwich.object_format import SHA1
 from dulwich.object_store import DiskObjectStore
-from dulwich.objects import Blob, Commit, ObjectFormatException, ShaFile, Tag, Tree, parse_tree
+from dulwich.objects import (
+    Blob,
+    Commit,
+    ObjectFormatException,
+    ShaFile,
+    Tag,
+    Tree,
+    _parse_message,
+    check_hexsha,
+    check_identity,
+    check_time,
+    parse_tree,
+)
 
+from forge.git.fsck import ERROR, IGNORE, MESSAGES, FsckPolicy
 from forge.git.storage import open_packs
 
 GITLINK_MODE = 0o160000
@@ -28,34 +45,79 @@ class IntegrityError(Exception):
     """The pushed objects are broken or dangerous; the message says which and why."""
 
 
-def is_dangerous_name(name: bytes) -> bool:
-    """Would a checkout write this tree entry somewhere other than a plain file or folder?"""
+def dangerous_name(name: bytes) -> str | None:
+    """The msg-id of why a checkout must not write this tree entry, or None for a plain
+    file or folder name."""
     # Nearly every name is plain ASCII that cannot fold to ".git", "..", "git~1" or a path:
     # answer those without the Unicode work below (10,000 entries in a 100-commit push).
     if name and name.isascii() and name[:1] != b"." and not any(c in name for c in b"~/\\\0"):
-        return False
+        return None
+    if not name:
+        return "emptyName"
     text = name.decode("utf-8", "replace")
     if "/" in text or "\0" in text:
-        return True
+        return "fullPathname"
     folded = unicodedata.normalize("NFC", text.translate(_HFS_IGNORED)).lower()
     # Windows drops trailing dots and spaces, reads "\\" as a separator, and "git~1" is the
     # 8.3 short name of ".git".
-    return any(part.rstrip(". ") in _FORBIDDEN_NAMES for part in folded.split("\\"))
+    for part in folded.split("\\"):
+        stripped = part.rstrip(". ")
+        if stripped in (".git", "git~1"):
+            return "hasDotgit"
+        if not stripped:  # "..", ".", "...", ". ", or an empty part of "a\\\\b"
+            return "hasDotdot" if part.startswith("..") else "hasDot"
+    return None
 
 
-_FORBIDDEN_NAMES = frozenset({".git", "git~1", "..", ".", ""})
+def is_dangerous_name(name: bytes) -> bool:
+    """Would a checkout write this tree entry somewhere other than a plain file or folder?"""
+    return dangerous_name(name) is not None
+
+
+@dataclass
+class FsckWarning:
+    """A problem the push's settings let through: `object <sha>: <msgId>: <message>`."""
+
+    sha: str
+    msg_id: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"object {self.sha}: {self.msg_id}: {self.message}"
 
 
 class ObjectChecker:
-    """Checks a push's objects as they are read (`inspect`), then what they name (`finish`)."""
+    """Checks a push's objects as they are read (`inspect`), then what they name (`finish`).
 
-    def __init__(self, max_object_bytes: int):
+    Problems the policy lets through are kept in `warnings` (the first `MAX_WARNINGS` of
+    them; `warning_count` counts them all) for the pusher to be shown.
+    """
+
+    MAX_WARNINGS = 100
+
+    def __init__(self, max_object_bytes: int, policy: FsckPolicy | None = None):
         self.max_object_bytes = max_object_bytes
+        self.policy = policy or FsckPolicy()
+        self.warnings: list[FsckWarning] = []
+        self.warning_count = 0
         self.seen: set[bytes] = set()
         # Every object named (unchanged subtrees are named by every commit), and by whom: the
         # names go into one set at C speed; who named a missing one is looked up only then.
         self.named: set[bytes] = set()
         self.namers: list[tuple[bytes, str, tuple[bytes, ...]]] = []
+
+    def report(self, sha: bytes, msg_id: str, detail: str = "") -> None:
+        """One problem with object `sha`: refused (IntegrityError) if the policy says error."""
+        severity = self.policy.severity(msg_id)
+        if severity == IGNORE:
+            return
+        message = MESSAGES[msg_id][1] + (f" ({detail})" if detail else "")
+        problem = FsckWarning(sha.decode(), msg_id, message)
+        if severity == ERROR:
+            raise IntegrityError(str(problem))
+        self.warning_count += 1
+        if len(self.warnings) < self.MAX_WARNINGS:
+            self.warnings.append(problem)
 
     def inspect(self, sha: bytes, kind: int, chunks: list[bytes]) -> None:
         """Check one object of the push (hex `sha`, its type and content)."""
@@ -70,23 +132,26 @@ class ObjectChecker:
                     f"larger than the limit of {format_size(self.max_object_bytes)}"
                 )
         elif kind == Tree.type_num:
-            entries = _tree_entries(sha, b"".join(chunks))
+            entries = _tree_entries(self, sha, b"".join(chunks))
             if entries:
                 _names, modes, shas = zip(*entries, strict=True)
                 if GITLINK_MODE in modes:  # a submodule's commit lives elsewhere
                     shas = tuple(s for s, m in zip(shas, modes, strict=True) if m != GITLINK_MODE)
                 self._name(sha, "tree entry", shas)
+        elif kind == Tag.type_num:
+            tagged = _check_tag(self, sha, chunks)
+            self._name(sha, "tagged object", (tagged,))
         else:
             obj = ShaFile.from_raw_chunks(kind, chunks, sha)
             try:
                 obj.check()
             except ObjectFormatException as exc:
-                raise IntegrityError(f"object {sha.decode()[:12]} is malformed: {exc}") from None
+                # Returns only for what a setting may let through, an author's or
+                # committer's line: dulwich checked the tree and parents before those.
+                self.report(sha, _commit_problem(obj, str(exc)), str(exc))
             if isinstance(obj, Commit):
                 self._name(sha, "tree", (obj.tree,))
                 self._name(sha, "parent", tuple(obj.parents))
-            elif isinstance(obj, Tag):
-                self._name(sha, "tagged object", (obj.object[1],))
 
     def _name(self, namer: bytes, what: str, shas: tuple[bytes, ...]) -> None:
         self.named.update(shas)
@@ -138,15 +203,19 @@ def format_size(size: int) -> str:
 _TREE_MODES = frozenset({0o100755, 0o100644, 0o120000, 0o040000, GITLINK_MODE, 0o100664})
 
 
-def _plainly_fine(entries: list[tuple[bytes, int, bytes]]) -> bool:
+def _plainly_fine(entries: list[tuple[bytes, int, bytes]], raw_length: int) -> bool:
     """True when the whole tree passes the checks below, judged a tree at a time rather than
-    an entry at a time (a push of 100 commits has some 30,000 entries): known modes, plain
-    ASCII names that cannot fold to ".git", "..", "git~1" or a path, strictly in git's order
-    with no name twice. False means "look closer", not "bad"."""
+    an entry at a time (a push of 100 commits has some 30,000 entries): known modes written
+    without leading zeros, plain ASCII names that cannot fold to ".git", "..", "git~1" or a
+    path, strictly in git's order with no name twice. False means "look closer", not "bad"."""
     if not entries:
         return True
     names, modes, _shas = zip(*entries, strict=True)
     if not _TREE_MODES.issuperset(modes) or b"" in names:
+        return False
+    # Each entry is "<mode> <name>\0<20 bytes>": any other length has a zero-padded mode.
+    written = sum(map(len, names)) + sum(len(_MODE_TEXT[m]) for m in modes) + 22 * len(names)
+    if written != raw_length:
         return False
     joined = b"\0".join(names)  # a name cannot hold a NUL
     if not joined.isascii() or joined[:1] == b"." or b"\0." in joined:
@@ -161,30 +230,147 @@ def _plainly_fine(entries: list[tuple[bytes, int, bytes]]) -> bool:
     return all(map(operator.lt, keys, keys[1:])) and not any(map(operator.eq, names, names[1:]))
 
 
-def _tree_entries(sha: bytes, raw: bytes) -> list[tuple[bytes, int, bytes]]:
-    """The tree's entries, checked as dulwich's Tree.check does (format, modes, order,
-    duplicates) and for names a checkout must not write."""
-    short = sha.decode()[:12]
+_MODE_TEXT = {mode: b"%o" % mode for mode in _TREE_MODES}
+
+
+def _tree_entries(checker: ObjectChecker, sha: bytes, raw: bytes) -> list[tuple[bytes, int, bytes]]:
+    """The tree's entries, checked as `git fsck` checks a tree (format, names, modes, order,
+    duplicates), each problem reported under git's msg-id."""
     try:
-        entries = parse_tree(raw, SHA1.oid_length, strict=True)
-    except ObjectFormatException as exc:
-        raise IntegrityError(f"object {short} is malformed: {exc}") from None
-    if _plainly_fine(entries):
+        # Not strict: dulwich's strict parse refuses a zero-padded mode, which git reads.
+        entries = parse_tree(raw, SHA1.oid_length, strict=False)
+    except (ObjectFormatException, ValueError) as exc:
+        checker.report(sha, "badTree", str(exc))
+        raise AssertionError("badTree is always refused") from None
+    if _plainly_fine(entries, len(raw)):
         return entries
-    last_key = last_name = None  # one entry at a time, to say what is wrong
+    dangerous: dict[str, bytes] = {}
+    bad_modes: list[int] = []
+    padded = unsorted = duplicate = False
+    last_key = last_name = None
+    position = 0
     for name, mode, _entry_sha in entries:
-        if is_dangerous_name(name) or name in (b"", b".", b"..", b".git"):
-            raise IntegrityError(
-                f"tree {short} has an entry named {name.decode('utf-8', 'replace')!r}, "
-                "which a checkout must not write"
-            )
+        msg_id = dangerous_name(name)
+        if msg_id is not None:
+            dangerous.setdefault(msg_id, name)
         if mode not in _TREE_MODES:
-            raise IntegrityError(f"object {short} is malformed: invalid mode {mode:06o}")
+            bad_modes.append(mode)
+        padded = padded or raw[position : position + 1] == b"0"
+        position = raw.index(b"\0", position) + 1 + SHA1.oid_length
         key = name + b"/" if mode == 0o040000 else name
         if last_key is not None:
-            if last_key > key:
-                raise IntegrityError(f"object {short} is malformed: entries not sorted")
             if name == last_name:
-                raise IntegrityError(f"object {short} is malformed: duplicate entry {name!r}")
+                duplicate = True
+            elif last_key > key:
+                unsorted = True
         last_key, last_name = key, name
+    # In git's order (fsck.c, fsck_tree), so the same push is refused under the same id.
+    for msg_id in ("fullPathname", "emptyName", "hasDot", "hasDotdot", "hasDotgit"):
+        if msg_id in dangerous:
+            shown = dangerous[msg_id].decode("utf-8", "replace")
+            checker.report(
+                sha, msg_id, f"an entry named {shown!r}, which a checkout must not write"
+            )
+    if padded:
+        checker.report(sha, "zeroPaddedFilemode")
+    if bad_modes:
+        checker.report(sha, "badFilemode", ", ".join(sorted({f"{m:06o}" for m in bad_modes})))
+    if duplicate:
+        checker.report(sha, "duplicateEntries")
+    if unsorted:
+        checker.report(sha, "treeNotSorted")
     return entries
+
+
+def _identity_problem(identity: bytes | None) -> str:
+    """git's msg-id for an author, committer or tagger line dulwich refused (fsck_ident)."""
+    if not identity:
+        return "missingEmail"
+    less, more = identity.find(b"<"), identity.find(b">")
+    if more != -1 and (less == -1 or more < less):
+        return "badName"
+    if less == -1:
+        return "missingEmail"
+    if less == 0:
+        return "missingNameBeforeEmail"
+    if identity[less - 1 : less] != b" ":
+        return "missingSpaceBeforeEmail"
+    if more == -1 or b"<" in identity[less + 1 : more]:
+        return "badEmail"
+    return "badName"  # something after the email, or a NUL or newline in it
+
+
+_COMMIT_PROBLEMS = {
+    "missing tree": "missingTree",
+    "unexpected tree": "missingTree",
+    "invalid tree sha": "badTreeSha1",
+    "invalid parent sha": "badParentSha1",
+    "unexpected parent": "badParentSha1",
+    "missing author": "missingAuthor",
+    "missing author time": "missingAuthor",
+    "unexpected author": "missingAuthor",
+    "missing committer": "missingCommitter",
+    "missing commit time": "missingCommitter",
+    "unexpected committer": "missingCommitter",
+}
+
+
+def _commit_problem(commit: ShaFile, error: str) -> str:
+    """git's msg-id for what dulwich found wrong with a commit (badObject when it has none)."""
+    if error in _COMMIT_PROBLEMS:
+        return _COMMIT_PROBLEMS[error]
+    if error == "invalid author":
+        return _identity_problem(commit._author)
+    if error == "invalid committer":
+        return _identity_problem(commit._committer)
+    if "overflow" in error or "out of range" in error:
+        return "badDateOverflow"
+    return "badObject"
+
+
+_TAG_TYPES = frozenset({b"commit", b"tree", b"blob", b"tag"})
+
+
+def _check_tag(checker: ObjectChecker, sha: bytes, chunks: list[bytes]) -> bytes:
+    """Check a tag as `git fsck` does (fsck_tag); returns the hex id of what it tags.
+
+    Not dulwich's Tag.check, which refuses a tag without a tagger: git's own v0.99 is one
+    (missingTaggerEntry, a note in git's eyes).
+    """
+    tag = ShaFile.from_raw_chunks(Tag.type_num, chunks, sha)
+    try:
+        headers = [name for name, _value in _parse_message(chunks)]
+        tag.object  # noqa: B018 - parses the tag, raising on what cannot be read at all
+    except (ObjectFormatException, ValueError, KeyError) as exc:
+        checker.report(sha, "badObject", str(exc))
+        raise AssertionError("badObject is always refused") from None
+    order = [h for h in headers if h in (b"object", b"type", b"tag", b"tagger")]
+    if order[:1] != [b"object"] or tag._object_sha is None:
+        checker.report(sha, "missingObject")
+    try:
+        check_hexsha(tag._object_sha, "bad sha")
+    except ObjectFormatException:
+        checker.report(sha, "badObjectSha1")
+    if order[1:2] != [b"type"] or tag._object_class is None:
+        checker.report(sha, "missingTypeEntry")
+    elif getattr(tag._object_class, "type_name", None) not in _TAG_TYPES:
+        checker.report(sha, "badType")
+    if order[2:3] != [b"tag"] or tag._name is None:
+        checker.report(sha, "missingTagEntry")
+    elif not tag._name:
+        checker.report(sha, "badTagName", "empty")
+    if order[3:4] != [b"tagger"] or tag._tagger is None:
+        checker.report(sha, "missingTaggerEntry")
+    else:
+        try:
+            check_identity(tag._tagger, "bad tagger")
+        except ObjectFormatException:
+            checker.report(sha, _identity_problem(tag._tagger))
+        if tag._tag_time is None:
+            checker.report(sha, "badDate")
+        else:
+            try:
+                check_time(tag._tag_time)
+            except ObjectFormatException:
+                checker.report(sha, "badDateOverflow")
+    return tag._object_sha

@@ -52,6 +52,7 @@ from dulwich.repo import Repo
 from dulwich.server import Backend, UploadPackHandler
 
 from forge.git import fetch, packs
+from forge.git.fsck import FsckPolicy
 from forge.git.integrity import IntegrityError, ObjectChecker, format_size
 from forge.git.quarantine import receive_checked
 from forge.git.refs import RefUpdate, check_ref_name, recent_tips
@@ -297,8 +298,12 @@ def receive_pack(
     write: Callable[[bytes], object],
     apply_updates: ApplyUpdates,
     max_object_bytes: int,
+    fsck: FsckPolicy | None = None,
 ) -> None:
-    """Answer a push: read commands and pack, check everything, then let the callback apply."""
+    """Answer a push: read commands and pack, check everything, then let the callback apply.
+
+    `fsck` weighs each problem the object checks find (`forge.git.fsck`); those it lets
+    through are shown to the pusher as `remote: warning:` lines, as git shows them."""
     proto = ReceivableProtocol(body.recv, write)
     commands, capabilities = _read_commands(proto)
     if commands is None:
@@ -323,7 +328,7 @@ def receive_pack(
     try:
         if any(not u.deleted for u in commands):
             try:
-                checker = ObjectChecker(max_object_bytes)
+                checker = ObjectChecker(max_object_bytes, fsck)
                 objects_dir = Path(repo.object_store.path)
                 quarantine = receive_checked(objects_dir, body.read, body.recv, checker)
                 tips = [u.new for u in commands if not u.deleted]
@@ -363,6 +368,11 @@ def receive_pack(
                 reason = _disk_full_reason(exc)
                 refuse_all(reason, reason, f"error: {reason}")
                 return
+            for warning in checker.warnings:
+                session.say(f"warning: {warning}")
+            if checker.warning_count > len(checker.warnings):
+                more = checker.warning_count - len(checker.warnings)
+                session.say(f"warning: and {more} more objects with warnings")
             if checked > 500:
                 session.say(f"Checked {checked} new objects.")
         incoming = Incoming(quarantine, repo) if quarantine is not None else None

@@ -28,6 +28,9 @@ class Repository(Base):
     fork_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("repositories.id", ondelete="SET NULL"), nullable=True
     )
+    # The repository's own severities of the pushed-object checks, "msgId=severity,..." as
+    # git's receive.fsck.<msg-id> (forge.git.fsck); empty: the site's.
+    fsck: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Numbers of changes (#1, #2, ...) are handed out from here.
     last_change_number: Mapped[int] = mapped_column(Integer, default=0)
 

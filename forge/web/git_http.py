@@ -25,10 +25,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from forge.accounts import users as accounts
 from forge.accounts.permissions import role_of
+from forge.config import ConfigError
 from forge.db import RETRY_AFTER, DatabaseUnavailable, unavailable_reason
 from forge.errors import ForgeError, Throttled
+from forge.git import fsck, smart_http
 from forge.git import refs as git_refs
-from forge.git import smart_http
 from forge.models import Repository, User
 from forge.repos import refs as ref_service
 from forge.repos.repositories import disk_path, find_repository
@@ -60,6 +61,10 @@ class GitHTTP:
         self.wrapped = wrapped
         self.settings = flask_app.extensions["forge.settings"]
         self.database = flask_app.extensions["forge.db"]
+        try:  # read once, so a mistyped FORGE_FSCK stops the start rather than every push
+            self.fsck_site = fsck.parse_overrides(self.settings.fsck)
+        except ValueError as exc:
+            raise ConfigError(f"FORGE_FSCK: {exc}") from None
 
     def __call__(self, environ, start_response):
         match = ROUTE.match(environ.get("PATH_INFO", ""))
@@ -99,12 +104,14 @@ class GitHTTP:
             raise _Answer("401 Unauthorized", "Authentication required.", _challenge())
 
         refusal = None  # why every ref of this push is refused without a look
+        policy = None
         try:
             with self.database.session() as session:
                 user = self._authenticate(session, environ)
                 # Readers may start a push too (refs/for/*); the hooks judge each ref.
                 repository, path = self._repository(session, owner, name, user, writing)
                 repository_id, pusher_id = repository.id, (user.id if user else None)
+                policy = fsck.FsckPolicy(self.fsck_site, fsck.stored_overrides(repository.fsck))
         except DATABASE_ERRORS as exc:
             _unavailable(exc, environ)
             if not (writing and action == "git-receive-pack"):
@@ -146,7 +153,9 @@ class GitHTTP:
                 smart_http.advertise_refs(git, service, write)
             elif writing:
                 apply = self._ref_applier(git, repository_id, pusher_id, environ)
-                smart_http.receive_pack(git, body, write, apply, self.settings.max_object_bytes)
+                smart_http.receive_pack(
+                    git, body, write, apply, self.settings.max_object_bytes, policy
+                )
             else:
                 smart_http.upload_pack(git, body, write)
         except smart_http.CLIENT_GONE:
