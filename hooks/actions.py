@@ -5,7 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from forge import outbox
-from forge.db import utcnow
+from forge.db import after_rollback, utcnow
+from forge.git.refs import RefUpdate
 from forge.models import PushEvent
 
 from .context import PushContext
@@ -28,15 +29,35 @@ def record_push(ctx: PushContext) -> None:
 
 
 def adopt_first_branch(ctx: PushContext) -> None:
-    """When the default branch does not exist yet, the first branch pushed becomes it."""
+    """When the default branch does not exist yet, HEAD follows what was pushed, as git and
+    GitHub choose (`first_push_default_branch`)."""
     repo = ctx.repository
     if f"refs/heads/{repo.default_branch}".encode() in ctx.git.refs:
         return
-    for update in ctx.updates:
-        if update.branch and update.created:
-            repo.default_branch = update.branch
-            ctx.git.refs.set_symbolic_ref(b"HEAD", update.ref.encode())
-            return
+    branch = first_push_default_branch(repo.default_branch, ctx.updates)
+    if branch is None or branch == repo.default_branch:
+        return
+    old_branch, git = repo.default_branch, ctx.git
+    repo.default_branch = branch
+    git.refs.set_symbolic_ref(b"HEAD", f"refs/heads/{branch}".encode())
+    # The row goes back if the push is not recorded; HEAD must go back with it.
+    after_rollback(
+        ctx.session,
+        lambda: git.refs.set_symbolic_ref(b"HEAD", f"refs/heads/{old_branch}".encode()),
+    )
+
+
+def first_push_default_branch(current: str, updates: list[RefUpdate]) -> str | None:
+    """The default branch when the first branches land in a repository without its default
+    branch, as git and GitHub choose it: the one already set if it was pushed, else `main`,
+    else `master`, else the first branch in the push's own order. (The first alone made
+    git.git's `bisect` the default: `git push --all` sends branches in alphabetical order.)
+    None when no branch was created."""
+    pushed = [u.branch for u in updates if u.branch is not None and u.created]
+    for branch in (current, "main", "master"):
+        if branch in pushed:
+            return branch
+    return pushed[0] if pushed else None
 
 
 def suggest_change_request(ctx: PushContext) -> None:
