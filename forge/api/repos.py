@@ -14,6 +14,7 @@ from forge.api.pagination import paginate
 from forge.api.shapes import collaborators as collaborator_shapes
 from forge.api.shapes import repos as repo_shapes
 from forge.errors import Invalid
+from forge.git import fsck
 from forge.repos import repositories as repo_service
 from forge.web.context import db, settings
 
@@ -96,6 +97,33 @@ def update_repository(owner: str, name: str):
         default_branch=body_field(body, "default_branch", str),
     )
     return jsonify(_repo_json(repo))
+
+
+# --- object checks (git's receive.fsck.<msg-id>, forge's own endpoint) -----------------------
+
+
+def _fsck_json(repo):
+    policy = repo_service.fsck_policy(repo, settings().fsck)
+    return {
+        "severities": dict(policy.repository),
+        "site": dict(policy.site),
+        "effective": policy.effective(),
+        "always_refused": sorted(fsck.ALWAYS_REFUSED),
+    }
+
+
+@api.get("/repos/<owner>/<name>/fsck")
+def get_fsck_settings(owner: str, name: str):
+    return jsonify(_fsck_json(_repository(owner, name, "admin")))
+
+
+@api.put("/repos/<owner>/<name>/fsck")
+def set_fsck_settings(owner: str, name: str):
+    user = require_scope("repo")
+    repo = _repository(owner, name)
+    severities = body_field(json_body(), "severities", dict, {})
+    repo_service.set_fsck_overrides(db(), repo, user, severities)
+    return jsonify(_fsck_json(repo))
 
 
 @api.delete("/repos/<owner>/<name>")

@@ -12,7 +12,7 @@ from forge.accounts.permissions import ROLES, require
 from forge.accounts.users import find_user
 from forge.db import after_commit, after_rollback, utcnow
 from forge.errors import Invalid, NotFound
-from forge.git import storage
+from forge.git import fsck, storage
 from forge.models import Collaborator, Repository, User
 
 MAX_DESCRIPTION = 350
@@ -155,6 +155,28 @@ def update_repository(
     repo.updated_at = utcnow()
     session.flush()
     return repo
+
+
+def fsck_policy(repo: Repository, site: str) -> fsck.FsckPolicy:
+    """How problems in objects pushed to `repo` weigh: its own setting over the site's
+    (FORGE_FSCK, `site`) over git's defaults."""
+    return fsck.FsckPolicy(fsck.stored_overrides(site), fsck.stored_overrides(repo.fsck))
+
+
+def set_fsck_overrides(session: Session, repo: Repository, actor: User, overrides) -> None:
+    """Replace the repository's own severities ({msg-id: error|warn|ignore}, as git's
+    `receive.fsck.<msg-id>`); Invalid, changing nothing, for an unknown id or severity or a
+    check forge always refuses."""
+    require(session, actor, "admin", repo)
+    if not isinstance(overrides, dict):
+        raise Invalid("severities must be an object of msg-id: severity", field="severities")
+    try:
+        parsed = fsck.parse_overrides(overrides)
+    except ValueError as exc:
+        raise Invalid(str(exc), field="severities") from None
+    repo.fsck = fsck.format_overrides(parsed)
+    repo.updated_at = utcnow()
+    session.flush()
 
 
 def delete_repository(
