@@ -92,7 +92,9 @@ def read_bounded_negotiation(body) -> bytes:
             length = int(bytes(view[position : position + 4]), 16)
         except ValueError:
             break  # the protocol handler says what is wrong with it
-        if length == 0:
+        # A delim-pkt (0001) is a flush to dulwich's reader: counted as one, or a 0001 ended
+        # this count while dulwich read on, past every bound but the size (found by fuzzing).
+        if length in (0, 1):
             flushes += 1
             if flushes > MAX_FLUSHES:
                 raise NegotiationTooLarge(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import zlib
 from collections.abc import Callable
@@ -133,9 +134,19 @@ class RequestBody:
             if not raw:
                 self.eof = True
                 if self.inflater is not None:
-                    self.buffer += self.inflater.flush()
+                    try:
+                        self.buffer += self.inflater.flush()
+                    except zlib.error as exc:
+                        raise GitProtocolError(
+                            f"the request body is not valid gzip: {exc}"
+                        ) from None
                 break
-            chunk = self.inflater.decompress(raw, 65536) if self.inflater is not None else raw
+            try:
+                chunk = self.inflater.decompress(raw, 65536) if self.inflater is not None else raw
+            except zlib.error as exc:
+                # A body that says gzip and is not: a protocol error the web layer answers
+                # with an ERR line, not an exception out of the request (found by fuzzing).
+                raise GitProtocolError(f"the request body is not valid gzip: {exc}") from None
             self.read_bytes += len(chunk)
             self.buffer += chunk
 
@@ -163,6 +174,15 @@ class RequestBody:
         if not self.buffer:
             self._fill(1)
         return self._take(size)
+
+
+class BodyProtocol(ReceivableProtocol):
+    """dulwich's protocol over the request body, reading an empty pkt-line ("0004") as
+    empty: dulwich asserts a read is of at least one byte, and an AssertionError came out
+    of the request (found by fuzzing)."""
+
+    def read(self, size: int) -> bytes:
+        return super().read(size) if size > 0 else b""
 
 
 class _OneRepoBackend(Backend):
@@ -216,7 +236,7 @@ def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object])
             return
         body.unread(request.raw)
     _with_recent_tips(repo)
-    proto = ReceivableProtocol(body.recv, write)
+    proto = BodyProtocol(body.recv, write)
     handler = fetch.ForgeUploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
     handler.handle()
 
@@ -304,7 +324,7 @@ def receive_pack(
 
     `fsck` weighs each problem the object checks find (`forge.git.fsck`); those it lets
     through are shown to the pusher as `remote: warning:` lines, as git shows them."""
-    proto = ReceivableProtocol(body.recv, write)
+    proto = BodyProtocol(body.recv, write)
     commands, capabilities = _read_commands(proto)
     if commands is None:
         return
@@ -400,7 +420,7 @@ def refuse_push(body: RequestBody, write: Callable[[bytes], object], message: st
     """Refuse every ref update of a push without looking at it (forge cannot judge it now):
     read the commands and the pack, so git reads the answer rather than a broken pipe, then
     say why on a `remote:` line and report each ref rejected. Nothing is stored."""
-    proto = ReceivableProtocol(body.recv, write)
+    proto = BodyProtocol(body.recv, write)
     commands, capabilities = _read_commands(proto)
     if commands is None:
         return
@@ -473,16 +493,26 @@ def _read_commands(proto) -> tuple[list[RefUpdate] | None, set[bytes]]:
     line = proto.read_pkt_line()
     if line is None:
         return None, set()
-    line, caps = extract_capabilities(line)
+    try:
+        line, caps = extract_capabilities(line)
+    except ValueError:
+        # dulwich unpacks the line split at NULs into two: a second NUL raised ValueError out
+        # of the request (found by fuzzing).
+        raise GitProtocolError(f"invalid ref update line: {line[:120]!r}") from None
     commands = []
-    while line:
+    while line is not None:  # an empty line ("0004") is not a flush: refused, as git does
         parts = line.rstrip(b"\n").split(b" ", 2)
-        if len(parts) != 3 or len(parts[0]) != 40 or len(parts[1]) != 40:
+        # The ids must be hex, as git's receive-pack requires: anything else raised
+        # UnicodeDecodeError out of the request, or reached the hooks as an id (fuzzing).
+        if len(parts) != 3 or not all(_HEX_ID.fullmatch(part) for part in parts[:2]):
             raise GitProtocolError(f"invalid ref update line: {line[:120]!r}")
         old, new, ref = parts
         commands.append(RefUpdate(ref.decode("utf-8", "replace"), old.decode(), new.decode()))
         line = proto.read_pkt_line()
     return commands, set(caps)
+
+
+_HEX_ID = re.compile(rb"[0-9a-f]{40}")
 
 
 def _read_push_options(proto) -> dict[str, str]:
