@@ -142,10 +142,13 @@ class ObjectChecker:
             tagged = _check_tag(self, sha, chunks)
             self._name(sha, "tagged object", (tagged,))
         else:
-            obj = ShaFile.from_raw_chunks(kind, chunks, sha)
+            try:
+                obj = ShaFile.from_raw_chunks(kind, chunks, sha)
+            except _UNPARSEABLE as exc:
+                self.report(sha, "badObject", str(exc))
             try:
                 obj.check()
-            except ObjectFormatException as exc:
+            except _UNPARSEABLE as exc:  # IndexError: dulwich's check of an empty identity
                 # Returns only for what a setting may let through, an author's or
                 # committer's line: dulwich checked the tree and parents before those.
                 self.report(sha, _commit_problem(obj, str(exc)), str(exc))
@@ -328,6 +331,9 @@ def _commit_problem(commit: ShaFile, error: str) -> str:
     return "badObject"
 
 
+# What dulwich raises on bytes it cannot read as a commit or tag at all.
+_UNPARSEABLE = (ObjectFormatException, ValueError, KeyError, IndexError, TypeError)
+
 _TAG_TYPES = frozenset({b"commit", b"tree", b"blob", b"tag"})
 
 
@@ -337,11 +343,11 @@ def _check_tag(checker: ObjectChecker, sha: bytes, chunks: list[bytes]) -> bytes
     Not dulwich's Tag.check, which refuses a tag without a tagger: git's own v0.99 is one
     (missingTaggerEntry, a note in git's eyes).
     """
-    tag = ShaFile.from_raw_chunks(Tag.type_num, chunks, sha)
     try:
+        tag = ShaFile.from_raw_chunks(Tag.type_num, chunks, sha)
         headers = [name for name, _value in _parse_message(chunks)]
         tag.object  # noqa: B018 - parses the tag, raising on what cannot be read at all
-    except (ObjectFormatException, ValueError, KeyError) as exc:
+    except _UNPARSEABLE as exc:
         checker.report(sha, "badObject", str(exc))
         raise AssertionError("badObject is always refused") from None
     order = [h for h in headers if h in (b"object", b"type", b"tag", b"tagger")]
@@ -364,7 +370,7 @@ def _check_tag(checker: ObjectChecker, sha: bytes, chunks: list[bytes]) -> bytes
     else:
         try:
             check_identity(tag._tagger, "bad tagger")
-        except ObjectFormatException:
+        except (ObjectFormatException, IndexError):  # IndexError: an empty tagger
             checker.report(sha, _identity_problem(tag._tagger))
         if tag._tag_time is None:
             checker.report(sha, "badDate")
