@@ -31,6 +31,13 @@ ENVIRONMENT = {
     "FORGE_CI_MEMORY_MB": "address space a CI job may use, in MiB (2048)",
     "FORGE_CI_PROCESSES": "processes a CI job's user may run at once (RLIMIT_NPROC) (256)",
     "FORGE_CI_FILE_MB": "largest file a CI job may write, in MiB (1024)",
+    "FORGE_CI_DISK_MB": "disk a CI job may fill (its workspace, /tmp and /dev/shm together), "
+    "in MiB; a job past it is stopped and fails (2048)",
+    "FORGE_CI_MOUNTS": "host directories CI jobs see read-only besides the system's own (/usr, "
+    "/etc, /opt and the /bin, /lib links), comma-separated absolute paths (none)",
+    "FORGE_CI_UID_BASE": "when forge runs as root, each CI job runs under a user id of its own "
+    "from FORGE_CI_UID_BASE up (1900000000)",
+    "FORGE_CI_UIDS": "how many such user ids: CI jobs one machine runs at once, at most (1024)",
     "FORGE_CI_NETWORK": "1: jobs that set `network: true` get the network (unset: none do)",
     "FORGE_CI_UNSANDBOXED": "1: run CI jobs without bubblewrap when `bwrap` is missing (unsafe)",
     "FORGE_CI_BWRAP": "the bubblewrap command CI jobs run in (bwrap)",
@@ -81,6 +88,10 @@ class CiLimits:
     memory_mb: int = 2048
     processes: int = 256
     file_mb: int = 1024
+    disk_mb: int = 2048
+    mounts: tuple[str, ...] = ()
+    uid_base: int = 1_900_000_000
+    uid_count: int = 1024
     network: bool = False
     unsandboxed: bool = False
     bwrap: str = "bwrap"
@@ -94,6 +105,10 @@ class CiLimits:
             memory_mb=_int(env, "FORGE_CI_MEMORY_MB", 2048),
             processes=_int(env, "FORGE_CI_PROCESSES", 256),
             file_mb=_int(env, "FORGE_CI_FILE_MB", 1024),
+            disk_mb=_int(env, "FORGE_CI_DISK_MB", 2048),
+            mounts=_mounts(env, "FORGE_CI_MOUNTS"),
+            uid_base=_int(env, "FORGE_CI_UID_BASE", 1_900_000_000, minimum=1000, maximum=1 << 31),
+            uid_count=_int(env, "FORGE_CI_UIDS", 1024, maximum=1 << 20),
             network=env.get("FORGE_CI_NETWORK", "").strip() == "1",
             unsandboxed=env.get("FORGE_CI_UNSANDBOXED", "").strip() == "1",
             bwrap=env.get("FORGE_CI_BWRAP", "").strip() or "bwrap",
@@ -107,6 +122,10 @@ class CiLimits:
             "FORGE_CI_MEMORY_MB": str(self.memory_mb),
             "FORGE_CI_PROCESSES": str(self.processes),
             "FORGE_CI_FILE_MB": str(self.file_mb),
+            "FORGE_CI_DISK_MB": str(self.disk_mb),
+            "FORGE_CI_MOUNTS": ",".join(self.mounts),
+            "FORGE_CI_UID_BASE": str(self.uid_base),
+            "FORGE_CI_UIDS": str(self.uid_count),
             "FORGE_CI_NETWORK": "1" if self.network else "",
             "FORGE_CI_UNSANDBOXED": "1" if self.unsandboxed else "",
             "FORGE_CI_BWRAP": self.bwrap,
@@ -334,7 +353,9 @@ def load_or_create_secret(path: Path) -> str:
     return key
 
 
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _int(
+    env: dict[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -348,6 +369,8 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
             if minimum == 1
             else f"{name} must be at least {minimum}, not {value}"
         )
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value
 
 
@@ -363,6 +386,15 @@ def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _mounts(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """Absolute directories other than the root itself, which would show the host whole."""
+    paths = _list(env, name)
+    for path in paths:
+        if not path.startswith("/") or os.path.normpath(path) == "/":
+            raise ConfigError(f"{name} must hold absolute paths below /, not {path!r}")
+    return tuple(os.path.normpath(path) for path in paths)
 
 
 def _delays(env: dict[str, str], name: str) -> tuple[int, ...]:

@@ -178,7 +178,11 @@ def test_the_job_still_sees_nothing_of_forge_home(git, hosted_repo, tmp_path, da
     assert len(list(settings.repos_dir.rglob("*.git"))) >= 2
     assert settings.home.stat().st_mode & 0o777 == 0o700
     log = passed_job_log(database, settings, sha, "look")
-    user = 65534 if os.geteuid() == 0 else os.geteuid()
+    user = int(log.split("user ", 1)[1].split(" ", 1)[0])
+    if os.geteuid() == 0:  # a user id of the job's own, from the range
+        assert settings.ci.uid_base <= user < settings.ci.uid_base + settings.ci.uid_count
+    else:
+        assert user == os.geteuid()
     assert log.startswith(f"user {user} in /workspace\n")
     assert "No such file or directory" in log
     assert "Read-only file system" in log
@@ -216,8 +220,8 @@ sys.modules["ci_sandbox"] = ci_sandbox
 spec.loader.exec_module(ci_sandbox)
 home, script = Path(sys.argv[2]), sys.argv[3]
 sandbox = ci_sandbox.Sandbox(
-    workspace=home / "workspaces" / "ci-1-1", hidden=[home], timeout=60, memory_mb=2048,
-    processes=256, file_mb=100, log_limit=1 << 20, bwrap=shutil.which("bwrap"),
+    workspace=home / "workspaces" / "ci-1-1" / "workspace", hidden=[home], timeout=60,
+    memory_mb=2048, processes=256, file_mb=100, log_limit=1 << 20, bwrap=shutil.which("bwrap"),
 )
 outcome = ci_sandbox.run_script(script, {}, sandbox, home / "logs" / "job.log", lambda: False)
 print(outcome.state, outcome.reason)
@@ -254,7 +258,7 @@ def test_as_an_ordinary_user_the_suites_pass_too():
         shutil.copy(ci_sandbox.__file__, base / "ci_sandbox.py")
         (base / "driver.py").write_text(DRIVER)
         home = base / "home"
-        workspace = home / "workspaces" / "ci-1-1"
+        workspace = home / "workspaces" / "ci-1-1" / "workspace"
         for name, content in {**PYTHON_PACKAGE, **MAKE_PROJECT}.items():
             (workspace / name).parent.mkdir(parents=True, exist_ok=True)
             (workspace / name).write_text(content)
@@ -287,21 +291,23 @@ def test_as_an_ordinary_user_the_suites_pass_too():
 
 
 def test_the_sandbox_binds_the_workspace_at_a_path_of_its_own():
-    """The host's top-level entries are bound one by one (none at /workspace), so the
-    workspace gets a path of its own wherever $FORGE_HOME is; /tmp is fresh and writable."""
+    """Only the system's directories are bound (none at /workspace, and not the host's root
+    whole), so the workspace gets a path of its own wherever $FORGE_HOME is; /tmp and
+    /dev/shm are the job's own, beside its workspace."""
     sandbox = ci_sandbox.Sandbox(
-        workspace=Path("/srv/forge/workspaces/ci-1-1"),
-        hidden=[Path("/srv/forge"), Path("/tmp/pytest/home")],
+        workspace=Path("/opt/forge/workspaces/ci-1-1/workspace"),
+        hidden=[Path("/opt/forge"), Path("/srv/forge"), Path("/tmp/pytest/home")],
         timeout=1,
         memory_mb=1,
         processes=1,
         file_mb=1,
         log_limit=1,
     )
-    argv = " ".join(ci_sandbox.bwrap_argv("bwrap", sandbox, ["true"], as_nobody=True))
-    assert " --tmpfs /srv/forge " in argv
-    assert " --bind /srv/forge/workspaces/ci-1-1 /workspace --chdir /workspace " in argv
-    assert " --perms 1777 --tmpfs /tmp " in argv
-    assert "/tmp/pytest/home" not in argv  # in /tmp, a fresh tmpfs already
+    argv = " ".join(ci_sandbox.bwrap_argv("bwrap", sandbox, ["true"], as_root=True))
+    scratch = "/opt/forge/workspaces/ci-1-1"
+    assert " --tmpfs /opt/forge " in argv  # within a directory shown: hidden
+    assert "/srv" not in argv and "/tmp/pytest" not in argv  # not shown at all
+    assert f" --bind {scratch}/workspace /workspace --chdir /workspace " in argv
+    assert f" --bind {scratch}/tmp /tmp --bind {scratch}/shm /dev/shm " in argv
     assert " / / " not in argv  # the host's root is not bound whole
     assert " --remount-ro / " in argv

@@ -7,7 +7,7 @@
         env: {PYTHONHASHSEED: 0}  # extra environment variables
         needs: [lint]             # jobs that must pass first
         network: false            # true asks for the network (the admin must allow it)
-        limits: {memory_mb: 512, processes: 64, file_mb: 100}  # lower than the admin's caps
+        limits: {memory_mb: 512, processes: 64, file_mb: 100, disk_mb: 500}  # under the caps
 
 A malformed file raises `CiConfigError` naming the line and the field.
 """
@@ -26,7 +26,7 @@ DEFAULT_TIMEOUT = 600
 JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 JOB_FIELDS = ("run", "timeout", "env", "needs", "network", "limits")
-LIMIT_FIELDS = ("memory_mb", "processes", "file_mb")
+LIMIT_FIELDS = ("memory_mb", "processes", "file_mb", "disk_mb")
 
 
 class CiConfigError(Exception):
@@ -170,6 +170,7 @@ def _job(name: str, node: yaml.Node, limits: CiLimits) -> JobSpec:
                 "memory_mb": limits.memory_mb,
                 "processes": limits.processes,
                 "file_mb": limits.file_mb,
+                "disk_mb": limits.disk_mb,
             }
             for limit, limit_key, limit_value in _mapping(value, where):
                 if limit not in LIMIT_FIELDS:

@@ -12,6 +12,7 @@ Each job reports a commit status `ci/<job>` that links to its log page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -527,40 +528,46 @@ def execute(database: Database, settings: Settings, job_id: int, attempt: int, o
         refusal = NO_SANDBOX
     elif definition.get("network") and not limits.network:
         refusal = "the job asks for the network (network: true), which this forge does not allow"
-    workspace = scratch = settings.workspaces_dir / f"ci-{job_id}-{attempt}"
+    scratch = settings.workspaces_dir / f"ci-{job_id}-{attempt}"
     outcome = None
     try:
         if refusal is None:
             if bwrap is None and os.geteuid() == 0:
-                workspace, scratch = _unsandboxed_workspace(job_id, attempt)
-            shutil.rmtree(workspace, ignore_errors=True)
+                scratch = _unsandboxed_scratch(job_id, attempt)
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir(mode=0o711, parents=True)
+            workspace = scratch / "workspace"
             checkout(repo_path, sha, workspace)
-            sandbox = ci_sandbox.Sandbox(
-                workspace=workspace,
-                hidden=[settings.home],
-                timeout=min(definition.get("timeout", 600), limits.max_timeout),
-                memory_mb=min(definition["limits"].get("memory_mb", 1 << 30), limits.memory_mb),
-                processes=min(definition["limits"].get("processes", 1 << 30), limits.processes),
-                file_mb=min(definition["limits"].get("file_mb", 1 << 30), limits.file_mb),
-                log_limit=limits.log_limit,
-                network=bool(definition.get("network")),
-                bwrap=bwrap,
-            )
-            env = {
-                **definition.get("env", {}),
-                "FORGE_CI": "true",
-                "CI_COMMIT_SHA": sha,
-                "CI_REF": ref,
-                "CI_JOB": name,
-                "CI_RUN_ID": str(run_id),
-            }
-            outcome = ci_sandbox.run_script(
-                script, env, sandbox, path, _stop_check(database, job_id, attempt)
-            )
-    except (CheckoutError, OSError) as exc:
+            with _job_user(settings) as uid:
+                sandbox = ci_sandbox.Sandbox(
+                    workspace=workspace,
+                    hidden=[settings.home, settings.repos_dir, settings.logs_dir],
+                    timeout=min(definition.get("timeout", 600), limits.max_timeout),
+                    memory_mb=_capped(definition, "memory_mb", limits.memory_mb),
+                    processes=_capped(definition, "processes", limits.processes),
+                    file_mb=_capped(definition, "file_mb", limits.file_mb),
+                    disk_mb=_capped(definition, "disk_mb", limits.disk_mb),
+                    log_limit=limits.log_limit,
+                    network=bool(definition.get("network")),
+                    bwrap=bwrap,
+                    mounts=limits.mounts,
+                    uid=uid,
+                )
+                env = {
+                    **definition.get("env", {}),
+                    "FORGE_CI": "true",
+                    "CI_COMMIT_SHA": sha,
+                    "CI_REF": ref,
+                    "CI_JOB": name,
+                    "CI_RUN_ID": str(run_id),
+                }
+                outcome = ci_sandbox.run_script(
+                    script, env, sandbox, path, _stop_check(database, job_id, attempt)
+                )
+    except (CheckoutError, OSError, ci_sandbox.NoJobUser) as exc:
         refusal = f"forge could not prepare the job: {exc}"
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        ci_sandbox.remove_tree(scratch)
     if refusal is not None:
         with open(path, "ab") as log:
             log.write(f"[forge: {refusal}]\n".encode())
@@ -579,17 +586,28 @@ def execute(database: Database, settings: Settings, job_id: int, attempt: int, o
         return job.state
 
 
-def _unsandboxed_workspace(job_id: int, attempt: int) -> tuple[Path, Path]:
-    """The workspace of a job run without a sandbox as root, and the directory to remove after.
+def _unsandboxed_scratch(job_id: int, attempt: int) -> Path:
+    """The directory of a job run without a sandbox as root.
 
-    Such a job runs as nobody and sees the host's paths, where $FORGE_HOME is closed to it
-    (in the sandbox the workspace is bound at a path of its own instead): so its workspace
-    goes in a directory of the system's temporary one that nobody may pass through but not
-    list.
+    Such a job runs under its own user id and sees the host's paths, where $FORGE_HOME is
+    closed to it (in the sandbox its directories are bound at paths of their own instead):
+    so they go in a directory of the system's temporary one that the job may pass through
+    but not list (mode 711).
     """
-    scratch = Path(tempfile.mkdtemp(prefix=f"forge-ci-{job_id}-{attempt}-"))
-    scratch.chmod(0o711)
-    return scratch / "workspace", scratch
+    return Path(tempfile.mkdtemp(prefix=f"forge-ci-{job_id}-{attempt}-"))
+
+
+def _job_user(settings: Settings):
+    """As root, a user id of the job's own for as long as it runs; otherwise forge's own."""
+    if os.geteuid() != 0:
+        return contextlib.nullcontext(None)
+    limits = settings.ci
+    return ci_sandbox.JobUsers(limits.uid_base, limits.uid_count).take()
+
+
+def _capped(definition: dict, name: str, cap: int) -> int:
+    """The job's own limit `name` from its `limits:`, never past the admin's cap."""
+    return min(definition["limits"].get(name, cap), cap)
 
 
 def _stop_check(database: Database, job_id: int, attempt: int) -> Callable[[], bool]:
