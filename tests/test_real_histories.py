@@ -106,7 +106,7 @@ def warnings(stderr: str) -> list[str]:
 
 
 def test_flask_is_accepted_with_gits_warnings_and_head_on_main(
-    histories, git, hosted_repo, settings, database
+    histories, git, hosted_repo, settings, database, api
 ):
     repo = hosted_repo("alice", "flask")
     result, seconds = push(git, histories["flask"], repo, *ALL_REFS)
@@ -119,6 +119,10 @@ def test_flask_is_accepted_with_gits_warnings_and_head_on_main(
     )
     # flask has both main and master: main, as git and GitHub choose.
     assert head_of(settings, database, repo) == ("ref: refs/heads/main", "main")
+    # And an admin changes it as on GitHub: PATCH /repos/{o}/{r} with default_branch.
+    answer = api("PATCH", "/repos/alice/flask", repo.token, json={"default_branch": "master"})
+    assert answer.status_code == 200 and answer.json()["default_branch"] == "master"
+    assert head_of(settings, database, repo) == ("ref: refs/heads/master", "master")
 
 
 def test_a_repository_setting_error_refuses_flask_naming_the_msg_id(
