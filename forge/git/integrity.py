@@ -58,10 +58,11 @@ def dangerous_name(name: bytes) -> str | None:
     if "/" in text or "\0" in text:
         return "fullPathname"
     folded = unicodedata.normalize("NFC", text.translate(_HFS_IGNORED)).lower()
-    # Windows drops trailing dots and spaces, reads "\\" as a separator, and "git~1" is the
-    # 8.3 short name of ".git".
+    # Windows drops trailing dots and spaces, reads "\\" as a separator, "git~1" is the 8.3
+    # short name of ".git", and NTFS reads ".git::$INDEX_ALLOCATION" or ".git:x" as a stream
+    # of ".git" itself (CVE-2019-1352): only what comes before a ":" names the file.
     for part in folded.split("\\"):
-        stripped = part.rstrip(". ")
+        stripped = part.split(":", 1)[0].rstrip(". ")
         if stripped in (".git", "git~1"):
             return "hasDotgit"
         if not stripped:  # "..", ".", "...", ". ", or an empty part of "a\\\\b"
