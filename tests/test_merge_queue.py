@@ -14,7 +14,7 @@ from sqlalchemy import select
 from support.ci import work
 
 from forge.accounts import users as accounts
-from forge.gate import votes
+from forge.gate import quality_gate
 from forge.models import Change, CiRun, MergeQueueEntry, Vote
 from forge.queue import connect
 from forge.repos import repositories as repos
@@ -408,7 +408,7 @@ def test_the_queue_page_and_api_respect_privacy_and_roles(
         alice = accounts.get_user(session, "alice")
         repository = repos.get_repository(session, "alice", "project", alice)
         repos.set_collaborator(session, repository, alice, "dave", "read")
-        votes.update_gate(session, alice, repository, auto_submit=False)
+        quality_gate.update_gate(session, alice, repository, auto_submit=False)
     login("alice")
     url = f"/alice/project/pull/{a}"
     head = p.change_row(a).head_sha

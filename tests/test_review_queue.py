@@ -15,7 +15,7 @@ from support.browser import shot, sign_in, watch_console
 
 from forge.accounts import users as accounts
 from forge.db import utcnow
-from forge.gate import votes
+from forge.gate import labels as label_service
 from forge.models import Change, User
 from forge.models.quality import ReviewClaim
 from forge.repos import repositories as repo_service
@@ -224,7 +224,7 @@ def test_filters_by_repository_and_label(forge_peers, api, hosted_repo, database
     with database.session() as session:
         alice = accounts.get_user(session, "alice")
         tool = repo_service.find_repository(session, "alice", "tool")
-        votes.save_label(session, alice, tool, votes.LabelSpec("QA-Tested", -2, 2))
+        label_service.save_label(session, alice, tool, label_service.LabelSpec("QA-Tested", -2, 2))
     assert queue(api, peers, "dave", label="QA-Tested") == [("alice/tool", in_tool, 0)]
     vote(api, peers, "carol", in_tool, 1, label="QA-Tested", repo="alice/tool")
     assert queue(api, peers, "dave", label="QA-Tested") == [("alice/tool", in_tool, 1)]

@@ -21,6 +21,7 @@ from support.ci import work
 from forge.accounts import privileges, trust
 from forge.accounts import users as accounts
 from forge.ci.runs import _is_newcomer
+from forge.gate import quality_gate
 from forge.gate import votes as vote_service
 from forge.models import Change
 from forge.models.quality import TrustEdge
@@ -318,7 +319,7 @@ def test_fifty_sybils_weigh_no_more_than_the_trust_honest_people_gave_them(
         # All fifty +1 on the change: nowhere near the quorum, and no approval among them.
         for user in ring:
             vote_service.record_vote(session, user, change, "Code-Review", 1)
-        status = vote_service.submit_status(session, settings.repos_dir, change)
+        status = quality_gate.submit_status(session, settings.repos_dir, change)
         assert status.ready is False
         assert "needs +2 or a quorum of 2.0 weighted +1" in status.unmet[0]
 

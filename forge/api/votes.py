@@ -24,14 +24,16 @@ from forge.api.bodies import body_field, json_body
 from forge.api.pulls import pull_of
 from forge.api.shapes import gate as gate_shapes
 from forge.errors import Invalid, NotFound
+from forge.gate import labels as label_service
+from forge.gate import quality_gate, tally
 from forge.gate import votes as vote_service
 from forge.repos.repositories import get_repository
 from forge.web.context import db, settings
 
 
 def _answer(change, status: int = 200, **extra):
-    views = vote_service.votes_of(db(), change)
-    state = vote_service.submit_status(db(), settings().repos_dir, change, views=views)
+    views = tally.votes_of(db(), change)
+    state = quality_gate.submit_status(db(), settings().repos_dir, change, views=views)
     return jsonify({**extra, **gate_shapes.votes_answer(views, state)}), status
 
 
@@ -64,7 +66,7 @@ def create_vote(owner: str, name: str, number: int):
     mine = None
     if recorded.vote is not None:
         mine = next(
-            (v for v in vote_service.votes_of(db(), change) if v.user_id == user.id
+            (v for v in tally.votes_of(db(), change) if v.user_id == user.id
              and v.label == recorded.vote.label),
             None,
         )  # fmt: skip
@@ -79,8 +81,8 @@ def create_vote(owner: str, name: str, number: int):
 @api.get("/repos/<owner>/<name>/quality-gate")
 def get_quality_gate(owner: str, name: str):
     repo = get_repository(db(), owner, name, repo_viewer())
-    gate = vote_service.gate_of(db(), repo)
-    return jsonify(gate_shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
+    gate = quality_gate.gate_of(db(), repo)
+    return jsonify(gate_shapes.quality_gate(gate, label_service.labels_of(db(), repo)))
 
 
 @api.put("/repos/<owner>/<name>/quality-gate")
@@ -89,7 +91,7 @@ def put_quality_gate(owner: str, name: str):
     repo = get_repository(db(), owner, name, repo_viewer())
     body = json_body()
     labels = body_field(body, "labels", list)
-    gate = vote_service.update_gate(
+    gate = quality_gate.update_gate(
         db(),
         user,
         repo,
@@ -100,16 +102,16 @@ def put_quality_gate(owner: str, name: str):
         community_quorum=body.get("community_quorum"),
         labels=[_label_spec(item) for item in labels] if labels is not None else None,
     )
-    return jsonify(gate_shapes.quality_gate(gate, vote_service.labels_of(db(), repo)))
+    return jsonify(gate_shapes.quality_gate(gate, label_service.labels_of(db(), repo)))
 
 
-def _label_spec(item) -> vote_service.LabelSpec:
+def _label_spec(item) -> label_service.LabelSpec:
     if not isinstance(item, dict):
         raise Invalid("each label must be an object with name, min and max", field="labels")
     for key in ("name", "min", "max"):
         if key not in item:
             raise Invalid(f"each label needs {key}", field=key)
-    return vote_service.LabelSpec(
+    return label_service.LabelSpec(
         name=item["name"],
         min_value=item["min"],
         max_value=item["max"],

@@ -34,10 +34,12 @@ from sqlalchemy.orm import Session
 
 from forge import events, outbox
 from forge.accounts.permissions import ROLE_RANK, can, require, role_of
+from forge.accounts.privileges import VERIFIED
 from forge.ci.config import CONFIG_PATH
 from forge.db import Database, after_commit, after_rollback, utcnow
 from forge.errors import Forbidden, Invalid, NotFound
-from forge.gate import merging
+from forge.gate import merging, quality_gate
+from forge.gate import votes as vote_service
 from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.checkout import read_file_at
@@ -139,11 +141,10 @@ def queue_in_use(session: Session, repos_dir: Path, change: Change) -> bool:
     """Does Merge mean "add to the merge queue" for this change? When its branch's queue has
     entries (merging past them would invalidate what they test), or when the quality gate is
     on and the branch has CI to run on the speculative merge."""
-    from forge.gate import votes
 
     if active_entries(session, change.repository, change.base_branch):
         return True
-    if not votes.gate_of(session, change.repository).enabled:
+    if not quality_gate.gate_of(session, change.repository).enabled:
         return False
     with open_git(repos_dir, change.repository) as git:
         tip = git_refs.current_value(git, f"refs/heads/{change.base_branch}")
@@ -215,14 +216,13 @@ def enqueue(
     admins; the bypass and what it skipped are on the change's timeline. CI still tests the
     speculative merge: a bypass skips the votes, never the test.
     """
-    from forge.gate import votes
 
     require(session, actor, "write", change.repository)
     _check_can_enter(session, change, method)
-    status = votes.submit_status(session, repos_dir, change)
+    status = quality_gate.submit_status(session, repos_dir, change)
     bypass = False
     if not status.ready:
-        if not votes.admin_may_bypass(session, actor, change):
+        if not quality_gate.admin_may_bypass(session, actor, change):
             raise Invalid(
                 f"change #{change.number} cannot be submitted yet: " + "; ".join(status.unmet),
                 field="submit",
@@ -362,16 +362,15 @@ def consider(
     set): a submittable change enters its queue when the gate's auto-submit is on or someone
     enabled auto-merge; a queued change that stopped being submittable (a veto arrived)
     leaves it, unless an admin queued it past its requirements."""
-    from forge.gate import votes
 
     if change.state != "open":
         return None
     entry = active_entry(session, change)
-    gate = votes.gate_of(session, change.repository)
+    gate = quality_gate.gate_of(session, change.repository)
     auto = (gate.enabled and gate.auto_submit) or change.auto_merge_method is not None
     if entry is None and not auto:
         return None
-    status = votes.submit_status(session, repos_dir, change)
+    status = quality_gate.submit_status(session, repos_dir, change)
     if entry is not None:
         if not status.ready and not entry.bypass:
             _leave(
@@ -389,7 +388,11 @@ def consider(
     method = change.auto_merge_method or "merge"
     # Whoever's action submits it: who enabled auto-merge, else (auto-submit) whose vote made
     # it submittable; never someone who took no part.
-    by = change.auto_merge_by if change.auto_merge_method else votes.decider_of(session, change)
+    by = (
+        change.auto_merge_by
+        if change.auto_merge_method
+        else quality_gate.decider_of(session, change)
+    )
     why = "auto-merge" if change.auto_merge_method else "auto-submit"
     return _enter(session, change, method, by, base_url, why=why)
 
@@ -681,12 +684,11 @@ def _merger(session: Session, entry: MergeQueueEntry) -> User:
     """Who the change lands as: whoever queued it (pressed Merge, enabled auto-merge, or gave
     the vote that made it submittable), else whose vote makes it submittable now; never an
     account that took no part. Without either it lands as forge's own identity."""
-    from forge.gate import votes
 
     by = session.get(User, entry.enqueued_by_id) if entry.enqueued_by_id else None
     if by is not None and by.is_active:
         return by
-    return votes.decider_of(session, entry.change) or votes.ci_voter(session)
+    return quality_gate.decider_of(session, entry.change) or vote_service.ci_voter(session)
 
 
 def _landing_role(session: Session, entry: MergeQueueEntry, merger: User) -> str:
@@ -703,11 +705,10 @@ def _land(session, repos_dir, git, entry: MergeQueueEntry, tip: str, config, ste
     """Fast-forward the branch to exactly the tested commit; True if it moved. A change that
     stopped being submittable while CI ran (a veto, a maintainer's Verified -1) leaves the
     queue instead, unless an admin queued it past its requirements."""
-    from forge.gate import votes
 
     change, new = entry.change, entry.speculative_sha
     if not entry.bypass:
-        status = votes.submit_status(session, repos_dir, change)
+        status = quality_gate.submit_status(session, repos_dir, change)
         if not status.ready:
             why = "its submit requirements are no longer met: " + "; ".join(status.unmet)
             _leave(session, entry, "removed", why, None, config.base_url)
@@ -732,15 +733,14 @@ def _land(session, repos_dir, git, entry: MergeQueueEntry, tip: str, config, ste
 
 
 def _eject(session, entry: MergeQueueEntry, reason: str, run: CiRun | None, config) -> None:
-    from forge.gate import votes
 
     _leave(session, entry, "ejected", reason, None, config.base_url)
     # A run someone cancelled says nothing about the change: it leaves without a verdict.
     if run is not None and run.state != "cancelled" and entry.change.state == "open":
         # The change's own CI may be green: the merge queue's verdict on the merge is what
         # the next reader must see, until a new patch set passes again.
-        votes.record_vote(
-            session, None, entry.change, votes.VERIFIED, -1,
+        vote_service.record_vote(
+            session, None, entry.change, VERIFIED, -1,
             f"Ejected from the merge queue of {entry.branch}: {reason}"[:1000], via="ci",
         )  # fmt: skip
 

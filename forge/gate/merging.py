@@ -19,7 +19,7 @@ from forge.accounts import reputation
 from forge.accounts.permissions import can, require
 from forge.db import RowBusy, lock_row, utcnow
 from forge.errors import Conflict, Forbidden, Invalid
-from forge.gate.votes import admin_may_bypass, submit_status
+from forge.gate.quality_gate import admin_may_bypass, submit_status
 from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.refs import RefUpdate
@@ -192,7 +192,7 @@ def record_merged(
 def check_submit_requirements(
     session: Session, repos_dir: Path, change: Change, actor: User
 ) -> None:
-    """The quality gate (forge.gate.votes): a change merges once its submit requirements
+    """The quality gate (forge.gate.quality_gate): a change merges once its submit requirements
     are met. A repository admin may merge it anyway, as GitHub lets admins bypass branch
     protection, unless the branch's protection enforces its rules for admins too; what the
     bypass skipped goes on the change's timeline. So a solo owner can always land their work."""

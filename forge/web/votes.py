@@ -23,6 +23,8 @@ from forge.accounts import privileges, reputation, trust
 from forge.accounts.permissions import can
 from forge.accounts.users import get_user
 from forge.errors import Forbidden, Invalid, NotFound
+from forge.gate import labels as label_service
+from forge.gate import quality_gate, tally
 from forge.gate import votes as vote_service
 from forge.repos import repositories as repo_service
 from forge.review import changes as change_service
@@ -59,7 +61,7 @@ class LabelForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=64)])
     min_value = IntegerField("Lowest value", validators=[InputRequired()], default=-1)
     max_value = IntegerField("Highest value", validators=[InputRequired()], default=1)
-    function = SelectField("Rule", choices=[(f, f) for f in vote_service.FUNCTIONS])
+    function = SelectField("Rule", choices=[(f, f) for f in label_service.FUNCTIONS])
     copy_values = StringField("Values kept on a trivial rebase (e.g. -1,1)")
     description = StringField("Description", validators=[Length(max=1000)])
 
@@ -83,12 +85,12 @@ def panel(change) -> dict:
     """What the change page shows of votes: the submit requirements with met or missing, the
     votes by label, and the vote form with the values the viewer may give."""
     session = db()
-    labels = vote_service.labels_of(session, change.repository)
-    views = vote_service.votes_of(session, change)
-    choices = vote_service.voting_choices(session, viewer(), change)
+    labels = label_service.labels_of(session, change.repository)
+    views = tally.votes_of(session, change)
+    choices = tally.voting_choices(session, viewer(), change)
     current = [f"{label.name}={mine}" for label, _values, mine in choices if mine]
     return {
-        "submit": vote_service.submit_status(session, settings().repos_dir, change, views=views),
+        "submit": quality_gate.submit_status(session, settings().repos_dir, change, views=views),
         "vote_groups": [(label, [v for v in views if v.label == label.name]) for label in labels],
         # Each reviewer's record: the share of their settled votes that agreed with outcomes.
         "accuracy": reputation.accuracy_of(session, [v.user_id for v in views if v.user_id]),
@@ -104,13 +106,13 @@ def panel(change) -> dict:
         ],
         "current_vote": current[0] if current else None,
         "own_change": viewer() is not None and viewer().id == change.author_id,
-        "may_bypass": vote_service.admin_may_bypass(session, viewer(), change),
+        "may_bypass": quality_gate.admin_may_bypass(session, viewer(), change),
     }
 
 
 def _option(label, value: int) -> str:
     shown = f"{value:+d}" if value else "0"
-    return f"{label.name} {shown}: {vote_service.meaning(label, value)}"
+    return f"{label.name} {shown}: {label_service.meaning(label, value)}"
 
 
 @bp.route("/<owner>/<name>/pull/<int:number>/votes", methods=["POST"])
@@ -150,15 +152,15 @@ def _admin_repo(owner: str, name: str):
 
 
 def _settings_page(repo, status: int = 200, error: str | None = None, **forms):
-    gate = vote_service.gate_of(db(), repo)
+    gate = quality_gate.gate_of(db(), repo)
     forms.setdefault("gate_form", GateForm(prefix="gate", obj=gate))
     forms.setdefault("label_form", LabelForm(prefix="label"))
     return render_template(
         "settings_quality.html",
         repo=repo,
         gate=gate,
-        labels=vote_service.labels_of(db(), repo),
-        built_in=vote_service.BUILT_IN,
+        labels=label_service.labels_of(db(), repo),
+        built_in=label_service.BUILT_IN,
         delete_form=DeleteLabelForm(prefix="delete"),
         error=error,
         **forms,
@@ -184,7 +186,7 @@ def quality(owner: str, name: str):
     if not form.validate_on_submit():
         return _settings_page(repo, 400, "the quorum must be a number", gate_form=form)
     try:
-        vote_service.update_gate(
+        quality_gate.update_gate(
             db(),
             viewer(),
             repo,
@@ -215,7 +217,7 @@ def save_label(owner: str, name: str):
         return _settings_page(
             repo, 400, "values kept on a rebase: list whole numbers, e.g. -1,1", label_form=form
         )
-    spec = vote_service.LabelSpec(
+    spec = label_service.LabelSpec(
         name=form.name.data.strip(),
         min_value=form.min_value.data,
         max_value=form.max_value.data,
@@ -224,7 +226,7 @@ def save_label(owner: str, name: str):
         description=form.description.data or "",
     )
     try:
-        vote_service.save_label(db(), viewer(), repo, spec)
+        label_service.save_label(db(), viewer(), repo, spec)
     except Invalid as exc:
         return _refused(owner, name, exc, label_form=form)
     flash(f"Label {spec.name} saved.", "success")
@@ -239,7 +241,7 @@ def delete_label(owner: str, name: str):
     if not form.validate_on_submit():
         abort(400, "The form expired; please try again.")
     try:
-        vote_service.delete_label(db(), viewer(), repo, form.name.data)
+        label_service.delete_label(db(), viewer(), repo, form.name.data)
     except Invalid as exc:
         return _refused(owner, name, exc)
     flash(f"Label {form.name.data} removed, with its votes.", "success")

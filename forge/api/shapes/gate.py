@@ -8,7 +8,7 @@ from forge.api.shapes.links import timestamp
 
 
 def vote(view) -> dict:
-    """One vote (forge.gate.votes.VoteView); `user` is the voter's login ("forge-ci" for
+    """One vote (forge.gate.tally.VoteView); `user` is the voter's login ("forge-ci" for
     the Verified forge's CI computes from the ci/* statuses)."""
     return {
         "user": view.user,
