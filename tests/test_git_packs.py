@@ -1,5 +1,6 @@
-"""Pack maintenance and the whole-pack clone: pushes add packs, a real rq worker merges
-them, and a clone of a single-pack repository is served by streaming that pack."""
+"""Pack maintenance and the stored-pack clone: pushes add packs, a real rq worker merges
+them, and a clone is served by streaming the stored packs: a single pack as it is, several
+(and loose objects) merged on the fly."""
 
 import shutil
 import subprocess
@@ -49,14 +50,68 @@ def test_clone_of_a_single_pack_repository_streams_the_pack(git, hosted_repo, tm
 
     clone = tmp_path / "clone"
     result = git.run("clone", "--progress", repo.url, str(clone))
-    assert "remote: Sending the packed repository" in result.stderr
+    assert "remote: Sending the stored packs" in result.stderr
+    assert " as it is." in result.stderr
     assert git.head(clone) == git.head(work)
     assert git.run("fsck", "--strict", cwd=clone).returncode == 0
     assert "v1" in git.run("tag", cwd=clone).stdout
 
     # A fetch of one branch, or a shallow clone, is negotiated object by object instead.
     shallow = git.run("clone", "--progress", "--depth", "1", repo.url, str(tmp_path / "s"))
-    assert "Sending the packed repository" not in shallow.stderr
+    assert "Sending the stored packs" not in shallow.stderr
+
+
+def test_clone_between_pushes_and_maintenance_streams_the_packs_merged(
+    git, hosted_repo, tmp_path, settings
+):
+    """Four pushes' packs (later ones completed with copies of bases the repository had,
+    so objects are stored twice) and loose objects, one of them a branch's commit: the clone
+    gets one pack with every object once, which git checks strictly (duplicates included),
+    and every branch and tag, as a clone after maintenance would."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"a.txt": "base\n" * 200})
+    git.run("push", repo.push_url, "main", cwd=work)
+    for i in range(3):
+        git.commit(work, {"a.txt": "base\n" * 200 + f"edit {i}\n"}, f"edit {i}")
+        git.run("tag", f"v{i}", cwd=work)
+        git.run("push", repo.push_url, "main", f"v{i}", cwd=work)
+    bare = settings.repos_dir / "alice" / "project.git"
+    assert len(pack_files(settings)) == 4
+
+    # A commit written loose on the server (as a merge made there is), on a branch of its own.
+    def in_bare(*args, stdin=None):
+        done = subprocess.run(
+            ["git", *args], cwd=bare, input=stdin, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    blob = in_bare("hash-object", "-w", "--stdin", stdin="written on the server\n")
+    tree = in_bare("mktree", stdin=f"100644 blob {blob}\tserver.txt\n")
+    commit = in_bare(
+        "-c", "user.name=S", "-c", "user.email=s@example.org", "commit-tree", tree, "-m", "loose"
+    )
+    in_bare("update-ref", "refs/heads/loose", commit)
+    assert list((bare / "objects").glob("??/*"))
+
+    clone = tmp_path / "clone"
+    result = git.run(
+        "-c", "transfer.fsckObjects=true", "clone", "--progress", "--mirror", repo.url, str(clone)
+    )
+    assert "remote: Sending the stored packs" in result.stderr
+    assert " merged." in result.stderr
+    assert git.run("fsck", "--strict", cwd=clone).returncode == 0
+    assert git.run("for-each-ref", cwd=clone).stdout == in_bare("for-each-ref") + "\n"
+    assert git.head(clone, "loose") == commit
+    # Every object the repository holds went, once: the clone's one pack has them all.
+    [pack] = (clone / "objects" / "pack").glob("*.idx")
+    with open(pack, "rb") as index:
+        listed = subprocess.run(
+            ["git", "show-index"], stdin=index, capture_output=True, text=True, check=True
+        ).stdout.split("\n")
+    shas = [line.split()[1] for line in listed if line]
+    assert len(shas) == len(set(shas))
+    held = in_bare("cat-file", "--batch-all-objects", "--batch-check=%(objectname)").split()
+    assert set(shas) == set(held)
 
 
 def test_merge_is_a_no_op_for_a_single_pack_and_keeps_every_object(

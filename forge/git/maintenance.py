@@ -1,14 +1,10 @@
 """Repository maintenance: keep each repository in a single pack.
 
 Every push adds a pack; `merge_packs` folds all packs and loose objects into one, copying
-each object's bytes (and git's deltas) as they are, so it costs I/O, not delta search.
-A single pack is what lets `forge.git.packs` answer clones by streaming the file. Each pack
-made here gets git's reverse index (.rev) beside it, which fetches read (`forge.git.revindex`).
-
-Offset deltas (OFS_DELTA) name their base by distance; when objects move, that distance is
-recomputed. An object found in two packs (a push completes its thin pack with copies of
-bases the repository had) is written once, and deltas on the dropped copy point at the kept
-one, which always comes earlier in the new pack.
+each object's bytes (and git's deltas) as they are (`forge.git.packs.write_merged`), so it
+costs I/O, not delta search. A single pack is what lets `forge.git.packs` answer clones by
+streaming the file without merging on the fly. Each pack made here gets git's reverse index
+(.rev) beside it, which fetches read (`forge.git.revindex`).
 
 `remove_stale_quarantines` removes what a push whose server process died (kill -9, a web
 worker's timeout, a crash) left behind: its quarantine, objects/incoming-*, which nothing
@@ -20,20 +16,17 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import mmap
 import os
 import shutil
 import tempfile
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from dulwich.object_format import SHA1
 from dulwich.objects import ShaFile
-from dulwich.pack import load_pack_index, pack_object_header, write_pack_index_v2
+from dulwich.pack import write_pack_index_v2
 
-from forge.git.packs import OFS_DELTA, parse_entry_header
+from forge.git.packs import loose_objects, plan_pack, sorted_packs, write_merged
 from forge.git.quarantine import QUARANTINE_PREFIX
 from forge.git.revindex import ReverseIndex, write_rev
 
@@ -68,9 +61,8 @@ def merge_packs(repo_path: Path) -> MergeResult | None:
 def _merge_packs(repo_path: Path) -> MergeResult:
     objects_dir = Path(repo_path) / "objects"
     pack_dir = objects_dir / "pack"
-    packs = sorted(pack_dir.glob("pack-*.pack"), key=lambda p: (p.stat().st_mtime, p.name))
-    packs = [p for p in packs if p.with_suffix(".idx").exists()]
-    loose = _loose_objects(objects_dir)
+    packs = sorted_packs(pack_dir)
+    loose = loose_objects(objects_dir)
     if len(packs) <= 1 and not loose:
         if packs:
             _ensure_rev(packs[0])
@@ -80,7 +72,9 @@ def _merge_packs(repo_path: Path) -> MergeResult:
     tmp_path = Path(tmp_name)
     try:
         with os.fdopen(fd, "w+b") as out:
-            index_entries, checksum = _write_merged(out, packs, loose)
+            plans = [plan_pack(pack) for pack in packs]
+            objects = [(sha, ShaFile.from_path(str(path))) for path, sha in loose]
+            index_entries, checksum = write_merged(out.write, plans, objects)
             out.flush()
             os.fsync(out.fileno())
         names = sorted(sha for sha, _offset, _crc in index_entries)
@@ -104,80 +98,6 @@ def _merge_packs(repo_path: Path) -> MergeResult:
     return MergeResult(len(packs), len(loose), len(index_entries), base.with_suffix(".pack"))
 
 
-def _write_merged(out, packs: list[Path], loose: list[tuple[Path, bytes]]):
-    """Write the merged pack; returns its index entries and checksum."""
-    digest = hashlib.sha1()
-    position = 0
-
-    def emit(data: bytes) -> int:
-        nonlocal position
-        out.write(data)
-        digest.update(data)
-        start, position = position, position + len(data)
-        return start
-
-    plans = [_plan(pack) for pack in packs]
-    emitted: dict[bytes, int] = {}  # sha -> offset in the new pack
-    total = len({sha for plan in plans for sha, *_ in plan.entries} | {sha for _, sha in loose})
-    emit(b"PACK" + (2).to_bytes(4, "big") + total.to_bytes(4, "big"))
-    index_entries: list[tuple[bytes, int, int]] = []
-    for plan in plans:
-        new_offset_of: dict[int, int] = {}  # old offset in this pack -> offset in the new one
-        with (
-            open(plan.path, "rb") as source,
-            mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ) as data,
-        ):
-            for sha, offset, end, crc in plan.entries:
-                if sha in emitted:
-                    new_offset_of[offset] = emitted[sha]
-                    continue
-                header = parse_entry_header(data, offset)
-                if header.kind == OFS_DELTA:
-                    base_offset = new_offset_of[offset - header.base_distance]
-                    distance = position - base_offset
-                    new_header = pack_object_header(OFS_DELTA, distance, header.size, SHA1)
-                    chunk = bytes(new_header) + data[header.end : end]
-                    crc = zlib.crc32(chunk)
-                else:
-                    chunk = data[offset:end]
-                start = emit(chunk)
-                new_offset_of[offset] = start
-                emitted[sha] = start
-                index_entries.append((sha, start, crc))
-    for path, sha in loose:
-        if sha in emitted:
-            continue
-        obj = ShaFile.from_path(str(path))
-        raw = obj.as_raw_string()
-        chunk = bytes(pack_object_header(obj.type_num, None, len(raw), SHA1)) + zlib.compress(raw)
-        start = emit(chunk)
-        emitted[sha] = start
-        index_entries.append((sha, start, zlib.crc32(chunk)))
-    checksum = digest.digest()
-    out.write(checksum)
-    return index_entries, checksum
-
-
-@dataclass
-class _PackPlan:
-    path: Path
-    entries: list[tuple[bytes, int, int, int]]  # sha, offset, end, crc32 in pack order
-
-
-def _plan(pack: Path) -> _PackPlan:
-    index = load_pack_index(str(pack.with_suffix(".idx")), SHA1)
-    try:
-        rows = sorted(((offset, sha, crc) for sha, offset, crc in index.iterentries()))
-    finally:
-        index.close()
-    end_of_data = pack.stat().st_size - 20
-    entries = []
-    for i, (offset, sha, crc) in enumerate(rows):
-        end = rows[i + 1][0] if i + 1 < len(rows) else end_of_data
-        entries.append((sha, offset, end, crc))
-    return _PackPlan(pack, entries)
-
-
 def _ensure_rev(pack: Path) -> None:
     """Give a pack made elsewhere (copied in, or by C git) its reverse index."""
     rev = pack.with_suffix(".rev")
@@ -185,16 +105,6 @@ def _ensure_rev(pack: Path) -> None:
         reverse = ReverseIndex(pack.with_suffix(".idx"))
         names = [reverse.names[i * 20 : i * 20 + 20] for i in reverse.positions]
         write_rev(rev, names, reverse.pack_checksum)
-
-
-def _loose_objects(objects_dir: Path) -> list[tuple[Path, bytes]]:
-    found = []
-    for entry in os.scandir(objects_dir):
-        if len(entry.name) == 2 and entry.is_dir():
-            for obj in os.scandir(entry.path):
-                if len(obj.name) == 38:
-                    found.append((Path(obj.path), bytes.fromhex(entry.name + obj.name)))
-    return found
 
 
 # --- leftover quarantines ------------------------------------------------------------------

@@ -1,21 +1,32 @@
-"""Serving a full clone straight from the pack on disk.
+"""Serving a full clone straight from the packs on disk, and writing packs merged.
 
-A clone asks for every branch and tag and has nothing yet. When the repository keeps all its
-objects in a single pack (which the maintenance job in `forge.git.maintenance` restores after
-pushes), that pack is already a valid answer: it holds every object the refs reach, with the
-deltas git computed once. Streaming the file as it is costs no object walk and no memory, the
-way C git reuses packs and bitmaps. Anything else (fetches, shallow or partial clones,
-several packs) is left to dulwich's negotiation.
+A clone asks for every branch and tag and has nothing yet. The repository's stored objects
+are already a valid answer: they hold every object the refs reach, with the deltas git
+computed once. When the repository keeps them in a single pack (which the maintenance job in
+`forge.git.maintenance` restores after pushes), the file is streamed as it is. Between a push
+and that maintenance there are several packs (and perhaps loose objects): they are streamed
+merged into one pack on the fly (`write_merged`, what maintenance writes to disk): the first
+pack's bytes as they are, the others' entries copied with their deltas, an object stored
+twice sent once. Either way there is no object walk and no delta search, the way C git reuses
+packs and bitmaps, and memory stays flat. Anything else (fetches, shallow or partial clones,
+forks sharing objects) is left to dulwich's negotiation.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import mmap
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from dulwich.object_format import SHA1
+from dulwich.objects import ShaFile
+from dulwich.pack import load_pack_index, pack_object_header
 from dulwich.protocol import SIDE_BAND_CHANNEL_DATA, SIDE_BAND_CHANNEL_PROGRESS, Protocol
 from dulwich.repo import Repo
 
@@ -69,18 +80,46 @@ def read_negotiation(body) -> Negotiation | None:
     return request
 
 
-def whole_pack_for(repo: Repo, request: Negotiation) -> BinaryIO | None:
-    """The single pack file that answers this request exactly, if there is one, opened: pack
-    maintenance may replace it at any moment, and an open file stays readable (a path could
-    be gone by the time it was opened, after the answer had begun)."""
+# A clone merging more loose objects than this is left to dulwich: they are read whole up
+# front (maintenance may remove them meanwhile), and only a repository maintenance has not
+# reached yet holds many.
+MAX_LOOSE_SERVED = 1000
+
+
+@dataclass
+class PackPlan:
+    """One stored pack's entries in pack order, and the pack, opened (an open file stays
+    readable when maintenance replaces the pack meanwhile)."""
+
+    path: Path
+    entries: list[tuple[bytes, int, int, int]]  # sha, offset, end, crc32
+    file: BinaryIO | None = None
+
+
+@dataclass
+class StoredObjects:
+    """What a clone is sent: every pack of the repository and its loose objects, opened."""
+
+    plans: list[PackPlan]
+    loose: list[tuple[bytes, ShaFile]]  # sha, object
+
+    def close(self) -> None:
+        for plan in self.plans:
+            if plan.file is not None:
+                plan.file.close()
+
+
+def stored_objects_for(repo: Repo, request: Negotiation) -> StoredObjects | None:
+    """Everything the repository stores, opened, when that answers this request exactly:
+    a clone (every branch and tag, nothing had, no filter or depth) from a client that takes
+    offset deltas and side-band-64k. None otherwise, or when something could not be opened."""
     if not request.done or request.other_commands or not request.wants:
         return None
     if not {b"side-band-64k", b"ofs-delta"} <= request.capabilities:
         return None
     objects = Path(repo.object_store.path)
-    pack_files = list((objects / "pack").glob("pack-*.pack"))
-    if len(pack_files) != 1 or _has_loose_objects(objects) or _has_alternates(objects):
-        return None
+    if _has_alternates(objects):
+        return None  # a fork: some of its objects are its parent's
     tips = {
         sha
         for name, sha in repo.get_refs().items()
@@ -89,32 +128,156 @@ def whole_pack_for(repo: Repo, request: Negotiation) -> BinaryIO | None:
     # Only a request for everything (a clone) is answered with everything.
     if set(request.wants) != tips:
         return None
+    loose_paths = loose_objects(objects)
+    if len(loose_paths) > MAX_LOOSE_SERVED:
+        return None
+    stored = StoredObjects([], [])
     try:
-        return open(pack_files[0], "rb")  # noqa: SIM115 (send_whole_pack closes it)
+        for pack in sorted_packs(objects / "pack"):
+            plan = plan_pack(pack)
+            plan.file = open(pack, "rb")  # noqa: SIM115 (closed by StoredObjects.close)
+            stored.plans.append(plan)
+        stored.loose = [(sha, ShaFile.from_path(str(path))) for path, sha in loose_paths]
     except FileNotFoundError:
-        return None  # replaced just now: the general path answers
+        stored.close()
+        return None  # maintenance replaced something just now: the general path answers
+    if not stored.plans and not stored.loose:
+        return None
+    return stored
 
 
-def send_whole_pack(
-    source: BinaryIO, request: Negotiation, write: Callable[[bytes], object]
-) -> None:
-    with source:
-        proto = Protocol(lambda n: b"", write)
+def sorted_packs(pack_dir: Path) -> list[Path]:
+    """The indexed packs, oldest first: the big one maintenance made, then pushes' packs."""
+    found = []
+    for pack in pack_dir.glob("pack-*.pack"):
+        with contextlib.suppress(FileNotFoundError):
+            if pack.with_suffix(".idx").exists():
+                found.append((pack.stat().st_mtime, pack.name, pack))
+    return [pack for *_, pack in sorted(found)]
+
+
+def plan_pack(pack: Path) -> PackPlan:
+    index = load_pack_index(str(pack.with_suffix(".idx")), SHA1)
+    try:
+        rows = sorted((offset, sha, crc) for sha, offset, crc in index.iterentries())
+    finally:
+        index.close()
+    end_of_data = pack.stat().st_size - 20
+    entries = []
+    for i, (offset, sha, crc) in enumerate(rows):
+        end = rows[i + 1][0] if i + 1 < len(rows) else end_of_data
+        entries.append((sha, offset, end, crc))
+    return PackPlan(pack, entries)
+
+
+def loose_objects(objects_dir: Path) -> list[tuple[Path, bytes]]:
+    found = []
+    for entry in os.scandir(objects_dir):
+        if len(entry.name) == 2 and entry.is_dir():
+            for obj in os.scandir(entry.path):
+                if len(obj.name) == 38:
+                    found.append((Path(obj.path), bytes.fromhex(entry.name + obj.name)))
+    return found
+
+
+def send_stored(stored: StoredObjects, request: Negotiation, write: Callable[[bytes], object]):
+    """The clone's answer: NAK, then the pack on side-band 1, progress on side-band 2."""
+    proto = Protocol(lambda n: b"", write)
+    try:
         proto.write_pkt_line(b"NAK\n")
         if b"no-progress" not in request.capabilities:
-            size = os.fstat(source.fileno()).st_size
+            size = sum(plan.entries[-1][2] for plan in stored.plans if plan.entries)
+            how = "as it is" if len(stored.plans) == 1 and not stored.loose else "merged"
             proto.write_sideband(
                 SIDE_BAND_CHANNEL_PROGRESS,
-                f"Sending the packed repository ({size / 1e6:.1f} MB) as it is.\n".encode(),
+                f"Sending the stored packs ({size / 1e6:.1f} MB) {how}.\n".encode(),
             )
-        while chunk := source.read(CHUNK):
-            proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_DATA]) + chunk)
+        pending = bytearray()
+
+        def emit(data) -> None:
+            pending.extend(data)
+            while len(pending) >= CHUNK:
+                proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_DATA]) + pending[:CHUNK])
+                del pending[:CHUNK]
+
+        if len(stored.plans) == 1 and not stored.loose:
+            source = stored.plans[0].file
+            while chunk := source.read(CHUNK):  # the file as it is, checksum and all
+                emit(chunk)
+        else:
+            write_merged(emit, stored.plans, stored.loose)
+        if pending:
+            proto.write_pkt_line(bytes([SIDE_BAND_CHANNEL_DATA]) + bytes(pending))
         proto.write_pkt_line(None)
+    finally:
+        stored.close()
 
 
-def _has_loose_objects(objects: Path) -> bool:
-    with os.scandir(objects) as entries:
-        return any(e.is_dir() and len(e.name) == 2 and any(os.scandir(e.path)) for e in entries)
+def write_merged(
+    write: Callable[[bytes], object], plans: list[PackPlan], loose: list[tuple[bytes, ShaFile]]
+) -> tuple[list[tuple[bytes, int, int]], bytes]:
+    """Write the packs and loose objects as one pack; its index entries and checksum.
+
+    The first pack's entries keep their places, so its bytes are copied whole. Offset deltas
+    (OFS_DELTA) of later packs name their base by distance, recomputed as objects move. An
+    object found in two packs (a push completes its thin pack with copies of bases the
+    repository had) is written once, and deltas on the dropped copy point at the kept one,
+    which always comes earlier in the new pack.
+    """
+    digest = hashlib.sha1()
+    position = 0
+
+    def emit(data) -> int:
+        nonlocal position
+        write(data)
+        digest.update(data)
+        start, position = position, position + len(data)
+        return start
+
+    emitted: dict[bytes, int] = {}  # sha -> offset in the new pack
+    total = len({sha for plan in plans for sha, *_ in plan.entries} | {sha for sha, _ in loose})
+    emit(b"PACK" + (2).to_bytes(4, "big") + total.to_bytes(4, "big"))
+    index_entries: list[tuple[bytes, int, int]] = []
+    for number, plan in enumerate(plans):
+        new_offset_of: dict[int, int] = {}  # old offset in this pack -> offset in the new one
+        with contextlib.ExitStack() as stack:
+            source = plan.file or stack.enter_context(open(plan.path, "rb"))
+            data = stack.enter_context(mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ))
+            if number == 0 and plan.entries:  # right after the header, as in its own pack
+                for start in range(12, plan.entries[-1][2], CHUNK):
+                    emit(data[start : min(start + CHUNK, plan.entries[-1][2])])
+                for sha, offset, _end, crc in plan.entries:
+                    emitted[sha] = offset
+                    index_entries.append((sha, offset, crc))
+                continue
+            for sha, offset, end, crc in plan.entries:
+                if sha in emitted:
+                    new_offset_of[offset] = emitted[sha]
+                    continue
+                header = parse_entry_header(data, offset)
+                if header.kind == OFS_DELTA:
+                    base_offset = new_offset_of[offset - header.base_distance]
+                    distance = position - base_offset
+                    new_header = pack_object_header(OFS_DELTA, distance, header.size, SHA1)
+                    chunk = bytes(new_header) + data[header.end : end]
+                    crc = zlib.crc32(chunk)
+                else:
+                    chunk = data[offset:end]
+                start = emit(chunk)
+                new_offset_of[offset] = start
+                emitted[sha] = start
+                index_entries.append((sha, start, crc))
+    for sha, obj in loose:
+        if sha in emitted:
+            continue
+        raw = obj.as_raw_string()
+        chunk = bytes(pack_object_header(obj.type_num, None, len(raw), SHA1)) + zlib.compress(raw)
+        start = emit(chunk)
+        emitted[sha] = start
+        index_entries.append((sha, start, zlib.crc32(chunk)))
+    checksum = digest.digest()
+    write(checksum)
+    return index_entries, checksum
 
 
 def _has_alternates(objects: Path) -> bool:

@@ -224,15 +224,15 @@ def write_error(write: Callable[[bytes], object], message: str) -> None:
 def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object]) -> None:
     """Answer a fetch or clone: negotiate, then stream the pack.
 
-    A plain full clone of a repository kept in one pack is answered by streaming that pack
-    file as it is (see `forge.git.packs`); everything else goes through dulwich's handler.
+    A plain full clone is answered by streaming the stored packs, as they are or merged on the
+    fly (see `forge.git.packs`); everything else goes through dulwich's handler.
     """
     body.unread(fetch.read_bounded_negotiation(body))
     request = packs.read_negotiation(body)
     if request is not None:
-        pack = packs.whole_pack_for(repo, request)
-        if pack is not None:
-            packs.send_whole_pack(pack, request, write)
+        stored = packs.stored_objects_for(repo, request)
+        if stored is not None:
+            packs.send_stored(stored, request, write)
             return
         body.unread(request.raw)
     _with_recent_tips(repo)
