@@ -223,11 +223,11 @@ def _merge_queue_context(base_url: str = ""):
 
 def advance_merge_queue(repository_id: int, branch: str, base_url: str = "") -> list[str]:
     """Do what is due in one branch's merge queue (land, eject, build and test)."""
-    from forge.gate import merge_queue
+    from forge.gate import merge_queue_advance
 
     settings, database, config = _merge_queue_context(base_url)
     try:
-        steps = merge_queue.advance_committed(
+        steps = merge_queue_advance.advance_committed(
             database, settings.repos_dir, config, repository_id, branch
         )
         return [f"#{s.change_number} {s.state}" for s in steps]
@@ -237,7 +237,7 @@ def advance_merge_queue(repository_id: int, branch: str, base_url: str = "") -> 
 
 def consider_for_merge_queue(repository_id: int, sha: str, base_url: str = "") -> None:
     """A change's head got a CI verdict: it may now be submittable (auto-submit, auto-merge)."""
-    from forge.gate import merge_queue
+    from forge.gate import auto_submit
     from forge.models import Repository
 
     settings, database, config = _merge_queue_context(base_url)
@@ -247,7 +247,7 @@ def consider_for_merge_queue(repository_id: int, sha: str, base_url: str = "") -
             session.info["forge.base_url"] = config.base_url
             repository = session.get(Repository, repository_id)
             if repository is not None:
-                merge_queue.consider_sha(session, settings.repos_dir, repository, sha, None)
+                auto_submit.consider_sha(session, settings.repos_dir, repository, sha, None)
     finally:
         database.dispose()
 
@@ -255,19 +255,21 @@ def consider_for_merge_queue(repository_id: int, sha: str, base_url: str = "") -
 def reconcile_merge_queues() -> list[str]:
     """Advance every merge queue that has entries: after a restart, a lost job or a killed
     worker, the database says what is due."""
-    from forge.gate import merge_queue
+    from forge.gate import merge_queue_advance
 
     settings, database, config = _merge_queue_context()
     done = []
     try:
         with database.session() as session:
-            queues = merge_queue.branches_with_entries(session)
+            queues = merge_queue_advance.branches_with_entries(session)
         default_url = config.base_url
         for repository_id, branch in queues:
             with database.session() as session:
-                config.base_url = default_url or merge_queue.known_base_url(session, repository_id)
+                config.base_url = default_url or merge_queue_advance.known_base_url(
+                    session, repository_id
+                )
             try:
-                steps = merge_queue.advance_committed(
+                steps = merge_queue_advance.advance_committed(
                     database, settings.repos_dir, config, repository_id, branch
                 )
             except Exception:  # one broken queue must not hold up every other one

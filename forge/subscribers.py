@@ -23,7 +23,7 @@ def register() -> None:
     from forge.accounts import reputation
     from forge.api.hooks import payload_builders
     from forge.ci import runs as ci
-    from forge.gate import merge_queue, votes
+    from forge.gate import auto_submit, merge_queue, merge_queue_advance, votes
     from forge.notify import webhooks
 
     webhooks.register_payloads(payload_builders())
@@ -37,14 +37,14 @@ def register() -> None:
     def queue_considers_status(session, event: events.StatusChanged) -> None:
         if event.status.creator_id is None:
             return  # forge's CI: the queue follows its runs (CiRunFinished) instead
-        merge_queue.schedule_consider(session, event.repository, event.status.sha)
+        auto_submit.schedule_consider(session, event.repository, event.status.sha)
 
     def queue_considers_vote(session, event: events.VoteCast) -> None:
         # The change may have become submittable (auto-submit, auto-merge) or stopped being so.
-        merge_queue.schedule_consider(session, event.repository, event.change.head_sha)
+        auto_submit.schedule_consider(session, event.repository, event.change.head_sha)
 
     def queue_follows_run(session, event: events.CiRunFinished) -> None:
-        merge_queue.on_run_finished(session, event.run)
+        merge_queue_advance.on_run_finished(session, event.run)
 
     wiring: dict[type[events.Event], list] = {
         events.ChangeOpened: [ci.on_change_head],

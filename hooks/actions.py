@@ -122,13 +122,15 @@ def schedule_ci(ctx: PushContext) -> None:
 def rebase_merge_queue(ctx: PushContext) -> None:
     """A push to a branch from outside its merge queue moved the tip the queue was built on:
     the queue is rebuilt and tested again on the new tip (forge.gate.merge_queue)."""
-    from forge.gate import merge_queue
+    from forge.gate import merge_queue, merge_queue_advance
 
     if ctx.via == merge_queue.VIA:
         return
     for update in ctx.updates:
         if update.branch and not update.created:
-            merge_queue.on_branch_moved(ctx.session, ctx.repository, update.branch, ctx.base_url)
+            merge_queue_advance.on_branch_moved(
+                ctx.session, ctx.repository, update.branch, ctx.base_url
+            )
 
 
 def schedule_maintenance(ctx: PushContext) -> None:

@@ -21,7 +21,7 @@ from forge.api.pagination import paginate
 from forge.api.pulls import pull_of
 from forge.api.shapes import merge_queue as merge_queue_shapes
 from forge.errors import Invalid
-from forge.gate import merge_queue
+from forge.gate import auto_submit, merge_queue
 from forge.repos.repositories import get_repository
 from forge.web import external_url
 from forge.web.context import db, settings
@@ -66,7 +66,7 @@ def enable_auto_merge(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
     method = body_field(json_body(), "merge_method", str, "merge") or "merge"
-    entry = merge_queue.set_auto_merge(
+    entry = auto_submit.set_auto_merge(
         db(), settings().repos_dir, user, change, method, base_url=external_url("")
     )
     position = merge_queue.position_of(db(), entry) if entry is not None else None
@@ -77,5 +77,5 @@ def enable_auto_merge(owner: str, name: str, number: int):
 def disable_auto_merge(owner: str, name: str, number: int):
     user = require_scope("repo")
     _repo, change = pull_of(owner, name, number)
-    merge_queue.set_auto_merge(db(), settings().repos_dir, user, change, None)
+    auto_submit.set_auto_merge(db(), settings().repos_dir, user, change, None)
     return "", 204

@@ -27,7 +27,6 @@ FUNCTIONS = ("MaxWithBlock", "AnyWithBlock", "MaxNoBlock", "NoBlock", "NoOp")
 LABEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 MAX_LABELS = 20
 VALUE_LIMIT = 5  # label ranges stay within -5..+5
-
 # name, min, max, function, copy values, description
 DEFAULT_LABELS = (
     (CODE_REVIEW, -2, 2, "MaxWithBlock", "-1,1", "Review of the code: +2 approves, -2 vetoes"),

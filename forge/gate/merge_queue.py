@@ -22,6 +22,12 @@ from outside the queue, and periodically from the worker's reconcile loop
 (`forge.jobs.reconcile_merge_queues`), so a lost job, a killed worker or a restarted
 server only delay it. Two workers never advance one repository at once: `advance` holds the
 repository's ref lock (a push waits a moment) and, on PostgreSQL, locks the entries' rows.
+
+This module holds the queue's entries: reading the queue, a change entering it (Merge with the
+queue in use) and leaving it (removed, closed, a new patch set, ejected, merged), and the job
+that advances it, asked for once a transaction commits. Changes that enter by themselves are
+`forge.gate.auto_submit`; building and landing the speculative merges,
+`forge.gate.speculative_merges`; `advance` itself, `forge.gate.merge_queue_advance`.
 """
 
 from __future__ import annotations
@@ -33,34 +39,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forge import events, outbox
-from forge.accounts.permissions import ROLE_RANK, can, require, role_of
-from forge.accounts.privileges import VERIFIED
+from forge.accounts.permissions import can, require
 from forge.ci.config import CONFIG_PATH
-from forge.db import Database, after_commit, after_rollback, utcnow
+from forge.db import after_commit, after_rollback, utcnow
 from forge.errors import Forbidden, Invalid, NotFound
 from forge.gate import merging, quality_gate
-from forge.gate import votes as vote_service
-from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.checkout import read_file_at
-from forge.git.refs import RefUpdate
 from forge.models import Change, ChangeEvent, CiRun, Repository, User
-from forge.models.ci import FINISHED
 from forge.models.quality import MERGE_QUEUE_ACTIVE, MergeQueueEntry
 from forge.repos.branches import open_git
-from forge.repos.refs import RefChangeSettings, update_refs
+from forge.repos.refs import RefChangeSettings
 from forge.repos.repositories import disk_path
 
-HIDDEN_REF = "refs/merge-queue/{id}"
 ADVANCE_JOB = "forge.jobs.advance_merge_queue"
-CONSIDER_JOB = "forge.jobs.consider_for_merge_queue"
-# A merge-queue run that *errored* (its worker was lost, the machine could not run it) is
-# not the change's fault: it is run again this many times before the change is ejected.
-MAX_ATTEMPTS = 3
 VIA = "merge_queue"
-
-
-# --- reading the queue ------------------------------------------------------------------------
 
 
 def active_entries(
@@ -153,9 +146,6 @@ def queue_in_use(session: Session, repos_dir: Path, change: Change) -> bool:
     return read_file_at(disk_path(repos_dir, change.repository), tip, CONFIG_PATH) is not None
 
 
-# --- entering and leaving ---------------------------------------------------------------------
-
-
 @dataclass
 class Submitted:
     """What a Merge did: landed the change (`merged_sha`) or gave it a place (`entry`)."""
@@ -228,7 +218,7 @@ def enqueue(
                 field="submit",
             )
         bypass = True
-    entry = _enter(session, change, method, actor, base_url, bypass=bypass)
+    entry = enter(session, change, method, actor, base_url, bypass=bypass)
     if bypass:
         session.add(
             ChangeEvent(
@@ -245,7 +235,7 @@ def _check_can_enter(session: Session, change: Change, method: str) -> None:
         raise Invalid(f"change #{change.number} is in the merge queue already", field="queue")
 
 
-def _enter(
+def enter(
     session: Session,
     change: Change,
     method: str,
@@ -273,7 +263,7 @@ def _enter(
             detail=why or method,
         )
     )  # fmt: skip
-    _announce(session, entry, "queued", by, base_url)
+    announce(session, entry, "queued", by, base_url)
     schedule_advance(session, change.repository_id, change.base_branch, base_url)
     return entry
 
@@ -295,11 +285,11 @@ def remove(
         raise Forbidden(
             "only the change's author or someone with the write role may take it out of the queue"
         )
-    _leave(session, entry, "removed", f"removed by {actor.name}", actor, base_url)
+    leave(session, entry, "removed", f"removed by {actor.name}", actor, base_url)
     return entry
 
 
-def _leave(
+def leave(
     session: Session,
     entry: MergeQueueEntry,
     state: str,
@@ -323,7 +313,7 @@ def _leave(
                 kind=f"queue_{state}", detail=reason,
             )
         )  # fmt: skip
-    _announce(session, entry, state, sender, base_url)
+    announce(session, entry, state, sender, base_url)
     schedule_advance(session, entry.repository_id, entry.branch, base_url)
 
 
@@ -333,7 +323,7 @@ def on_new_patch_set(session: Session, change: Change, uploader: User | None) ->
     entry = active_entry(session, change)
     if entry is not None:
         number = change.current_patch_set.number
-        _leave(
+        leave(
             session, entry, "removed",
             f"patch set {number} was uploaded; it must be approved and pass again",
             uploader, None,
@@ -344,119 +334,7 @@ def on_closed(session: Session, change: Change, actor: User | None) -> None:
     """A change closed while queued leaves the queue (a closed change never lands)."""
     entry = active_entry(session, change)
     if entry is not None:
-        _leave(session, entry, "removed", "the change was closed", actor, None)
-
-
-# --- auto-submit and auto-merge ---------------------------------------------------------------
-
-
-def consider(
-    session: Session,
-    repos_dir: Path,
-    change: Change,
-    actor: User | None = None,
-    *,
-    base_url: str | None = None,
-) -> MergeQueueEntry | None:
-    """Called wherever a change's readiness may have changed (a vote, a status, a patch
-    set): a submittable change enters its queue when the gate's auto-submit is on or someone
-    enabled auto-merge; a queued change that stopped being submittable (a veto arrived)
-    leaves it, unless an admin queued it past its requirements."""
-
-    if change.state != "open":
-        return None
-    entry = active_entry(session, change)
-    gate = quality_gate.gate_of(session, change.repository)
-    auto = (gate.enabled and gate.auto_submit) or change.auto_merge_method is not None
-    if entry is None and not auto:
-        return None
-    status = quality_gate.submit_status(session, repos_dir, change)
-    if entry is not None:
-        if not status.ready and not entry.bypass:
-            _leave(
-                session, entry, "removed",
-                "no longer submittable: " + "; ".join(status.unmet), actor, base_url,
-            )  # fmt: skip
-            return None
-        return entry
-    if not status.ready:
-        return None
-    from forge.accounts import reputation
-
-    if reputation.is_audit(session, change):
-        return None
-    method = change.auto_merge_method or "merge"
-    # Whoever's action submits it: who enabled auto-merge, else (auto-submit) whose vote made
-    # it submittable; never someone who took no part.
-    by = (
-        change.auto_merge_by
-        if change.auto_merge_method
-        else quality_gate.decider_of(session, change)
-    )
-    why = "auto-merge" if change.auto_merge_method else "auto-submit"
-    return _enter(session, change, method, by, base_url, why=why)
-
-
-def consider_sha(
-    session: Session, repos_dir: Path, repository: Repository, sha: str, actor: User | None
-) -> None:
-    """A commit status was set on `sha`: the open changes whose head it is may be ready."""
-    changes = session.scalars(
-        select(Change).where(
-            Change.repository_id == repository.id, Change.state == "open", Change.head_sha == sha
-        )
-    ).all()
-    for change in changes:
-        consider(session, repos_dir, change, actor)
-
-
-def schedule_consider(session: Session, repository: Repository, sha: str) -> None:
-    """Once this transaction commits, `consider` the open changes whose head is `sha` (in a
-    job: a vote or a status is recorded where the repositories' directory is not at hand)."""
-    heads = session.scalar(
-        select(Change.id).where(
-            Change.repository_id == repository.id, Change.state == "open", Change.head_sha == sha
-        )
-    )
-    if heads is not None:
-        _after_commit_once(session, CONSIDER_JOB, repository.id, sha, base_url=None)
-
-
-def set_auto_merge(
-    session: Session,
-    repos_dir: Path,
-    actor: User,
-    change: Change,
-    method: str | None,
-    *,
-    base_url: str | None = None,
-) -> MergeQueueEntry | None:
-    """Enable (a method) or disable (None) auto-merge: the change enters the queue as soon as
-    it is submittable. The author or a writer of the repository."""
-    if actor.id != change.author_id:
-        require(session, actor, "write", change.repository)
-    else:
-        require(session, actor, "read", change.repository)
-    if change.state != "open":
-        raise Invalid(f"change #{change.number} is {change.state}")
-    if method is None:
-        change.auto_merge_method, change.auto_merge_by_id = None, None
-        session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind="auto_merge_off"))
-        return active_entry(session, change)
-    if method not in merging.METHODS:
-        raise Invalid(
-            f"merge_method must be one of {', '.join(merging.METHODS)}", field="merge_method"
-        )
-    change.auto_merge_method, change.auto_merge_by_id = method, actor.id
-    change.auto_merge_by = actor
-    session.add(
-        ChangeEvent(change_id=change.id, actor_id=actor.id, kind="auto_merge_on", detail=method)
-    )
-    session.flush()
-    return consider(session, repos_dir, change, actor, base_url=base_url)
-
-
-# --- driving the engine -----------------------------------------------------------------------
+        leave(session, entry, "removed", "the change was closed", actor, None)
 
 
 def schedule_advance(
@@ -467,10 +345,10 @@ def schedule_advance(
     key = (repository_id, branch)
     if session.info.get("forge.merge_queue_advancing") == key:
         return  # advance itself goes on until nothing is due
-    _after_commit_once(session, ADVANCE_JOB, repository_id, branch, base_url=base_url)
+    after_commit_once(session, ADVANCE_JOB, repository_id, branch, base_url=base_url)
 
 
-def _after_commit_once(session: Session, job: str, *args, base_url: str | None) -> None:
+def after_commit_once(session: Session, job: str, *args, base_url: str | None) -> None:
     """Queue `job(*args, base_url)` once this transaction commits, through the outbox (so it
     is never lost with the commit standing, nor run when the transaction rolls back); once
     per transaction and job."""
@@ -485,347 +363,7 @@ def _after_commit_once(session: Session, job: str, *args, base_url: str | None) 
     after_rollback(session, lambda: pending.discard(key))
 
 
-def on_run_finished(session: Session, run: CiRun) -> None:
-    """A CI run ended: advance the queues that wait for it, and, for a run of a change's
-    head, see whether the change became submittable (its Verified comes from those
-    statuses) in a job of its own, where the repositories are at hand."""
-    if session is None:
-        return
-    branches = session.execute(
-        select(MergeQueueEntry.repository_id, MergeQueueEntry.branch)
-        .where(MergeQueueEntry.ci_run_id == run.id, MergeQueueEntry.state == "testing")
-        .distinct()
-    ).all()
-    for repository_id, branch in branches:
-        schedule_advance(session, repository_id, branch, run.base_url)
-    if run.event != "merge_queue":
-        session.info.setdefault("forge.base_url", run.base_url)
-        schedule_consider(session, run.repository, run.sha)
-
-
-def on_branch_moved(session: Session, repository: Repository, branch: str, base_url: str) -> None:
-    """A push from outside the queue moved the branch: rebuild its queue on the new tip."""
-    if active_entries(session, repository, branch):
-        schedule_advance(session, repository.id, branch, base_url)
-
-
-def branches_with_entries(session: Session) -> list[tuple[int, str]]:
-    """(repository id, branch) of every queue that has entries, for the periodic pass."""
-    rows = session.execute(
-        select(MergeQueueEntry.repository_id, MergeQueueEntry.branch)
-        .where(MergeQueueEntry.state.in_(MERGE_QUEUE_ACTIVE))
-        .distinct()
-    ).all()
-    return [(r, b) for r, b in rows]
-
-
-def known_base_url(session: Session, repository_id: int) -> str:
-    """The forge's external URL as the repository's last CI run knew it (a worker has no
-    request to take it from when FORGE_BASE_URL is unset)."""
-    found = session.scalar(
-        select(CiRun.base_url)
-        .where(CiRun.repository_id == repository_id, CiRun.base_url != "")
-        .order_by(CiRun.id.desc())
-        .limit(1)
-    )
-    return found or ""
-
-
-@dataclass
-class Step:
-    """One thing `advance` did, for logs and the benchmark."""
-
-    change_number: int
-    state: str  # testing, merged, ejected
-    sha: str | None = None
-
-
-def advance(
-    session: Session,
-    repos_dir: Path,
-    config: RefChangeSettings,
-    repository: Repository,
-    branch: str,
-) -> list[Step]:
-    """Do what is due in the branch's queue: land the head if its run passed, eject it if its
-    run failed, and (re)build and test the speculative merges that are missing or stale.
-    Idempotent; the caller commits (inside the lock, see `forge.jobs`)."""
-    session.info.setdefault("forge.base_url", config.base_url)
-    if config.enqueue is not None:
-        session.info.setdefault("forge.enqueue", config.enqueue)
-    session.info["forge.merge_queue_advancing"] = (repository.id, branch)
-    try:
-        return _advance(session, repos_dir, config, repository, branch)
-    finally:
-        session.info.pop("forge.merge_queue_advancing", None)
-
-
-def advance_committed(
-    database: Database,
-    repos_dir: Path,
-    config: RefChangeSettings,
-    repository_id: int,
-    branch: str,
-) -> list[Step]:
-    """`advance` in a transaction of its own, committed while the repository's ref lock is
-    still held, so the next advance (another worker's) starts from what this one wrote."""
-    with database.session() as session:
-        repository = session.get(Repository, repository_id)
-        if repository is None:
-            return []
-        git = open_git(repos_dir, repository)
-    with git, git_refs.locked_refs(git), database.session() as session:
-        repository = session.get(Repository, repository_id)
-        if repository is None:
-            return []
-        return advance(session, repos_dir, config, repository, branch)
-
-
-def _advance(session, repos_dir, config, repository, branch) -> list[Step]:
-    steps: list[Step] = []
-    with open_git(repos_dir, repository) as git, git_refs.locked_refs(git):
-        ref = f"refs/heads/{branch}"
-        for _round in range(1000):
-            entries = _locked_entries(session, repository, branch)
-            gone = [e for e in entries if e.change.state != "open"]
-            for entry in gone:  # closed, or merged past the queue: nothing left to land
-                why = f"the change was {entry.change.state} outside the merge queue"
-                _leave(session, entry, "removed", why, None, config.base_url)
-                steps.append(Step(entry.change.number, "removed"))
-            if gone:
-                continue
-            if not entries:
-                break
-            tip = git_refs.current_value(git, ref)
-            if tip == git_refs.ZERO:
-                for entry in entries:
-                    _eject(session, entry, f"the branch {branch} no longer exists", None, config)
-                    steps.append(Step(entry.change.number, "ejected"))
-                break
-            head = entries[0]
-            if _is_current(head, tip):
-                verdict, run = _verdict(session, repos_dir, head)
-                if verdict == "passed":
-                    if _land(session, repos_dir, git, head, tip, config, steps):
-                        # The branch moved: this transaction must commit with it, alone, so
-                        # nothing later in the round can roll back what git already did.
-                        # Another advance takes up the rest once it has.
-                        _after_commit_once(
-                            session, ADVANCE_JOB, repository.id, branch, base_url=config.base_url
-                        )
-                        break
-                    continue
-                elif verdict == "failed":
-                    _eject(session, head, _failure(run), run, config)
-                    steps.append(Step(head.change.number, "ejected"))
-                    continue
-            if not _build(session, repos_dir, git, entries, tip, config, steps):
-                break
-        _prune_hidden_refs(session, git)
-        session.flush()
-    return steps
-
-
-def _locked_entries(session: Session, repository: Repository, branch: str):
-    query = (
-        select(MergeQueueEntry)
-        .where(
-            MergeQueueEntry.repository_id == repository.id,
-            MergeQueueEntry.branch == branch,
-            MergeQueueEntry.state.in_(MERGE_QUEUE_ACTIVE),
-        )
-        .order_by(MergeQueueEntry.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # Another host's worker (shared filesystem, so flock may not reach) waits here.
-        query = query.with_for_update(of=MergeQueueEntry)
-    return list(session.scalars(query))
-
-
-def _is_current(entry: MergeQueueEntry, parent: str) -> bool:
-    return entry.state == "testing" and bool(entry.speculative_sha) and entry.base_sha == parent
-
-
-def _verdict(session: Session, repos_dir: Path, entry: MergeQueueEntry):
-    """("passed" | "failed" | "pending", run) for the head's speculative merge."""
-    from forge.ci import runs as ci
-
-    run = session.get(CiRun, entry.ci_run_id) if entry.ci_run_id else None
-    if run is None:
-        repo_path = disk_path(repos_dir, entry.repository)
-        if read_file_at(repo_path, entry.speculative_sha, CONFIG_PATH) is None:
-            return "passed", None  # nothing to run: it merged cleanly, that is the test
-        entry.speculative_sha = None  # its run is gone: build and test it again
-        return "pending", None
-    if run.state == "passed":
-        return "passed", run
-    if run.state not in FINISHED:
-        return "pending", run
-    if run.state == "errored" and run.jobs and run.attempt < MAX_ATTEMPTS:
-        ci.retry(session, run, "run again by the merge queue: the last attempt errored")
-        return "pending", run
-    return "failed", run
-
-
-def _failure(run: CiRun | None) -> str:
-    if run is None:
-        return "its CI run could not be found"
-    from forge.ci import runs as ci
-
-    failed = [j for j in run.jobs if j.state != "passed"]
-    if not failed:
-        what = run.reason or run.state
-    else:
-        what = ", ".join(f"{j.name} {j.state.replace('_', ' ')}" for j in failed)
-    return f"CI {run.state.replace('_', ' ')} on the speculative merge ({what}): {ci.run_url(run)}"
-
-
-def _merger(session: Session, entry: MergeQueueEntry) -> User:
-    """Who the change lands as: whoever queued it (pressed Merge, enabled auto-merge, or gave
-    the vote that made it submittable), else whose vote makes it submittable now; never an
-    account that took no part. Without either it lands as forge's own identity."""
-
-    by = session.get(User, entry.enqueued_by_id) if entry.enqueued_by_id else None
-    if by is not None and by.is_active:
-        return by
-    return quality_gate.decider_of(session, entry.change) or vote_service.ci_voter(session)
-
-
-def _landing_role(session: Session, entry: MergeQueueEntry, merger: User) -> str:
-    """The role the landing pushes with: the merger's own when they may write; otherwise the
-    gate's decision acts for them with exactly the write role, so the branch's protection
-    still applies in full."""
-    role = role_of(session, merger, entry.repository)
-    if role is not None and ROLE_RANK[role] >= ROLE_RANK["write"]:
-        return role
-    return "write"
-
-
-def _land(session, repos_dir, git, entry: MergeQueueEntry, tip: str, config, steps) -> bool:
-    """Fast-forward the branch to exactly the tested commit; True if it moved. A change that
-    stopped being submittable while CI ran (a veto, a maintainer's Verified -1) leaves the
-    queue instead, unless an admin queued it past its requirements."""
-
-    change, new = entry.change, entry.speculative_sha
-    if not entry.bypass:
-        status = quality_gate.submit_status(session, repos_dir, change)
-        if not status.ready:
-            why = "its submit requirements are no longer met: " + "; ".join(status.unmet)
-            _leave(session, entry, "removed", why, None, config.base_url)
-            steps.append(Step(change.number, "removed"))
-            return False
-    merger = _merger(session, entry)
-    try:
-        update_refs(
-            session, entry.repository, git, merger,
-            [RefUpdate(f"refs/heads/{entry.branch}", tip, new)], config,
-            via=VIA, change=change, approvals=merging.approvals(session, change),
-            role=_landing_role(session, entry, merger),
-        )  # fmt: skip
-    except (Forbidden, Invalid) as exc:
-        _eject(session, entry, f"the branch refused it: {exc.message}", None, config)
-        steps.append(Step(change.number, "ejected"))
-        return False
-    merging.record_merged(session, change, merger, entry.method, new, config.base_url)
-    _leave(session, entry, "merged", f"merged as {new[:12]}", merger, config.base_url)
-    steps.append(Step(change.number, "merged", new))
-    return True
-
-
-def _eject(session, entry: MergeQueueEntry, reason: str, run: CiRun | None, config) -> None:
-
-    _leave(session, entry, "ejected", reason, None, config.base_url)
-    # A run someone cancelled says nothing about the change: it leaves without a verdict.
-    if run is not None and run.state != "cancelled" and entry.change.state == "open":
-        # The change's own CI may be green: the merge queue's verdict on the merge is what
-        # the next reader must see, until a new patch set passes again.
-        vote_service.record_vote(
-            session, None, entry.change, VERIFIED, -1,
-            f"Ejected from the merge queue of {entry.branch}: {reason}"[:1000], via="ci",
-        )  # fmt: skip
-
-
-def _build(session, repos_dir, git, entries, tip: str, config, steps) -> bool:
-    """(Re)build the speculative merges that are missing or stale and ask CI to test them;
-    True when something changed that may let the head land or leave at once."""
-    from forge.ci import runs as ci
-
-    parent, changed = tip, False
-    repo = entries[0].repository
-    repo_path = disk_path(repos_dir, repo)
-    ahead: list[MergeQueueEntry] = []
-    for entry in entries:
-        if _is_current(entry, parent):
-            parent = entry.speculative_sha
-            ahead.append(entry)
-            continue
-        old_run = session.get(CiRun, entry.ci_run_id) if entry.ci_run_id else None
-        merger = _merger(session, entry)
-        identity = git_merge.Identity(merger.full_name or merger.name, merger.email)
-        try:
-            spec = merging.landing_commit(git, parent, entry.change, entry.method, identity)
-        except git_merge.MergeConflict as exc:
-            _eject(session, entry, _conflict(git, tip, entry, ahead, exc), None, config)
-            steps.append(Step(entry.change.number, "ejected"))
-            changed = True
-            continue
-        if old_run is not None and old_run.sha != spec:
-            ci.abandon(session, old_run, "the merge queue rebuilt the commit it tested")
-        hidden = HIDDEN_REF.format(id=entry.id)
-        git_refs.apply_updates(git, [RefUpdate(hidden, git_refs.current_value(git, hidden), spec)])
-        run = ci.request_run(
-            session, repo_path, repo, spec, event_name="merge_queue", ref=entry.branch,
-            actor=merger,
-        )  # fmt: skip
-        entry.base_sha, entry.speculative_sha = parent, spec
-        entry.ci_run_id = run.id if run is not None else None
-        entry.reason = "" if entry.reason in ("auto-submit", "auto-merge") else entry.reason
-        was = entry.state
-        entry.state, entry.updated_at = "testing", utcnow()
-        if was != "testing":
-            _announce(session, entry, "testing", None, config.base_url)
-        steps.append(Step(entry.change.number, "testing", spec))
-        changed = True
-        parent = spec
-        ahead.append(entry)
-    return changed
-
-
-def _conflict(git, tip: str, entry: MergeQueueEntry, ahead, exc) -> str:
-    branch = entry.branch
-    if not ahead or git_merge.check_mergeable(git, tip, entry.change.head_sha):
-        return f"conflicts with {branch} in {', '.join(exc.paths)}; it needs a rebase"
-    numbers = ", ".join(f"#{e.change.number}" for e in ahead)
-    return (
-        f"conflicts with the changes ahead of it in the queue ({numbers}) in "
-        f"{', '.join(exc.paths)}; rebase it once they landed"
-    )
-
-
-def _prune_hidden_refs(session: Session, git) -> None:
-    """Drop the hidden refs of entries that left the queue (their commits are merged or no
-    longer wanted)."""
-    refs = git_refs.list_refs(git, "refs/merge-queue/")
-    ids = {int(name.rsplit("/", 1)[1]) for name, _sha in refs if name.rsplit("/", 1)[1].isdigit()}
-    if not ids:
-        return
-    alive = set(
-        session.scalars(
-            select(MergeQueueEntry.id).where(
-                MergeQueueEntry.id.in_(ids), MergeQueueEntry.state.in_(MERGE_QUEUE_ACTIVE)
-            )
-        )
-    )
-    gone = [
-        RefUpdate(name, sha, git_refs.ZERO)
-        for name, sha in refs
-        if name.rsplit("/", 1)[1].isdigit() and int(name.rsplit("/", 1)[1]) not in alive
-    ]
-    if gone:
-        git_refs.apply_updates(git, gone)
-
-
-def _announce(session, entry: MergeQueueEntry, action: str, sender, base_url) -> None:
+def announce(session, entry: MergeQueueEntry, action: str, sender, base_url) -> None:
     events.publish(
         session,
         events.MergeQueueChanged(

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import login_required
 
 from forge.errors import Forbidden, Invalid, NotFound
-from forge.gate import merge_queue
+from forge.gate import auto_submit, merge_queue
 from forge.repos import repositories as repo_service
 from forge.review import changes as change_service
 from forge.web import external_url
@@ -95,7 +95,7 @@ def auto_merge(owner: str, name: str, number: int):
     if not form.validate_on_submit():
         abort(400, "the form is out of date or names no merge method; reload the page")
     try:
-        entry = merge_queue.set_auto_merge(
+        entry = auto_submit.set_auto_merge(
             db(),
             settings().repos_dir,
             viewer(),
