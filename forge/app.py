@@ -117,10 +117,10 @@ def _bound_body() -> None:
 def _attach_webhooks(app: Flask, settings: Settings) -> None:
     """Sessions of this app queue the webhook deliveries they record once they commit."""
     from forge import queue
-    from forge.notify import webhooks
+    from forge.notify import webhook_recording
 
     connection = app.extensions["forge.redis"]
-    webhooks.attach(
+    webhook_recording.attach(
         app.extensions["forge.db"],
         settings,
         lambda queue_name, func, *args, **options: queue.enqueue(

@@ -43,7 +43,7 @@ def _ci_context():
     from forge.ci.runs import QueueOps
     from forge.config import Settings
     from forge.db import Database
-    from forge.notify import webhooks
+    from forge.notify import webhook_recording
     from forge.queue import ci as ci_queue
     from forge.queue import connect
 
@@ -54,7 +54,7 @@ def _ci_context():
     # can put that job on the queue once they commit; and its statuses' webhook deliveries
     # go out once they commit too, not when the reconciler next finds them.
     database.sessionmaker.configure(info={"forge.enqueue": _enqueuer(connection)})
-    webhooks.attach(database, settings, _enqueuer(connection))
+    webhook_recording.attach(database, settings, _enqueuer(connection))
 
     def submit(job) -> None:
         timeout = json.loads(job.definition).get("timeout", 600)
@@ -128,16 +128,16 @@ def deliver_webhook(
     job, is the record of what happened)."""
     from rq import get_current_job
 
-    from forge.notify import webhooks
+    from forge.notify import webhook_recording, webhook_sending
     from forge.queue import enqueue_in
 
     database = _process_database(database_url)
     with database.session() as session:
-        outcome = webhooks.attempt(session, delivery_id, tuple(allowed_hosts))
+        outcome = webhook_sending.attempt(session, delivery_id, tuple(allowed_hosts))
         if outcome is None or outcome.delivered or not outcome.retryable:
             return {"delivery": delivery_id, "status": outcome and outcome.status_code}
         if try_number >= len(retry_delays):
-            webhooks.give_up(session, delivery_id)
+            webhook_sending.give_up(session, delivery_id)
             return {"delivery": delivery_id, "status": "failed"}
     job = get_current_job()
     enqueue_in(
@@ -150,7 +150,7 @@ def deliver_webhook(
         allowed_hosts,
         retry_delays,
         try_number + 1,
-        job_id=webhooks.job_id(delivery_id, try_number + 1),
+        job_id=webhook_recording.job_id(delivery_id, try_number + 1),
     )
     return {"delivery": delivery_id, "retry_in": retry_delays[try_number]}
 
@@ -209,14 +209,14 @@ def _merge_queue_context(base_url: str = ""):
     ref-change settings the merge queue moves branches with."""
     from forge.config import Settings
     from forge.db import Database
-    from forge.notify import webhooks
+    from forge.notify import webhook_recording
     from forge.queue import connect
     from forge.repos.refs import RefChangeSettings
 
     settings = Settings.from_env()
     database = Database(settings.database_url)
     connection = connect(settings.redis_url)
-    webhooks.attach(database, settings, _enqueuer(connection))
+    webhook_recording.attach(database, settings, _enqueuer(connection))
     config = RefChangeSettings.build(settings, connection, base_url)
     return settings, database, config
 

@@ -24,9 +24,9 @@ def register() -> None:
     from forge.api.hooks import payload_builders
     from forge.ci import runs as ci
     from forge.gate import auto_submit, merge_queue, merge_queue_advance, votes
-    from forge.notify import webhooks
+    from forge.notify import webhook_recording, webhook_subscriptions
 
-    webhooks.register_payloads(payload_builders())
+    webhook_recording.register_payloads(payload_builders())
 
     def queue_drops_new_patch_set(session, event: events.PatchSetUploaded) -> None:
         merge_queue.on_new_patch_set(session, event.change, event.sender)
@@ -60,6 +60,6 @@ def register() -> None:
         events.StatusChanged: [queue_considers_status],
         events.CiRunFinished: [reputation.on_ci_run_finished, queue_follows_run],
     }
-    for kind, send in webhooks.SUBSCRIPTIONS.items():
+    for kind, send in webhook_subscriptions.SUBSCRIPTIONS.items():
         wiring.setdefault(kind, []).append(send)
     events.configure(wiring)

@@ -126,7 +126,7 @@ IN_PROCESS = {"hooks"}
 # runs each job in a fresh fork: what it imported once, a job does not import again (a quarter
 # of a second, each time).
 PRELOAD = {
-    "hooks": ["forge.notify.webhooks"],
+    "hooks": ["forge.notify.webhook_recording", "forge.notify.webhook_sending"],
     "ci": ["forge.ci.runs", "forge.jobs", "forge.queue.ci"],
 }
 

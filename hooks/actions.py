@@ -146,9 +146,9 @@ def announce_to_webhooks(ctx: PushContext) -> None:
     forge.review.changes.add_patch_set); deliveries are queued once the push's transaction
     commits."""
     from forge.git.pushlog import pushed_commits
-    from forge.notify import webhooks
+    from forge.notify import webhook_recording
 
-    repo, emit = ctx.repository, webhooks.emit
+    repo, emit = ctx.repository, webhook_recording.emit
     for update in ctx.updates:
         kind, name = ("branch", update.branch) if update.branch else ("tag", update.tag)
         if name is not None and (update.created or update.deleted):
@@ -157,7 +157,7 @@ def announce_to_webhooks(ctx: PushContext) -> None:
         if not update.ref.startswith(("refs/heads/", "refs/tags/")):
             continue
         # Listing the pushed commits costs a history walk: only when a receiver wants them.
-        if webhooks.wanted(ctx.session, repo, "push"):
+        if webhook_recording.wanted(ctx.session, repo, "push"):
             commits = pushed_commits(ctx.git, update.ref, update.old, update.new)
             forced = update.ref in ctx.forced
             emit(ctx.session, repo, "push", ctx.base_url, update=update, forced=forced,

@@ -20,7 +20,7 @@ from support.webhooks import SECRET, drain, loopback_settings, make_hook, push_n
 from forge.app import create_app
 from forge.db import utcnow
 from forge.models import Change, MergeQueueEntry, Repository, User, Vote, WebhookDelivery
-from forge.notify import webhooks
+from forge.notify import webhook_recording
 from forge.notify.deliveries import reconcile
 from forge.queue import connect
 from forge.worker import run_worker
@@ -393,19 +393,19 @@ def test_vote_and_merge_queue_events_arrive_github_style(
                     message="ship it", patch_set_number=1)  # fmt: skip
         session.add(vote)
         session.flush()
-        webhooks.emit(session, project, "vote", base_url, change=change, vote=vote,
-                      sender=bob, action="created")  # fmt: skip
+        webhook_recording.emit(session, project, "vote", base_url, change=change, vote=vote,
+                               sender=bob, action="created")  # fmt: skip
         waiting = MergeQueueEntry(repository_id=project.id, branch="main", change_id=change.id,
                                   state="queued", method="squash", enqueued_by_id=alice.id,
                                   base_sha=None)  # fmt: skip
         session.add(waiting)
         session.flush()
-        webhooks.emit(session, project, "merge_queue", base_url, change=change, entry=waiting,
-                      sender=alice, action="queued")  # fmt: skip
+        webhook_recording.emit(session, project, "merge_queue", base_url, change=change,
+                               entry=waiting, sender=alice, action="queued")  # fmt: skip
         waiting.state, waiting.reason = "ejected", "CI failed on the speculative merge"
         waiting.base_sha, waiting.speculative_sha = head, "f" * 40
-        webhooks.emit(session, project, "merge_queue", base_url, change=change, entry=waiting,
-                      sender=None, action="ejected")  # fmt: skip
+        webhook_recording.emit(session, project, "merge_queue", base_url, change=change,
+                               entry=waiting, sender=None, action="ejected")  # fmt: skip
     drain(settings, lambda: len(receiver.requests) == 3)
 
     assert all(r.signed_with(SECRET) for r in receiver.requests)

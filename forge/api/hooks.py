@@ -18,7 +18,7 @@ from forge.api.shapes import events as event_shapes
 from forge.api.shapes import hooks as hook_shapes
 from forge.api.shapes.links import links_from
 from forge.errors import Invalid
-from forge.notify import webhooks
+from forge.notify import webhook_recording, webhook_subscriptions, webhooks
 from forge.repos.repositories import get_repository
 from forge.web.context import db, settings
 
@@ -87,7 +87,7 @@ def payload_builders() -> dict:
         ),
         "merge_queue": _links(
             lambda repository, change, entry, sender, action: event_shapes.merge_queue_event(
-                change, entry, sender, action, webhooks.queue_position(entry)
+                change, entry, sender, action, webhook_subscriptions.queue_position(entry)
             )
         ),
     }
@@ -173,7 +173,7 @@ def _delete(hook):
 
 
 def _ping(user, hook):
-    webhooks.ping(db(), hook, user)
+    webhook_recording.ping(db(), hook, user)
     return "", 204
 
 
@@ -189,7 +189,7 @@ def _delivery(hook, delivery_id: int):
 
 
 def _redeliver(hook, delivery_id: int):
-    webhooks.redeliver(db(), webhooks.get_delivery(db(), hook, delivery_id))
+    webhook_recording.redeliver(db(), webhooks.get_delivery(db(), hook, delivery_id))
     return jsonify({}), 202
 
 

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from forge.errors import Invalid
-from forge.notify import webhooks
+from forge.notify import webhook_recording, webhooks
 from forge.repos.repositories import get_repository
 from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm
@@ -264,7 +264,7 @@ def ping(owner: str | None, name: str | None, hook_id: int):
     hook = webhooks.get_hook(db(), viewer(), repo, hook_id)
     if not PostForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
-    webhooks.ping(db(), hook, viewer())
+    webhook_recording.ping(db(), hook, viewer())
     db().commit()
     flash("Ping sent; its delivery is listed below.", "success")
     return redirect(hooks_url("edit", repo, hook_id=hook.id) + "#deliveries")
@@ -287,7 +287,7 @@ def redeliver(owner: str | None, name: str | None, hook_id: int, delivery_id: in
     found = webhooks.get_delivery(db(), hook, delivery_id)
     if not PostForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
-    webhooks.redeliver(db(), found)
+    webhook_recording.redeliver(db(), found)
     db().commit()
     flash(f"Redelivery of {found.guid} queued.", "success")
     return redirect(hooks_url("edit", repo, hook_id=hook.id) + "#deliveries")
