@@ -44,6 +44,29 @@ class ForgeGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _take_home(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    """`--home` given after the command (`forge serve --home DIR`), as users type it."""
+    if value is None:
+        return
+    obj = ctx.find_root().ensure_object(dict)
+    earlier = obj.get("home")
+    if earlier is not None and os.path.abspath(earlier) != os.path.abspath(value):
+        raise click.BadParameter(f"given twice, as {earlier!r} and {value!r}", ctx, _param)
+    obj["home"] = value
+
+
+def home_option(command):
+    """Accept `--home DIR` after a command too; `forge --home DIR CMD` keeps working."""
+    return click.option(
+        "--home",
+        type=click.Path(file_okay=False),
+        expose_value=False,
+        is_eager=True,
+        callback=_take_home,
+        help="Directory holding forge's data (default: $FORGE_HOME or ./instance).",
+    )(command)
+
+
 def _load_settings(ctx: click.Context, create_home: bool) -> Settings:
     try:
         settings = Settings.from_env(home=ctx.obj.get("home"))
@@ -101,6 +124,7 @@ def main(ctx: click.Context, home: str | None):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@home_option
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int):
     """Run everything: migrations, web server, embedded Redis and a worker."""
@@ -128,6 +152,7 @@ def serve(ctx: click.Context, host: str, port: int):
     is_flag=True,
     help="Do not run the CI reconciler beside this worker (another worker runs it).",
 )
+@home_option
 @click.pass_context
 def worker(ctx: click.Context, queues: str, burst: bool, no_reconcile: bool):
     """Run a job worker (start more of them to scale out)."""
@@ -183,6 +208,7 @@ def ci():
     help="Keep going, one pass every this many seconds, while the parent process lives "
     "(how `forge worker` runs it beside a CI worker).",
 )
+@home_option
 @click.pass_context
 def ci_reconcile(ctx: click.Context, every: int | None):
     """End CI jobs whose worker is gone; queue the queued jobs the queue lost and the
@@ -208,6 +234,7 @@ def ci_reconcile(ctx: click.Context, every: int | None):
 
 
 @main.command()
+@home_option
 @click.pass_context
 def gc(ctx: click.Context):
     """Remove what pushes cut short left behind: quarantines (objects/incoming-*) nothing has
@@ -231,6 +258,7 @@ def user():
 @click.option("--email", required=True, help="The user's email address.")
 @click.option("--admin", is_flag=True, help="Make the user a site administrator.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@home_option
 @click.pass_context
 def user_create(ctx: click.Context, name: str, email: str, admin: bool, password_stdin: bool):
     """Create a user account."""
@@ -264,6 +292,7 @@ def token():
 @click.argument("name")
 @click.option("--scopes", default=None, help="Comma-separated scopes (default: all allowed).")
 @click.option("--label", default="cli", show_default=True, help="A note to recognise it by.")
+@home_option
 @click.pass_context
 def token_create(ctx: click.Context, name: str, scopes: str | None, label: str):
     """Create a token for user NAME and print it (it is shown only this once)."""
@@ -289,6 +318,7 @@ def db():
 
 
 @db.command("upgrade")
+@home_option
 @click.pass_context
 def db_upgrade(ctx: click.Context):
     """Create or migrate the database schema to the newest version."""
@@ -299,6 +329,7 @@ def db_upgrade(ctx: click.Context):
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@home_option
 @click.pass_context
 def backup(ctx: click.Context, file: str):
     """Write a consistent snapshot of the database and the repositories to FILE (a gzipped
@@ -328,6 +359,7 @@ def backup(ctx: click.Context, file: str):
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
+@home_option
 @click.pass_context
 def restore(ctx: click.Context, file: str):
     """Restore FILE, made by `forge backup`, into a new, empty home and database."""

@@ -257,3 +257,87 @@ def test_worker_runs_jobs_in_burst_mode(cli, ready, clean_redis):
 def test_worker_without_redis_says_where_it_looked(cli, ready):
     result = cli("worker", "--burst", env={"REDIS_URL": "redis://127.0.0.1:1/0"})
     assert_refused(result, mentions="cannot reach Redis")
+
+
+def forge_after(*args, env: dict, input: str | None = None):
+    """Run `forge CMD ... --home DIR` as users type it: the option after the command."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "forge.cli", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+
+
+def test_home_after_the_command_is_the_home_used(home, database_url, rows):
+    env = {"DATABASE_URL": database_url}
+    upgraded = forge_after("db", "upgrade", "--home", str(home), env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (home / "secret_key").exists()
+    created = forge_after(
+        "user", "create", "alice", "--email", "a@example.org", "--password-stdin",
+        "--home", str(home), env=env, input=PASSWORD,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert forge_after("token", "create", "alice", "--home", str(home), env=env).stdout.strip()
+    assert rows() == (["alice"], 1)
+    gc = forge_after("gc", "--home", str(home), env=env)
+    assert gc.returncode == 0 and "removed 0 leftover" in gc.stderr
+
+
+def test_a_bad_home_after_the_command_is_one_line(home, tmp_path, database_url):
+    env = {"DATABASE_URL": database_url}
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    assert_refused(forge_after("gc", "--home", str(a_file), env=env), mentions="--home")
+    missing = tmp_path / "nonexistent" / "dir"
+    assert_refused(forge_after("gc", "--home", str(missing), env=env), mentions="does not exist")
+    twice = forge_after("--home", str(home), "db", "upgrade", "--home", str(tmp_path), env=env)
+    assert_refused(twice, mentions="given twice")
+    assert not home.exists()
+
+
+def test_forge_serve_takes_home_after_the_command(home, database_url, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+    from conftest import free_port, wait_for
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # the embedded Redis
+    env["DATABASE_URL"] = database_url
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed in finally)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "forge.cli", "serve", "--home", str(home), "--port", str(port)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def healthy():
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+
+    try:
+        wait_for(lambda: server.poll() is not None or healthy(), timeout=60, what="forge serve")
+        assert server.poll() is None, (tmp_path / "serve.log").read_text(errors="replace")
+        assert (home / "redis" / "redis.sock").exists()  # the home given after `serve`
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()
