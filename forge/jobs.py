@@ -40,7 +40,7 @@ def _ci_context():
     """Settings, database and queue for a CI job, from the worker's environment."""
     import json
 
-    from forge.ci.runs import QueueOps
+    from forge.ci.dispatch import QueueOps
     from forge.config import Settings
     from forge.db import Database
     from forge.notify import webhook_recording
@@ -68,7 +68,7 @@ def _ci_context():
 
 def run_ci_job(job_id: int, attempt: int) -> str | None:
     """Run one attempt of a CI job in the sandbox; its ending is written to the database."""
-    from forge.ci.runs import execute
+    from forge.ci.execution import execute
 
     settings, database, ops = _ci_context()
     try:
@@ -79,7 +79,7 @@ def run_ci_job(job_id: int, attempt: int) -> str | None:
 
 def dispatch_ci() -> int:
     """Queue the CI jobs that became runnable (after a push, an approval, a re-run)."""
-    from forge.ci.runs import dispatch
+    from forge.ci.dispatch import dispatch
 
     _settings, database, ops = _ci_context()
     try:
@@ -91,7 +91,7 @@ def dispatch_ci() -> int:
 
 def reconcile_ci() -> list[int]:
     """End CI jobs whose worker is gone and queue the queued ones Redis lost."""
-    from forge.ci.runs import reconcile
+    from forge.ci.dispatch import reconcile
 
     _settings, database, ops = _ci_context()
     try:

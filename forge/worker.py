@@ -127,7 +127,7 @@ IN_PROCESS = {"hooks"}
 # of a second, each time).
 PRELOAD = {
     "hooks": ["forge.notify.webhook_recording", "forge.notify.webhook_sending"],
-    "ci": ["forge.ci.runs", "forge.jobs", "forge.queue.ci"],
+    "ci": ["forge.ci.runs", "forge.ci.execution", "forge.jobs", "forge.queue.ci"],
 }
 
 

@@ -25,6 +25,7 @@ from forge.api.auth import repo_viewer, require_scope
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
 from forge.api.shapes import actions as action_shapes
+from forge.ci import results as ci_results
 from forge.ci import runs as ci_service
 from forge.errors import Invalid
 from forge.models.ci import FINISHED
@@ -126,7 +127,7 @@ def get_job(owner: str, name: str, job_id: int):
 
 
 def _log(job) -> bytes:
-    return ci_service.read_log(settings().logs_dir, job, 0, settings().ci.log_limit + 4096)
+    return ci_results.read_log(settings().logs_dir, job, 0, settings().ci.log_limit + 4096)
 
 
 @api.get("/repos/<owner>/<name>/actions/jobs/<int:job_id>/logs")

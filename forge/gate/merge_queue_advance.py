@@ -162,14 +162,14 @@ def _verdict(session: Session, repos_dir: Path, entry: MergeQueueEntry):
 def _failure(run: CiRun | None) -> str:
     if run is None:
         return "its CI run could not be found"
-    from forge.ci import runs as ci
+    from forge.ci.results import run_url
 
     failed = [j for j in run.jobs if j.state != "passed"]
     if not failed:
         what = run.reason or run.state
     else:
         what = ", ".join(f"{j.name} {j.state.replace('_', ' ')}" for j in failed)
-    return f"CI {run.state.replace('_', ' ')} on the speculative merge ({what}): {ci.run_url(run)}"
+    return f"CI {run.state.replace('_', ' ')} on the speculative merge ({what}): {run_url(run)}"
 
 
 def on_run_finished(session: Session, run: CiRun) -> None:

@@ -13,6 +13,8 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import login_required
 
 from forge.accounts.permissions import can
+from forge.ci import execution as ci_execution
+from forge.ci import results as ci_results
 from forge.ci import runs as ci_service
 from forge.errors import Invalid
 from forge.models.ci import FINISHED, PENDING
@@ -107,7 +109,7 @@ def run(owner: str, name: str, run_id: int):
     logs = {}
     for job in found.jobs:
         # The whole log: it is capped (FORGE_CI_LOG_LIMIT) when written, plus forge's notes.
-        logs[job.id] = ci_service.read_log_text(
+        logs[job.id] = ci_results.read_log_text(
             settings().logs_dir, job, 0, settings().ci.log_limit + 4096
         )
     return render_template(
@@ -130,7 +132,7 @@ def run(owner: str, name: str, run_id: int):
             ci_service.started_at(found), ci_service.finished_at(found)
         ),
         notes={job.id: _job_note(job) for job in found.jobs},
-        no_sandbox=ci_service.NO_SANDBOX,
+        no_sandbox=ci_execution.NO_SANDBOX,
         pending=PENDING,
         event_labels=EVENT_LABELS,
     )
@@ -153,7 +155,7 @@ def live(owner: str, name: str, run_id: int):
             offsets[int(job_id)] = int(offset)
     jobs = []
     for job in found.jobs:
-        text, offset = ci_service.read_log_text(settings().logs_dir, job, offsets.get(job.id, 0))
+        text, offset = ci_results.read_log_text(settings().logs_dir, job, offsets.get(job.id, 0))
         jobs.append(
             {
                 "id": job.id,
@@ -188,7 +190,7 @@ def job_log(owner: str, name: str, run_id: int, job_id: int):
     job = ci_service.get_job(db(), repo, job_id)
     if job.run_id != found.id:
         abort(404)
-    data = ci_service.read_log(settings().logs_dir, job, 0, settings().ci.log_limit + 4096)
+    data = ci_results.read_log(settings().logs_dir, job, 0, settings().ci.log_limit + 4096)
     headers = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
     return data, 200, headers
 
