@@ -45,6 +45,20 @@ def _protection(ctx: PushContext, branch: str) -> BranchProtection | None:
     )
 
 
+def how_to_propose(ctx: PushContext, branch: str) -> str:
+    """The `remote:` lines after a refusal on a git push that say how the change can still
+    land: uploaded for review to refs/for/BRANCH, or pushed to a fork and proposed from there."""
+    if ctx.via != "push":
+        return ""  # a merge or an API call: the caller is not at a git prompt
+    page = f"{ctx.base_url.rstrip('/')}/{ctx.repository.full_name}"
+    return (
+        "\nhint: to propose this change for review instead, push it to refs/for/:"
+        f"\nhint:   git push origin HEAD:refs/for/{branch}"
+        f"\nhint: or fork the repository ({page}, press Fork), push to your fork"
+        f"\nhint: and open a change from it to {branch} on {ctx.repository.full_name}."
+    )
+
+
 def branch_protection(ctx: PushContext) -> None:
     for update in ctx.updates:
         if update.branch is None:
@@ -69,6 +83,7 @@ def branch_protection(ctx: PushContext) -> None:
         if forced and not rule.allow_force_pushes:
             raise Refused(
                 f"{name} is a protected branch: force-pushes are not allowed (pull and merge first)"
+                + how_to_propose(ctx, name)
             )
         if update.deleted:
             continue
@@ -76,7 +91,7 @@ def branch_protection(ctx: PushContext) -> None:
         if required and ctx.change is None:
             raise Refused(
                 f"{name} is a protected branch: changes must go through a reviewed change request "
-                f"({required} approving review(s) required)"
+                f"({required} approving review(s) required)" + how_to_propose(ctx, name)
             )
         if required and ctx.approvals < required:
             raise Refused(
@@ -90,7 +105,7 @@ def branch_protection(ctx: PushContext) -> None:
         if missing:
             raise Refused(
                 f"{name} is a protected branch: required status checks have not passed on "
-                f"{tested[:12]}: {', '.join(missing)}"
+                f"{tested[:12]}: {', '.join(missing)}" + how_to_propose(ctx, name)
             )
 
 

@@ -266,3 +266,34 @@ def test_refs_changed_through_the_api_pass_the_same_checks_and_are_recorded(git,
         ("refs/heads/release", newer[:7]),
         ("refs/heads/release", "0000000"),
     ]
+
+
+def test_a_refused_push_says_how_to_propose_the_change(git, project, live_server):
+    git.run("push", project.push_url, "main:stable", cwd=project.work)
+    response = requests.put(
+        f"{project.api}/branches/stable/protection",
+        json={
+            "required_status_checks": None,
+            "enforce_admins": None,
+            "required_pull_request_reviews": {"required_approving_review_count": 1},
+            "restrictions": None,
+        },
+        headers=project.headers,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    git.commit(project.work, {"a.txt": "two\n"}, "a fix for stable")
+    refused = git.run("push", project.bob_url, "HEAD:stable", cwd=project.work, check=False)
+    assert refused.returncode != 0
+    # git pads sideband lines with spaces to overwrite progress output.
+    lines = [line.rstrip() for line in refused.stderr.splitlines() if line.startswith("remote:")]
+    said = "\n".join(lines)
+    assert "stable is a protected branch" in said
+    assert "remote: hint:   git push origin HEAD:refs/for/stable" in lines
+    assert f"{live_server}/alice/project" in said and "Fork" in said
+
+    # Following the hint opens a change against stable.
+    uploaded = git.run("push", project.bob_url, "HEAD:refs/for/stable", cwd=project.work)
+    assert uploaded.returncode == 0, uploaded.stderr
+    pulls = requests.get(f"{project.api}/pulls", headers=project.headers, timeout=30).json()
+    assert [(p["base"]["ref"], p["title"]) for p in pulls] == [("stable", "a fix for stable")]
