@@ -28,6 +28,36 @@ def open_repo(path: Path | str) -> Repo:
     return repo
 
 
+def objects_bytes(path: Path) -> int:
+    """Bytes the objects of the bare repository at `path` take on disk: its packs with their
+    indexes and its loose objects, as `git count-objects -v` adds size-pack and size. A push's
+    quarantine (objects/incoming-*) is not the repository's yet. 0 when there is none."""
+    objects = path / "objects"
+    total = 0
+    folders = [objects / "pack"] + [objects / f"{i:02x}" for i in range(256)]
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue  # repacked away while we looked
+    return total
+
+
+def objects_stamp(path: Path) -> int:
+    """Changes when a pack is written or removed (a push, maintenance): with the time of the
+    last ref update, it says whether a size measured before still holds."""
+    try:
+        return (path / "objects" / "pack").stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
 def init_bare(path: Path, default_branch: str) -> None:
     """Create a bare repository at `path` atomically: it appears whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,16 +10,27 @@ from sqlalchemy.orm import Session
 from forge.accounts.names import check_repo_name
 from forge.accounts.permissions import ROLES, require
 from forge.accounts.users import find_user
+from forge.cache import LRU
 from forge.db import after_commit, after_rollback, utcnow
 from forge.errors import Invalid, NotFound
 from forge.git import fsck, storage
 from forge.models import Collaborator, Repository, User
 
 MAX_DESCRIPTION = 350
+# Repository sizes measured, by path, last ref update and pack directory: a listing of many
+# repositories, asked again and again, measures each only after it changed.
+_SIZES = LRU(16384)
 
 
 def disk_path(repos_dir: Path, repo: Repository) -> Path:
     return storage.repo_path(repos_dir, repo.owner.name, repo.name)
+
+
+def size_kb(repos_dir: Path, repo: Repository) -> int:
+    """What the repository's objects take on disk, in KiB (GitHub's `size`)."""
+    path = disk_path(repos_dir, repo)
+    key = (str(path), repo.pushed_at, storage.objects_stamp(path))
+    return _SIZES.get_or_compute(key, lambda: (storage.objects_bytes(path) + 1023) // 1024)
 
 
 def find_repository(session: Session, owner: str, name: str) -> Repository | None:

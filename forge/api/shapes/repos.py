@@ -7,9 +7,12 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
+from flask import current_app, has_app_context
+
 from forge.api.shapes.links import api_url, external_url, timestamp
 from forge.api.shapes.users import permissions, simple_user
 from forge.models import Repository
+from forge.repos.repositories import size_kb
 
 
 def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
@@ -45,7 +48,7 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
         "has_issues": False,
         "has_wiki": False,
         "has_pages": False,
-        "size": 0,
+        "size": _size(repo),
         "stargazers_count": 0,
         "watchers_count": 0,
         "forks_count": 0,
@@ -62,6 +65,13 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
             body["parent"] = repository(repo.fork_of, None, family=False)
             body["source"] = repository(source, None, family=False)
     return body
+
+
+def _size(repo: Repository) -> int:
+    """GitHub's `size`: KiB on disk, measured where the forge's repositories are known (a
+    request, or a worker's app); cached until the repository changes."""
+    settings = current_app.extensions.get("forge.settings") if has_app_context() else None
+    return size_kb(settings.repos_dir, repo) if settings is not None else 0
 
 
 # --- branches, tags, refs, protection, statuses -------------------------------------------
