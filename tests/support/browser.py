@@ -56,8 +56,7 @@ def watch_console(page: Page) -> list[str]:
     errors: list[str] = []
 
     def console(message) -> None:
-        # forge has no favicon; the browser's own request for one is not the page's doing.
-        if message.type == "error" and not message.location.get("url", "").endswith("favicon.ico"):
+        if message.type == "error":
             errors.append(message.text)
 
     page.on("console", console)
