@@ -224,6 +224,18 @@ def submit_status(
     return SubmitStatus(not unmet, unmet, requirements, True, needs_verified)
 
 
+def approvals_of(
+    session: Session, change: Change, views: list[VoteView] | None = None
+) -> list[VoteView]:
+    """The approvals of the current patch set as the gate reads Code-Review: its counted votes
+    at the label's highest value (a +2), the ones that satisfy it on their own."""
+    views = views if views is not None else votes_of(session, change)
+    label = next((x for x in labels_of(session, change.repository) if x.name == CODE_REVIEW), None)
+    if label is None:
+        return []
+    return [v for v in views if v.counted and v.label == CODE_REVIEW and v.value == label.max_value]
+
+
 def decider_of(
     session: Session, change: Change, views: list[VoteView] | None = None
 ) -> User | None:

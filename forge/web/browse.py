@@ -331,6 +331,18 @@ def _split_view() -> bool:
     return request.args.get("view") == "split"
 
 
+def compare_choices(repo) -> dict:
+    """The branch pickers of the compare page: head from this repository's branches, base
+    from the branches of the repository a change would go to (a fork's parent)."""
+    repos_dir = settings().repos_dir
+    branches, default = browse.branches(repos_dir, repo)
+    names = [b.name for b in branches]
+    base_names = names
+    if repo.fork_of is not None:
+        base_names = [b.name for b in browse.branches(repos_dir, repo.fork_of)[0]]
+    return {"branch_names": names, "base_names": base_names, "default_branch": default or ""}
+
+
 @bp.route("/<owner>/<name>/compare", methods=["GET"])
 def compare_form(owner: str, name: str):
     repo = _repo(owner, name)
@@ -338,15 +350,17 @@ def compare_form(owner: str, name: str):
     if base and head:
         spec = f"{base}...{head}"
         return redirect(url_for(".compare", owner=owner, name=name, spec=spec))
-    branches, default = browse.branches(settings().repos_dir, repo)
+    choices = compare_choices(repo)
+    # The new change request starts from the default branch and the newest other branch.
+    others = [n for n in choices["branch_names"] if n != choices["default_branch"]]
     return render_repo_page(
         "repo_compare.html",
         repo,
-        "branches",
+        "pulls",
         view=None,
-        branch_names=[b.name for b in branches],
-        base=default or "",
-        head="",
+        base=base or choices["default_branch"],
+        head=head or (others[0] if others else ""),
+        **choices,
     )
 
 
@@ -357,12 +371,12 @@ def compare(owner: str, name: str, spec: str):
     return render_repo_page(
         "repo_compare.html",
         repo,
-        "branches",
+        "pulls",
         view=view,
-        branch_names=view.refs.branches,
         base=view.base.name,
         head=view.head.name,
         split=_split_view(),
+        **compare_choices(repo),
     )
 
 

@@ -29,7 +29,7 @@ from forge.review import change_views as views
 from forge.review import changes as change_service
 from forge.review import reviews as review_service
 from forge.web import external_url
-from forge.web.browse import code_url, render_repo_page
+from forge.web.browse import code_url, compare_choices, render_repo_page
 from forge.web.change_forms import (
     ChangeCommentForm,
     InlineCommentForm,
@@ -52,6 +52,13 @@ _FRAGMENTS = LRU(32 * 1024 * 1024, weigh=lambda html: 64 + len(html))
 def diff_anchor(path: str) -> str:
     """The id of a file's diff on the page (the same as FileDiff.anchor)."""
     return "diff-" + hashlib.sha1(path.encode()).hexdigest()[:16]
+
+
+@bp.app_template_filter()
+def comment_markdown(body: str, change) -> str:
+    """A review comment's Markdown as sanitized HTML, its relative links in the base branch."""
+    repo, ref = change.repository, change.base_branch
+    return render_markdown(body or "", code_url(repo, "blob", ref), code_url(repo, "raw", ref), "")
 
 
 @bp.app_context_processor
@@ -184,13 +191,12 @@ def _compare_again(repo, form, message: str, status: int):
             view = browse.compare(settings().repos_dir, repo, f"{base}...{head}")
         except (Invalid, NotFound):
             view = None
-    branches, _default = browse.branches(settings().repos_dir, repo)
     return render_repo_page(
         "repo_compare.html",
         repo,
         "pulls",
         view=view,
-        branch_names=[b.name for b in branches],
+        **compare_choices(repo),
         base=base,
         head=head,
         split=False,
@@ -227,7 +233,6 @@ def conversation_page(repo, change, status: int = 200, error: str | None = None,
         timeline=views.timeline(db(), change, user),
         patch_set_of_event=views.patch_set_of_event,
         merge_state=merge_state,
-        approvals=merging.approvals(db(), change),
         statuses=statuses,
         combined=combined_state(statuses) if statuses else None,
         merge_form=merge_form,

@@ -91,6 +91,8 @@ def panel(change) -> dict:
     current = [f"{label.name}={mine}" for label, _values, mine in choices if mine]
     return {
         "submit": quality_gate.submit_status(session, settings().repos_dir, change, views=views),
+        # Approvals as the gate counts them (a +2), not GitHub-style approving reviews.
+        "approvers": [v.user for v in quality_gate.approvals_of(session, change, views)],
         "vote_groups": [(label, [v for v in views if v.label == label.name]) for label in labels],
         # Each reviewer's record: the share of their settled votes that agreed with outcomes.
         "accuracy": reputation.accuracy_of(session, [v.user_id for v in views if v.user_id]),
