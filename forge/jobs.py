@@ -15,10 +15,10 @@ def ping(payload: str) -> dict:
 
 
 def maintain_repository(repo_path: str) -> dict:
-    """Merge a repository's packs after pushes, so clones can be served from one pack."""
-    from forge.git.maintenance import merge_packs
+    """Merge a repository's packs after pushes, as the geometric rule says is due."""
+    from forge.git.maintenance import maintain
 
-    result = merge_packs(Path(repo_path))
+    result = maintain(Path(repo_path))
     if result is None:
         return {"skipped": "another maintenance run holds the lock"}
     return {"packs_merged": result.packs_merged, "loose_merged": result.loose_merged}

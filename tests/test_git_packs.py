@@ -2,6 +2,7 @@
 them, and a clone is served by streaming the stored packs: a single pack as it is, several
 (and loose objects) merged on the fly."""
 
+import os
 import shutil
 import subprocess
 
@@ -14,28 +15,51 @@ def pack_files(settings, owner="alice", name="project"):
     return sorted((settings.repos_dir / owner / f"{name}.git" / "objects" / "pack").glob("*.pack"))
 
 
-def test_pushes_are_merged_into_one_pack_by_the_worker(git, hosted_repo, tmp_path, settings):
-    repo = hosted_repo()
-    work = git.init(tmp_path / "work", {"a.txt": "base\n" * 200})
-    git.run("push", repo.push_url, "main", cwd=work)
-    for i in range(3):
-        # Small edits of one big file, so pushes carry deltas against objects already there.
-        git.commit(work, {"a.txt": "base\n" * 200 + f"edit {i}\n"}, f"edit {i}")
-        git.run("tag", f"v{i}", cwd=work)
-        git.run("push", repo.push_url, "main", f"v{i}", cwd=work)
-    assert len(pack_files(settings)) == 4
-
-    run_worker(settings.redis_url, ["default"], burst=True)
-
-    packs = pack_files(settings)
-    assert len(packs) == 1
-    bare = settings.repos_dir / "alice" / "project.git"
+def assert_sound(bare, packs):
     fsck = subprocess.run(["git", "fsck", "--strict"], cwd=bare, capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stderr
-    verify = subprocess.run(
-        ["git", "verify-pack", str(packs[0].with_suffix(".idx"))], capture_output=True, text=True
-    )
-    assert verify.returncode == 0, verify.stderr
+    for pack in packs:
+        verify = subprocess.run(
+            ["git", "verify-pack", str(pack.with_suffix(".idx"))], capture_output=True, text=True
+        )
+        assert verify.returncode == 0, verify.stderr
+
+
+def test_the_worker_merges_pushes_packs_geometrically(git, hosted_repo, tmp_path, settings):
+    """After each push the worker merges what is due, as git's `repack --geometric=2`: small
+    packs stay until there are eight, which are merged with each other; they join the big
+    pack once together they weigh half of it. A one-line push never copies the repository."""
+    repo = hosted_repo()
+    bare = settings.repos_dir / "alice" / "project.git"
+    big = os.urandom(100_000).hex()  # 200 kB that does not compress: the big pack
+    work = git.init(tmp_path / "work", {"big.txt": big})
+    git.run("push", repo.push_url, "main", cwd=work)
+
+    def push_small(count, start=0):
+        for i in range(start, start + count):
+            git.commit(work, {"small.txt": f"edit {i}\n"}, f"edit {i}")
+            git.run("tag", f"v{i}", cwd=work)
+            git.run("push", repo.push_url, "main", f"v{i}", cwd=work)
+        run_worker(settings.redis_url, ["default"], burst=True)
+
+    push_small(3)
+    assert len(pack_files(settings)) == 4  # nothing due: three small packs
+    biggest = max(pack_files(settings), key=lambda pack: pack.stat().st_size)
+    push_small(5, start=3)
+    packs = pack_files(settings)
+    assert len(packs) == 2 and biggest in packs  # the eight small ones merged, the big kept
+    assert_sound(bare, packs)
+
+    git.commit(work, {"second.txt": os.urandom(60_000).hex()}, "as big as half")
+    git.run("push", repo.push_url, "main", cwd=work)
+    run_worker(settings.redis_url, ["default"], burst=True)
+    packs = pack_files(settings)
+    assert len(packs) == 1  # everything in one pack
+    assert_sound(bare, packs)
+    clone = tmp_path / "clone"
+    git.run("clone", "-q", repo.url, str(clone))
+    assert git.head(clone) == git.head(work)
+    assert (clone / "big.txt").read_text() == big
 
 
 def test_clone_of_a_single_pack_repository_streams_the_pack(git, hosted_repo, tmp_path, settings):

@@ -1,10 +1,15 @@
-"""Repository maintenance: keep each repository in a single pack.
+"""Repository maintenance: keep each repository in few packs, at a cost that follows pushes.
 
-Every push adds a pack; `merge_packs` folds all packs and loose objects into one, copying
-each object's bytes (and git's deltas) as they are (`forge.git.packs.write_merged`), so it
-costs I/O, not delta search. A single pack is what lets `forge.git.packs` answer clones by
-streaming the file without merging on the fly. Each pack made here gets git's reverse index
-(.rev) beside it, which fetches read (`forge.git.revindex`).
+Every push adds a pack. Merging copies each object's bytes (and git's deltas) as they are
+(`forge.git.packs.write_merged`), so it costs I/O, not delta search; but folding every push
+into the repository's big pack would copy the whole repository per push (dulwich's 21 MB for
+a one-line commit). So `maintain`, run after pushes, merges geometrically, as git's
+`repack --geometric=2` does: the small packs pushes add are merged with each other once there
+are MAX_SMALL_PACKS of them, and into the big pack once together they weigh half of it; each
+byte is copied a bounded number of times. Clones are served from several packs merged on the
+fly (`forge.git.packs`), so nothing waits for maintenance. `merge_packs` folds everything
+into one pack (`forge gc`). Each pack made here gets git's reverse index (.rev) beside it,
+which fetches read (`forge.git.revindex`).
 
 `remove_stale_quarantines` removes what a push whose server process died (kill -9, a web
 worker's timeout, a crash) left behind: its quarantine, objects/incoming-*, which nothing
@@ -44,29 +49,63 @@ class MergeResult:
     pack: Path | None
 
 
+# The big pack takes in the small ones once together they weigh 1/GEOMETRIC_FACTOR of it.
+GEOMETRIC_FACTOR = 2
+# Small packs (or loose objects) merged with each other once there are this many.
+MAX_SMALL_PACKS = 8
+MAX_LOOSE = 100
+
+
 def merge_packs(repo_path: Path) -> MergeResult | None:
     """Fold every pack and loose object of the bare repository into one new pack.
 
     Returns None without doing anything when another merge of this repository is running.
     """
-    lock_path = Path(repo_path) / "forge-maintenance.lock"
-    with open(lock_path, "a+b") as lock:
+    return _locked(Path(repo_path), _merge_all)
+
+
+def maintain(repo_path: Path) -> MergeResult | None:
+    """After pushes: merge what the geometric rule says is due, if anything (see above).
+
+    Returns None without doing anything when another merge of this repository is running.
+    """
+    return _locked(Path(repo_path), _merge_due)
+
+
+def _locked(repo_path: Path, merge) -> MergeResult | None:
+    with open(repo_path / "forge-maintenance.lock", "a+b") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return None
-        return _merge_packs(Path(repo_path))
+        objects_dir = repo_path / "objects"
+        return merge(objects_dir, sorted_packs(objects_dir / "pack"), loose_objects(objects_dir))
 
 
-def _merge_packs(repo_path: Path) -> MergeResult:
-    objects_dir = Path(repo_path) / "objects"
-    pack_dir = objects_dir / "pack"
-    packs = sorted_packs(pack_dir)
-    loose = loose_objects(objects_dir)
+def _merge_all(objects_dir: Path, packs: list[Path], loose) -> MergeResult:
     if len(packs) <= 1 and not loose:
         if packs:
             _ensure_rev(packs[0])
         return MergeResult(0, 0, 0, packs[0] if packs else None)
+    return _merge(objects_dir, packs, loose)
+
+
+def _merge_due(objects_dir: Path, packs: list[Path], loose) -> MergeResult:
+    if not packs:
+        return _merge_all(objects_dir, packs, loose)
+    sizes = {pack: pack.stat().st_size for pack in packs}
+    big = max(packs, key=sizes.__getitem__)
+    small = [pack for pack in packs if pack != big]
+    if sum(sizes[pack] for pack in small) * GEOMETRIC_FACTOR >= sizes[big]:
+        return _merge_all(objects_dir, packs, loose)
+    if len(small) >= MAX_SMALL_PACKS or len(loose) >= MAX_LOOSE:
+        return _merge(objects_dir, small, loose)
+    _ensure_rev(big)
+    return MergeResult(0, 0, 0, None)
+
+
+def _merge(objects_dir: Path, packs: list[Path], loose) -> MergeResult:
+    pack_dir = objects_dir / "pack"
 
     fd, tmp_name = tempfile.mkstemp(dir=pack_dir, prefix="tmp_merge_", suffix=".pack")
     tmp_path = Path(tmp_name)
