@@ -5,6 +5,7 @@ from conftest import authed
 from dulwich.repo import Repo
 from sqlalchemy import select
 
+from forge.git.refs import RefUpdate, apply_updates, locked_refs, recent_tips
 from forge.models import PushEvent
 
 
@@ -240,3 +241,31 @@ def test_a_fetch_that_read_the_refs_before_a_push_still_gets_its_pack(git, hoste
     answer = requests.post(f"{repo.url}/git-upload-pack", data=wants, timeout=30, headers=kind)
     assert answer.status_code == 200
     assert b"ERR" not in answer.content[:200] and b"PACK" in answer.content, answer.content[:200]
+
+
+def test_a_replaced_tip_is_fetchable_from_the_moment_its_ref_moves(
+    git, hosted_repo, tmp_path, settings
+):
+    """The tip a push replaces is noted before the ref moves, not after: a fetch that read
+    the old refs and asks in between found it neither a ref's value nor a recent tip (the
+    rare 'Client wants invalid object' of bench/load.py). The ref's move is watched, and at
+    that moment the old tip must already be one a fetch may ask for."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# one\n"})
+    git.run("push", "-q", repo.push_url, "HEAD:main", cwd=work)
+    old = git.head(work)
+    new = git.commit(work, {"README.md": "# two\n"}, "two")
+    git.run("push", "-q", repo.push_url, "HEAD:refs/heads/staging", cwd=work)  # the objects
+    bare = Repo(str(settings.repos_dir / "alice" / "project.git"))
+    seen_when_moving = []
+    set_if_equals = bare.refs.set_if_equals
+
+    def watched(name, old_value, new_value, *args, **kwargs):
+        seen_when_moving.append(old in recent_tips(bare))
+        return set_if_equals(name, old_value, new_value, *args, **kwargs)
+
+    bare.refs.set_if_equals = watched
+    with locked_refs(bare):
+        apply_updates(bare, [RefUpdate("refs/heads/main", old, new)])
+    assert seen_when_moving == [True]
+    assert bare.refs[b"refs/heads/main"].decode() == new

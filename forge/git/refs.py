@@ -146,6 +146,9 @@ def apply_updates(repo: Repo, updates: list[RefUpdate]) -> None:
             raise StaleRef(
                 f"{update.ref} moved (expected {update.old[:12]}, found {actual[:12]}); fetch first"
             )
+    # Before the refs move: a clone that read the old tips and asks for them between the
+    # move and this note would be told its want is invalid.
+    _remember_tips(repo, [u.old for u in updates if u.old != ZERO])
     done: list[RefUpdate] = []
     try:
         for update in updates:
@@ -162,7 +165,6 @@ def apply_updates(repo: Repo, updates: list[RefUpdate]) -> None:
     except BaseException:
         _undo(repo, done)
         raise
-    _remember_tips(repo, [u.old for u in updates if u.old != ZERO])
 
 
 # --- tips a fetch may still ask for -------------------------------------------------------------
@@ -214,6 +216,7 @@ def undo_updates(repo: Repo, updates: list[RefUpdate]) -> list[RefUpdate]:
     recorded with them could not be (the database went away before its commit)."""
     with locked_refs(repo):
         landed = [u for u in updates if u.new != u.old and current_value(repo, u.ref) == u.new]
+        _remember_tips(repo, [u.new for u in landed if u.new != ZERO])  # shown meanwhile
         _undo(repo, landed)
     return landed
 
