@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 
+import requests
+
 from forge.git.maintenance import merge_packs
 from forge.git.revindex import ReverseIndex
 from forge.worker import run_worker
@@ -263,3 +265,52 @@ def test_a_pack_without_or_with_a_damaged_reverse_index_is_read_the_same(
     git.run("fetch", "origin", cwd=clone)
     assert git.head(clone, "origin/main") == git.head(work)
     assert git.run("fsck", "--strict", cwd=clone).returncode == 0
+
+
+def upload_pack_answer(repo, wants: list[str]) -> bytes:
+    """What a stateless upload-pack request wanting `wants` (nothing had) is answered."""
+    caps = b" ofs-delta side-band-64k thin-pack"
+    lines = [
+        b"want %s%s\n" % (sha.encode(), caps if i == 0 else b"") for i, sha in enumerate(wants)
+    ]
+    body = b"".join(b"%04x" % (len(line) + 4) + line for line in lines) + b"00000009done\n"
+    kind = {"Content-Type": "application/x-git-upload-pack-request"}
+    answer = requests.post(f"{repo.url}/git-upload-pack", data=body, timeout=30, headers=kind)
+    assert answer.status_code == 200
+    assert b"ERR" not in answer.content[:200] and b"PACK" in answer.content
+    return answer.content
+
+
+def shown_tips(repo) -> dict[str, str]:
+    shown = requests.get(
+        f"{repo.url}/info/refs", params={"service": "git-upload-pack"}, timeout=30
+    ).content
+    tips = {}
+    for line in shown.split(b"\n"):
+        line = line.split(b"\x00")[0]
+        if b" refs/" in line and not line.endswith(b"^{}"):
+            sha, name = line[-40 - 1 - len(line.split(b" ")[-1]) :].split(b" ")
+            tips[name.decode()] = sha[-40:].decode()
+    return tips
+
+
+def test_a_clone_racing_pushes_is_still_streamed_from_the_stored_packs(git, hosted_repo, tmp_path):
+    """A clone that read the refs before pushes moved two of its branches wants tips that are
+    no longer every branch's: still a clone, streamed from the stored packs (no object walk).
+    A fetch of one branch of ten, nothing had, is negotiated instead (only its objects)."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# one\n"})
+    branches = [f"b{i}" for i in range(10)]
+    for branch in branches:
+        git.run("checkout", "-q", "-b", branch, "main", cwd=work)
+        git.commit(work, {f"{branch}.txt": f"{branch}\n"}, f"on {branch}")
+    git.run("push", "-q", repo.push_url, *branches, cwd=work)
+    shown = shown_tips(repo)
+    assert len(set(shown.values())) == 10
+    for branch in branches[:2]:
+        git.run("checkout", "-q", branch, cwd=work)
+        git.commit(work, {"README.md": f"# {branch}\n"}, f"moves {branch}")
+        git.run("push", "-q", repo.push_url, branch, cwd=work)
+    assert b"Sending the stored packs" in upload_pack_answer(repo, sorted(set(shown.values())))
+    answer = upload_pack_answer(repo, [shown["refs/heads/b5"]])
+    assert b"Sending the stored packs" not in answer

@@ -109,10 +109,17 @@ class StoredObjects:
                 plan.file.close()
 
 
-def stored_objects_for(repo: Repo, request: Negotiation) -> StoredObjects | None:
-    """Everything the repository stores, opened, when that answers this request exactly:
-    a clone (every branch and tag, nothing had, no filter or depth) from a client that takes
-    offset deltas and side-band-64k. None otherwise, or when something could not be opened."""
+def stored_objects_for(
+    repo: Repo, request: Negotiation, recent: set[bytes] = frozenset()
+) -> StoredObjects | None:
+    """Everything the repository stores, opened, when that answers this request: a clone
+    (nothing had, no filter or depth) from a client that takes offset deltas and side-band-64k.
+    None otherwise, or when something could not be opened.
+
+    A clone wants the tips it was shown, each a branch's or tag's now or one of the `recent`
+    tips pushes replaced since (pushes land between a client's two requests all the time on
+    a busy repository), and most branches and tags still hold what it wants. A fetch of one
+    branch of many is left to the negotiation, which sends that branch's objects only."""
     if not request.done or request.other_commands or not request.wants:
         return None
     if not {b"side-band-64k", b"ofs-delta"} <= request.capabilities:
@@ -120,13 +127,15 @@ def stored_objects_for(repo: Repo, request: Negotiation) -> StoredObjects | None
     objects = Path(repo.object_store.path)
     if _has_alternates(objects):
         return None  # a fork: some of its objects are its parent's
-    tips = {
+    tips = [
         sha
         for name, sha in repo.get_refs().items()
         if name.startswith((b"refs/heads/", b"refs/tags/"))
-    }
-    # Only a request for everything (a clone) is answered with everything.
-    if set(request.wants) != tips:
+    ]
+    # Only a request for (nearly) everything, a clone, is answered with everything: every
+    # want a tip shown to it, and at least half the branches and tags still where it saw them.
+    wanted = set(request.wants)
+    if not wanted <= set(tips) | recent or sum(sha in wanted for sha in tips) * 2 < len(tips):
         return None
     loose_paths = loose_objects(objects)
     if len(loose_paths) > MAX_LOOSE_SERVED:

@@ -230,7 +230,8 @@ def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object])
     body.unread(fetch.read_bounded_negotiation(body))
     request = packs.read_negotiation(body)
     if request is not None:
-        stored = packs.stored_objects_for(repo, request)
+        recent = {sha.encode() for sha in recent_tips(repo)}
+        stored = packs.stored_objects_for(repo, request, recent)
         if stored is not None:
             packs.send_stored(stored, request, write)
             return
