@@ -314,3 +314,38 @@ def test_a_clone_racing_pushes_is_still_streamed_from_the_stored_packs(git, host
     assert b"Sending the stored packs" in upload_pack_answer(repo, sorted(set(shown.values())))
     answer = upload_pack_answer(repo, [shown["refs/heads/b5"]])
     assert b"Sending the stored packs" not in answer
+
+
+def test_maintenance_folds_many_loose_refs_into_packed_refs(git, hosted_repo, tmp_path, settings):
+    """Forty branches and an annotated tag pushed: the worker's maintenance packs them (every
+    page and fetch read one file per ref before), each ref keeps its value and the tag its
+    peeled commit; a push moving or deleting a packed branch still does, and C git reads it."""
+    repo = hosted_repo()
+    bare = settings.repos_dir / "alice" / "project.git"
+    work = git.init(tmp_path / "work", {"README.md": "# refs\n"})
+    git.run("tag", "-a", "v1", "-m", "one", cwd=work)
+    branches = [f"topic/{i}" for i in range(40)]
+    git.run("push", "-q", repo.push_url, "main", "v1", *(f"HEAD:refs/heads/{b}" for b in branches),
+            cwd=work)  # fmt: skip
+
+    def refs_by_git() -> str:
+        return subprocess.run(
+            ["git", "for-each-ref", "--format=%(refname) %(objectname) %(*objectname)"],
+            cwd=bare, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    before = refs_by_git()
+    run_worker(settings.redis_url, ["default"], burst=True)
+    assert (bare / "packed-refs").read_text().startswith("# pack-refs with: peeled\n")
+    assert [p for p in (bare / "refs").rglob("*") if p.is_file()] == []
+    assert refs_by_git() == before
+
+    git.commit(work, {"README.md": "# moved\n"}, "moves topic/1")
+    git.run("push", "-q", repo.push_url, "HEAD:refs/heads/topic/1", ":refs/heads/topic/2",
+            cwd=work)  # fmt: skip
+    clone = tmp_path / "clone"
+    git.run("clone", "-q", "--mirror", repo.url, str(clone))
+    mirrored = git.run("for-each-ref", "--format=%(refname) %(objectname)", cwd=clone).stdout
+    assert f"refs/heads/topic/1 {git.head(work)}\n" in mirrored
+    assert "refs/heads/topic/2 " not in mirrored
+    assert mirrored.count("refs/heads/topic/") == 39

@@ -30,9 +30,11 @@ from pathlib import Path
 
 from dulwich.objects import ShaFile
 from dulwich.pack import write_pack_index_v2
+from dulwich.repo import Repo
 
 from forge.git.packs import loose_objects, plan_pack, sorted_packs, write_merged
 from forge.git.quarantine import QUARANTINE_PREFIX
+from forge.git.refs import pack_refs
 from forge.git.revindex import ReverseIndex, write_rev
 
 PACK_SUFFIXES = (".pack", ".idx", ".bitmap", ".rev", ".keep", ".promisor")
@@ -65,11 +67,16 @@ def merge_packs(repo_path: Path) -> MergeResult | None:
 
 
 def maintain(repo_path: Path) -> MergeResult | None:
-    """After pushes: merge what the geometric rule says is due, if anything (see above).
+    """After pushes: merge what the geometric rule says is due, if anything (see above), and
+    fold loose refs into packed-refs once there are many (`forge.git.refs.pack_refs`).
 
     Returns None without doing anything when another merge of this repository is running.
     """
-    return _locked(Path(repo_path), _merge_due)
+    result = _locked(Path(repo_path), _merge_due)
+    if result is not None:
+        with Repo(str(repo_path)) as repo:
+            pack_refs(repo)
+    return result
 
 
 def _locked(repo_path: Path, merge) -> MergeResult | None:

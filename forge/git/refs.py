@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -9,6 +10,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from dulwich.file import GitFile
+from dulwich.refs import write_packed_refs
 from dulwich.repo import Repo
 
 _FORBIDDEN_CHARS = set(" ~^:?*[\\\x7f")
@@ -230,6 +233,54 @@ def _undo(repo: Repo, done: list[RefUpdate]) -> None:
             repo.refs.set_if_equals(
                 name, None if update.deleted else update.new.encode(), update.old.encode()
             )
+
+
+# --- packed refs ---------------------------------------------------------------------------------
+# Every push writes its refs as loose files, one per ref; reading a repository's refs (every
+# page's branch list, every fetch's advertisement) opened each. Maintenance folds them into
+# packed-refs, as `git pack-refs --all` does, once there are this many.
+
+LOOSE_REFS_TO_PACK = 32
+
+
+def pack_refs(repo: Repo, at_least: int = LOOSE_REFS_TO_PACK) -> int:
+    """Fold the loose refs under refs/ into packed-refs once there are `at_least`; how many.
+
+    As git does it: the new packed-refs (with tags' peeled values) replaces the old one
+    first, then each loose file still holding what was packed is removed, so a reader sees
+    every ref at every moment. Under the ref lock, so no push moves a ref meanwhile.
+    """
+    top = os.path.join(repo.controldir(), "refs")
+    if sum(len(files) for _root, _dirs, files in os.walk(top)) < at_least:
+        return 0
+    with locked_refs(repo):
+        loose: dict[bytes, bytes] = {}
+        for root, _dirs, files in os.walk(top):
+            for file_name in files:
+                if file_name.endswith(".lock"):
+                    continue
+                path = os.path.join(root, file_name)
+                name = os.path.relpath(path, repo.controldir()).replace(os.sep, "/").encode()
+                with open(path, "rb") as ref_file:
+                    content = ref_file.read().strip()
+                if len(content) == 40 and not content.startswith(b"ref: "):
+                    loose[name] = content
+        packed = {**repo.refs.get_packed_refs(), **loose}
+        peeled = {}
+        for name, sha in packed.items():
+            with contextlib.suppress(KeyError):
+                target = peel(repo, sha.decode()).encode()
+                if target != sha:
+                    peeled[name] = target
+        with GitFile(os.path.join(repo.controldir(), "packed-refs"), "wb") as packed_file:
+            write_packed_refs(packed_file, packed, peeled)
+        for name, sha in loose.items():
+            path = os.path.join(repo.controldir(), name.decode())
+            with open(path, "rb") as ref_file:
+                still = ref_file.read().strip() == sha
+            if still:
+                os.remove(path)
+    return len(loose)
 
 
 def list_refs(repo: Repo, prefix: str) -> list[tuple[str, str]]:
