@@ -146,7 +146,7 @@ def bwrap_argv(bwrap: str, sandbox: Sandbox, command: list[str], as_root: bool) 
     for path in sandbox.hidden:
         if any(path == top or top in path.parents for top in shown):
             argv += ["--tmpfs", str(path)]
-    if as_root and sandbox.uid is not None:
+    if as_root and sandbox.uid not in (None, NOBODY):  # prepare_scratch wrote them
         argv += ["--ro-bind", str(sandbox.scratch / "passwd"), "/etc/passwd"]
         argv += ["--ro-bind", str(sandbox.scratch / "group"), "/etc/group"]
     argv += ["--bind", str(sandbox.workspace), WORKSPACE, "--chdir", WORKSPACE]
