@@ -6,9 +6,10 @@ computed once. When the repository keeps them in a single pack, the file is stre
 is. Usually pushes have added small packs beside the big one since maintenance last merged
 (`forge.git.maintenance` merges geometrically): they are streamed merged into one pack on the
 fly (`write_merged`, what maintenance writes to disk): the big pack's bytes as they are, the
-others' entries copied with their deltas, an object stored twice sent once. Either way there is no object walk and no delta search, the way C git reuses
-packs and bitmaps, and memory stays flat. Anything else (fetches, shallow or partial clones,
-forks sharing objects) is left to dulwich's negotiation.
+others' entries copied with their deltas, an object stored twice sent once. Either way there
+is no object walk and no delta search, the way C git reuses packs and bitmaps, and memory
+stays flat. Anything else (fetches, shallow or partial clones, forks sharing objects) is left
+to dulwich's negotiation.
 """
 
 from __future__ import annotations
