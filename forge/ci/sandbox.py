@@ -390,8 +390,6 @@ def run_script(
         _kill_group(proc.pid)
         code = proc.wait()
         quota.stop()
-        if uid is not None and uid != NOBODY:
-            _kill_user(uid)  # without a sandbox, what escaped the group: the next job's uid
         copier.join(timeout=10)
         if copier.overflowed.is_set():
             limit = sandbox.log_limit

@@ -228,26 +228,26 @@ def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object])
     fly (see `forge.git.packs`); everything else goes through dulwich's handler.
     """
     body.unread(fetch.read_bounded_negotiation(body))
+    recent = {sha.encode() for sha in recent_tips(repo)}  # read once, for either path
     request = packs.read_negotiation(body)
     if request is not None:
-        recent = {sha.encode() for sha in recent_tips(repo)}
         stored = packs.stored_objects_for(repo, request, recent)
         if stored is not None:
             packs.send_stored(stored, request, write)
             return
         body.unread(request.raw)
-    _with_recent_tips(repo)
+    _with_recent_tips(repo, recent)
     proto = BodyProtocol(body.recv, write)
     handler = fetch.ForgeUploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
     handler.handle()
 
 
-def _with_recent_tips(repo: Repo) -> None:
+def _with_recent_tips(repo: Repo, recent: set[bytes]) -> None:
     """Let this request's wants name a tip a push replaced since the client read the refs
-    (see `refs.recent_tips`): upload-pack accepts a want only if some ref holds it, so they
-    join this repository object's refs, under names no client is ever shown (a stateless
-    upload-pack answers wants without advertising refs)."""
-    tips = [sha.encode() for sha in recent_tips(repo)]
+    (`recent`, see `refs.recent_tips`): upload-pack accepts a want only if some ref holds it,
+    so they join this repository object's refs, under names no client is ever shown (a
+    stateless upload-pack answers wants without advertising refs)."""
+    tips = sorted(recent)
     if not tips:
         return
     current = repo.get_refs
