@@ -12,6 +12,7 @@ from support.ci import (
     cmdline,
     jobs_of,
     log_of,
+    log_so_far,
     push_ci,
     sleeping,
     start_worker,
@@ -149,7 +150,9 @@ def test_malformed_file_errors_with_line_and_field(ci, git, hosted_repo, tmp_pat
 def running_with_log(database, settings, sha: str, name: str, text: str):
     def check():
         job = jobs_of(database, sha)[name]
-        return job if job.state == "running" and text in log_of(settings, job) else None
+        if job.state != "running":
+            return None
+        return job if text in (log_so_far(settings, job) or "") else None
 
     return check
 

@@ -90,9 +90,16 @@ def jobs_of(database, sha: str) -> dict[str, CiJob]:
 
 
 def log_of(settings, job: CiJob) -> str:
+    text = log_so_far(settings, job)
+    assert text is not None, f"no log for job {job.name}"
+    return text
+
+
+def log_so_far(settings, job: CiJob) -> str | None:
+    """The job's log as written so far, or None before the runner has opened it: a job is
+    marked running a moment before its log file exists."""
     matches = list((settings.logs_dir / "ci").rglob(f"{job.id}.{job.attempt}.log"))
-    assert matches, f"no log for job {job.name}"
-    return matches[0].read_text(errors="replace")
+    return matches[0].read_text(errors="replace") if matches else None
 
 
 def statuses_of(database, sha: str) -> dict[str, CommitStatus]:
