@@ -10,6 +10,7 @@ that tag is written here byte for byte as it is in git.git.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from conftest import HostedRepo
 from forge.app import create_app
 from forge.config import ConfigError
 from forge.git import storage
+from forge.git.browse import RepoReader
 from forge.models import Repository
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
@@ -345,3 +347,75 @@ def test_bad_repository_settings_are_refused_and_change_nothing(
 def test_a_bad_site_setting_stops_the_start(settings, value, problem):
     with pytest.raises(ConfigError, match="FORGE_FSCK: " + problem):
         create_app(replace(settings, fsck=value))
+
+
+# --- browsing and blame: every page, and blame as git blame says ----------------------------
+
+# Files whose history has renames (flask/ moved to src/flask/ in 2019), merges and rewrites.
+FLASK_BLAMED = [
+    "src/flask/app.py",
+    "src/flask/helpers.py",
+    "src/flask/cli.py",
+    "CHANGES.rst",
+    "docs/config.rst",
+    "README.md",
+]
+# dulwich's history is rich in merges from other branches; forge refuses to host it (its 2009
+# `.git` trees), so its blame is read from the bare clone by forge.git itself.
+DULWICH_BLAMED = ["dulwich/objects.py", "dulwich/repo.py", "dulwich/index.py", "Makefile"]
+PORCELAIN_HEADER = re.compile(r"^([0-9a-f]{40}) \d+ (\d+)", re.M)
+
+
+def git_blame(git, repository: Path, revision: str, path: str) -> list[str]:
+    """The commit `git blame --porcelain` names for each line, in line order."""
+    out = git.run("blame", "--porcelain", revision, "--", path, cwd=repository).stdout
+    named = {int(line): sha for sha, line in PORCELAIN_HEADER.findall(out)}
+    return [named[number] for number in range(1, len(named) + 1)]
+
+
+def blamed_on_page(page: str) -> list[str]:
+    """The commit the blame page links beside each line (a group's link covers its rows)."""
+    commits, current = [], None
+    for row in re.findall(r'<tr id="L\d+".*?</tr>', page, re.S):
+        link = re.search(r'class="commit-title" href="/[^"]*/commit/([0-9a-f]{40})"', row)
+        current = link.group(1) if link else current
+        commits.append(current)
+    return commits
+
+
+def test_flask_pages_answer_and_blame_names_the_commits_git_blame_names(
+    histories, git, hosted_repo, client
+):
+    repo = hosted_repo("alice", "flask")
+    push(git, histories["flask"], repo, *ALL_REFS)
+    tags = sorted(local_refs(git, histories["flask"]))
+    old, new = "2.3.0", "3.0.0"
+    assert f"refs/tags/{old}" in tags and f"refs/tags/{new}" in tags
+    for page in [
+        "/alice/flask",
+        "/alice/flask/tree/main/src/flask",
+        "/alice/flask/tree/main/docs/patterns",
+        "/alice/flask/blob/main/src/flask/app.py",
+        "/alice/flask/commits/main",
+        "/alice/flask/commits/main?page=20",
+        "/alice/flask/commits/main/src/flask/json",
+        "/alice/flask/commit/main",
+        f"/alice/flask/compare/{old}...{new}",
+        "/alice/flask/branches",
+        "/alice/flask/tags",
+    ]:
+        assert client.get(page).status_code == 200, page
+    main = git.run("rev-parse", "main", cwd=histories["flask"]).stdout.strip()
+    for path in FLASK_BLAMED:
+        answer = client.get(f"/alice/flask/blame/main/{path}")
+        assert answer.status_code == 200, path
+        expected = git_blame(git, histories["flask"], main, path)
+        assert blamed_on_page(answer.get_data(as_text=True)) == expected, path
+
+
+def test_dulwich_blame_names_the_commits_git_blame_names(histories, git):
+    main = git.run("rev-parse", "main", cwd=histories["dulwich"]).stdout.strip()
+    with RepoReader(histories["dulwich"]) as reader:
+        for path in DULWICH_BLAMED:
+            got = [sha for sha, _line in reader.blame(main, path)]
+            assert got == git_blame(git, histories["dulwich"], main, path), path

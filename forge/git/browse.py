@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dulwich._objects import parse_tree
-from dulwich.annotate import update_lines
 from dulwich.archive import UnsafeArchivePathError, tar_stream
 from dulwich.diff_tree import RenameDetector, tree_changes
 from dulwich.errors import NotGitRepository
@@ -38,6 +37,8 @@ from dulwich.repo import Repo
 from dulwich.walk import Walker
 
 from forge.cache import LRU
+from forge.git.blame import blame as blame_commits
+from forge.git.xdiff import split_records
 
 HEX = re.compile(r"^[0-9a-f]{7,40}$")
 COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
@@ -437,6 +438,25 @@ class RepoReader:
             found = _HEADERS.put(key, _parse_headers(self._raw(sha, COMMIT)))
         return found
 
+    def commit_headers(self, sha: bytes) -> tuple[bytes, tuple[bytes, ...], int]:
+        """(tree, parents, committer time) of a commit, from its header lines only."""
+        return self._headers(sha)
+
+    def entry_below(self, tree: bytes, path: bytes) -> tuple[int, bytes] | None:
+        """(mode, hex id) of what is at `path` below a tree, or None."""
+        names = tuple(path.split(b"/"))
+        found = _find_entry(self._raw(tree, TREE), names[0])
+        if found is None or len(names) == 1:
+            return found
+        if not stat.S_ISDIR(found[0]) or found[0] == SUBMODULE_MODE:
+            return None
+        # Sub-folders change far less often than the root: remember lookups below them.
+        key = (self.key, found[1], names[1:], "entry")
+        entry = _PATHS.get(key, MISSING)
+        if entry is MISSING:
+            entry = _PATHS.put(key, self.entry_below(found[1], b"/".join(names[1:])))
+        return entry
+
     def _path_id(self, tree: bytes, names: tuple[bytes, ...]) -> bytes | None:
         """The id of what is at `names` below a tree, or None; reads raw trees only."""
         found = _find_entry(self._raw(tree, TREE), names[0])
@@ -631,32 +651,15 @@ class RepoReader:
     # --- blame --------------------------------------------------------------------------------
 
     def blame(self, head: str, path: str) -> list[tuple[str, bytes]]:
-        """(commit id, line) for each line of the file at `path` in `head`: the commit that
-        last changed the line. The file's history comes from the cached path walk; the lines
-        are carried through it by dulwich.annotate's update_lines."""
+        """(commit id, line) for each line of the file at `path` in `head`: the commit
+        `git blame` names for the line (forge.git.blame)."""
         key = (self.key, head, path)
         return _BLAME.get_or_compute(key, lambda: self._blame(head, path))
 
     def _blame(self, head: str, path: str) -> list[tuple[str, bytes]]:
-        names = tuple(p.encode() for p in path.split("/"))
-        history: list[tuple[str, bytes]] = []
-        offset = 0
-        while True:
-            ids, more = self.log(head, path, offset, 500)
-            for sha in ids:
-                blob = self._path_id(self._headers(sha.encode())[0], names)
-                if blob is not None:
-                    history.append((sha, blob))
-            offset += len(ids)
-            if not more:
-                break
-        annotated: list = []
-        for sha, blob in reversed(history):
-            obj = self._object(blob)
-            if not isinstance(obj, Blob):
-                continue
-            annotated = update_lines(annotated, (sha, None), obj)
-        return [(origin[0], line) for origin, line in annotated]
+        commits = blame_commits(self, head, path)
+        lines = split_records(self.blob(self.entry(head, path).sha))
+        return list(zip(commits, lines, strict=True))
 
     # --- archives -----------------------------------------------------------------------------
 
