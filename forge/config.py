@@ -55,6 +55,9 @@ ENVIRONMENT = {
     "FORGE_METRICS_TOKEN": "a bearer token that may read /metrics from anywhere (unset: only "
     "requests from this machine's loopback may)",
     "FORGE_LOG_FORMAT": "text, or json: one JSON object a log line, with the request id (text)",
+    "FORGE_AVATARS": "where the API's avatar_url points: identicon (a picture forge draws from "
+    "the account's id, at /avatars/NAME.png) or gravatar (Gravatar's, which sends a hash of "
+    "the account's e-mail address to gravatar.com) (identicon)",
     "PROMETHEUS_MULTIPROC_DIR": "directory where forge's processes on one machine add up their "
     "metrics (`forge serve` sets $FORGE_HOME/metrics)",
     "FORGE_FSCK": "how pushed objects' problems weigh, as git's receive.fsck.<msg-id>: "
@@ -237,6 +240,8 @@ class Settings:
     # Who may read /metrics besides loopback, and whether log lines are JSON objects.
     metrics_token: str = field(default="", repr=False)
     log_format: str = "text"
+    # The API's avatar_url: forge's own identicons, or Gravatar's when the admin opts in.
+    avatars: str = "identicon"
     # SQLite only: how long to wait for another connection's lock before "database is locked".
     db_busy_timeout_ms: int = 30_000
 
@@ -290,6 +295,7 @@ class Settings:
             max_claims=_int(env, "FORGE_MAX_CLAIMS", 5),
             metrics_token=env.get("FORGE_METRICS_TOKEN", "").strip(),
             log_format=_choice(env, "FORGE_LOG_FORMAT", ("text", "json")),
+            avatars=_choice(env, "FORGE_AVATARS", ("identicon", "gravatar")),
             db_busy_timeout_ms=_int(env, "FORGE_DB_BUSY_TIMEOUT_MS", 30_000),
         )
 
@@ -333,6 +339,7 @@ class Settings:
         if self.metrics_token:
             env["FORGE_METRICS_TOKEN"] = self.metrics_token
         env["FORGE_LOG_FORMAT"] = self.log_format
+        env["FORGE_AVATARS"] = self.avatars
         env["FORGE_DB_BUSY_TIMEOUT_MS"] = str(self.db_busy_timeout_ms)
         return env
 

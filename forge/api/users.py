@@ -7,18 +7,23 @@ from forge.api import api
 from forge.api.auth import require_scope, require_user
 from forge.api.shapes import users as user_shapes
 from forge.errors import Invalid
-from forge.repos.repositories import visible_repositories
-from forge.web.context import db
+from forge.repos.repositories import account_usage, visible_repositories
+from forge.web.context import db, settings
 
 
 def _public_repo_count(user) -> int:
     return len(visible_repositories(db(), None, owner=user))
 
 
+def _own_profile(user) -> dict:
+    usage = account_usage(db(), settings().repos_dir, user)
+    return user_shapes.full_user(user, _public_repo_count(user), usage)
+
+
 @api.get("/user")
 def authenticated_user():
     user = require_user()
-    return jsonify(user_shapes.full_user(user, _public_repo_count(user), private=True))
+    return jsonify(_own_profile(user))
 
 
 @api.patch("/user")
@@ -35,7 +40,7 @@ def update_authenticated_user():
         if not isinstance(body["email"], str) or not EMAIL_RE.fullmatch(body["email"].strip()):
             raise Invalid("invalid email address", field="email")
         user.email = body["email"].strip()
-    return jsonify(user_shapes.full_user(user, _public_repo_count(user), private=True))
+    return jsonify(_own_profile(user))
 
 
 @api.get("/users/<username>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forge.accounts.names import check_repo_name
@@ -64,3 +64,10 @@ def forks_of(session: Session, source: Repository, viewer: User | None) -> list[
         .order_by(Repository.created_at.desc(), Repository.id.desc())
     )
     return [fork for fork in session.scalars(query) if can(session, viewer, "read", fork)]
+
+
+def fork_count(session: Session, source: Repository) -> int:
+    """How many direct forks `source` has, GitHub's `forks_count`."""
+    return session.scalar(
+        select(func.count()).select_from(Repository).where(Repository.fork_of_id == source.id)
+    )

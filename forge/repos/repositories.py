@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -304,4 +305,26 @@ def collaborators(session: Session, repo: Repository) -> list[Collaborator]:
             .where(Collaborator.repository_id == repo.id)
             .order_by(Collaborator.id)
         )
+    )
+
+
+@dataclass(frozen=True)
+class AccountUsage:
+    """What GitHub's private user (GET /user) counts of the account's own repositories."""
+
+    owned_private_repos: int
+    total_private_repos: int
+    disk_usage: int  # KiB, the sum of `size_kb`
+    collaborators: int  # distinct people given a role on its private repositories
+
+
+def account_usage(session: Session, repos_dir: Path, user: User) -> AccountUsage:
+    owned = list(session.scalars(select(Repository).where(Repository.owner_id == user.id)))
+    private = [repo for repo in owned if repo.is_private]
+    people = {c.user_id for repo in private for c in collaborators(session, repo)}
+    return AccountUsage(
+        owned_private_repos=len(private),
+        total_private_repos=len(private),
+        disk_usage=sum(size_kb(repos_dir, repo) for repo in owned),
+        collaborators=len(people),
     )

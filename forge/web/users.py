@@ -1,8 +1,11 @@
-"""User profile pages."""
+"""User profile pages, and the avatar pictures the API's avatar_url points at."""
 
-from flask import Blueprint, render_template
+import hashlib
+
+from flask import Blueprint, make_response, render_template, request
 
 from forge.accounts import reputation
+from forge.accounts.avatars import identicon_png
 from forge.accounts.users import get_user
 from forge.repos.repositories import visible_repositories
 from forge.web.context import db, viewer
@@ -20,3 +23,19 @@ def profile(username: str):
     return render_template(
         "user.html", user=user, repos=repos, summary=summary, recent=recent, chart=chart
     )
+
+
+# A day: the picture never changes for an account, but a deleted account's should not linger.
+AVATAR_MAX_AGE = 24 * 60 * 60
+
+
+@bp.route("/avatars/<username>.png")
+def avatar(username: str):
+    user = get_user(db(), username)
+    picture = identicon_png(user.id)
+    response = make_response(picture)
+    response.content_type = "image/png"
+    response.cache_control.public = True
+    response.cache_control.max_age = AVATAR_MAX_AGE
+    response.set_etag(hashlib.sha256(picture).hexdigest()[:32])
+    return response.make_conditional(request)

@@ -8,18 +8,26 @@ import base64
 from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
+from sqlalchemy.orm import object_session
 
 from forge.api.shapes.links import api_url, external_url, timestamp
 from forge.api.shapes.users import permissions, simple_user
 from forge.models import Repository
+from forge.repos.forks import fork_count
 from forge.repos.repositories import size_kb
 
 
 def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
     """A repository; a fork names its `parent` and the `source` at the root of its forks
-    (those two without their own parent, as GitHub shows them)."""
+    (those two without their own parent, as GitHub shows them).
+
+    What forge does not have (issues, a wiki, stars, a licence detector, SSH) takes the empty
+    value GitHub's schema allows; the URLs of GitHub's repository resources are GitHub's, so a
+    client following one to what forge does not serve gets a plain 404."""
     full_name = repo.full_name
     url = api_url(f"/repos/{full_name}")
+    html_url = external_url(f"/{full_name}")
+    forks = _fork_count(repo)
     body = {
         "id": repo.id,
         "node_id": f"R_{repo.id}",
@@ -28,43 +36,107 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
         "owner": simple_user(repo.owner),
         "private": repo.is_private,
         "visibility": "private" if repo.is_private else "public",
-        "html_url": external_url(f"/{full_name}"),
+        "html_url": html_url,
         "description": repo.description or None,
         "fork": False,
         "url": url,
+        **{key: url + suffix for key, suffix in RESOURCE_URLS.items()},
         "clone_url": external_url(f"/{full_name}.git"),
         "git_url": external_url(f"/{full_name}.git"),
-        "collaborators_url": url + "/collaborators{/collaborator}",
-        "branches_url": url + "/branches{/branch}",
-        "hooks_url": url + "/hooks",
-        "pulls_url": url + "/pulls{/number}",
-        "forks_url": url + "/forks",
+        "ssh_url": "",  # forge serves git over HTTP only
+        "svn_url": html_url,  # as GitHub's, which names the web page there
+        "mirror_url": None,
+        "homepage": None,
+        "language": None,
+        "license": None,
+        "topics": [],
         "default_branch": repo.default_branch,
         "created_at": timestamp(repo.created_at),
         "updated_at": timestamp(repo.updated_at),
-        "pushed_at": timestamp(repo.pushed_at),
+        # GitHub counts a repository's creation as its first push.
+        "pushed_at": timestamp(repo.pushed_at or repo.created_at),
         "archived": False,
         "disabled": False,
+        "is_template": False,
         "has_issues": False,
+        "has_projects": False,
         "has_wiki": False,
         "has_pages": False,
+        "has_downloads": False,
+        "has_discussions": False,
         "size": _size(repo),
         "stargazers_count": 0,
         "watchers_count": 0,
-        "forks_count": 0,
+        "watchers": 0,
+        "forks_count": forks,
+        "forks": forks,
         "open_issues_count": 0,
+        "open_issues": 0,
     }
     if role is not None:
         body["permissions"] = permissions(role)
     if repo.fork_of is not None:
         body["fork"] = True
         if family:
-            source = repo.fork_of
-            while source.fork_of is not None:
-                source = source.fork_of
             body["parent"] = repository(repo.fork_of, None, family=False)
-            body["source"] = repository(source, None, family=False)
+            body["source"] = repository(_root(repo), None, family=False)
+    if family:
+        # The full repository of GET /repos/{o}/{r} (and everything built with its family).
+        body["network_count"] = _fork_count(_root(repo)) if repo.fork_of is not None else forks
+        body["subscribers_count"] = 0
     return body
+
+
+# GitHub's URLs of a repository's resources, after the repository's own API URL.
+RESOURCE_URLS = {
+    "archive_url": "/{archive_format}{/ref}",
+    "assignees_url": "/assignees{/user}",
+    "blobs_url": "/git/blobs{/sha}",
+    "branches_url": "/branches{/branch}",
+    "collaborators_url": "/collaborators{/collaborator}",
+    "comments_url": "/comments{/number}",
+    "commits_url": "/commits{/sha}",
+    "compare_url": "/compare/{base}...{head}",
+    "contents_url": "/contents/{+path}",
+    "contributors_url": "/contributors",
+    "deployments_url": "/deployments",
+    "downloads_url": "/downloads",
+    "events_url": "/events",
+    "forks_url": "/forks",
+    "git_commits_url": "/git/commits{/sha}",
+    "git_refs_url": "/git/refs{/sha}",
+    "git_tags_url": "/git/tags{/sha}",
+    "hooks_url": "/hooks",
+    "issue_comment_url": "/issues/comments{/number}",
+    "issue_events_url": "/issues/events{/number}",
+    "issues_url": "/issues{/number}",
+    "keys_url": "/keys{/key_id}",
+    "labels_url": "/labels{/name}",
+    "languages_url": "/languages",
+    "merges_url": "/merges",
+    "milestones_url": "/milestones{/number}",
+    "notifications_url": "/notifications{?since,all,participating}",
+    "pulls_url": "/pulls{/number}",
+    "releases_url": "/releases{/id}",
+    "stargazers_url": "/stargazers",
+    "statuses_url": "/statuses/{sha}",
+    "subscribers_url": "/subscribers",
+    "subscription_url": "/subscription",
+    "tags_url": "/tags",
+    "teams_url": "/teams",
+    "trees_url": "/git/trees{/sha}",
+}
+
+
+def _root(repo: Repository) -> Repository:
+    while repo.fork_of is not None:
+        repo = repo.fork_of
+    return repo
+
+
+def _fork_count(repo: Repository) -> int:
+    session = object_session(repo)
+    return fork_count(session, repo) if session is not None else 0
 
 
 def _size(repo: Repository) -> int:
