@@ -127,7 +127,7 @@ class ChangeCommented(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ReviewCommentAdded(Event):
-    """An inline comment posted on its own (a reply), not as part of a review."""
+    """An inline comment posted on its own (a reply, or a comment not held for a review)."""
 
     change: Change
     comment: ReviewComment

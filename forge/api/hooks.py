@@ -8,8 +8,12 @@ and worker factories register with the webhook service (`forge.subscribers`).
 
 from __future__ import annotations
 
-from flask import has_request_context, jsonify
+from pathlib import Path
 
+from flask import has_request_context, jsonify
+from sqlalchemy.orm import object_session
+
+from forge.accounts.users import users_by_email
 from forge.api import api
 from forge.api.auth import require_scope, require_user
 from forge.api.bodies import body_field, json_body
@@ -19,7 +23,10 @@ from forge.api.shapes import hooks as hook_shapes
 from forge.api.shapes.links import links_from
 from forge.errors import Invalid
 from forge.notify import webhook_recording, webhook_subscriptions, webhooks
+from forge.repos import contents as content_service
 from forge.repos.repositories import get_repository
+from forge.review import changes as change_service
+from forge.review import reviews as review_service
 from forge.web.context import db, settings
 
 SCOPE = "admin:repo_hook"
@@ -59,7 +66,7 @@ def payload_builders() -> dict:
         ),
         "pull_request": _links(
             lambda repository, change, action, sender, **extra: event_shapes.pull_request_event(
-                change, action, sender, **extra
+                change, action, sender, _pull_counts(change), **extra
             )
         ),
         "pull_request_review": _links(
@@ -74,11 +81,13 @@ def payload_builders() -> dict:
         ),
         "issue_comment": _links(
             lambda repository, change, comment, sender: event_shapes.issue_comment_event(
-                change, comment, sender
+                change, comment, sender, len(change_service.conversation(_session(change), change))
             )
         ),
         "status": _links(
-            lambda repository, status, sender: event_shapes.status_event(repository, status, sender)
+            lambda repository, status, sender: event_shapes.status_event(
+                repository, status, sender, *_status_commit(repository, status.sha)
+            )
         ),
         "vote": _links(
             lambda repository, change, vote, sender, action: event_shapes.vote_event(
@@ -91,6 +100,37 @@ def payload_builders() -> dict:
             )
         ),
     }
+
+
+def _session(row):
+    return object_session(row)
+
+
+def _repos_dir(row) -> Path:
+    """Where the repositories are, for the process building a payload: its webhook
+    dispatcher knows (workers too), else the app serving the request."""
+    dispatcher = _session(row).info.get("webhooks")
+    if dispatcher is not None and dispatcher.repos_dir is not None:
+        return dispatcher.repos_dir
+    return settings().repos_dir
+
+
+def _pull_counts(change) -> dict:
+    """What a pull_request event's pull request counts, as GitHub's does: its commits, lines
+    and files, and its conversation and review comments (drafts left out)."""
+    session = _session(change)
+    return {
+        "stats": content_service.change_stats(_repos_dir(change), change),
+        "comments": len(change_service.conversation(session, change)),
+        "review_comments": len(review_service.comments_of(session, change)),
+    }
+
+
+def _status_commit(repository, sha: str) -> tuple:
+    """The commit a status is set on, and its authors' accounts by e-mail address."""
+    info = content_service.commit_detail(_repos_dir(repository), repository, sha).commit
+    emails = {person.email for person in (info.author, info.committer)}
+    return info, users_by_email(_session(repository), emails)
 
 
 def _repo(owner: str, name: str):

@@ -18,6 +18,7 @@ ZERO = "0" * 40
 @dataclass(frozen=True)
 class PushedCommit:
     sha: str
+    tree: str
     message: str
     author: Person
     committer: Person
@@ -103,6 +104,7 @@ def _pushed(repo: Repo, commit: Commit) -> PushedCommit:
             modified.append((change.new.path or change.old.path).decode("utf-8", "replace"))
     return PushedCommit(
         sha=commit.id.decode(),
+        tree=commit.tree.decode(),
         message=commit.message.decode("utf-8", "replace"),
         author=_person(commit.author, commit.author_time, commit.author_timezone),
         committer=_person(commit.committer, commit.commit_time, commit.commit_timezone),

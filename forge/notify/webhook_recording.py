@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -55,6 +56,8 @@ class Dispatcher:
     # enqueue(queue_name, "module.function", *args, job_id=...): job_id names the try, so
     # the reconciler can ask the queue whether it holds it.
     enqueue: Callable[..., object]
+    # Where the repositories are: payloads count a pull request's lines or read a commit.
+    repos_dir: Path | None = None
 
     def send(self, delivery_id: int, try_number: int = 1) -> None:
         self.enqueue(
@@ -77,7 +80,7 @@ def attach(database: Database, settings, enqueue: Callable[..., object]) -> None
         allowed_hosts=tuple(settings.webhook_allowed_hosts),
         retry_delays=tuple(settings.webhook_retry_delays) or (0,),
     )
-    dispatcher = Dispatcher(policy, settings.base_url, enqueue)
+    dispatcher = Dispatcher(policy, settings.base_url, enqueue, settings.repos_dir)
     info = dict(database.sessionmaker.kw.get("info") or {})
     database.sessionmaker.configure(info={**info, "webhooks": dispatcher})
 

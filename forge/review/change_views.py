@@ -279,6 +279,8 @@ def timeline(session: Session, change: Change, viewer: User | None) -> list[Time
     items += [
         TimelineItem("review", r.submitted_at or r.created_at, r, by_review.get(r.id, []))
         for r in reviews
+        # A reply is a review of its own (as on GitHub) that says nothing its thread does not.
+        if r.body or r.state != "COMMENTED" or r.id in by_review
     ]
     items += [
         TimelineItem("status", s.created_at, s)

@@ -83,6 +83,22 @@ def _pending_review(session: Session, change: Change, author: User) -> Review:
     return review
 
 
+def _single_comment_review(session: Session, change: Change, author: User) -> Review:
+    patch_set = change.current_patch_set
+    review = Review(
+        change_id=change.id,
+        author=author,
+        state="COMMENTED",
+        body="",
+        commit_sha=patch_set.head_sha,
+        patch_set_number=patch_set.number,
+        submitted_at=utcnow(),
+    )
+    session.add(review)
+    session.flush()
+    return review
+
+
 def add_comment(
     session: Session,
     repos_dir: Path,
@@ -103,7 +119,13 @@ def add_comment(
     _check_line(repos_dir, change, path, line, side)
     patch_set = change.current_patch_set
     commit = patch_set.head_sha if side == "RIGHT" else patch_set.base_sha
-    review = _pending_review(session, change, author) if draft else None
+    # A comment not held as a draft is a review of its own, as on GitHub (a "commented"
+    # review holding the one comment), so every inline comment belongs to a review.
+    review = (
+        _pending_review(session, change, author)
+        if draft
+        else _single_comment_review(session, change, author)
+    )
     comment = ReviewComment(
         change_id=change.id,
         review_id=review.id if review else None,
@@ -119,6 +141,12 @@ def add_comment(
     )
     session.add(comment)
     session.flush()
+    if not draft:
+        # Posted on its own, not held for a review: receivers hear of it now, as GitHub's
+        # pull_request_review_comment; a draft is told of with its review when submitted.
+        events.publish(
+            session, events.ReviewCommentAdded(change=change, comment=comment, sender=author)
+        )
     return comment
 
 
@@ -134,6 +162,7 @@ def reply(session: Session, change: Change, author: User, to_id: int, body: str)
         raise Invalid("a reply needs some text", field="body")
     comment = ReviewComment(
         change_id=change.id,
+        review_id=_single_comment_review(session, change, author).id,
         author=author,
         in_reply_to_id=parent.id,
         path=parent.path,

@@ -6,16 +6,19 @@ carries; build them inside `links.links_from` to name the forge's base URL."""
 from __future__ import annotations
 
 from forge.api.shapes.hooks import hook
-from forge.api.shapes.links import api_url, external_url, timestamp
-from forge.api.shapes.pulls import (
-    issue_comment,
-    issue_of_change,
-    pull_request,
-    review,
-    review_comment,
+from forge.api.shapes.links import external_url, timestamp
+from forge.api.shapes.repos import commit, person_time, status
+from forge.api.shapes.webhook_objects import (
+    webhook_commit,
+    webhook_issue,
+    webhook_issue_comment,
+    webhook_pull_request,
+    webhook_repository,
+    webhook_review,
+    webhook_review_comment,
+    webhook_simple_pull_request,
+    webhook_user,
 )
-from forge.api.shapes.repos import person_time, repository, status
-from forge.api.shapes.users import simple_user
 from forge.models import Repository, User
 
 ZEN = "Keep it logically awesome."
@@ -24,8 +27,8 @@ ZEN = "Keep it logically awesome."
 def ping_event(row, sender: User) -> dict:
     body = {"zen": ZEN, "hook_id": row.id, "hook": hook(row)}
     if row.repository is not None:
-        body["repository"] = repository(row.repository, None)
-    return body | {"sender": simple_user(sender)}
+        body["repository"] = webhook_repository(row.repository)
+    return body | {"sender": webhook_user(sender)}
 
 
 def _git_person(person, user: User | None = None) -> dict:
@@ -43,7 +46,7 @@ def push_event(repo: Repository, update, forced: bool, commits: list, pusher: Us
     def commit_json(c) -> dict:
         return {
             "id": c.sha,
-            "tree_id": None,
+            "tree_id": c.tree,
             "distinct": True,
             "message": c.message,
             "timestamp": person_time(c.committer),
@@ -73,19 +76,12 @@ def push_event(repo: Repository, update, forced: bool, commits: list, pusher: Us
         "compare": compare,
         "commits": listed,
         "head_commit": listed[-1] if listed else None,
-        "repository": repository_in_push(repo),
+        "repository": webhook_repository(repo, for_push=True),
         "pusher": {"name": pusher.name, "email": pusher.email}
         if pusher
         else {"name": "forge", "email": None},
-        "sender": simple_user(pusher) if pusher else None,
+        "sender": webhook_user(pusher),
     }
-
-
-def repository_in_push(repo: Repository) -> dict:
-    """Push payloads also carry `master_branch` and timestamps as numbers (as GitHub does)."""
-    body = repository(repo, None)
-    body["master_branch"] = repo.default_branch
-    return body
 
 
 def ref_event(repo: Repository, ref: str, ref_type: str, sender: User | None, created: bool):
@@ -95,7 +91,7 @@ def ref_event(repo: Repository, ref: str, ref_type: str, sender: User | None, cr
         "ref_type": ref_type,
         "pusher_type": "user",
         "repository": _repo_payload(repo),
-        "sender": simple_user(sender) if sender else None,
+        "sender": webhook_user(sender),
     }
     if created:
         body |= {"master_branch": repo.default_branch, "description": repo.description or None}
@@ -103,54 +99,57 @@ def ref_event(repo: Repository, ref: str, ref_type: str, sender: User | None, cr
 
 
 def _repo_payload(repo: Repository) -> dict:
-    return repository(repo, None)
+    return webhook_repository(repo)
 
 
-def pull_request_event(change, action: str, sender: User, **extra) -> dict:
-    """`extra`: `changes` for edited, `before`/`after` for synchronize."""
+def pull_request_event(change, action: str, sender: User, counts: dict, **extra) -> dict:
+    """`counts`: the pull request's commits, additions, ... (`webhook_pull_request`'s);
+    `extra`: `changes` for edited, `before`/`after` for synchronize."""
     return {
         "action": action,
         "number": change.number,
-        "pull_request": pull_request(change),
+        "pull_request": webhook_pull_request(change, **counts),
         **extra,
         "repository": _repo_payload(change.repository),
-        "sender": simple_user(sender),
+        "sender": webhook_user(sender),
     }
 
 
 def pull_request_review_event(change, row, sender: User) -> dict:
     return {
         "action": "submitted",
-        "review": review(change, row),
-        "pull_request": pull_request(change),
+        "review": webhook_review(change, row),
+        "pull_request": webhook_simple_pull_request(change),
         "repository": _repo_payload(change.repository),
-        "sender": simple_user(sender),
+        "sender": webhook_user(sender),
     }
 
 
 def pull_request_review_comment_event(change, row, sender: User) -> dict:
     return {
         "action": "created",
-        "comment": review_comment(change, row),
-        "pull_request": pull_request(change),
+        "comment": webhook_review_comment(change, row),
+        "pull_request": webhook_simple_pull_request(change),
         "repository": _repo_payload(change.repository),
-        "sender": simple_user(sender),
+        "sender": webhook_user(sender),
     }
 
 
-def issue_comment_event(change, comment, sender: User) -> dict:
+def issue_comment_event(change, comment, sender: User, comments: int) -> dict:
+    """`comments`: how many comments the conversation holds, this one included."""
     return {
         "action": "created",
-        "issue": issue_of_change(change),
-        "comment": issue_comment(change, comment),
+        "issue": webhook_issue(change, comments),
+        "comment": webhook_issue_comment(change, comment),
         "repository": _repo_payload(change.repository),
-        "sender": simple_user(sender),
+        "sender": webhook_user(sender),
     }
 
 
-def status_event(repo: Repository, row, sender: User | None) -> dict:
+def status_event(repo: Repository, row, sender: User | None, info, people: dict) -> dict:
     """A status set by a person, or by forge's CI for whoever its run is for (a run nobody
-    started, such as a scheduled one, has no sender: null, never an invented user)."""
+    started, such as a scheduled one, has no sender: null, never an invented user). `info` is
+    the commit (forge.git's CommitInfo), `people` its authors' accounts by e-mail address."""
     body = status(repo, row)
     return {
         "id": row.id,
@@ -160,16 +159,12 @@ def status_event(repo: Repository, row, sender: User | None) -> dict:
         "context": row.context,
         "description": body["description"],
         "state": row.state,
-        "commit": {
-            "sha": row.sha,
-            "url": api_url(f"/repos/{repo.full_name}/commits/{row.sha}"),
-            "html_url": external_url(f"/{repo.full_name}/commit/{row.sha}"),
-        },
+        "commit": webhook_commit(commit(repo, info, people)),
         "branches": [],
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
         "repository": _repo_payload(repo),
-        "sender": simple_user(sender) if sender else None,
+        "sender": webhook_user(sender),
     }
 
 
@@ -179,16 +174,16 @@ def vote_event(change, vote, sender: User | None, action: str) -> dict:
     return {
         "action": action,
         "vote": {
-            "user": simple_user(vote.user),
+            "user": webhook_user(vote.user),
             "label": vote.label,
             "value": vote.value,
             "message": vote.message or "",
             "patch_set": vote.patch_set_number,
             "stale": vote.patch_set_number != change.current_patch_set.number,
         },
-        "pull_request": pull_request(change),
+        "pull_request": webhook_simple_pull_request(change),
         "repository": _repo_payload(change.repository),
-        "sender": simple_user(sender) if sender else None,
+        "sender": webhook_user(sender),
     }
 
 
@@ -210,7 +205,7 @@ def merge_queue_event(change, entry, sender: User | None, action: str, position=
     return {
         "action": action,
         "merge_queue_entry": body,
-        "pull_request": pull_request(change),
+        "pull_request": webhook_simple_pull_request(change),
         "repository": _repo_payload(change.repository),
-        "sender": simple_user(sender) if sender else None,
+        "sender": webhook_user(sender),
     }

@@ -1,0 +1,187 @@
+"""Every webhook forge sends, checked against GitHub's own payload schemas
+(`@octokit/webhooks-schemas`, vendored in tests/github_schemas/webhooks): a receiver on
+127.0.0.1 subscribed to everything gets the deliveries of real pushes, API calls and a real rq
+worker, and each body must be what a receiver written for GitHub expects."""
+
+from __future__ import annotations
+
+import pytest
+from support.ci import work
+from support.github_webhook_schema import (
+    assert_valid_forge_event,
+    assert_valid_webhook,
+    violations,
+)
+from support.webhooks import SECRET, drain, loopback_settings, make_hook
+
+from forge.accounts import users as accounts
+from forge.notify.webhooks import EVENTS
+from forge.repos import repositories as repos
+
+# forge's own events: GitHub has no schema for them, only for the objects they carry.
+FORGE_EVENTS = {"vote", "merge_queue"}
+
+
+@pytest.fixture
+def settings(settings):
+    return loopback_settings(settings)
+
+
+def assert_all_valid(requests) -> None:
+    """Fail with every schema violation of every delivery, named by event and action."""
+    found = []
+    for request in requests:
+        payload = request.payload()
+        check = assert_valid_forge_event if request.event in FORGE_EVENTS else assert_valid_webhook
+        try:
+            check(request.event, payload)
+        except AssertionError as failure:
+            found.append(f"[{request.event}/{payload.get('action')}] {failure}")
+    summary = f"{len(found)} of {len(requests)} deliveries break GitHub's schemas:\n"
+    assert not found, summary + "\n".join(found)
+
+
+def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
+    github, hosted_repo, make_user, make_token, database, receiver, settings, git, tmp_path, api
+):
+    info = hosted_repo()
+    make_user("bob")
+    bob = github(make_token("bob"))
+    with database.session() as session:
+        alice = accounts.get_user(session, "alice")
+        project = repos.get_repository(session, "alice", "project", alice)
+        repos.set_collaborator(session, project, alice, "bob", "maintain")
+    work_tree = git.init(tmp_path / "work", {"README.md": "# hello\nline two\n"})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
+    repo, hook = make_hook(github, info, receiver, settings)
+
+    # Pushes: a commit to main, a new branch with a commit, a tag, a deleted branch.
+    main_sha = git.commit(work_tree, {"docs/a.md": "a\n"}, "add docs")
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
+    git.run("checkout", "-q", "-b", "topic", cwd=work_tree)
+    git.commit(work_tree, {"README.md": "# hello\nline two\nthree\n"}, "topic work")
+    git.run("push", "-q", info.push_url, "topic", cwd=work_tree)
+    git.run("tag", "-a", "v1.0", "-m", "first release", main_sha, cwd=work_tree)
+    git.run("push", "-q", info.push_url, "v1.0", "HEAD:refs/heads/scratch", cwd=work_tree)
+    git.run("push", "-q", info.push_url, "--delete", "scratch", cwd=work_tree)
+
+    # A pull request's life: opened, edited, a new patch set, comments, reviews, a status,
+    # closed, reopened, merged.
+    pull = repo.create_pull(title="Topic", body="please", base="main", head="topic")
+    pull.edit(title="Topic, renamed", body="please, again")
+    second = git.commit(work_tree, {"README.md": "# hello\nline two\nthree\nfour\n"}, "more")
+    git.run("push", "-q", info.push_url, "topic", cwd=work_tree)
+    pull.create_issue_comment("looks fine")
+    standalone = {"body": "standalone note", "commit_id": second, "path": "README.md", "line": 4}
+    answer = api("POST", f"/repos/alice/project/pulls/{pull.number}/comments", info.token,
+                 json=standalone)  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    reply = {"body": "a reply", "in_reply_to": answer.json()["id"]}
+    answer = api("POST", f"/repos/alice/project/pulls/{pull.number}/comments", info.token,
+                 json=reply)  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    pull.create_review(
+        body="a few notes",
+        event="COMMENT",
+        comments=[{"path": "README.md", "line": 2, "body": "nice line"}],
+    )
+    as_bob = bob.get_repo("alice/project").get_pull(pull.number)
+    as_bob.create_review(body="not yet", event="REQUEST_CHANGES")
+    as_bob.create_review(body="ship it", event="APPROVE")
+    for status in (
+        {"state": "success", "target_url": "https://ci.example.org/1", "context": "ci/test",
+         "description": "green"},
+        {"state": "pending", "context": "ci/other"},
+    ):  # fmt: skip
+        answer = api("POST", f"/repos/alice/project/statuses/{second}", info.token, json=status)
+        assert answer.status_code == 201, answer.text
+    pull.edit(state="closed")
+    pull.edit(state="open")
+    pull.merge(merge_method="merge")
+    hook.ping()
+    drain(settings, lambda: receiver.events("ping") and any(
+        r.payload().get("pull_request", {}).get("merged")
+        for r in receiver.events("pull_request")))  # fmt: skip
+
+    assert_all_valid(receiver.requests)
+    assert all(r.signed_with(SECRET) for r in receiver.requests)
+    sent = {(r.event, r.payload().get("action")) for r in receiver.requests}
+    expected = {
+        ("ping", None), ("push", None), ("create", None), ("delete", None),
+        ("pull_request", "opened"), ("pull_request", "edited"), ("pull_request", "synchronize"),
+        ("pull_request", "closed"), ("pull_request", "reopened"),
+        ("issue_comment", "created"), ("pull_request_review", "submitted"),
+        ("pull_request_review_comment", "created"), ("status", None),
+    }  # fmt: skip
+    assert expected <= sent, expected - sent
+    # The standalone comment is its own pull_request_review_comment, beside the review's.
+    comments = [r.payload()["comment"] for r in receiver.events("pull_request_review_comment")]
+    assert all(c["pull_request_review_id"] for c in comments)
+    comments = [c["body"] for c in comments]
+    assert sorted(comments) == ["a reply", "nice line", "standalone note"]
+    states = [r.payload()["review"]["state"] for r in receiver.events("pull_request_review")]
+    assert sorted(states) == ["approved", "changes_requested", "commented"]
+    # What GitHub counts on a pull request: topic work added one line to one file.
+    opened = next(r.payload() for r in receiver.events("pull_request"))
+    counts = {k: opened["pull_request"][k] for k in ("commits", "additions", "deletions",
+                                                     "changed_files")}  # fmt: skip
+    assert counts == {"commits": 1, "additions": 1, "deletions": 0, "changed_files": 1}
+    main_push = next(r.payload() for r in receiver.events("push")
+                     if r.payload()["after"] == main_sha)  # fmt: skip
+    tree = git.run("rev-parse", f"{main_sha}^{{tree}}", cwd=work_tree).stdout.strip()
+    assert main_push["head_commit"]["tree_id"] == tree
+
+
+def test_forges_ci_statuses_and_merge_queue_validate(
+    ci, github, hosted_repo, make_user, make_token, database, receiver, settings, git, tmp_path,
+    api, monkeypatch,
+):  # fmt: skip
+    """The events the worker sends: CI's statuses, votes, the merge queue's way to main."""
+    monkeypatch.setenv("FORGE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    info = hosted_repo()
+    make_user("bob")
+    bob_token = make_token("bob")
+    with database.session() as session:
+        alice = accounts.get_user(session, "alice")
+        project = repos.get_repository(session, "alice", "project", alice)
+        repos.set_collaborator(session, project, alice, "bob", "maintain")
+    yml = "jobs:\n  test:\n    run: echo tested\n"
+    work_tree = git.init(tmp_path / "work", {"README.md": "# project\n", ".forge/ci.yml": yml})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
+    make_hook(github, info, receiver, settings)
+    gate = api("PUT", "/repos/alice/project/quality-gate", info.token, json={"auto_submit": False})
+    assert gate.status_code == 200, gate.text
+
+    git.run("checkout", "-q", "-b", "feature", cwd=work_tree)
+    git.commit(work_tree, {"a.txt": "a\n"}, "add a")
+    git.run("push", "-q", info.push_url, "feature", cwd=work_tree)
+    body = {"title": "feature", "head": "feature", "base": "main"}
+    number = api("POST", "/repos/alice/project/pulls", info.token, json=body).json()["number"]
+    vote = {"label": "Code-Review", "value": 2}
+    voted = api("POST", f"/repos/alice/project/pulls/{number}/votes", bob_token, json=vote)
+    assert voted.status_code in (200, 201), voted.text
+    work(settings)
+    merge = {"merge_method": "squash"}
+    queued = api("PUT", f"/repos/alice/project/pulls/{number}/auto-merge", info.token, json=merge)
+    assert queued.status_code == 200, queued.text
+    work(settings)
+    work(settings)
+    drain(settings, lambda: any(
+        r.payload().get("action") == "merged" for r in receiver.events("merge_queue")))  # fmt: skip
+
+    sent = {r.event for r in receiver.requests}
+    assert {"status", "vote", "merge_queue", "pull_request", "push"} <= sent, sent
+    assert "success" in [r.payload()["state"] for r in receiver.events("status")]
+    assert_all_valid(receiver.requests)
+
+
+def test_the_validator_catches_what_github_would_not_send():
+    """The check itself can fail: the bugs issue 18 found are violations of GitHub's schemas."""
+    assert set(EVENTS) - FORGE_EVENTS  # every other event forge sends has a GitHub schema
+    upper_case_review = {"state": "COMMENTED"}
+    assert any(line.startswith("state:") for line in violations(
+        "pull-request-review", upper_case_review))  # fmt: skip
+    relative_link = {"html_url": "/alice/project"}
+    assert any("html_url" in line for line in violations("repository", relative_link))
+    with pytest.raises(AssertionError, match="tree_id"):
+        assert_valid_webhook("push", {"head_commit": {"tree_id": None}})
