@@ -6,6 +6,7 @@ worker, and each body must be what a receiver written for GitHub expects."""
 from __future__ import annotations
 
 import pytest
+import requests
 from support.ci import work
 from support.github_webhook_schema import (
     assert_valid_forge_event,
@@ -185,3 +186,44 @@ def test_the_validator_catches_what_github_would_not_send():
     assert any("html_url" in line for line in violations("repository", relative_link))
     with pytest.raises(AssertionError, match="tree_id"):
         assert_valid_webhook("push", {"head_commit": {"tree_id": None}})
+
+
+def test_a_pings_test_url_and_ping_url_answer_as_githubs_do(
+    github, hosted_repo, receiver, settings, git, tmp_path
+):
+    """A receiver following the links of its ping: test_url sends a push of the default
+    branch's latest commit, ping_url another ping; both as GitHub's, and valid."""
+    info = hosted_repo()
+    work_tree = git.init(tmp_path / "work", {"README.md": "# project\n"})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
+    tip = git.commit(work_tree, {"notes.txt": "notes\n"}, "notes")
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
+    repo = github(info.token).get_repo("alice/project")
+    config = {"url": receiver.url, "content_type": "json", "secret": SECRET}
+    hook = repo.create_hook("web", config, events=["push"], active=True)
+    drain(settings, lambda: receiver.events("ping"))
+    ping = receiver.events("ping")[0].payload()
+    receiver.requests.clear()
+
+    auth = {"Authorization": f"token {info.token}"}
+    for link in ("test_url", "ping_url"):
+        answer = requests.post(ping["hook"][link], headers=auth, timeout=30)
+        assert answer.status_code == 204, (link, answer.text)
+    drain(settings, lambda: receiver.events("push") and receiver.events("ping"))
+    [push] = [r.payload() for r in receiver.events("push")]
+    assert (push["ref"], push["after"]) == ("refs/heads/main", tip)
+    assert [c["message"] for c in push["commits"]] == ["notes\n"]
+    assert push["sender"]["login"] == "alice"
+    assert_all_valid(receiver.requests)
+    assert all(r.signed_with(SECRET) for r in receiver.requests)
+
+    # GitHub's documented path works too; a hook that wants no pushes gets nothing from it.
+    hook.edit("web", config, events=["pull_request"])
+    receiver.requests.clear()
+    tests = f"/repos/alice/project/hooks/{hook.id}/tests"
+    answer = requests.post(ping["hook"]["url"] + "/tests", headers=auth, timeout=30)
+    assert answer.status_code == 204, (tests, answer.text)
+    drain(settings)
+    assert receiver.requests == []
+    stranger = requests.post(ping["hook"]["url"] + "/tests", timeout=30)
+    assert stranger.status_code in (401, 404)

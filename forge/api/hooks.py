@@ -1,4 +1,4 @@
-"""Webhooks: /repos/{o}/{r}/hooks[/{id}[/pings|/deliveries[/{d}[/attempts]]]] for a
+"""Webhooks: /repos/{o}/{r}/hooks[/{id}[/pings|/tests|/deliveries[/{d}[/attempts]]]] for a
 repository's admins, and the same under /admin/hooks for system hooks (GitHub Enterprise's
 global webhooks: every repository's events), for site admins only.
 
@@ -217,6 +217,11 @@ def _ping(user, hook):
     return "", 204
 
 
+def _test(user, hook):
+    webhooks.test_push(db(), settings().repos_dir, hook, user)
+    return "", 204
+
+
 def _deliveries(hook):
     rows = webhooks.deliveries_of(db(), hook)
     body, headers = paginate(rows, lambda d: hook_shapes.hook_delivery(d, hook.repository_id))
@@ -265,6 +270,13 @@ def delete_hook(owner: str, name: str, hook_id: int):
 @api.post("/repos/<owner>/<name>/hooks/<int:hook_id>/pings")
 def ping_hook(owner: str, name: str, hook_id: int):
     return _ping(*_hook(owner, name, hook_id))
+
+
+# GitHub documents .../tests and names .../test in every hook's `test_url`: both answer.
+@api.post("/repos/<owner>/<name>/hooks/<int:hook_id>/tests")
+@api.post("/repos/<owner>/<name>/hooks/<int:hook_id>/test")
+def test_hook(owner: str, name: str, hook_id: int):
+    return _test(*_hook(owner, name, hook_id))
 
 
 @api.get("/repos/<owner>/<name>/hooks/<int:hook_id>/deliveries")

@@ -142,13 +142,25 @@ def emit(
             f"no payload builder for the {event!r} webhook event: the process did not call "
             "forge.subscribers.register()"
         )
+    payload = build(_base_url(session, base_url), repository=repository, **subject)
+    return [_record(session, hook, event, payload) for hook in hooks]
+
+
+def _base_url(session: Session, base_url: str | None) -> str | None:
     if base_url is None and session.info.get("webhooks") is not None:
         base_url = session.info["webhooks"].base_url
     if base_url is None:
         # Set by requests and pushes: the URL the forge was reached at.
         base_url = session.info.get("forge.base_url")
-    payload = build(base_url, repository=repository, **subject)
-    return [_record(session, hook, event, payload) for hook in hooks]
+    return base_url
+
+
+def send_to_hook(
+    session: Session, hook: Webhook, event: str, base_url: str | None = None, **subject
+) -> WebhookDelivery:
+    """Record `event` for this one hook (a test delivery), whatever the events it wants."""
+    payload = PAYLOAD_BUILDERS[event](_base_url(session, base_url), **subject)
+    return _record(session, hook, event, payload)
 
 
 def ping(

@@ -29,15 +29,20 @@ the caller passes none they use FORGE_BASE_URL, else the URL of the request bein
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forge.accounts.permissions import require
 from forge.db import utcnow
 from forge.errors import Invalid, NotFound
+from forge.git.pushlog import pushed_commits
+from forge.git.refs import ZERO, RefUpdate, current_value
 from forge.models import Repository, User, Webhook, WebhookDelivery
-from forge.notify.webhook_recording import ping
+from forge.notify.webhook_recording import ping, send_to_hook
 from forge.notify.webhook_sending import Refused, check_target
+from forge.repos.branches import open_git
 
 # The events forge sends, as GitHub names them.
 EVENTS = (
@@ -191,3 +196,26 @@ def get_delivery(session: Session, hook: Webhook, delivery_id: int) -> WebhookDe
 def last_delivery(session: Session, hook: Webhook) -> WebhookDelivery | None:
     found = deliveries_of(session, hook, limit=1)
     return found[0] if found else None
+
+
+def test_push(
+    session: Session, repos_dir: Path, hook: Webhook, sender: User, base_url: str | None = None
+) -> WebhookDelivery | None:
+    """GitHub's "test the push webhook": the hook gets a push event of the latest commit on
+    the default branch (from its first parent), whatever its other deliveries. Nothing is sent
+    to a hook that does not want pushes (GitHub answers 204 all the same), nor for an empty
+    repository or a system hook, which has no repository to test with."""
+    repo = hook.repository
+    if repo is None or not hook.wants("push"):
+        return None
+    ref = f"refs/heads/{repo.default_branch}"
+    with open_git(repos_dir, repo) as git:
+        tip = current_value(git, ref)
+        if tip == ZERO:
+            return None
+        parents = git[tip.encode()].parents
+        before = parents[0].decode() if parents else ZERO
+        commits = pushed_commits(git, ref, before, tip)
+    update = RefUpdate(ref, before, tip)
+    return send_to_hook(session, hook, "push", base_url, repository=repo, update=update,
+                        forced=False, commits=commits, pusher=sender)  # fmt: skip
