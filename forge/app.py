@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from forge import logs, subscribers
 from forge.config import Settings
 from forge.db import Database
+from forge.git import page_cache
 from forge.queue import connect as connect_queue
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,8 @@ class DatabaseInteger(IntegerConverter):
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.ensure_home(create=True)
+    # What pages compute from history, on disk and shared by the site's processes.
+    page_cache.configure(settings.home / "cache", settings.page_cache_mb * 1024 * 1024)
     if settings.log_format == "json":
         # Text stays as the server (gunicorn) or the caller set it up; JSON is for every line.
         logs.configure("web", settings.log_format)

@@ -24,6 +24,8 @@ ENVIRONMENT = {
     "FORGE_WORKERS": "web worker processes started by `forge serve` (2)",
     "FORGE_MAX_BODY_MB": "largest request body (a push's pack) accepted, in MiB (1024)",
     "FORGE_MAX_FILE_MB": "largest file a push may contain, in MiB (100)",
+    "FORGE_PAGE_CACHE_MB": "disk the page cache ($FORGE_HOME/cache: last commits, path "
+    "histories, blames) may fill, in MiB; the least recently used go first; 0 turns it off (512)",
     "FORGE_MAX_API_BODY_KB": "largest request body of the API and web pages (not git), in KiB "
     "(1024); a larger one answers 413",
     "FORGE_CI_MAX_TIMEOUT": "longest a CI job may run, in seconds; caps a job's `timeout` (3600)",
@@ -222,6 +224,8 @@ class Settings:
     max_object_bytes: int = 100 * 1024 * 1024
     # The site's severities of the object checks by git's msg-id, as written in FORGE_FSCK:
     # forge.git.fsck reads them (below forge.git, this module cannot), when the app starts.
+    # Bound of the on-disk cache of what pages compute from history (forge.git.page_cache).
+    page_cache_mb: int = 512
     fsck: str = ""
     ci: CiLimits = field(default_factory=CiLimits)
     # Webhook targets let through the SSRF guard (host names, addresses, CIDRs).
@@ -284,6 +288,7 @@ class Settings:
             max_object_bytes=_int(env, "FORGE_MAX_FILE_MB", 100) * 1024 * 1024,
             fsck=env.get("FORGE_FSCK", "").strip(),
             ci=CiLimits.from_env(env),
+            page_cache_mb=_int(env, "FORGE_PAGE_CACHE_MB", 512, minimum=0),
             webhook_allowed_hosts=_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS"),
             webhook_retry_delays=_delays(env, "FORGE_WEBHOOK_RETRY_DELAYS")
             or (0, 60, 300, 600, 1200, 1800),
@@ -326,6 +331,7 @@ class Settings:
         env["FORGE_MAX_API_BODY_KB"] = str(self.max_api_body_bytes // 1024)
         if self.fsck:
             env["FORGE_FSCK"] = self.fsck
+        env["FORGE_PAGE_CACHE_MB"] = str(self.page_cache_mb)
         env.update(self.ci.environment())
         if self.webhook_allowed_hosts:
             env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)

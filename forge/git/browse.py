@@ -1,53 +1,46 @@
-"""Reading a repository for the browser: refs, trees, blobs, history, diffs, blame, archives.
+"""Reading a repository for the browser: refs, trees, blobs, commits and diffs.
 
 Every read goes through dulwich's object store; nothing here opens a file inside the
 repository by a path that came from a URL. Objects never change once written, so what is
-expensive to work out (the ordered list of a branch's commits, the last commit of each entry
-of a folder, a blame) is cached in process, keyed by the repository and the object ids it was
-computed from.
+expensive to work out is cached, keyed by the object ids it was computed from: in process
+(bounded in bytes) and, for what history walks compute, in the site's page cache on disk.
+The walks themselves are in forge.git.history, blame in forge.git.blame, downloads in
+forge.git.archives; the reader's methods for them are thin doors.
 
 History walks read commits with a small parser of their headers instead of full dulwich
-objects, and look up paths in raw tree data: on a history of tens of thousands of commits
-that is what keeps a cold walk well under a second.
+objects, and look up paths in raw tree data.
 """
 
 from __future__ import annotations
 
-import heapq
-import io
 import os
 import re
 import stat
 import threading
-import time
-import zipfile
 from binascii import hexlify, unhexlify
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dulwich._objects import parse_tree
-from dulwich.archive import UnsafeArchivePathError, tar_stream
 from dulwich.diff_tree import RenameDetector, tree_changes
 from dulwich.errors import NotGitRepository
 from dulwich.graph import find_merge_base
-from dulwich.objects import Blob, Commit, Tag
+from dulwich.objects import Blob, Commit, Tag, Tree
 from dulwich.repo import Repo
 from dulwich.walk import Walker
 
 from forge.cache import LRU
+from forge.git import archives, history, page_cache
 from forge.git.blame import blame as blame_commits
+from forge.git.history import Missing
 from forge.git.xdiff import split_records
 
 HEX = re.compile(r"^[0-9a-f]{7,40}$")
 COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
 SUBMODULE_MODE = 0o160000
 MISSING = object()
-
-
-class Missing(Exception):
-    """A ref, path or object the repository does not have."""
 
 
 # --- plain values -----------------------------------------------------------------------------
@@ -139,39 +132,19 @@ class TagInfo:
     message: str  # an annotated tag's message, else ""
 
 
-@dataclass
-class _Walk:
-    """An unfinished walk of history: extended on demand, its result kept in `ids`."""
-
-    heap: list
-    seen: set
-    ids: bytearray = field(default_factory=bytearray)  # 20-byte commit ids, newest first
-    done: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    path_ids: dict = field(default_factory=dict)  # commit -> id at the path (path walks)
-    counter: int = 0
-
-    @property
-    def count(self) -> int:
-        return len(self.ids) // 20
-
-
+# In-process caches, each bounded in bytes: the weights below are what CPython spends on an
+# entry (its key, the tuples and strings of its value, the dict slot), measured roughly.
+MB = 1024 * 1024
 # Commit headers (tree, parents, committer time) of walked commits, shared by all walks.
-_HEADERS = LRU(150_000)
+_HEADERS = LRU(64 * MB, weigh=lambda headers: 450 + 80 * len(headers[1]))
 # The commit each ref target (a commit or an annotated tag) means.
-_PEELED = LRU(20_000)
+_PEELED = LRU(4 * MB, weigh=lambda commit: 300)
 # What is at a path below a tree, by (repository, tree, path).
-_PATHS = LRU(100_000)
+_PATHS = LRU(16 * MB, weigh=lambda found: 400)
 # Full commits as shown on pages.
-_COMMITS = LRU(20_000)
-# Walks of history by (repository, head, path); weight: the bytes of ids they hold.
-_WALKS = LRU(48 * 1024 * 1024, weigh=lambda walk: len(walk.ids) + 64 * len(walk.seen) + 64)
-# Last commit of each entry of a folder, by (repository, head, path, folder tree).
-_LAST = LRU(2_000, weigh=lambda found: 1 + len(found) // 64)
-# The newest answer of last_commits for each folder: the next head starts from it.
-_LAST_SEEN = LRU(2_000, weigh=lambda seen: 1 + len(seen[2]) // 64)
-# Blame results by (repository, commit, path).
-_BLAME = LRU(64 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(line) + 48 for _, line in lines))
+_COMMITS = LRU(32 * MB, weigh=lambda info: 1200 + len(info.message))
+# Blame results by (head, path): runs of (commit id, how many lines).
+_BLAME = LRU(32 * MB, weigh=lambda runs: 120 + 150 * len(runs))
 
 
 class _RepoPool:
@@ -413,6 +386,12 @@ class RepoReader:
         chunks = obj.chunked
         return sum(len(c) for c in chunks), chunks
 
+    def tree_object(self, sha: str):
+        obj = self._object(sha.encode())
+        if not isinstance(obj, Tree):
+            raise Missing("not a folder")
+        return obj
+
     def _object(self, sha: bytes):
         try:
             return self.store[sha]
@@ -437,6 +416,13 @@ class RepoReader:
         if found is None:
             found = _HEADERS.put(key, _parse_headers(self._raw(sha, COMMIT)))
         return found
+
+    def tree_items(self, sha: bytes) -> list[tuple[bytes, int, bytes]]:
+        """(name, mode, hex id) of each entry of a tree, from its raw data."""
+        return self._tree(sha)
+
+    def path_id(self, tree: bytes, names: tuple[bytes, ...]) -> bytes | None:
+        return self._path_id(tree, names)
 
     def commit_headers(self, sha: bytes) -> tuple[bytes, tuple[bytes, ...], int]:
         """(tree, parents, committer time) of a commit, from its header lines only."""
@@ -471,142 +457,17 @@ class RepoReader:
             sha = _PATHS.put(key, self._path_id(found[1], names[1:]))
         return sha
 
-    # --- history ------------------------------------------------------------------------------
+    # --- history (forge.git.history) -----------------------------------------------------------
 
     def log(
         self, head: str, path: str, offset: int, limit: int, exact: bool = False
     ) -> tuple[list[str], bool]:
-        """Commit ids from `head` in `git log` order (only those that changed `path`, with git's
-        default history simplification), `limit` of them from `offset`, and whether more follow.
-
-        The walk is kept per (repository, head, path) and extended only as far as a page
-        needs, so page 200 costs a slice once page 199 has been seen, and a cold page 200
-        one walk of its 10,000 commits.
-        """
-        walk = self._walk(head, path)
-        wanted = offset + limit + (0 if exact else 1)  # one more tells whether more follow
-        with walk.lock:
-            if walk.count < wanted and not walk.done:
-                self._extend(
-                    walk, tuple(p.encode() for p in path.split("/")) if path else (), wanted
-                )
-                _WALKS.put((self.key, head, path), walk)  # weigh it again
-            ids = bytes(walk.ids[offset * 20 : (offset + limit) * 20])
-            more = walk.count > offset + limit
-        return [hexlify(ids[i : i + 20]).decode() for i in range(0, len(ids), 20)], more
-
-    def _walk(self, head: str, path: str) -> _Walk:
-        sha = head.encode()
-        return _WALKS.get_or_compute(
-            (self.key, head, path),
-            lambda: _Walk(heap=[(-self._headers(sha)[2], 0, sha)], seen={sha}),
-        )
-
-    def _extend(self, walk: _Walk, names: tuple[bytes, ...], wanted: int) -> None:
-        heap, seen = walk.heap, walk.seen
-        while heap and walk.count < wanted:
-            _, _, sha = heapq.heappop(heap)
-            tree, parents, _ = self._headers(sha)
-            follow = parents
-            if names:
-                mine = self._walk_path_id(walk, sha, tree, names)
-                same = [p for p in parents if self._walk_path_id(walk, p, None, names) == mine]
-                if same:
-                    follow = same[:1]  # TREESAME to a parent: the change, if any, is down there
-                elif mine is not None or parents:
-                    walk.ids += unhexlify(sha)
-                walk.path_ids.pop(sha, None)
-            else:
-                walk.ids += unhexlify(sha)
-            for parent in follow:
-                if parent not in seen:
-                    seen.add(parent)
-                    walk.counter += 1
-                    heapq.heappush(heap, (-self._headers(parent)[2], walk.counter, parent))
-        if not heap:
-            walk.done = True
-            walk.seen = set()
-            walk.path_ids = {}
-
-    def _walk_path_id(self, walk: _Walk, sha: bytes, tree: bytes | None, names) -> bytes | None:
-        found = walk.path_ids.get(sha, MISSING)
-        if found is MISSING:
-            if tree is None:
-                tree = self._headers(sha)[0]
-            found = walk.path_ids[sha] = self._path_id(tree, names)
-        return found
+        """Commit ids from `head` that changed `path`, as `git log` lists them: see history.log."""
+        return history.log(self, head, path, offset, limit, exact)
 
     def last_commits(self, head: str, path: str, tree: str) -> dict[str, str]:
-        """For each entry of the folder `path` (whose tree at `head` is `tree`): the id of the
-        newest commit that changed it. One walk of history that stops once every entry has
-        its commit, cached by (head, path, tree)."""
-        key = (self.key, head, path, tree)
-        return _LAST.get_or_compute(key, lambda: self._last_commits(head, path, tree))
-
-    def _last_commits(self, head: str, path: str, tree: str) -> dict[str, str]:
-        names = tuple(p.encode() for p in path.split("/")) if path else ()
-        wanted = {name: sha for name, _mode, sha in self._tree(tree.encode())}
-        found: dict[str, str] = {}
-        entries_of: dict[bytes | None, dict[bytes, bytes]] = {}
-
-        def entries(folder: bytes | None) -> dict[bytes, bytes]:
-            if folder is None:
-                return {}
-            cached = entries_of.get(folder)
-            if cached is None:
-                cached = entries_of[folder] = {n: s for n, _m, s in self._tree(folder)}
-                if len(entries_of) > 256:
-                    entries_of.pop(next(iter(entries_of)))
-            return cached
-
-        folder_of: dict[bytes, bytes | None] = {}
-
-        def folder_id(sha: bytes) -> bytes | None:
-            if sha not in folder_of:
-                folder_of[sha] = (
-                    self._path_id(self._headers(sha)[0], names) if names else self._headers(sha)[0]
-                )
-            return folder_of[sha]
-
-        previous = _LAST_SEEN.get((self.key, path))
-        start = head.encode()
-        heap, seen, counter = [(-self._headers(start)[2], 0, start)], {start}, 0
-        while heap and wanted:
-            _, _, sha = heapq.heappop(heap)
-            if previous is not None and not heap and sha == previous[0]:
-                # Every line of history from the head meets at the head of the last answer for
-                # this folder: entries unchanged since then keep the commits found then.
-                self._reuse(previous, wanted, found)
-                if not wanted:
-                    break
-            parents = self._headers(sha)[1]
-            mine = folder_id(sha)
-            same = [p for p in parents if folder_id(p) == mine]
-            follow = same[:1] if same else parents
-            if not same and mine is not None:
-                here = entries(mine)
-                before = [entries(folder_id(p)) for p in parents]
-                for name in list(wanted):
-                    if name in here and all(b.get(name) != here[name] for b in before):
-                        found[name.decode("utf-8", "replace")] = sha.decode()
-                        del wanted[name]
-            folder_of.pop(sha, None)
-            for parent in follow:
-                if parent not in seen:
-                    seen.add(parent)
-                    counter += 1
-                    heapq.heappush(heap, (-self._headers(parent)[2], counter, parent))
-        _LAST_SEEN.put((self.key, path), (start, tree, found))
-        return found
-
-    def _reuse(self, previous: tuple, wanted: dict[bytes, bytes], found: dict[str, str]) -> None:
-        _head, tree, answer = previous
-        before = {name: sha for name, _mode, sha in self._tree(tree.encode())}
-        for name, sha in list(wanted.items()):
-            text = name.decode("utf-8", "replace")
-            if before.get(name) == sha and text in answer:
-                found[text] = answer[text]
-                del wanted[name]
+        """The newest commit that changed each entry of a folder: see history.last_commits."""
+        return history.last_commits(self, head, path, tree)
 
     def commits_between(self, base: str, head: str, limit: int) -> list[CommitInfo]:
         """Commits reachable from `head` but not from `base`, newest first (at most `limit`)."""
@@ -652,81 +513,41 @@ class RepoReader:
 
     def blame(self, head: str, path: str) -> list[tuple[str, bytes]]:
         """(commit id, line) for each line of the file at `path` in `head`: the commit
-        `git blame` names for the line (forge.git.blame)."""
-        key = (self.key, head, path)
-        return _BLAME.get_or_compute(key, lambda: self._blame(head, path))
-
-    def _blame(self, head: str, path: str) -> list[tuple[str, bytes]]:
-        commits = blame_commits(self, head, path)
+        `git blame` names for the line (forge.git.blame). Kept in process and on disk."""
+        runs = _BLAME.get_or_compute((head, path), lambda: self._blame_runs(head, path))
         lines = split_records(self.blob(self.entry(head, path).sha))
+        commits = [sha for sha, count in runs for _ in range(count)]
         return list(zip(commits, lines, strict=True))
 
-    # --- archives -----------------------------------------------------------------------------
+    def _blame_runs(self, head: str, path: str) -> list[tuple[str, int]]:
+        cache = page_cache.current()
+        key = f"blame:{head}:{path}"
+        stored = cache.get(key) if cache else None
+        if stored is not None:
+            return [
+                (hexlify(stored[i : i + 20]).decode(), int.from_bytes(stored[i + 20 : i + 24]))
+                for i in range(0, len(stored), 24)
+            ]
+        runs: list[tuple[str, int]] = []
+        for sha in blame_commits(self, head, path):
+            if runs and runs[-1][0] == sha:
+                runs[-1] = (sha, runs[-1][1] + 1)
+            else:
+                runs.append((sha, 1))
+        if cache is not None:
+            cache.put(key, b"".join(unhexlify(sha) + count.to_bytes(4) for sha, count in runs))
+        return runs
+
+    # --- archives (forge.git.archives) ---------------------------------------------------------
 
     def tar_gz(self, tree: str, prefix: str, mtime: int) -> Iterator[bytes]:
-        tree_obj = self._object(tree.encode())
-        try:
-            yield from tar_stream(self.store, tree_obj, mtime, prefix.encode(), format="gz")
-        except UnsafeArchivePathError:
-            return  # git archive refuses such trees too; the download ends short
+        return archives.tar_gz(self, tree, prefix, mtime)
 
     def zip(self, tree: str, prefix: str, mtime: int) -> Iterator[bytes]:
-        sink = _Sink()
-        stamp = time.gmtime(max(mtime, 315532800))[:6]  # zip cannot date before 1980
-        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for path, mode, sha in self._files(tree.encode(), b""):
-                if _unsafe(path):
-                    continue
-                info = zipfile.ZipInfo(prefix + path.decode("utf-8", "replace"), stamp)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.create_system = 3  # unix, so the mode bits below count
-                if stat.S_ISLNK(mode):
-                    info.external_attr = (stat.S_IFLNK | 0o777) << 16
-                else:
-                    info.external_attr = (stat.S_IFREG | (0o755 if mode & 0o111 else 0o644)) << 16
-                archive.writestr(info, self.blob(sha.decode()))
-                yield sink.take()
-        yield sink.take()
-
-    def _files(self, tree: bytes, base: bytes) -> Iterator[tuple[bytes, int, bytes]]:
-        for name, mode, sha in self._tree(tree):
-            path = base + name
-            if mode == SUBMODULE_MODE:
-                continue
-            if stat.S_ISDIR(mode):
-                yield from self._files(sha, path + b"/")
-            else:
-                yield path, mode, sha
+        return archives.zip_stream(self, tree, prefix, mtime)
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-class _Sink(io.RawIOBase):
-    """A write-only stream that hands over what was written so far: zipfile streams into it."""
-
-    def __init__(self):
-        self._parts: list[bytes] = []
-        self._offset = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self._parts.append(bytes(data))
-        self._offset += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._offset
-
-    def take(self) -> bytes:
-        data, self._parts = b"".join(self._parts), []
-        return data
-
-
-def _unsafe(path: bytes) -> bool:
-    return any(part in (b"", b".", b"..") or part.lower() == b".git" for part in path.split(b"/"))
 
 
 def _text(data: bytes) -> str:

@@ -67,7 +67,9 @@ ACTIVE_TYPES = {
 UrlOf = Callable[[str], str]  # a revision's name -> the URL of its blob or raw pages
 
 _HIGHLIGHTED = LRU(96 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(x) + 56 for x in lines))
-_LISTINGS = LRU(4_000, weigh=lambda listing: 1 + len(listing[0]) // 32)
+# A folder's entries and their last commits: about 600 bytes an entry (the Entry, its strings
+# and a slot in the dict of commits; the CommitInfo objects are shared with forge.git.browse).
+_LISTINGS = LRU(32 * 1024 * 1024, weigh=lambda listing: 500 + 600 * len(listing[0]))
 _READMES = LRU(16 * 1024 * 1024, weigh=lambda html: 64 + len(html))
 _DIFFS = LRU(64 * 1024 * 1024, weigh=lambda files: 256 + sum(f.weight for f in files))
 

@@ -1,0 +1,116 @@
+"""The page cache on disk: what pages compute from history survives a restart, is shared by
+another process of the site, stays within FORGE_PAGE_CACHE_MB, and a damaged one is a miss."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from forge.app import create_app
+from forge.git.page_cache import PageCache
+
+# A fresh process of the site (a restart, or another web worker): it shows the pages and says
+# how many commits' headers it read, which is what walking history costs.
+FRESH_PROCESS = """
+import json, sys
+from forge.app import create_app
+from forge.git import browse
+client = create_app().test_client()
+pages = {path: client.get(path) for path in json.loads(sys.argv[1])}
+print(json.dumps({
+    "status": {path: page.status_code for path, page in pages.items()},
+    "pages": {path: page.get_data(as_text=True) for path, page in pages.items()},
+    "commits_walked": len(browse._HEADERS),
+}))
+"""
+
+
+def commits_on(page: str) -> list[str]:
+    """The commits a page links to, in order: what a reader of it is told."""
+    return re.findall(r'href="/alice/project/commit/([0-9a-f]{40})"', page)
+
+
+@pytest.fixture
+def project(git, hosted_repo, tmp_path):
+    """alice/project with a few dozen commits touching three files in two folders."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"src/a.txt": "a\n", "docs/b.txt": "b\n", "c.txt": "c\n"})
+    for n in range(30):
+        path = ("src/a.txt", "docs/b.txt", "c.txt")[n % 3]
+        old = (work / path).read_text()
+        git.commit(work, {path: old + f"line {n}\n"}, f"Change {n}")
+    git.run("push", "-q", repo.push_url, "HEAD:refs/heads/main", cwd=work)
+    return repo
+
+
+PAGES = [
+    "/alice/project",
+    "/alice/project/tree/main/src",
+    "/alice/project/commits/main/docs/b.txt",
+    "/alice/project/blame/main/c.txt",
+]
+
+
+def in_fresh_process(settings, page_cache_mb: int) -> dict:
+    env = {**os.environ, **replace(settings, page_cache_mb=page_cache_mb).environment()}
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, json.dumps(PAGES)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_restarted_site_shows_history_pages_without_walking_history(project, client, settings):
+    seen = {path: client.get(path) for path in PAGES}
+    assert {path: page.status_code for path, page in seen.items()} == dict.fromkeys(PAGES, 200)
+    assert (settings.home / "cache" / "pages.sqlite").exists()
+
+    fresh = in_fresh_process(settings, settings.page_cache_mb)
+    assert fresh["status"] == dict.fromkeys(PAGES, 200)
+    for path in PAGES:
+        assert commits_on(fresh["pages"][path]) == commits_on(seen[path].get_data(as_text=True))
+    # Last commits of the folders, the file's history and its blame all came from the disk.
+    assert fresh["commits_walked"] == 0
+
+    # The same fresh start with the cache turned off walks history again, as before.
+    without = in_fresh_process(settings, 0)
+    assert without["status"] == dict.fromkeys(PAGES, 200)
+    assert without["commits_walked"] > 0
+
+
+def test_the_cache_stays_within_its_bound_and_drops_the_oldest(tmp_path):
+    cache = PageCache(tmp_path / "pages.sqlite", max_bytes=256 * 1024)
+    for n in range(200):
+        cache.put(f"entry:{n:03d}", os.urandom(4096))  # random bytes do not compress
+    assert cache.total_bytes() <= 256 * 1024
+    assert cache.get("entry:199") is not None and cache.get("entry:198") is not None
+    assert cache.get("entry:001") is None
+    # A second process of the site opens the same file and finds the same entries.
+    other = PageCache(tmp_path / "pages.sqlite", max_bytes=256 * 1024)
+    assert other.get("entry:199") == cache.get("entry:199")
+
+
+def test_a_damaged_cache_file_is_only_a_miss(project, settings, client):
+    (settings.home / "cache").mkdir(exist_ok=True)
+    (settings.home / "cache" / "pages.sqlite").write_bytes(b"not a database" * 1000)
+    create_app(settings)  # a restart onto the damaged file
+    for path in PAGES:
+        assert client.get(path).status_code == 200, path
+
+
+def test_a_bad_cache_size_stops_the_start(settings):
+    from forge.config import ConfigError, Settings
+
+    env = {**settings.environment(), "FORGE_PAGE_CACHE_MB": "lots"}
+    with pytest.raises(ConfigError, match="FORGE_PAGE_CACHE_MB must be a whole number"):
+        Settings.from_env(env)
