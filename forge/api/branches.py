@@ -119,13 +119,13 @@ def list_refs(owner: str, name: str, prefix: str = ""):
     pairs = branch_service.list_refs(settings().repos_dir, repo, prefix)
     exact = [p for p in pairs if p[0] == "refs/" + prefix.strip("/")]
     if prefix and exact:
-        return jsonify(_ref_json(repo, *exact[0]))
+        return jsonify(ref_json(repo, *exact[0]))
     matching = [
         p for p in pairs if not prefix or p[0].startswith("refs/" + prefix.strip("/") + "/")
     ]
     if prefix and not matching:
         raise ApiError(404, "Not Found")
-    body, headers = paginate(matching, lambda pair: _ref_json(repo, *pair))
+    body, headers = paginate(matching, lambda pair: ref_json(repo, *pair))
     return jsonify(body), 200, headers
 
 
@@ -134,11 +134,11 @@ def get_ref(owner: str, name: str, ref: str):
     repo = _repository(owner, name)
     for found, sha in branch_service.list_refs(settings().repos_dir, repo, ""):
         if found == "refs/" + ref.strip("/"):
-            return jsonify(_ref_json(repo, found, sha))
+            return jsonify(ref_json(repo, found, sha))
     raise ApiError(404, "Not Found")
 
 
-def _ref_json(repo, ref: str, sha: str) -> dict:
+def ref_json(repo, ref: str, sha: str) -> dict:
     kind = (
         "tag"
         if ref.startswith("refs/tags/")
@@ -163,7 +163,7 @@ def create_ref(owner: str, name: str):
     ref, sha = body_field(body, "ref", str), body_field(body, "sha", str)
     with branch_service.open_git(settings().repos_dir, repo) as git:
         ref_service.create_ref(db(), git, repo, user, ref, sha, _ref_change())
-    return jsonify(_ref_json(repo, ref, sha)), 201
+    return jsonify(ref_json(repo, ref, sha)), 201
 
 
 @api.patch("/repos/<owner>/<name>/git/refs/<path:ref>")
@@ -175,7 +175,7 @@ def update_ref(owner: str, name: str, ref: str):
     full = "refs/" + ref.strip("/")
     with branch_service.open_git(settings().repos_dir, repo) as git:
         ref_service.move_ref(db(), git, repo, user, full, sha, force, _ref_change())
-    return jsonify(_ref_json(repo, full, sha))
+    return jsonify(ref_json(repo, full, sha))
 
 
 @api.delete("/repos/<owner>/<name>/git/refs/<path:ref>")

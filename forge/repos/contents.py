@@ -126,6 +126,11 @@ def change_stats(repos_dir: Path, change: Change) -> ChangeStats:
     )
 
 
+def patches_between(reader: RepoReader, old_tree: str | None, new_tree: str) -> list[FilePatch]:
+    """The patch of each file changed from one tree to another (None: from nothing)."""
+    return _patches(reader, old_tree, new_tree)
+
+
 def _patches(reader: RepoReader, old_tree: str | None, new_tree: str) -> list[FilePatch]:
     key = (reader.key, old_tree, new_tree)
     return _PATCHES.get_or_compute(
