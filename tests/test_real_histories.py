@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 from conftest import HostedRepo
+from dulwich.commit_graph import read_commit_graph
 
 from forge.app import create_app
 from forge.config import ConfigError
 from forge.git import storage
 from forge.git.browse import RepoReader
+from forge.git.maintenance import merge_packs
 from forge.models import Repository
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
@@ -419,3 +421,24 @@ def test_dulwich_blame_names_the_commits_git_blame_names(histories, git):
         for path in DULWICH_BLAMED:
             got = [sha for sha, _line in reader.blame(main, path)]
             assert got == git_blame(git, histories["dulwich"], main, path), path
+
+
+def test_maintenance_writes_a_commit_graph_git_verifies_and_walks_read(
+    histories, git, hosted_repo, settings, client
+):
+    repo = hosted_repo("alice", "flask")
+    push(git, histories["flask"], repo, *ALL_REFS)
+    path = storage.repo_path(settings.repos_dir, repo.owner, repo.name)
+    assert merge_packs(path) is not None
+    graph = path / "objects" / "info" / "commit-graph"
+    assert graph.exists()
+    # C git reads what forge wrote, and finds every commit of the history in it.
+    git.run("commit-graph", "verify", cwd=path)
+    every = git.run("rev-list", "--all", cwd=path).stdout.split()
+    assert len(read_commit_graph(str(graph))) == len(every)
+    # Walks go through the graph now and still list what git log lists.
+    for folder in ("src/flask/json", "docs/deploying", "tests"):
+        page = client.get(f"/alice/flask/commits/main/{folder}").get_data(as_text=True)
+        listed = re.findall(r'href="/alice/flask/commit/([0-9a-f]{40})"', page)
+        expected = git.run("log", "--format=%H", "-n", "50", "main", "--", folder, cwd=path)
+        assert list(dict.fromkeys(listed)) == expected.stdout.split(), folder

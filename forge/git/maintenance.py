@@ -9,7 +9,8 @@ are MAX_SMALL_PACKS of them, and into the big pack once together they weigh half
 byte is copied a bounded number of times. Clones are served from several packs merged on the
 fly (`forge.git.packs`), so nothing waits for maintenance. `merge_packs` folds everything
 into one pack (`forge gc`). Each pack made here gets git's reverse index (.rev) beside it,
-which fetches read (`forge.git.revindex`).
+which fetches read (`forge.git.revindex`), and the repository gets git's commit-graph of its
+refs' history, which the browser's walks read (`forge.git.commit_graph`).
 
 `remove_stale_quarantines` removes what a push whose server process died (kill -9, a web
 worker's timeout, a crash) left behind: its quarantine, objects/incoming-*, which nothing
@@ -32,6 +33,7 @@ from dulwich.objects import ShaFile
 from dulwich.pack import write_pack_index_v2
 from dulwich.repo import Repo
 
+from forge.git.commit_graph import write_commit_graph
 from forge.git.packs import loose_objects, plan_pack, sorted_packs, write_merged
 from forge.git.quarantine import QUARANTINE_PREFIX
 from forge.git.refs import pack_refs
@@ -63,12 +65,16 @@ def merge_packs(repo_path: Path) -> MergeResult | None:
 
     Returns None without doing anything when another merge of this repository is running.
     """
-    return _locked(Path(repo_path), _merge_all)
+    result = _locked(Path(repo_path), _merge_all)
+    if result is not None:
+        write_commit_graph(Path(repo_path))
+    return result
 
 
 def maintain(repo_path: Path) -> MergeResult | None:
-    """After pushes: merge what the geometric rule says is due, if anything (see above), and
-    fold loose refs into packed-refs once there are many (`forge.git.refs.pack_refs`).
+    """After pushes: merge what the geometric rule says is due, if anything (see above), fold
+    loose refs into packed-refs once there are many (`forge.git.refs.pack_refs`), and bring
+    git's commit-graph up to the refs (`forge.git.commit_graph`: history walks read it).
 
     Returns None without doing anything when another merge of this repository is running.
     """
@@ -76,6 +82,7 @@ def maintain(repo_path: Path) -> MergeResult | None:
     if result is not None:
         with Repo(str(repo_path)) as repo:
             pack_refs(repo)
+        write_commit_graph(Path(repo_path))
     return result
 
 
