@@ -9,9 +9,11 @@ from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
 from forge.api.pagination import paginate
+from forge.api.pulls import commit_json
 from forge.api.shapes import repos as repo_shapes
 from forge.errors import Invalid, NotFound
 from forge.repos import branches as branch_service
+from forge.repos import contents as content_service
 from forge.repos import refs as ref_service
 from forge.repos.repositories import get_repository
 from forge.web import external_url
@@ -38,7 +40,9 @@ def get_branch(owner: str, name: str, branch: str):
         rule = branch_service.get_protection(db(), repo, branch)
     except NotFound:
         rule = None
-    return jsonify(repo_shapes.branch_detail(repo, item, rule))
+    # GitHub's branch carries its full commit (as GET .../commits/{sha}, without the files).
+    info = content_service.commit_detail(settings().repos_dir, repo, item.sha).commit
+    return jsonify(repo_shapes.branch_detail(repo, item, rule, commit_json(repo, [info])[0]))
 
 
 @api.get("/repos/<owner>/<name>/branches/<path:branch>/protection")

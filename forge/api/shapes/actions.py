@@ -37,13 +37,22 @@ def workflow_run(run, change=None, started_at=None) -> dict:
         conclusion = "startup_failure"
     pulls = []
     if change is not None:
+        head_repo = change.head_repository or repo
         pulls.append(
             {
                 "id": change.id,
                 "number": change.number,
                 "url": api_url(f"/repos/{repo.full_name}/pulls/{change.number}"),
-                "head": {"ref": change.head_branch, "sha": change.head_sha, "repo": None},
-                "base": {"ref": change.base_branch, "sha": None, "repo": None},
+                "head": {
+                    "ref": change.head_branch or f"pull/{change.number}/head",
+                    "sha": change.head_sha,
+                    "repo": _repo_ref(head_repo),
+                },
+                "base": {
+                    "ref": change.base_branch,
+                    "sha": change.current_patch_set.base_sha,
+                    "repo": _repo_ref(repo),
+                },
             }
         )
     title = change.title if change is not None else f"{run.ref or run.sha[:7]}"
@@ -61,7 +70,8 @@ def workflow_run(run, change=None, started_at=None) -> dict:
         "status": status,
         "conclusion": conclusion,
         "workflow_id": repo.id,
-        "check_suite_id": None,
+        # A run is what GitHub calls a check suite (its jobs, the check runs): same id.
+        "check_suite_id": run.id,
         "url": url,
         "html_url": external_url(f"/{repo.full_name}/actions/runs/{run.id}"),
         "pull_requests": pulls,
@@ -73,13 +83,19 @@ def workflow_run(run, change=None, started_at=None) -> dict:
         "run_started_at": timestamp(started_at or run.created_at),
         "jobs_url": url + "/jobs",
         "logs_url": url + "/logs",
-        "check_suite_url": None,
+        "check_suite_url": api_url(f"/repos/{repo.full_name}/check-suites/{run.id}"),
+        "artifacts_url": url + "/artifacts",
+        "workflow_url": api_url(f"/repos/{repo.full_name}/actions/workflows/{repo.id}"),
         "cancel_url": url + "/cancel",
         "rerun_url": url + "/rerun",
         "head_commit": None,
         "repository": repository(repo, None, family=False),
         "head_repository": repository(repo, None, family=False),
     }
+
+
+def _repo_ref(repo) -> dict:
+    return {"id": repo.id, "name": repo.name, "url": api_url(f"/repos/{repo.full_name}")}
 
 
 def workflow_job(job) -> dict:
@@ -101,11 +117,12 @@ def workflow_job(job) -> dict:
         "status": status,
         "conclusion": conclusion,
         "created_at": timestamp(run.created_at),
-        "started_at": timestamp(job.started_at),
+        # A job not started yet: GitHub gives the time it was queued.
+        "started_at": timestamp(job.started_at or run.created_at),
         "completed_at": timestamp(job.finished_at),
         "name": job.name,
         "steps": [],
-        "check_run_url": None,
+        "check_run_url": api_url(f"/repos/{repo.full_name}/check-runs/{job.id}"),
         "labels": ["forge-sandbox" if job.sandboxed else "forge-unsandboxed"],
         "runner_id": None,
         "runner_name": host or None,

@@ -12,4 +12,7 @@ def rate_limit(state) -> dict:
         "reset": state.reset,
         "resource": state.resource,
     }
-    return {"resources": {state.resource: entry}, "rate": entry}
+    # forge has no search API: no search requests are allowed, which GitHub's clients read
+    # from a `search` limit of 0 (they expect the entry).
+    search = {"limit": 0, "used": 0, "remaining": 0, "reset": state.reset, "resource": "search"}
+    return {"resources": {"search": search, state.resource: entry}, "rate": entry}

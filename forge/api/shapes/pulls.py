@@ -104,6 +104,9 @@ def pull_request(
             "issue": {"href": issue_url},
             "comments": {"href": issue_url + "/comments"},
             "review_comments": {"href": url + "/comments"},
+            "review_comment": {
+                "href": api_url(f"/repos/{repo.full_name}/pulls/comments{{/number}}")
+            },
             "commits": {"href": url + "/commits"},
             "statuses": {"href": api_url(f"/repos/{repo.full_name}/statuses/{change.head_sha}")},
         },
@@ -197,7 +200,7 @@ def review_comment(change, row) -> dict:
     `position` is the line, as forge keeps no diff positions."""
     url, html_url = pull_urls(change)
     self_url = api_url(f"/repos/{change.repository.full_name}/pulls/comments/{row.id}")
-    return {
+    body = {
         "id": row.id,
         "node_id": f"PRRC_{row.id}",
         "url": self_url,
@@ -215,7 +218,6 @@ def review_comment(change, row) -> dict:
         "subject_type": "line",
         "commit_id": row.commit_sha,
         "original_commit_id": row.original_commit_sha,
-        "in_reply_to_id": row.in_reply_to_id,
         "user": simple_user(row.author),
         "body": row.body,
         "created_at": timestamp(row.created_at),
@@ -229,6 +231,9 @@ def review_comment(change, row) -> dict:
             "pull_request": {"href": url},
         },
     }
+    if row.in_reply_to_id is not None:  # GitHub leaves it out of a thread's first comment
+        body["in_reply_to_id"] = row.in_reply_to_id
+    return body
 
 
 def issue_of_change(change) -> dict:

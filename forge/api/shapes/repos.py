@@ -11,7 +11,7 @@ from flask import current_app, has_app_context
 from sqlalchemy.orm import object_session
 
 from forge.api.shapes.links import api_url, external_url, timestamp
-from forge.api.shapes.users import permissions, simple_user
+from forge.api.shapes.users import avatar_url, permissions, simple_user
 from forge.models import Repository
 from forge.repos.forks import fork_count
 from forge.repos.repositories import size_kb
@@ -163,14 +163,22 @@ def branch(repo: Repository, item) -> dict:
     }
 
 
-def branch_detail(repo: Repository, item, rule) -> dict:
+def branch_detail(repo: Repository, item, rule, full_commit: dict) -> dict:
+    """GET .../branches/{branch}: the branch with its full commit and its protection (for an
+    unprotected branch, GitHub's "nothing enforced")."""
     body = branch(repo, item)
+    body["commit"] = full_commit
     body["_links"] = {
         "self": api_url(f"/repos/{repo.full_name}/branches/{item.name}"),
         "html": external_url(f"/{repo.full_name}/tree/{item.name}"),
     }
     if rule is not None:
         body["protection"] = protection(repo, rule)
+    else:
+        body["protection"] = {
+            "enabled": False,
+            "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []},
+        }
     return body
 
 
@@ -237,7 +245,7 @@ def status(repo: Repository, row) -> dict:
         "description": row.description or None,
         "target_url": row.target_url or None,
         "context": row.context,
-        "avatar_url": "",
+        "avatar_url": avatar_url(row.creator) if row.creator else None,
         "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.created_at),
         "creator": simple_user(row.creator) if row.creator else None,
@@ -316,7 +324,13 @@ def commit(repo: Repository, info, people: dict, detail=None) -> dict:
                 "url": api_url(f"/repos/{repo.full_name}/git/trees/{info.tree}"),
             },
             "comment_count": 0,
-            "verification": {"verified": False, "reason": "unsigned"},
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",  # forge checks no signatures
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
         },
         "author": account(info.author),
         "committer": account(info.committer),
