@@ -127,6 +127,11 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     counts = {k: opened["pull_request"][k] for k in ("commits", "additions", "deletions",
                                                      "changed_files")}  # fmt: skip
     assert counts == {"commits": 1, "additions": 1, "deletions": 0, "changed_files": 1}
+    # A status names the commit it is on, its author, and the branch whose tip it is.
+    status = next(r.payload() for r in receiver.events("status"))
+    assert status["commit"]["sha"] == second
+    assert status["commit"]["commit"]["message"] == "more"
+    assert [b["name"] for b in status["branches"]] == ["topic"]
     main_push = next(r.payload() for r in receiver.events("push")
                      if r.payload()["after"] == main_sha)  # fmt: skip
     tree = git.run("rev-parse", f"{main_sha}^{{tree}}", cwd=work_tree).stdout.strip()

@@ -24,6 +24,7 @@ from forge.api.shapes.links import links_from
 from forge.errors import Invalid
 from forge.notify import webhook_recording, webhook_subscriptions, webhooks
 from forge.repos import contents as content_service
+from forge.repos.branches import list_branches
 from forge.repos.repositories import get_repository
 from forge.review import changes as change_service
 from forge.review import reviews as review_service
@@ -127,10 +128,14 @@ def _pull_counts(change) -> dict:
 
 
 def _status_commit(repository, sha: str) -> tuple:
-    """The commit a status is set on, and its authors' accounts by e-mail address."""
-    info = content_service.commit_detail(_repos_dir(repository), repository, sha).commit
+    """The commit a status is set on, its authors' accounts by e-mail address, and the
+    branches it is the tip of (GitHub lists up to 10 branches holding it; those whose tip it
+    is do, and are known without walking history)."""
+    repos_dir, session = _repos_dir(repository), _session(repository)
+    info = content_service.commit_detail(repos_dir, repository, sha).commit
     emails = {person.email for person in (info.author, info.committer)}
-    return info, users_by_email(_session(repository), emails)
+    branches = [b for b in list_branches(session, repos_dir, repository) if b.sha == sha]
+    return info, users_by_email(session, emails), branches[:10]
 
 
 def _repo(owner: str, name: str):

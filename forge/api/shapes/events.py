@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from forge.api.shapes.hooks import hook
 from forge.api.shapes.links import external_url, timestamp
-from forge.api.shapes.repos import commit, person_time, status
+from forge.api.shapes.repos import branch, commit, person_time, status
 from forge.api.shapes.webhook_objects import (
     webhook_commit,
     webhook_issue,
@@ -146,10 +146,13 @@ def issue_comment_event(change, comment, sender: User, comments: int) -> dict:
     }
 
 
-def status_event(repo: Repository, row, sender: User | None, info, people: dict) -> dict:
+def status_event(
+    repo: Repository, row, sender: User | None, info, people: dict, branches: list
+) -> dict:
     """A status set by a person, or by forge's CI for whoever its run is for (a run nobody
     started, such as a scheduled one, has no sender: null, never an invented user). `info` is
-    the commit (forge.git's CommitInfo), `people` its authors' accounts by e-mail address."""
+    the commit (forge.git's CommitInfo), `people` its authors' accounts by e-mail address,
+    `branches` (forge.repos.branches' Branch) those holding it."""
     body = status(repo, row)
     return {
         "id": row.id,
@@ -160,7 +163,10 @@ def status_event(repo: Repository, row, sender: User | None, info, people: dict)
         "description": body["description"],
         "state": row.state,
         "commit": webhook_commit(commit(repo, info, people)),
-        "branches": [],
+        "branches": [
+            {k: v for k, v in branch(repo, b).items() if k in ("name", "commit", "protected")}
+            for b in branches
+        ],
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
         "repository": _repo_payload(repo),
