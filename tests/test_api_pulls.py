@@ -291,8 +291,8 @@ def test_review_comments_replies_edits_and_deletes(project):
     error = rejected(lambda: pull.create_review_comment("?", head, "README.md", line=1), 422)
     assert error.data["message"] == "'README.md' is not changed by this change"
     error = rejected(lambda: pull.create_review(event="COMMENT", comments=[
-        {"path": "app.py", "position": 2, "body": "old style"}]), 422)  # fmt: skip
-    assert "needs a line" in error.data["message"]
+        {"path": "app.py", "position": 99, "body": "old style"}]), 422)  # fmt: skip
+    assert "past the end of the diff" in error.data["message"]
     assert len(list(pull.get_review_comments())) == 3
 
     # Only the author or a maintainer edits or deletes a comment.

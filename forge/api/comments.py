@@ -47,7 +47,7 @@ def create_review_comment(owner: str, name: str, number: int):
         )
     else:
         check_commit_id(change, body_field(body, "commit_id", str))
-        item = inline_comment(body)
+        item = inline_comment(body, change)
         comment = review_service.add_comment(
             db(),
             settings().repos_dir,

@@ -10,7 +10,7 @@ from flask import jsonify, request
 
 from forge.accounts.permissions import require
 from forge.accounts.users import users_by_email
-from forge.api import api
+from forge.api import api, media
 from forge.api.auth import repo_viewer, require_scope
 from forge.api.bodies import body_field, json_body
 from forge.api.errors import ApiError
@@ -20,9 +20,11 @@ from forge.api.shapes import repos as repo_shapes
 from forge.errors import Forbidden, Invalid
 from forge.gate import merge_queue, merging
 from forge.repos import contents as content_service
+from forge.repos import history
 from forge.repos.refs import RefChangeSettings
 from forge.repos.repositories import get_repository
 from forge.review import changes as change_service
+from forge.review import positions
 from forge.review import reviews as review_service
 from forge.web import external_url
 from forge.web.context import db, redis_connection, settings
@@ -116,6 +118,10 @@ def create_pull(owner: str, name: str):
 @api.get("/repos/<owner>/<name>/pulls/<int:number>")
 def get_pull(owner: str, name: str, number: int):
     _repo, change = pull_of(owner, name, number)
+    kind = media.wanted()
+    if kind in ("diff", "patch"):
+        data = history.change_diff(settings().repos_dir, change, as_patch=kind == "patch")
+        return media.text(data, kind)
     return jsonify(pull_json(change))
 
 
@@ -225,19 +231,25 @@ def check_commit_id(change, commit_id) -> None:
         )
 
 
-def inline_comment(item) -> dict:
-    """One comment of a review, checked for the shape forge places: a path and a line."""
+def inline_comment(item, change) -> dict:
+    """One comment of a review, placed by `line` (and `side`) in the file, or by GitHub's
+    older `position` in the file's diff."""
     if not isinstance(item, dict):
         raise Invalid("each comment must be an object with path, line and body", "comments")
-    if item.get("line") is None:
-        raise Invalid(
-            "each comment needs a line (a line number in the file; "
-            "the older diff `position` is not supported)",
-            field="line",
-        )
     for key, kind in (("path", str), ("body", str), ("line", int), ("side", str)):
         body_field(item, key, kind)
-    return {k: item.get(k) for k in ("path", "line", "side", "body")}
+    line, side = item.get("line"), item.get("side")
+    if line is None:
+        if item.get("position") is None:
+            raise Invalid(
+                "each comment needs a line (a line number in the file) or a position "
+                "(its place in the file's diff)",
+                field="line",
+            )
+        line, side = positions.line_at_position(
+            settings().repos_dir, change, item.get("path"), item["position"]
+        )
+    return {"path": item.get("path"), "line": line, "side": side, "body": item.get("body")}
 
 
 @api.post("/repos/<owner>/<name>/pulls/<int:number>/reviews")
@@ -254,7 +266,7 @@ def create_review(owner: str, name: str, number: int):
         user,
         body_field(body, "event", str, "") or "",
         body=body_field(body, "body", str, "") or "",
-        comments=[inline_comment(item) for item in comments],
+        comments=[inline_comment(item, change) for item in comments],
     )
     return jsonify(pull_shapes.review(change, review))
 

@@ -1,0 +1,137 @@
+"""Reviews the way older GitHub clients make them, and a pull request's diff and patch:
+review comments placed by `position` in the file's diff (as well as by line and side), and
+`.diff`/`.patch` media types on a pull request that `git apply`/`git am` take. PyGithub drives a
+live server; bad input answers 422 and writes nothing."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from github import GithubException
+
+from forge.accounts import users as accounts
+from forge.repos import repositories as repos
+
+APP = "".join(f"line {i}\n" for i in range(1, 21))
+
+
+@pytest.fixture
+def project(git, hosted_repo, tmp_path, make_user, make_token, database, settings, github):
+    """alice's repository: main has app.py (20 lines); `feature` changes line 2, removes line
+    15 and adds new.txt, and bob opened it as pull request #1. carol reads and reviews."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"app.py": APP, "README.md": "# project\n"})
+    git.run("push", "-q", repo.push_url, "main", cwd=work)
+    git.run("checkout", "-q", "-b", "feature", cwd=work)
+    changed = APP.replace("line 2\n", "line two\n").replace("line 15\n", "")
+    git.commit(work, {"app.py": changed}, "Spell out two, drop fifteen")
+    git.commit(work, {"new.txt": "fresh\n"}, "Add new.txt")
+    git.run("push", "-q", repo.push_url, "feature", cwd=work)
+    make_user("bob")
+    make_user("carol")
+    with database.session() as session:
+        owner = accounts.get_user(session, "alice")
+        found = repos.find_repository(session, "alice", "project")
+        repos.set_collaborator(session, found, owner, "bob", "write")
+    bob = github(make_token("bob")).get_repo("alice/project")
+    bob.create_pull("main", "feature", title="Spell it out")
+    carol_token = make_token("carol")
+    return SimpleNamespace(
+        hosted=repo,
+        work=work,
+        alice=github(repo.token).get_repo("alice/project"),
+        bob=bob,
+        carol=github(carol_token).get_repo("alice/project"),
+        carol_token=carol_token,
+    )
+
+
+def rejected(call, status: int) -> GithubException:
+    with pytest.raises(GithubException) as caught:
+        call()
+    assert caught.value.status == status, caught.value.data
+    return caught.value
+
+
+# --- review comments by diff position -------------------------------------------------------
+
+
+def test_review_comments_by_position_land_on_the_line_the_patch_shows(project, api):
+    pull = project.carol.get_pull(1)
+    app = next(f for f in pull.get_files() if f.filename == "app.py")
+    patch = app.patch.split("\n")
+    # A client counts lines of the file's patch below its first @@ header.
+    added = patch.index("+line two")
+    removed = patch.index("-line 15")
+    review = pull.create_review(
+        event="COMMENT",
+        comments=[
+            {"path": "app.py", "position": added, "body": "Why spell it?"},
+            {"path": "app.py", "position": removed, "body": "Where did it go?"},
+        ],
+    )
+    placed = sorted(
+        (c.body, c.line, c.side)
+        for c in pull.get_review_comments()
+        if c.pull_request_review_id == review.id
+    )
+    assert placed == [("Where did it go?", 15, "LEFT"), ("Why spell it?", 2, "RIGHT")]
+    # The single-comment form takes a position too. (PyGithub's create_comment sends its
+    # `position` argument as `line`, so plain HTTP says it as GitHub documents it.)
+    single = api(
+        "POST", "/repos/alice/project/pulls/1/comments", project.carol_token,
+        json={"body": "And this?", "commit_id": pull.head.sha, "path": "app.py",
+              "position": added},
+    )  # fmt: skip
+    assert single.status_code == 201, single.text
+    assert (single.json()["line"], single.json()["side"]) == (2, "RIGHT")
+    # And line/side still work side by side with it.
+    by_line = pull.create_review_comment("Context", pull.head.sha, "app.py", line=5, side="RIGHT")
+    assert by_line.line == 5
+
+
+def test_bad_positions_answer_422_and_write_nothing(project):
+    pull = project.carol.get_pull(1)
+    app = next(f for f in pull.get_files() if f.filename == "app.py")
+    length = len(app.patch.split("\n"))
+    for comment, words in [
+        ({"path": "app.py", "position": length, "body": "x"}, "past the end of the diff"),
+        ({"path": "app.py", "position": 0, "body": "x"}, "positive"),
+        ({"path": "README.md", "position": 1, "body": "x"}, "not changed"),
+        ({"path": "app.py", "body": "x"}, "needs a line"),
+    ]:
+        error = rejected(lambda c=comment: pull.create_review(event="COMMENT", comments=[c]), 422)
+        assert words in error.data["message"], error.data
+    # Line 2 and line 15 are far apart: two hunks. The second header has a position but is
+    # no line to comment on.
+    lines = app.patch.split("\n")
+    header = [i for i, line in enumerate(lines) if line.startswith("@@")][1]
+    error = rejected(lambda: pull.create_review(event="COMMENT", comments=[
+        {"path": "app.py", "position": header, "body": "x"}]), 422)  # fmt: skip
+    assert "hunk header" in error.data["message"]
+    assert list(pull.get_review_comments()) == []
+
+
+# --- a pull request's diff and patch --------------------------------------------------------
+
+
+def test_a_pull_requests_diff_and_patch_apply_with_git(project, api, git, tmp_path):
+    def ask(kind: str) -> bytes:
+        answer = api("GET", "/repos/alice/project/pulls/1", project.carol_token,
+                     headers={"Accept": f"application/vnd.github.v3.{kind}"})  # fmt: skip
+        assert answer.headers["Content-Type"].startswith(f"application/vnd.github.{kind}")
+        return answer.content
+
+    diff, patch = ask("diff"), ask("patch")
+    assert diff.startswith(b"diff --git a/app.py b/app.py")
+    assert patch.count(b"\nSubject: [PATCH ") == 2
+    clone = tmp_path / "clone"
+    git.run("clone", "-q", project.hosted.url, str(clone))
+    git.run("checkout", "-q", "-b", "applied", cwd=clone)
+    git.run("am", "-q", input=patch.decode(), cwd=clone)
+    assert git.head(clone, "HEAD^{tree}") == git.head(clone, "origin/feature^{tree}")
+    git.run("checkout", "-q", "-b", "diffed", "main", cwd=clone)
+    git.run("apply", "--index", input=diff.decode(), cwd=clone)
+    git.run("commit", "-q", "-m", "diffed", cwd=clone)
+    assert git.head(clone, "HEAD^{tree}") == git.head(clone, "origin/feature^{tree}")
