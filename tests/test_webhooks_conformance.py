@@ -65,6 +65,8 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     git.run("tag", "-a", "v1.0", "-m", "first release", main_sha, cwd=work_tree)
     git.run("push", "-q", info.push_url, "v1.0", "HEAD:refs/heads/scratch", cwd=work_tree)
     git.run("push", "-q", info.push_url, "--delete", "scratch", cwd=work_tree)
+    # A commit made through the contents API is a push like any other.
+    repo.create_file("docs/b.md", "add b through the API", "b\n", branch="main")
 
     # A pull request's life: opened, edited, a new patch set, comments, reviews, a status,
     # closed, reopened, merged.
@@ -136,6 +138,9 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
                      if r.payload()["after"] == main_sha)  # fmt: skip
     tree = git.run("rev-parse", f"{main_sha}^{{tree}}", cwd=work_tree).stdout.strip()
     assert main_push["head_commit"]["tree_id"] == tree
+    messages = {p["head_commit"]["message"].strip(): p for p in (
+        r.payload() for r in receiver.events("push")) if p["head_commit"]}  # fmt: skip
+    assert messages["add b through the API"]["pusher"]["name"] == "alice", list(messages)
 
 
 def test_forges_ci_statuses_and_merge_queue_validate(
