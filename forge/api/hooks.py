@@ -71,8 +71,8 @@ def payload_builders() -> dict:
             )
         ),
         "pull_request_review": _links(
-            lambda repository, change, review, sender: event_shapes.pull_request_review_event(
-                change, review, sender
+            lambda repository, change, review, sender, action="submitted": (
+                event_shapes.pull_request_review_event(change, review, sender, action)
             )
         ),
         "pull_request_review_comment": _links(

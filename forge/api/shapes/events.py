@@ -104,7 +104,10 @@ def _repo_payload(repo: Repository) -> dict:
 
 def pull_request_event(change, action: str, sender: User, counts: dict, **extra) -> dict:
     """`counts`: the pull request's commits, additions, ... (`webhook_pull_request`'s);
-    `extra`: `changes` for edited, `before`/`after` for synchronize."""
+    `extra`: `changes` for edited, `before`/`after` for synchronize, the `requested_reviewer`
+    (a User) of review_requested and review_request_removed."""
+    if isinstance(extra.get("requested_reviewer"), User):
+        extra["requested_reviewer"] = webhook_user(extra["requested_reviewer"])
     return {
         "action": action,
         "number": change.number,
@@ -115,9 +118,10 @@ def pull_request_event(change, action: str, sender: User, counts: dict, **extra)
     }
 
 
-def pull_request_review_event(change, row, sender: User) -> dict:
+def pull_request_review_event(change, row, sender: User, action: str = "submitted") -> dict:
+    """`action`: submitted, or dismissed (the review's state then says so too)."""
     return {
-        "action": "submitted",
+        "action": action,
         "review": webhook_review(change, row),
         "pull_request": webhook_simple_pull_request(change),
         "repository": _repo_payload(change.repository),
