@@ -109,6 +109,9 @@ def _pull_fit(body: dict, fields: tuple[str, ...]) -> dict:
     fitted = _fit(body, fields)
     fitted["user"] = _user_fit(fitted["user"])
     fitted["merged_by"] = _user_fit(fitted.get("merged_by"))
+    fitted["assignee"] = _user_fit(fitted.get("assignee"))
+    for people in ("assignees", "requested_reviewers"):
+        fitted[people] = [_user_fit(person) for person in fitted.get(people) or []]
     if "merged_by" not in fields:
         del fitted["merged_by"]
     for end in ("head", "base"):
