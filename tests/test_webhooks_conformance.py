@@ -11,11 +11,13 @@ from support.ci import work
 from support.github_webhook_schema import (
     assert_valid_forge_event,
     assert_valid_webhook,
+    definitions,
     violations,
 )
 from support.webhooks import SECRET, drain, loopback_settings, make_hook
 
 from forge.accounts import users as accounts
+from forge.api.shapes import webhook_objects
 from forge.notify.webhooks import EVENTS
 from forge.repos import repositories as repos
 
@@ -237,3 +239,21 @@ def test_a_pings_test_url_and_ping_url_answer_as_githubs_do(
     assert receiver.requests == []
     stranger = requests.post(ping["hook"]["url"] + "/tests", timeout=30)
     assert stranger.status_code in (401, 404)
+
+
+@pytest.mark.parametrize(
+    ("fields", "definition"),
+    [
+        (webhook_objects.USER_FIELDS, "user"),
+        (webhook_objects.REPOSITORY_FIELDS, "repository"),
+        (webhook_objects.PULL_REQUEST_FIELDS, "pull-request"),
+        (webhook_objects.SIMPLE_PULL_REQUEST_FIELDS, "simple-pull-request"),
+        (webhook_objects.ISSUE_FIELDS, "issue"),
+    ],
+)
+def test_the_fields_forge_keeps_are_those_the_vendored_schema_names(fields, definition):
+    """After an update of the vendored schemas, a field GitHub added or dropped shows here
+    first, by name, rather than as a failing delivery."""
+    schema = definitions()[definition]
+    assert set(schema["required"]) <= set(fields), set(schema["required"]) - set(fields)
+    assert set(fields) <= set(schema["properties"]), set(fields) - set(schema["properties"])

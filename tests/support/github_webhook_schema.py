@@ -30,7 +30,8 @@ FORGE_EVENT_OBJECTS = {
 
 
 @cache
-def _definitions() -> dict:
+def definitions() -> dict:
+    """GitHub's webhook schema definitions, by name."""
     return json.loads(SCHEMA_PATH.read_text())["definitions"]
 
 
@@ -51,16 +52,16 @@ def _format_checker() -> FormatChecker:
 
 @cache
 def _validator(definition: str) -> Draft7Validator:
-    schema = {"$ref": f"#/definitions/{definition}", "definitions": _definitions()}
+    schema = {"$ref": f"#/definitions/{definition}", "definitions": definitions()}
     return Draft7Validator(schema, format_checker=_format_checker())
 
 
 def schema_name(event: str, payload: dict) -> str:
     """The definition GitHub gives this event (and action); KeyError when it has none."""
-    definitions = _definitions()
+    known = definitions()
     action = payload.get("action")
     for name in (f"{event}${action}", f"{event}$event"):
-        if name in definitions:
+        if name in known:
             return name
     raise KeyError(f"GitHub's webhook schemas describe no {event!r} event with action {action!r}")
 
