@@ -64,19 +64,62 @@ document.addEventListener("click", (event) => {
   }
 })();
 
-// Branch and tag pickers: type to filter, Escape or a click elsewhere closes them.
-document.addEventListener("input", (event) => {
-  const input = event.target.closest("[data-filter-list]");
-  if (!input) return;
+// Branch and tag pickers: their names are loaded when first opened (a repository may have
+// thousands); type to filter, Escape or a click elsewhere closes them.
+const filterList = (input) => {
   const list = input.parentElement.querySelector(input.dataset.filterList);
   const query = input.value.trim().toLowerCase();
   list?.querySelectorAll("li:not(.ref-group)").forEach((item) => {
     item.hidden = query !== "" && !item.textContent.toLowerCase().includes(query);
   });
+};
+document.addEventListener("input", (event) => {
+  const input = event.target.closest("[data-filter-list]");
+  if (input) filterList(input);
 });
+const refLink = (menu, kind, name, isDefault) => {
+  const item = document.createElement("li");
+  const link = document.createElement("a");
+  const spec = menu.dataset.path ? `${name}/${menu.dataset.path}` : name;
+  link.href = `${menu.dataset.base}/${menu.dataset.kind}/${spec.split("/").map(encodeURIComponent).join("/")}`;
+  link.textContent = name;
+  if (menu.dataset.currentKind === kind && menu.dataset.currentName === name) link.className = "selected";
+  if (isDefault) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "default";
+    link.append(" ", badge);
+  }
+  item.append(link);
+  return item;
+};
+const loadRefs = async (menu) => {
+  if (menu.dataset.loaded) return;
+  menu.dataset.loaded = "loading";
+  try {
+    const response = await fetch(menu.dataset.refsUrl, { headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`refs: ${response.status}`);
+    const refs = await response.json();
+    const items = [];
+    for (const [label, kind, names] of [["Branches", "branch", refs.branches], ["Tags", "tag", refs.tags]]) {
+      if (!names.length) continue;
+      const group = document.createElement("li");
+      group.className = "ref-group";
+      group.textContent = label;
+      items.push(group, ...names.map((name) => refLink(menu, kind, name, kind === "branch" && name === refs.default)));
+    }
+    menu.querySelector(".ref-menu-list").replaceChildren(...items);
+    menu.dataset.loaded = "yes";
+    filterList(menu.querySelector("[data-filter-list]"));
+  } catch (error) {
+    delete menu.dataset.loaded; // the links to every branch and tag stay; the next opening tries again
+  }
+};
 document.addEventListener("toggle", (event) => {
   const menu = event.target;
-  if (menu.matches?.("details.ref-picker") && menu.open) menu.querySelector("input")?.focus();
+  if (!menu.matches?.("details.ref-picker") || !menu.open) return;
+  menu.querySelector("input")?.focus();
+  loadRefs(menu);
 }, true);
 document.addEventListener("click", (event) => {
   document.querySelectorAll("details.ref-picker[open], details.download[open]").forEach((menu) => {

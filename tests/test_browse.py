@@ -244,10 +244,23 @@ def test_refs_with_slashes_tags_and_commit_ids(client, git, project):
     assert "v1.0" in tags and "First release" in tags and "light" in tags
     assert 'href="/alice/project/archive/v1.0.zip"' in tags
 
-    # The picker on every page lists branches and tags, keeping the path.
+    # The picker loads the names when opened, keeping the kind of page and the path; the page
+    # itself carries none of them (git.git has over a thousand), only links to all of them.
     blob = text(client.get("/alice/project/blob/main/src/app.py"))
-    assert 'href="/alice/project/blob/feature/x/src/app.py"' in blob
-    assert 'href="/alice/project/blob/v1.0/src/app.py"' in blob
+    assert "feature/x" not in blob and "v1.0" not in blob
+    assert 'data-refs-url="/alice/project/refs"' in blob
+    assert 'data-kind="blob" data-path="src/app.py"' in blob
+    assert '<a href="/alice/project/branches">All branches (2)</a>' in blob
+    assert '<a href="/alice/project/tags">All tags (2)</a>' in blob
+    names = client.get("/alice/project/refs")
+    assert names.status_code == 200 and names.content_type == "application/json"
+    assert names.get_json() == {
+        "branches": ["feature/x", "main"],
+        "tags": ["light", "v1.0"],
+        "default": "main",
+    }
+    unchanged = client.get("/alice/project/refs", headers={"If-None-Match": names.headers["ETag"]})
+    assert unchanged.status_code == 304
 
 
 # --- raw files -------------------------------------------------------------------------------
@@ -708,6 +721,7 @@ def test_a_private_repository_is_404_to_anonymous_and_strangers(
         f"/carol/hidden/commit/{sha}",
         "/carol/hidden/branches",
         "/carol/hidden/tags",
+        "/carol/hidden/refs",
         "/carol/hidden/compare/v1...main",
         "/carol/hidden/archive/main.zip",
         "/carol/hidden/archive/main.tar.gz",

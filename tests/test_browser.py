@@ -179,3 +179,32 @@ def test_the_pages_fit_a_phone(browser, live_server, hosted_repo, git, tmp_path)
     expect(page.locator(".ref-menu-list a:visible")).to_have_count(1)
     assert errors == [], errors
     context.close()
+
+
+def test_the_ref_picker_loads_branches_when_opened_and_keeps_the_path(
+    browser, live_server, hosted_repo, git, tmp_path
+):
+    repo = hosted_repo("erin", "notes")
+    work = git.init(tmp_path / "notes", {"README.md": README, "src/station.py": STATION})
+    git.run("branch", "feature/wind", cwd=work)
+    git.run("tag", "v1", cwd=work)
+    git.run("push", "-q", repo.push_url, "main", "feature/wind", "v1", cwd=work)
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    errors = watch_console(page)
+    page.goto(f"{live_server}/erin/notes/blob/main/src/station.py")
+    # The page does not carry the names; opening the picker fetches them.
+    assert "feature/wind" not in page.content()
+    page.click(".ref-picker summary")
+    expect(page.locator(".ref-menu-list a", has_text="feature/wind")).to_be_visible()
+    expect(page.locator(".ref-menu-list a.selected")).to_have_text(re.compile(r"^main\s+default$"))
+    expect(page.locator(".ref-menu-list .ref-group")).to_have_text(["Branches", "Tags"])
+    page.fill(".ref-menu input", "wind")
+    expect(page.locator(".ref-menu-list a:visible")).to_have_count(1)
+    shot(page, "ref-picker-loaded")
+    page.click(".ref-menu-list a:visible")
+    # The same file on the chosen branch.
+    expect(page).to_have_url(f"{live_server}/erin/notes/blob/feature/wind/src/station.py")
+    expect(page.locator(".ref-picker .ref-name")).to_have_text("feature/wind")
+    assert errors == [], errors
+    page.close()

@@ -99,6 +99,16 @@ class Location:
 
 @dataclass
 class Refs:
+    """What a page says of the refs: how many there are. The branch and tag picker loads the
+    names themselves when opened (`ref_names`): git.git has over a thousand."""
+
+    branch_count: int
+    tag_count: int
+    default: str | None
+
+
+@dataclass
+class RefNames:
     branches: list[str]
     tags: list[str]
     default: str | None
@@ -264,8 +274,20 @@ def _locate(reader: RepoReader, spec: str) -> Location:
 
 def _refs(reader: RepoReader, repo: Repository) -> Refs:
     return Refs(
-        reader.branch_names(), reader.tag_names(), reader.default_branch(repo.default_branch)
+        len(reader.branch_names()),
+        len(reader.tag_names()),
+        reader.default_branch(repo.default_branch),
     )
+
+
+def ref_names(repos_dir: Path, repo: Repository) -> RefNames:
+    """Every branch and tag name, for the picker of the code pages."""
+    with reading(repos_dir, repo) as reader:
+        return RefNames(
+            reader.branch_names(),
+            reader.tag_names(),
+            reader.default_branch(repo.default_branch),
+        )
 
 
 def _latest(reader: RepoReader, location: Location, entry: Entry) -> CommitInfo | None:

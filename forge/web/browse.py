@@ -9,6 +9,7 @@ that the viewer may read the repository (NotFound otherwise, the same as no repo
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -381,6 +382,22 @@ def compare(owner: str, name: str, spec: str):
 
 
 # --- refs ------------------------------------------------------------------------------------
+
+
+@bp.route("/<owner>/<name>/refs")
+def ref_names(owner: str, name: str):
+    """The branch and tag picker's names as JSON, loaded when the picker is opened rather than
+    written into every page."""
+    repo = _repo(owner, name)
+    found = browse.ref_names(settings().repos_dir, repo)
+    body = json.dumps(
+        {"branches": found.branches, "tags": found.tags, "default": found.default},
+        separators=(",", ":"),
+    )
+    response = Response(body, content_type="application/json")
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.set_etag(hashlib.sha1(body.encode()).hexdigest())
+    return response.make_conditional(request)
 
 
 @bp.route("/<owner>/<name>/branches")
