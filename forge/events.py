@@ -144,6 +144,16 @@ class ReviewSubmitted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReviewDismissed(Event):
+    """A maintainer set a review aside (GitHub's dismissal): its verdict no longer counts."""
+
+    change: Change
+    review: Review
+    sender: User
+    message: str = _internal()
+
+
+@dataclass(frozen=True, kw_only=True)
 class VoteCast(Event):
     change: Change
     vote: Vote

@@ -56,6 +56,7 @@ def register() -> None:
         events.ChangeClosed: [reputation.on_change_closed, queue_drops_closed],
         events.ChangeMerged: [reputation.on_change_merged],
         events.ReviewSubmitted: [votes.on_review_submitted],
+        events.ReviewDismissed: [votes.on_review_dismissed],
         events.VoteCast: [reputation.on_vote_cast, queue_considers_vote],
         events.StatusChanged: [queue_considers_status],
         events.CiRunFinished: [reputation.on_ci_run_finished, queue_follows_run],

@@ -135,3 +135,39 @@ def test_a_pull_requests_diff_and_patch_apply_with_git(project, api, git, tmp_pa
     git.run("apply", "--index", input=diff.decode(), cwd=clone)
     git.run("commit", "-q", "-m", "diffed", cwd=clone)
     assert git.head(clone, "HEAD^{tree}") == git.head(clone, "origin/feature^{tree}")
+
+
+# --- dismissing a review --------------------------------------------------------------------
+
+
+def code_review_votes(api, token) -> dict[str, int]:
+    answer = api("GET", "/repos/alice/project/pulls/1/votes", token)
+    assert answer.status_code == 200, answer.text
+    return {v["user"]: v["value"] for v in answer.json()["votes"] if v["label"] == "Code-Review"}
+
+
+def test_a_maintainer_dismisses_a_review_and_its_vote_stops_counting(project, api):
+    approval = project.carol.get_pull(1).create_review(body="Ship it", event="APPROVE")
+    assert code_review_votes(api, project.carol_token) == {"carol": 1}
+    pull = project.alice.get_pull(1)
+    # bob may write but not dismiss others' reviews; a reason is required.
+    rejected(lambda: project.bob.get_pull(1).get_review(approval.id).dismiss("No"), 403)
+    error = rejected(lambda: pull.get_review(approval.id).dismiss(""), 422)
+    assert error.data["errors"][0]["field"] == "message"
+    assert pull.get_review(approval.id).state == "APPROVED"
+
+    review = pull.get_review(approval.id)
+    review.dismiss("The approval predates the rewrite")
+    assert review.state == "DISMISSED"
+    assert pull.get_review(approval.id).state == "DISMISSED"
+    assert code_review_votes(api, project.carol_token) == {}
+    # carol hears of it.
+    notes = api("GET", "/notifications", project.carol_token).json()
+    assert any(n["reason"] == "state_change" for n in notes), notes
+
+
+def test_only_verdicts_can_be_dismissed(project):
+    comment = project.carol.get_pull(1).create_review(body="Hmm", event="COMMENT")
+    error = rejected(lambda: project.alice.get_pull(1).get_review(comment.id).dismiss("x"), 422)
+    assert error.data["message"] == "Can not dismiss a commented pull request review"
+    rejected(lambda: project.alice.get_pull(1).get_review(99999).dismiss("x"), 404)

@@ -239,6 +239,21 @@ def test_every_answer_matches_githubs_schema(conformance):
         f"{pr}/reviews/{review_id}/comments",
         200,
     )
+    approval = c.call(
+        "POST",
+        r + "/pulls/{pull_number}/reviews",
+        pr + "/reviews",
+        200,
+        token=c.bob_token,
+        json={"event": "APPROVE", "body": "Ship it"},
+    )
+    c.call(
+        "PUT",
+        r + "/pulls/{pull_number}/reviews/{review_id}/dismissals",
+        f"{pr}/reviews/{approval['id'] if approval else 1}/dismissals",
+        200,
+        json={"message": "The approval predates the rewrite", "event": "DISMISS"},
+    )
     inline = c.call(
         "POST",
         r + "/pulls/{pull_number}/comments",

@@ -28,6 +28,7 @@ RESOURCES = {
     "forge.api.git_data": "GitObject",
     "forge.api.emails": "User",
     "forge.api.pulls": "PullRequest",
+    "forge.api.pull_reviews": "PullRequestReview",
     "forge.api.comments": "Comment",
     "forge.api.hooks": "Hook",
     "forge.api.notifications": "Notification",

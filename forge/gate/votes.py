@@ -193,6 +193,24 @@ def on_review_submitted(session: Session, event: events.ReviewSubmitted) -> None
     vote_for_review(session, event.sender, event.change, event.verdict, event.review.body)
 
 
+def on_review_dismissed(session: Session, event: events.ReviewDismissed) -> None:
+    """Subscriber: a dismissed review's Code-Review vote is taken back, if the review gave
+    it (a vote the reviewer cast by hand stays theirs to change)."""
+    label = find_label(session, event.change.repository, CODE_REVIEW)
+    given = session.scalar(
+        select(Vote).where(
+            Vote.change_id == event.change.id,
+            Vote.user_id == event.review.author_id,
+            Vote.label == label.name,
+        )
+    )
+    if given is not None and given.via == "review" and given.value != 0:
+        record_vote(
+            session, event.review.author, event.change, label.name, 0,
+            f"review dismissed by {event.sender.name}: {event.message}", "review",
+        )  # fmt: skip
+
+
 def vote_for_review(session: Session, reviewer: User, change: Change, event: str, body: str):
     """A GitHub review as a Code-Review vote: APPROVE is +2 from someone who may give it, else
     +1; REQUEST_CHANGES is -1 (a veto already given stays); COMMENT leaves votes alone."""
