@@ -208,3 +208,38 @@ def test_the_ref_picker_loads_branches_when_opened_and_keeps_the_path(
     expect(page.locator(".ref-picker .ref-name")).to_have_text("feature/wind")
     assert errors == [], errors
     page.close()
+
+
+def test_a_folder_lists_its_files_in_the_same_columns_as_the_root(
+    browser, live_server, hosted_repo, git, tmp_path
+):
+    repo = hosted_repo("erin", "notes")
+    files = {"README.md": README, "src/station.py": STATION, "src/sensors/wind.py": "w = 1\n"}
+    work = git.init(tmp_path / "notes", files)
+    git.run("push", "-q", repo.push_url, "main", cwd=work)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(30_000)
+    errors = watch_console(page)
+
+    def columns(path: str) -> list[list[float]]:
+        """Left edge and width of each cell of each row of the file list."""
+        page.goto(live_server + path)
+        return page.eval_on_selector_all(
+            "table.files tr",
+            "rows => rows.map(r => [...r.cells].map(c => {"
+            " const box = c.getBoundingClientRect(); return [box.x, box.width]; }))",
+        )
+
+    root = columns("/erin/notes")
+    folder = columns("/erin/notes/tree/main/src")
+    shot(page, "folder-listing")
+    # The `..` row and every entry have the four cells of the root's rows, at the same places.
+    assert len(folder) == 3  # .., sensors, station.py
+    for row in folder:
+        assert row == root[0], (row, root[0])
+    # The name column keeps its share and the age column its fixed width.
+    x, width = root[0][3]
+    assert round(width) == 130
+    assert page.locator("tr.up td.file-name a").inner_text() == ".."
+    assert errors == [], errors
+    page.close()

@@ -178,3 +178,51 @@ def test_healthz_names_the_database_when_it_is_unreachable(settings):
     assert response.json["status"] == "failing: database"
     assert response.json["queue"] == "ok"
     assert "secretpw" not in response.get_data(as_text=True)
+
+
+def test_ctrl_c_stops_forge_serve_quietly_after_pages_were_read(tmp_path, database_url, git):
+    """Ctrl-C in a terminal sends SIGINT to every process of the foreground group: gunicorn's
+    workers too, which then exit holding the repositories their pages opened."""
+    home, port = tmp_path / "home", free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["DATABASE_URL"] = database_url
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "forge.cli", "--home", str(home), "serve", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group of its own, as a shell gives a job
+        )
+    try:
+        wait_for(lambda: server.poll() is not None or health(base), timeout=60, what="serve")
+        cli_env = {"DATABASE_URL": database_url, "REDIS_URL": ""}
+        created = forge_cli(
+            *("user", "create", "alice", "--email", "alice@example.org", "--password-stdin"),
+            home=home,
+            env=cli_env,
+            input=PASSWORD + "\n",
+        )
+        assert created.returncode == 0, created.stderr
+        token = forge_cli("token", "create", "alice", home=home, env=cli_env).stdout.strip()
+        github(base, token).get_user().create_repo("notes")
+        work = git.init(tmp_path / "notes", {"notes.txt": "one\n", "src/a.py": "a = 1\n"})
+        for n in range(5):
+            git.commit(work, {"notes.txt": f"one\n{n}\n"}, f"Note {n}")
+        url = f"http://alice:{token}@127.0.0.1:{port}/alice/notes.git"
+        git.run("push", "-q", url, "HEAD:refs/heads/main", cwd=work)
+        for page in ("", "/tree/main/src", "/blob/main/notes.txt", "/commits/main",
+                     "/blame/main/notes.txt", "/commits/main/notes.txt"):  # fmt: skip
+            assert requests.get(f"{base}/alice/notes{page}", timeout=30).status_code == 200
+
+        os.killpg(server.pid, signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        said = log_path.read_text(errors="replace")
+        assert "Traceback" not in said and "Exception ignored" not in said, said
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

@@ -13,6 +13,7 @@ objects, and look up paths in raw tree data.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -191,8 +192,18 @@ class _RepoPool:
         for old in closing:
             old.close()
 
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle, self._count = self._idle, OrderedDict(), 0
+        for repos in idle.values():
+            for repo in repos:
+                repo.close()
+
 
 _POOL = _RepoPool(32)
+# A process that exits (a web worker on Ctrl-C or SIGTERM) closes the repositories it kept:
+# left to the interpreter's teardown, each pack's __del__ prints a traceback.
+atexit.register(_POOL.close_all)
 
 
 # --- the reader -------------------------------------------------------------------------------
