@@ -135,6 +135,26 @@ class ReviewCommentAdded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CommentEdited(Event):
+    """The text of a comment changed: in the conversation (a ChangeComment) or on a line (a
+    ReviewComment)."""
+
+    change: Change
+    comment: ChangeComment | ReviewComment
+    sender: User
+    previous_body: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommentDeleted(Event):
+    """A comment is being deleted: published just before, so subscribers can still read it."""
+
+    change: Change
+    comment: ChangeComment | ReviewComment
+    sender: User
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReviewSubmitted(Event):
     change: Change
     review: Review

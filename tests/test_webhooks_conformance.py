@@ -76,15 +76,21 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     pull.edit(title="Topic, renamed", body="please, again")
     second = git.commit(work_tree, {"README.md": "# hello\nline two\nthree\nfour\n"}, "more")
     git.run("push", "-q", info.push_url, "topic", cwd=work_tree)
-    pull.create_issue_comment("looks fine")
+    pull.create_issue_comment("looks fine").edit("looks fine, really")
+    pull.create_issue_comment("wrong pull request, sorry").delete()
+    comments = f"/repos/alice/project/pulls/{pull.number}/comments"
     standalone = {"body": "standalone note", "commit_id": second, "path": "README.md", "line": 4}
-    answer = api("POST", f"/repos/alice/project/pulls/{pull.number}/comments", info.token,
-                 json=standalone)  # fmt: skip
+    answer = api("POST", comments, info.token, json=standalone)
     assert answer.status_code == 201, answer.text
-    reply = {"body": "a reply", "in_reply_to": answer.json()["id"]}
-    answer = api("POST", f"/repos/alice/project/pulls/{pull.number}/comments", info.token,
-                 json=reply)  # fmt: skip
+    standalone_id = answer.json()["id"]
+    reply = {"body": "a reply", "in_reply_to": standalone_id}
+    answer = api("POST", comments, info.token, json=reply)
     assert answer.status_code == 201, answer.text
+    edited = {"body": "standalone note, edited"}
+    one = f"/repos/alice/project/pulls/comments/{standalone_id}"
+    assert api("PATCH", one, info.token, json=edited).status_code == 200
+    gone = api("DELETE", f"/repos/alice/project/pulls/comments/{answer.json()['id']}", info.token)
+    assert gone.status_code == 204
     pull.create_review(
         body="a few notes",
         event="COMMENT",
@@ -115,17 +121,29 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
         ("ping", None), ("push", None), ("create", None), ("delete", None),
         ("pull_request", "opened"), ("pull_request", "edited"), ("pull_request", "synchronize"),
         ("pull_request", "closed"), ("pull_request", "reopened"),
-        ("issue_comment", "created"), ("pull_request_review", "submitted"),
-        ("pull_request_review_comment", "created"), ("status", None),
+        ("issue_comment", "created"), ("issue_comment", "edited"), ("issue_comment", "deleted"),
+        ("pull_request_review", "submitted"), ("pull_request_review_comment", "created"),
+        ("pull_request_review_comment", "edited"), ("pull_request_review_comment", "deleted"),
+        ("status", None),
     }  # fmt: skip
     assert expected <= sent, expected - sent
     # An event added to forge's list must be sent (and so checked) here too.
     assert set(EVENTS) - FORGE_EVENTS <= {event for event, _action in sent}
     # The standalone comment is its own pull_request_review_comment, beside the review's.
-    comments = [r.payload()["comment"] for r in receiver.events("pull_request_review_comment")]
-    assert all(c["pull_request_review_id"] for c in comments)
-    comments = [c["body"] for c in comments]
-    assert sorted(comments) == ["a reply", "nice line", "standalone note"]
+    by_action = {}
+    for request in receiver.events("pull_request_review_comment"):
+        by_action.setdefault(request.payload()["action"], []).append(request.payload())
+    created = [p["comment"] for p in by_action["created"]]
+    assert all(c["pull_request_review_id"] for c in created)
+    assert sorted(c["body"] for c in created) == ["a reply", "nice line", "standalone note"]
+    [edit] = by_action["edited"]
+    assert edit["changes"] == {"body": {"from": "standalone note"}}
+    assert edit["comment"]["body"] == "standalone note, edited"
+    assert [p["comment"]["body"] for p in by_action["deleted"]] == ["a reply"]
+    issue_comments = {r.payload()["action"]: r.payload() for r in receiver.events("issue_comment")}
+    assert issue_comments["edited"]["changes"] == {"body": {"from": "looks fine"}}
+    assert issue_comments["deleted"]["comment"]["body"] == "wrong pull request, sorry"
+    assert issue_comments["deleted"]["issue"]["comments"] == 1  # the edited one is left
     states = [r.payload()["review"]["state"] for r in receiver.events("pull_request_review")]
     assert sorted(states) == ["approved", "changes_requested", "commented"]
     # What GitHub counts on a pull request: topic work added one line to one file.

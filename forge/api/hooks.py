@@ -76,13 +76,17 @@ def payload_builders() -> dict:
             )
         ),
         "pull_request_review_comment": _links(
-            lambda repository, change, comment, sender: (
-                event_shapes.pull_request_review_comment_event(change, comment, sender)
+            lambda repository, change, comment, sender, action="created", **changes: (
+                event_shapes.pull_request_review_comment_event(
+                    change, comment, sender, action, **changes
+                )
             )
         ),
         "issue_comment": _links(
-            lambda repository, change, comment, sender: event_shapes.issue_comment_event(
-                change, comment, sender, len(change_service.conversation(_session(change), change))
+            lambda repository, change, comment, sender, action="created", **changes: (
+                event_shapes.issue_comment_event(
+                    change, comment, sender, _comments_after(change, action), action, **changes
+                )
             )
         ),
         "status": _links(
@@ -125,6 +129,13 @@ def _pull_counts(change) -> dict:
         "comments": len(change_service.conversation(session, change)),
         "review_comments": len(review_service.comments_of(session, change)),
     }
+
+
+def _comments_after(change, action: str) -> int:
+    """How many comments the conversation holds once the action is done: a deleted comment
+    is still there while its payload is built."""
+    count = len(change_service.conversation(_session(change), change))
+    return count - 1 if action == "deleted" else count
 
 
 def _status_commit(repository, sha: str) -> tuple:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from forge import events
+from forge.models import ReviewComment
 from forge.notify.webhook_recording import emit
 
 
@@ -30,6 +31,23 @@ def _send_review(session: Session, event: events.ReviewSubmitted) -> None:
              change=event.change, comment=comment, sender=event.sender)  # fmt: skip
 
 
+def _comment_event(comment) -> str:
+    """GitHub's event for a comment: on a line, or in the conversation (GitHub's issue)."""
+    return "pull_request_review_comment" if isinstance(comment, ReviewComment) else "issue_comment"
+
+
+def _send_comment_edited(session: Session, event: events.CommentEdited) -> None:
+    emit(session, event.repository, _comment_event(event.comment), event.base_url,
+         change=event.change, comment=event.comment, sender=event.sender, action="edited",
+         changes={"body": {"from": event.previous_body}})  # fmt: skip
+
+
+def _send_comment_deleted(session: Session, event: events.CommentDeleted) -> None:
+    emit(session, event.repository, _comment_event(event.comment), event.base_url,
+         change=event.change, comment=event.comment, sender=event.sender,
+         action="deleted")  # fmt: skip
+
+
 # Which domain events a webhook tells of, as GitHub names it (forge.subscribers wires these).
 SUBSCRIPTIONS: dict[type[events.Event], Callable[[Session, events.Event], None]] = {
     events.ChangeOpened: send("pull_request", action="opened"),
@@ -41,6 +59,8 @@ SUBSCRIPTIONS: dict[type[events.Event], Callable[[Session, events.Event], None]]
     events.ChangeReopened: send("pull_request", action="reopened"),
     events.ChangeCommented: send("issue_comment"),
     events.ReviewCommentAdded: send("pull_request_review_comment"),
+    events.CommentEdited: _send_comment_edited,
+    events.CommentDeleted: _send_comment_deleted,
     events.ReviewSubmitted: _send_review,
     events.StatusChanged: send("status"),
     events.VoteCast: send("vote"),

@@ -512,9 +512,16 @@ def edit_comment(session: Session, actor: User, comment, body: str):
     body = (body or "").strip()
     if not body:
         raise Invalid("a comment needs some text", field="body")
-    comment.body = body
+    previous, comment.body = comment.body, body
     comment.updated_at = utcnow()
     session.flush()
+    if body != previous:
+        events.publish(
+            session,
+            events.CommentEdited(
+                change=change, comment=comment, sender=actor, previous_body=previous
+            ),
+        )
     return comment
 
 
@@ -522,6 +529,7 @@ def delete_comment(session: Session, actor: User, comment: ChangeComment) -> Non
     """Only the comment's author or a maintainer of the repository may delete it."""
     change = session.get(Change, comment.change_id)
     require_author_or_maintainer(session, actor, comment.author_id, change.repository)
+    events.publish(session, events.CommentDeleted(change=change, comment=comment, sender=actor))
     session.delete(comment)
     session.flush()
 

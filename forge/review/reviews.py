@@ -329,6 +329,7 @@ def delete_comment(session: Session, actor: User, comment: ReviewComment) -> Non
     change_service.require_author_or_maintainer(
         session, actor, comment.author_id, change.repository
     )
+    events.publish(session, events.CommentDeleted(change=change, comment=comment, sender=actor))
     for child in session.scalars(
         select(ReviewComment).where(ReviewComment.in_reply_to_id == comment.id)
     ):

@@ -129,9 +129,13 @@ def pull_request_review_event(change, row, sender: User, action: str = "submitte
     }
 
 
-def pull_request_review_comment_event(change, row, sender: User) -> dict:
+def pull_request_review_comment_event(
+    change, row, sender: User, action: str = "created", **changes
+) -> dict:
+    """`action`: created, edited (with `changes`: the body it had) or deleted."""
     return {
-        "action": "created",
+        "action": action,
+        **changes,
         "comment": webhook_review_comment(change, row),
         "pull_request": webhook_simple_pull_request(change),
         "repository": _repo_payload(change.repository),
@@ -139,10 +143,14 @@ def pull_request_review_comment_event(change, row, sender: User) -> dict:
     }
 
 
-def issue_comment_event(change, comment, sender: User, comments: int) -> dict:
-    """`comments`: how many comments the conversation holds, this one included."""
+def issue_comment_event(
+    change, comment, sender: User, comments: int, action: str = "created", **changes
+) -> dict:
+    """`comments`: how many comments the conversation holds once the action is done;
+    `action`: created, edited (with `changes`: the body it had) or deleted."""
     return {
-        "action": "created",
+        "action": action,
+        **changes,
         "issue": webhook_issue(change, comments),
         "comment": webhook_issue_comment(change, comment),
         "repository": _repo_payload(change.repository),
