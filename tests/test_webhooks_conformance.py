@@ -97,8 +97,11 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
         comments=[{"path": "README.md", "line": 2, "body": "nice line"}],
     )
     as_bob = bob.get_repo("alice/project").get_pull(pull.number)
-    as_bob.create_review(body="not yet", event="REQUEST_CHANGES")
+    objection = as_bob.create_review(body="not yet", event="REQUEST_CHANGES")
     as_bob.create_review(body="ship it", event="APPROVE")
+    dismissal = {"message": "addressed in the second patch set", "event": "DISMISS"}
+    dismiss = f"/repos/alice/project/pulls/{pull.number}/reviews/{objection.id}/dismissals"
+    assert api("PUT", dismiss, info.token, json=dismissal).status_code == 200
     for status in (
         {"state": "success", "target_url": "https://ci.example.org/1", "context": "ci/test",
          "description": "green"},
@@ -122,7 +125,8 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
         ("pull_request", "opened"), ("pull_request", "edited"), ("pull_request", "synchronize"),
         ("pull_request", "closed"), ("pull_request", "reopened"),
         ("issue_comment", "created"), ("issue_comment", "edited"), ("issue_comment", "deleted"),
-        ("pull_request_review", "submitted"), ("pull_request_review_comment", "created"),
+        ("pull_request_review", "submitted"), ("pull_request_review", "dismissed"),
+        ("pull_request_review_comment", "created"),
         ("pull_request_review_comment", "edited"), ("pull_request_review_comment", "deleted"),
         ("status", None),
     }  # fmt: skip
@@ -144,8 +148,14 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     assert issue_comments["edited"]["changes"] == {"body": {"from": "looks fine"}}
     assert issue_comments["deleted"]["comment"]["body"] == "wrong pull request, sorry"
     assert issue_comments["deleted"]["issue"]["comments"] == 1  # the edited one is left
-    states = [r.payload()["review"]["state"] for r in receiver.events("pull_request_review")]
+    reviews = [r.payload() for r in receiver.events("pull_request_review")]
+    states = [p["review"]["state"] for p in reviews if p["action"] == "submitted"]
+    # bob's objection was submitted as changes_requested, and dismissed since: a payload
+    # is a snapshot of when its event happened.
     assert sorted(states) == ["approved", "changes_requested", "commented"]
+    [dismissed] = [p for p in reviews if p["action"] == "dismissed"]
+    assert (dismissed["review"]["id"], dismissed["review"]["state"]) == (objection.id, "dismissed")
+    assert dismissed["sender"]["login"] == "alice"
     # What GitHub counts on a pull request: topic work added one line to one file.
     opened = next(r.payload() for r in receiver.events("pull_request"))
     counts = {k: opened["pull_request"][k] for k in ("commits", "additions", "deletions",

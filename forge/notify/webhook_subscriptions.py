@@ -62,6 +62,7 @@ SUBSCRIPTIONS: dict[type[events.Event], Callable[[Session, events.Event], None]]
     events.CommentEdited: _send_comment_edited,
     events.CommentDeleted: _send_comment_deleted,
     events.ReviewSubmitted: _send_review,
+    events.ReviewDismissed: send("pull_request_review", action="dismissed"),
     events.StatusChanged: send("status"),
     events.VoteCast: send("vote"),
     events.MergeQueueChanged: send("merge_queue"),
