@@ -129,6 +129,15 @@ def test_every_answer_matches_githubs_schema(conformance):
         },
     )
     c.call("GET", r + "/branches/{branch}/protection", p + "/branches/main/protection", 200)
+    checks = r + "/branches/{branch}/protection/required_status_checks"
+    main_checks = p + "/branches/main/protection/required_status_checks"
+    c.call("GET", checks, main_checks, 200)
+    c.call("GET", checks + "/contexts", main_checks + "/contexts", 200)
+    c.call("POST", checks + "/contexts", main_checks + "/contexts", 200, json=["lint"])
+    c.call("DELETE", checks + "/contexts", main_checks + "/contexts", 200, json=["lint"])
+    c.call("PUT", checks + "/contexts", main_checks + "/contexts", 200, json={"contexts": ["ci"]})
+    c.call("DELETE", checks, main_checks, 204)
+    c.call("PATCH", checks, main_checks, 200, json={"strict": True, "contexts": ["ci"]})
     c.call("GET", r + "/branches/{branch}", p + "/branches/main", 200)
     c.call("GET", r + "/tags", p + "/tags", 200)
     c.call("GET", r + "/git/ref/{ref}", p + "/git/ref/heads/main", 200)

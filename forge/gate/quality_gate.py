@@ -220,8 +220,27 @@ def submit_status(
             requirements.append(_verified(session, change, given, needs_verified))
         elif label.function not in ("NoBlock", "NoOp"):
             requirements.append(_by_function(label, given))
+    rule = protection_of(session, change)
+    if rule is not None and (rule.required_status_checks or {}).get("strict"):
+        requirements.append(_up_to_date(repos_dir, change))
     unmet = [f"{r.name}: {r.summary}" for r in requirements if not r.met]
     return SubmitStatus(not unmet, unmet, requirements, True, needs_verified)
+
+
+def _up_to_date(repos_dir: Path, change: Change) -> Requirement:
+    """GitHub's strict status checks: the change must hold the target branch's tip, so the
+    checks that passed ran on what will land."""
+    with open_git(repos_dir, change.repository) as git:
+        tip = git_refs.current_value(git, f"refs/heads/{change.base_branch}")
+        current = tip == git_refs.ZERO or git_refs.is_ancestor(git, tip, change.head_sha)
+    if current:
+        return Requirement("Up to date", True, f"the change holds the tip of {change.base_branch}")
+    return Requirement(
+        "Up to date",
+        False,
+        f"{change.base_branch} has moved on: update the change onto it (the branch's "
+        "protection requires changes to be up to date before merging)",
+    )
 
 
 def approvals_of(
