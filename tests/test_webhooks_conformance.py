@@ -5,8 +5,11 @@ worker, and each body must be what a receiver written for GitHub expects."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
+from sqlalchemy import select
 from support.ci import work
 from support.github_webhook_schema import (
     assert_valid_forge_event,
@@ -18,6 +21,9 @@ from support.webhooks import SECRET, drain, loopback_settings, make_hook
 
 from forge.accounts import users as accounts
 from forge.api.shapes import webhook_objects
+from forge.db import Database
+from forge.models import Change
+from forge.notify import webhook_recording
 from forge.notify.webhooks import EVENTS
 from forge.repos import repositories as repos
 
@@ -288,3 +294,38 @@ def test_the_fields_forge_keeps_are_those_the_vendored_schema_names(fields, defi
     schema = definitions()[definition]
     assert set(schema["required"]) <= set(fields), set(schema["required"]) - set(fields)
     assert set(fields) <= set(schema["properties"]), set(fields) - set(schema["properties"])
+
+
+def test_a_process_without_the_app_builds_the_same_payloads(
+    ci, github, hosted_repo, receiver, settings, git, tmp_path
+):
+    """A command outside the web app and the workers (no request, no webhook dispatcher)
+    still counts a pull request's lines: it finds the repositories through FORGE_HOME."""
+    info = hosted_repo()
+    work_tree = git.init(tmp_path / "work", {"README.md": "# project\n"})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
+    git.run("checkout", "-q", "-b", "topic", cwd=work_tree)
+    git.commit(work_tree, {"README.md": "# project\nmore\n"}, "more")
+    git.run("push", "-q", info.push_url, "topic", cwd=work_tree)
+    repo, _hook = make_hook(github, info, receiver, settings, events=["pull_request"])
+    number = repo.create_pull(title="Topic", body="", base="main", head="topic").number
+
+    plain = Database(settings.database_url)
+    try:
+        with plain.session() as session:
+            change = session.scalar(select(Change).where(Change.number == number))
+            alice = accounts.get_user(session, "alice")
+            assert session.info.get("webhooks") is None  # nothing attached: a bare process
+            [delivery] = webhook_recording.emit(
+                session, change.repository, "pull_request", "https://forge.example.org",
+                change=change, action="reopened", sender=alice,
+            )  # fmt: skip
+            payload = json.loads(delivery.payload)
+    finally:
+        plain.dispose()
+    assert_valid_webhook("pull_request", payload)
+    assert (payload["pull_request"]["additions"], payload["pull_request"]["changed_files"]) == (
+        1,
+        1,
+    )
+    assert payload["pull_request"]["html_url"].startswith("https://forge.example.org/")

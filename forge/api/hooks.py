@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import has_request_context, jsonify
+from flask import has_app_context, has_request_context, jsonify
 from sqlalchemy.orm import object_session
 
 from forge.accounts.users import users_by_email
@@ -21,6 +21,7 @@ from forge.api.pagination import paginate
 from forge.api.shapes import events as event_shapes
 from forge.api.shapes import hooks as hook_shapes
 from forge.api.shapes.links import links_from
+from forge.config import Settings
 from forge.errors import Invalid
 from forge.notify import webhook_recording, webhook_subscriptions, webhooks
 from forge.repos import contents as content_service
@@ -113,11 +114,14 @@ def _session(row):
 
 def _repos_dir(row) -> Path:
     """Where the repositories are, for the process building a payload: its webhook
-    dispatcher knows (workers too), else the app serving the request."""
+    dispatcher knows (workers too), else the app serving the request, else (a command with
+    neither) the environment that names the forge's home."""
     dispatcher = _session(row).info.get("webhooks")
     if dispatcher is not None and dispatcher.repos_dir is not None:
         return dispatcher.repos_dir
-    return settings().repos_dir
+    if has_app_context():
+        return settings().repos_dir
+    return Settings.from_env().repos_dir
 
 
 def _pull_counts(change) -> dict:
