@@ -286,6 +286,9 @@ def test_a_pings_test_url_and_ping_url_answer_as_githubs_do(
         (webhook_objects.PULL_REQUEST_FIELDS, "pull-request"),
         (webhook_objects.SIMPLE_PULL_REQUEST_FIELDS, "simple-pull-request"),
         (webhook_objects.ISSUE_FIELDS, "issue"),
+        (webhook_objects.ISSUE_COMMENT_FIELDS, "issue-comment"),
+        (webhook_objects.REVIEW_FIELDS, "pull-request-review"),
+        (webhook_objects.REVIEW_COMMENT_FIELDS, "pull-request-review-comment"),
     ],
 )
 def test_the_fields_forge_keeps_are_those_the_vendored_schema_names(fields, definition):

@@ -10,7 +10,6 @@ and the fields webhooks add take the honest empty value (no custom properties, n
 
 from __future__ import annotations
 
-from forge.api.shapes.links import api_url
 from forge.api.shapes.pulls import issue_comment, issue_of_change, pull_request, review
 from forge.api.shapes.pulls import review_comment as rest_review_comment
 from forge.api.shapes.repos import repository
@@ -63,6 +62,20 @@ ISSUE_FIELDS = _names(
     "closed_at author_association active_lock_reason draft performed_via_github_app "
     "pull_request body reactions timeline_url"
 )
+REVIEW_FIELDS = _names(
+    "id node_id user body commit_id submitted_at state html_url pull_request_url "
+    "author_association _links"
+)
+REVIEW_COMMENT_FIELDS = _names(
+    "url pull_request_review_id id node_id diff_hunk path position original_position commit_id "
+    "original_commit_id user body created_at updated_at html_url pull_request_url "
+    "author_association _links reactions start_line original_start_line start_side line "
+    "original_line side in_reply_to_id subject_type"
+)
+ISSUE_COMMENT_FIELDS = _names(
+    "url html_url issue_url id node_id user created_at updated_at author_association body "
+    "reactions performed_via_github_app"
+)
 # The git commit inside a status event's commit, and its signature check.
 COMMIT_FIELDS = _names("author committer message tree url comment_count verification")
 VERIFICATION_FIELDS = _names("verified reason signature payload")
@@ -101,8 +114,8 @@ def webhook_repository(repo: Repository, *, for_push: bool = False) -> dict:
 
 def _reactions(url: str) -> dict:
     """forge has no reactions: GitHub's counts, all zero."""
-    counts = dict.fromkeys(("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket"))
-    return {"url": url, "total_count": 0, **{name: 0 for name in counts}}
+    kinds = ("+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket")
+    return {"url": url, "total_count": 0, **dict.fromkeys(kinds, 0)}
 
 
 def _pull_fit(body: dict, fields: tuple[str, ...]) -> dict:
@@ -143,50 +156,56 @@ def webhook_simple_pull_request(change) -> dict:
 def webhook_review(change, row) -> dict:
     """A review, whose state webhooks write in lower case (`approved`, not `APPROVED`)."""
     body = review(change, row)
-    return body | {"user": _user_fit(body["user"]), "state": body["state"].lower()}
+    return _fit(body, REVIEW_FIELDS) | {
+        "user": _user_fit(body["user"]),
+        "state": body["state"].lower(),
+    }
 
 
 def webhook_review_comment(change, row) -> dict:
     body = rest_review_comment(change, row)
-    body["user"] = _user_fit(body["user"])
-    body["reactions"] = _reactions(body["url"] + "/reactions")
-    if body.get("in_reply_to_id") is None:
-        body.pop("in_reply_to_id", None)  # webhooks leave it out rather than null
-    return body
+    fitted = _fit(body | {"reactions": _reactions(body["url"] + "/reactions")},
+                  REVIEW_COMMENT_FIELDS)  # fmt: skip
+    fitted["user"] = _user_fit(fitted["user"])
+    if fitted.get("in_reply_to_id") is None:
+        fitted.pop("in_reply_to_id", None)  # webhooks leave it out rather than null
+    return fitted
 
 
 def webhook_issue(change, comments: int) -> dict:
+    """A change as GitHub's issue; `comments`: how many its conversation holds."""
     body = issue_of_change(change)
-    full_name = change.repository.full_name
     issue_url = body["url"]
-    fitted = _fit(
+    no_app_milestone_or_lock = dict.fromkeys(
+        ("milestone", "active_lock_reason", "performed_via_github_app")
+    )
+    return _fit(
         body
+        | no_app_milestone_or_lock
         | {
             "user": _user_fit(body["user"]),
             "comments": comments,
             "labels_url": issue_url + "/labels{/name}",
             "events_url": issue_url + "/events",
             "timeline_url": issue_url + "/timeline",
-            "milestone": None,
-            "active_lock_reason": None,
-            "performed_via_github_app": None,
             "draft": body.get("draft", False),
-            "reactions": _reactions(
-                api_url(f"/repos/{full_name}/issues/{change.number}") + "/reactions"
-            ),
-        },  # fmt: skip
+            "reactions": _reactions(issue_url + "/reactions"),
+        },
         ISSUE_FIELDS,
     )
-    return fitted
 
 
 def webhook_issue_comment(change, comment) -> dict:
     body = issue_comment(change, comment)
-    return body | {
-        "user": _user_fit(body["user"]),
-        "performed_via_github_app": None,
-        "reactions": _reactions(body["url"] + "/reactions"),
-    }
+    return _fit(
+        body
+        | {
+            "user": _user_fit(body["user"]),
+            "performed_via_github_app": None,
+            "reactions": _reactions(body["url"] + "/reactions"),
+        },
+        ISSUE_COMMENT_FIELDS,
+    )
 
 
 def webhook_commit(body: dict) -> dict:
