@@ -513,14 +513,22 @@ class RepoReader:
 
     def commits_between(self, base: str, head: str, limit: int) -> list[CommitInfo]:
         """Commits reachable from `head` but not from `base`, newest first (at most `limit`)."""
-        walker = Walker(
-            self.store, include=[head.encode()], exclude=[base.encode()], max_entries=limit
-        )
-        return [self.commit(entry.commit.id.decode()) for entry in walker]
+
+        def walk() -> list[str]:
+            walker = Walker(
+                self.store, include=[head.encode()], exclude=[base.encode()], max_entries=limit
+            )
+            return [entry.commit.id.decode() for entry in walker]
+
+        ids = history.remembered(f"between:{base}:{head}:{limit}", walk)
+        return [self.commit(sha) for sha in ids]
 
     def merge_base(self, base: str, head: str) -> str | None:
-        bases = find_merge_base(self.repo, [base.encode(), head.encode()])
-        return bases[0].decode() if bases else None
+        def find() -> str | None:
+            bases = find_merge_base(self.repo, [base.encode(), head.encode()])
+            return bases[0].decode() if bases else None
+
+        return history.remembered(f"base:{base}:{head}", find)
 
     # --- diffs --------------------------------------------------------------------------------
 

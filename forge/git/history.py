@@ -51,15 +51,24 @@ _WALKS = LRU(
     48 * 1024 * 1024,
     weigh=lambda walk: 200 + len(walk.ids) + 100 * (len(walk.seen) + len(walk.path_ids)),
 )
-# Last commit of each entry of a folder, by (head, path); an entry of the dict weighs about
-# its name and id plus CPython's overhead for two strings and a slot.
-_LAST = LRU(16 * 1024 * 1024, weigh=lambda found: _weigh_names(found))
+# Answers by their key (see `remembered`): the last commit of each entry of a folder, the
+# commits between two others, a merge base. An entry of a dict or list weighs about its
+# strings plus CPython's overhead for them and a slot.
+_ANSWERS = LRU(32 * 1024 * 1024, weigh=lambda value: _weigh_answer(value))
 # The newest answer of last_commits for each folder of a repository: the next head starts there.
 _LAST_SEEN = LRU(16 * 1024 * 1024, weigh=lambda seen: 200 + _weigh_names(seen[2]))
 
 
 def _weigh_names(found: dict[str, str]) -> int:
     return 240 + sum(len(name) + 200 for name in found)
+
+
+def _weigh_answer(value) -> int:
+    if isinstance(value, dict):
+        return _weigh_names(value)
+    if isinstance(value, list):
+        return 120 + 110 * len(value)
+    return 200
 
 
 def _names(path: str) -> tuple[bytes, ...]:
@@ -168,20 +177,25 @@ def _walk_path_id(reader, walk: _Walk, sha: bytes, tree: bytes | None, names) ->
 def last_commits(reader, head: str, path: str, tree: str) -> dict[str, str]:
     """For each entry of the folder `path` (whose tree at `head` is `tree`): the id of the
     newest commit that changed it. One walk of history that stops once every entry has its
-    commit, cached by (head, path) in process and on disk."""
+    commit, kept in process and on disk by (head, path)."""
+    return remembered(f"last:{head}:{path}", lambda: _last_commits(reader, head, path, tree))
 
-    def compute() -> dict[str, str]:
+
+def remembered(key: str, compute):
+    """An answer (plain JSON values) that depends only on the object ids in `key`: from this
+    process, else from the page cache, else computed and kept in both."""
+
+    def load():
         cache = page_cache.current()
-        key = f"last:{head}:{path}"
         stored = cache.get(key) if cache else None
         if stored is not None:
             return json.loads(stored)
-        found = _last_commits(reader, head, path, tree)
+        value = compute()
         if cache is not None:
-            cache.put(key, json.dumps(found, separators=(",", ":")).encode())
-        return found
+            cache.put(key, json.dumps(value, separators=(",", ":")).encode())
+        return value
 
-    return _LAST.get_or_compute((head, path), compute)
+    return _ANSWERS.get_or_compute(key, load)
 
 
 def _last_commits(reader, head: str, path: str, tree: str) -> dict[str, str]:
