@@ -85,6 +85,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.init_app(app)
     csrf.exempt(api)
     app.register_blueprint(api)
+    from forge.api.graphql import graphql  # says that forge has no GraphQL API
+
+    csrf.exempt(graphql)  # token-authenticated clients (gh), like the REST API
+    app.register_blueprint(graphql)
     app.wsgi_app = GitHTTP(app, app.wsgi_app)
     if settings.proxy_count:
         # Outermost, so git over HTTP sees the client's address and scheme as well.

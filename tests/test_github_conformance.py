@@ -10,8 +10,11 @@ schema at once; a second test fails when an endpoint is added without being driv
 from __future__ import annotations
 
 import base64
+import importlib.util
+import json
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pytest
 from support.github_schema import github_response_errors, operation_key
@@ -404,3 +407,33 @@ def test_every_answer_matches_githubs_schema(conformance):
     assert not missing, "endpoints GitHub also has that this test does not drive:\n  " + (
         "\n  ".join(f"{m} {s}" for m, s in missing)
     )
+
+
+def _endpoints_doc():
+    """tests/github_schemas/endpoints_doc.py, a script rather than a module of the suite."""
+    path = Path(__file__).parent / "github_schemas" / "endpoints_doc.py"
+    spec = importlib.util.spec_from_file_location("endpoints_doc", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_api_md_lists_what_forge_serves_and_is_up_to_date():
+    doc = _endpoints_doc()
+    written = doc.render(json.loads(doc.DESCRIPTION.read_text()), doc.forge_operations())
+    committed = doc.OUTPUT.read_text()
+    assert committed == written, (
+        "docs/api.md is out of date with forge's routes or GitHub's description: "
+        "run `python tests/github_schemas/endpoints_doc.py` and commit docs/api.md"
+    )
+    rows = {line for line in committed.splitlines() if line.startswith("| ")}
+    assert "| yes | GET | `/repos/{owner}/{repo}` | Get a repository (`repos/get`) |" in rows
+    assert "| no | GET | `/repos/{owner}/{repo}/issues` | List repository issues " in {
+        row[: len("| no | GET | `/repos/{owner}/{repo}/issues` | List repository issues ")]
+        for row in rows
+    }
+    assert any(
+        row.startswith("| PUT | `/repos/{owner}/{repo}/pulls/{pull_number}/votes`")
+        or row.startswith("| POST | `/repos/{owner}/{repo}/pulls/{pull_number}/votes`")
+        for row in rows
+    ), "forge's own endpoints are listed too"

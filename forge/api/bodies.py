@@ -80,3 +80,15 @@ def body_field(body: dict, name: str, kind: type, default=None):
         # Past what an integer column holds; no id, count or line number is that large.
         raise Invalid(f"{name} is out of range", field=name)
     return value
+
+
+def person_field(body: dict, name: str) -> tuple[str, str] | None:
+    """An author or committer `{"name", "email"}` of a git write, as (name, email); None when
+    not given. Both parts are needed: a commit names a person by both."""
+    given = body_field(body, name, dict)
+    if given is None:
+        return None
+    person, email = body_field(given, "name", str), body_field(given, "email", str)
+    if not person or not email:
+        raise Invalid(f"{name} needs both name and email", field=name)
+    return person, email

@@ -13,7 +13,7 @@ from flask import jsonify, request
 from forge.accounts.permissions import role_of
 from forge.api import api, media
 from forge.api.auth import repo_viewer, require_scope
-from forge.api.bodies import body_field, json_body
+from forge.api.bodies import body_field, json_body, person_field
 from forge.api.pagination import paginate
 from forge.api.shapes import history as history_shapes
 from forge.api.shapes import repos as repo_shapes
@@ -73,13 +73,8 @@ def get_readme(owner: str, name: str, folder: str = ""):
 
 
 def _person(body: dict, key: str) -> editing.Person | None:
-    given = body_field(body, key, dict)
-    if given is None:
-        return None
-    name, email = body_field(given, "name", str), body_field(given, "email", str)
-    if not name or not email:
-        raise Invalid(f"{key} needs both name and email", field=key)
-    return editing.Person(name, email)
+    given = person_field(body, key)
+    return editing.Person(*given) if given else None
 
 
 def _written(repo, path: str, written, status: int):

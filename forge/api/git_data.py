@@ -10,7 +10,7 @@ from flask import jsonify, request
 
 from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
-from forge.api.bodies import body_field, json_body
+from forge.api.bodies import body_field, json_body, person_field
 from forge.api.branches import ref_json
 from forge.api.pagination import paginate
 from forge.api.shapes import history as history_shapes
@@ -54,13 +54,8 @@ def get_git_commit(owner: str, name: str, sha: str):
 
 
 def _identity(body: dict, key: str) -> Identity | None:
-    given = body_field(body, key, dict)
-    if given is None:
-        return None
-    name, email = body_field(given, "name", str), body_field(given, "email", str)
-    if not name or not email:
-        raise Invalid(f"{key} needs both name and email", field=key)
-    return Identity(name, email)
+    given = person_field(body, key)
+    return Identity(*given) if given else None
 
 
 @api.post("/repos/<owner>/<name>/git/commits")

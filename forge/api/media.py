@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, request
+from flask import Response, has_request_context, request
 
 MEDIA = re.compile(r"application/vnd\.github(?:\.[a-z0-9-]+)?\.(diff|patch|raw|html)(?:\+json)?\b")
 # Only these name a format: `.v3` and `.squirrel-girl-preview` are versions and previews.
@@ -35,3 +35,24 @@ def raw(data: bytes) -> Response:
 
 def html(markup: str) -> Response:
     return Response(markup, content_type="application/vnd.github.html; charset=utf-8")
+
+
+# What a `body` comes back as (GitHub's comment body media types): `.raw+json` the Markdown,
+# `.text+json` plain text, `.html+json` rendered HTML, `.full+json` all three; plain JSON
+# (and no Accept) the Markdown.
+BODY_MEDIA = re.compile(r"application/vnd\.github(?:\.v3)?\.(raw|text|html|full)\+json\b")
+BODY_FIELDS = {
+    "raw": ("body",),
+    "text": ("body_text",),
+    "html": ("body_html",),
+    "full": ("body", "body_text", "body_html"),
+}
+
+
+def body_fields() -> tuple[str, ...]:
+    """Which of body, body_text and body_html the request's Accept asks for (outside a
+    request, as for a webhook payload: the Markdown body alone)."""
+    if not has_request_context():
+        return ("body",)
+    found = BODY_MEDIA.findall(request.headers.get("Accept", ""))
+    return BODY_FIELDS[found[0]] if found else ("body",)

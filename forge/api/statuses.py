@@ -37,7 +37,9 @@ def create_status(owner: str, name: str, sha: str):
     return jsonify(repo_shapes.status(repo, row)), 201
 
 
+# GET .../statuses/{sha} is GitHub's older path of the same list, which github3.py still uses.
 @api.get("/repos/<owner>/<name>/commits/<path:ref>/statuses")
+@api.get("/repos/<owner>/<name>/statuses/<path:ref>")
 def list_statuses(owner: str, name: str, ref: str):
     repo = get_repository(db(), owner, name, repo_viewer())
     sha = status_service.resolve_commit(settings().repos_dir, repo, ref)

@@ -14,14 +14,25 @@ from forge.web import external_url as _request_url
 _BASE_URL: ContextVar[str | None] = ContextVar("forge_base_url", default=None)
 
 
+# Set while a webhook payload is built: it follows GitHub's payloads, not the request's Accept.
+_IN_PAYLOAD: ContextVar[bool] = ContextVar("forge_in_payload", default=False)
+
+
 @contextmanager
 def links_from(base_url: str | None):
     """Build absolute URLs from `base_url` in this block (None: from settings or request)."""
     token = _BASE_URL.set(base_url.rstrip("/") if base_url else None)
+    in_payload = _IN_PAYLOAD.set(True)
     try:
         yield
     finally:
+        _IN_PAYLOAD.reset(in_payload)
         _BASE_URL.reset(token)
+
+
+def building_payload() -> bool:
+    """Is a webhook payload being built (inside `links_from`)?"""
+    return _IN_PAYLOAD.get()
 
 
 def external_url(path: str) -> str:

@@ -4,6 +4,7 @@ and a change seen as GitHub's issue."""
 
 from __future__ import annotations
 
+from forge.api.shapes import text
 from forge.api.shapes.links import api_url, external_url, timestamp
 from forge.api.shapes.repos import repository
 from forge.api.shapes.users import simple_user
@@ -60,7 +61,7 @@ def pull_request(
         "state": "open" if change.state == "open" else "closed",
         "locked": False,
         "title": change.title,
-        "body": change.description or None,
+        **text.body(change.description, repo, change.base_branch, nullable=True),
         "user": simple_user(change.author),
         "head": pull_head(change),
         "base": _pull_end(
@@ -170,7 +171,7 @@ def issue_comment(change, comment) -> dict:
         "url": api_url(f"/repos/{full_name}/issues/comments/{comment.id}"),
         "html_url": f"{html_url}#issuecomment-{comment.id}",
         "issue_url": api_url(f"/repos/{full_name}/issues/{change.number}"),
-        "body": comment.body,
+        **text.body(comment.body, change.repository, change.base_branch),
         "user": simple_user(comment.author),
         "created_at": timestamp(comment.created_at),
         "updated_at": timestamp(comment.updated_at),
@@ -184,7 +185,7 @@ def review(change, row) -> dict:
         "id": row.id,
         "node_id": f"PRR_{row.id}",
         "user": simple_user(row.author),
-        "body": row.body,
+        **text.body(row.body, change.repository, change.base_branch),
         "state": row.state,
         "commit_id": row.commit_sha,
         "html_url": f"{html_url}#pullrequestreview-{row.id}",
@@ -219,7 +220,7 @@ def review_comment(change, row) -> dict:
         "commit_id": row.commit_sha,
         "original_commit_id": row.original_commit_sha,
         "user": simple_user(row.author),
-        "body": row.body,
+        **text.body(row.body, change.repository, change.base_branch),
         "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.updated_at),
         "html_url": f"{html_url}#discussion_r{row.id}",
