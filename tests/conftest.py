@@ -274,6 +274,22 @@ class Git:
     def head(self, path: Path, ref: str = "HEAD") -> str:
         return self.run("rev-parse", ref, cwd=path).stdout.strip()
 
+    def install_change_id_hook(self, path: Path) -> None:
+        """forge's commit-msg hook (what /tools/hooks/commit-msg serves and `git review -s`
+        installs) in a clone, so its commits carry the Change-Id that refs/for/* needs."""
+        from forge.review.commit_msg_hook import HOOK
+
+        hook = Path(self.run("rev-parse", "--git-path", "hooks", cwd=path).stdout.strip())
+        hook = (path / hook if not hook.is_absolute() else hook) / "commit-msg"
+        hook.parent.mkdir(parents=True, exist_ok=True)
+        hook.write_text(HOOK)
+        hook.chmod(0o755)
+
+    def change_id_trailer(self, path: Path, ref: str = "HEAD") -> str:
+        """The `Change-Id: I...` line of a commit, to keep it in an amend with a new message."""
+        message = self.run("log", "-1", "--format=%B", ref, cwd=path).stdout
+        return next(line for line in message.splitlines() if line.startswith("Change-Id: "))
+
 
 @pytest.fixture
 def git(tmp_path) -> Git:

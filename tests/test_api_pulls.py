@@ -532,6 +532,7 @@ def test_an_uploaded_change_is_a_pull_with_its_own_head_ref(git, project, live_s
     clone = tmp_path / "carol"
     carol_url = authed(project.hosted.url, "carol", project.tokens["carol"])
     git.run("clone", "-q", carol_url, str(clone))
+    git.install_change_id_hook(clone)
     sha = git.commit(clone, {"README.md": "# better\n"}, "Better README\n\nLonger story.")
     git.run("push", "-q", carol_url, "HEAD:refs/for/main", cwd=clone)
     pull = project.alice.get_pull(1)

@@ -74,6 +74,7 @@ def test_a_backup_taken_during_a_push_restores_into_a_new_home(
     bob = make_token("bob")
     work = tmp_path / "bob"
     git.run("clone", "-q", authed(repo.url, "bob", bob), str(work))
+    git.install_change_id_hook(work)
     git.commit(work, {"CHANGES.md": "A change worth keeping.\n"}, "Document the change")
     git.run("push", "-q", authed(repo.url, "bob", bob), "HEAD:refs/for/main", cwd=work)
     vote = {"label": "Code-Review", "value": 1, "message": "looks right"}

@@ -292,7 +292,9 @@ def test_a_refused_push_says_how_to_propose_the_change(git, project, live_server
     assert "remote: hint:   git push origin HEAD:refs/for/stable" in lines
     assert f"{live_server}/alice/project" in said and "Fork" in said
 
-    # Following the hint opens a change against stable.
+    # Following the hint (with forge's commit-msg hook) opens a change against stable.
+    git.install_change_id_hook(project.work)
+    git.run("commit", "-q", "--amend", "--no-edit", cwd=project.work)
     uploaded = git.run("push", project.bob_url, "HEAD:refs/for/stable", cwd=project.work)
     assert uploaded.returncode == 0, uploaded.stderr
     pulls = requests.get(f"{project.api}/pulls", headers=project.headers, timeout=30).json()

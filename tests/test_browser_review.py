@@ -52,6 +52,7 @@ def test_a_peer_reviews_the_interdiff_and_requests_changes(
     bob_url = authed(repo.url, "bob", make_token("bob"))
     clone = tmp_path / "bob"
     git.run("clone", "-q", bob_url, str(clone))
+    git.install_change_id_hook(clone)
     versions = [
         ("Greet warmly", APP.replace('"hello "', '"hello there, "')),
         ("Greet warmly", APP.replace('"hello "', '"hi there, "')),
@@ -60,7 +61,8 @@ def test_a_peer_reviews_the_interdiff_and_requests_changes(
     for number, (title, content) in enumerate(versions, 1):
         (clone / "src" / "app.py").write_text(content)
         git.run("add", "-A", cwd=clone)
-        git.run("commit", "-q", *(["--amend"] if number > 1 else []), "-m", title, cwd=clone)
+        amend = ["--amend", "-m", title, "-m", git.change_id_trailer(clone)] if number > 1 else []
+        git.run("commit", "-q", *(amend or ["-m", title]), cwd=clone)
         pushed = git.run("push", "-o", "topic=warm", bob_url, "HEAD:refs/for/main", cwd=clone)
         assert ("Created change #1" if number == 1 else f"(patch set {number})") in pushed.stderr
 

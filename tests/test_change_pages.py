@@ -404,8 +404,14 @@ def test_patch_sets_and_the_interdiff(app, project, login, git, tmp_path):
     repo = project()
     work = tmp_path / "bob-clone"
     git.run("clone", "-q", repo.bob_url, str(work))
+    git.install_change_id_hook(work)
     for n, content in enumerate(("first try\n", "second try\n", "third try\n"), 1):
-        git.commit(work, {"notes.txt": content, f"step{n}.txt": "x\n"}, f"Patch set {n}")
+        # Each try amends the one before, its Change-Id kept: patch sets of one change.
+        (work / "notes.txt").write_text(content)
+        (work / f"step{n}.txt").write_text("x\n")
+        git.run("add", "-A", cwd=work)
+        kept = ["--amend", "-m", git.change_id_trailer(work)] if n > 1 else []
+        git.run("commit", "-q", "-m", f"Patch set {n}", *kept, cwd=work)
         git.run("push", "-q", "-o", "topic=notes", repo.bob_url, "HEAD:refs/for/main", cwd=work)
     carol = fresh(app, login, "carol")
     page = text(carol.get("/alice/project/pull/1"))

@@ -22,6 +22,7 @@ def upstream(git, hosted_repo, tmp_path, make_user, make_token):
     repo.bob_url = authed(repo.url, "bob", make_token("bob"))
     repo.bob = tmp_path / "bob"
     git.run("clone", repo.bob_url, str(repo.bob))
+    git.install_change_id_hook(repo.bob)
     return repo
 
 
@@ -47,16 +48,18 @@ def test_stranger_uploads_a_change_and_updates_it_twice(git, upstream, database,
     # main itself did not move: a stranger proposes, nobody merged anything.
     assert f"{first}\trefs/heads/main" not in refs
 
-    second = git.commit(upstream.bob, {"app.py": "print('hi!')\n"}, "Greet with feeling")
+    # Amended (the hook keeps its Change-Id): a new patch set, whatever the topic says.
+    (upstream.bob / "app.py").write_text("print('hi!')\n")
+    git.run("commit", "-q", "-a", "--amend", "--no-edit", cwd=upstream.bob)
+    second = git.head(upstream.bob)
     again = git.run(
-        "push", "-o", "topic=greeting", upstream.bob_url, "HEAD:refs/for/main", cwd=upstream.bob
+        "push", "-o", "topic=other", upstream.bob_url, "HEAD:refs/for/main", cwd=upstream.bob
     )
     assert "remote: Updated change #1 (patch set 2)" in again.stderr
-    git.run("commit", "-q", "--amend", "-m", "Greet with feeling (amended)", cwd=upstream.bob)
+    kept = git.change_id_trailer(upstream.bob)
+    git.run("commit", "-q", "--amend", "-m", "Greet with feeling", "-m", kept, cwd=upstream.bob)
     third = git.head(upstream.bob)
-    git.run(
-        "push", "-o", "topic=greeting", upstream.bob_url, "HEAD:refs/for/main", cwd=upstream.bob
-    )
+    git.run("push", upstream.bob_url, "HEAD:refs/for/main", cwd=upstream.bob)
     assert changes_of(database) == [
         (1, "Greet more briefly", "open", "bob", [first, second, third])
     ]

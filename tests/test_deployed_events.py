@@ -176,6 +176,7 @@ def all_events_arrive(deployment: Deployment, receiver, git, tmp_path: Path) -> 
     git.run("push", "-q", push_url, "--delete", "feature", cwd=work)
 
     # pull_request opened: a change uploaded for review.
+    git.install_change_id_hook(work)
     head = git.commit(work, {"notes.txt": "first line\nsecond line\n"}, "Add notes")
     git.run("push", "-q", push_url, "HEAD:refs/for/main", cwd=work)
     [pull] = api("GET", f"/repos/{REPO}/pulls", alice, 200).json()

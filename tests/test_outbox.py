@@ -44,6 +44,7 @@ def change(git, hosted_repo, tmp_path, make_user, make_token, database, ci):
     carol_url = authed(repo.url, "carol", make_token("carol"))
     clone = tmp_path / "carol"
     git.run("clone", "-q", carol_url, str(clone))
+    git.install_change_id_hook(clone)
     git.commit(clone, {"app.py": "print('hello, world')\n"}, "Greet the world")
     git.run("push", "-q", carol_url, "HEAD:refs/for/main", cwd=clone)
     return repo

@@ -39,6 +39,7 @@ def peers(git, hosted_repo, tmp_path, make_user, make_token, api):
     repo.bob_url = authed(repo.url, "bob", tokens["bob"])
     repo.bob = tmp_path / "bob"
     git.run("clone", "-q", repo.bob_url, str(repo.bob))
+    git.install_change_id_hook(repo.bob)
     repo.uploads = 0
     return repo
 
@@ -179,6 +180,8 @@ def test_a_merged_revert_change_counts_too(git, peers, api):
     git.run("checkout", "-q", "-B", "undo", "origin/main", cwd=peers.bob)
     inner = git.head(peers.bob, f"{merged}^2")
     git.run("revert", "--no-edit", inner, cwd=peers.bob)
+    # `git revert --no-edit` runs no commit-msg hook: the amend gives it its Change-Id.
+    git.run("commit", "-q", "--amend", "--no-edit", cwd=peers.bob)
     out = git.run("push", peers.bob_url, "HEAD:refs/for/main", cwd=peers.bob)
     revert_number = int(out.stderr.split("Created change #", 1)[1].split(":", 1)[0])
     assert standing_of(api, "bob")["reputation"] == 10  # proposing a revert is no revert yet
@@ -285,6 +288,7 @@ def test_per_repository_view_and_private_events(git, peers, api, hosted_repo, tm
     work = git.init(tmp_path / "secret", {"s.txt": "1\n"})
     git.run("push", secret.push_url, "main", cwd=work)
     git.run("checkout", "-q", "-b", "more", cwd=work)
+    git.install_change_id_hook(work)
     git.commit(work, {"s.txt": "2\n"}, "More secrets")
     git.run("push", "-q", secret.push_url, "HEAD:refs/for/main", cwd=work)
     answer = api("PUT", "/repos/alice/secret/collaborators/carol", peers.token,
@@ -358,6 +362,7 @@ def test_a_failed_ci_run_settles_the_votes_on_that_patch_set(
     tokens = {name: (make_user(name), make_token(name))[1] for name in ("dave", "erin")}
     clone = tmp_path / "bob"
     git.run("clone", "-q", ci_project.bob_url, str(clone))
+    git.install_change_id_hook(clone)
     sha = git.commit(clone, {".forge/ci.yml": FAILING}, "Break the build")
     git.run("push", ci_project.bob_url, "HEAD:refs/for/main", cwd=clone)
     for who, value in (("dave", -1), ("erin", 1)):

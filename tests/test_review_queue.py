@@ -43,6 +43,7 @@ def upload(peers, who: str, count: int = 1, repo: str = "alice/project") -> list
     clone = peers.tmp / f"{who}-{repo.replace('/', '-')}"
     if not clone.exists():
         git.run("clone", "-q", url, str(clone))
+        git.install_change_id_hook(clone)
     refspecs = []
     for _ in range(count):
         n = peers.uploads = peers.uploads + 1
@@ -90,7 +91,9 @@ def test_neediest_first_then_oldest_skipping_own_and_voted(forge_peers, api):
     # A new patch set makes old votes stale: they no longer count, nor keep it off a queue.
     clone = peers.tmp / "bob-alice-project"
     peers.git.run("checkout", "-q", f"c{second}", cwd=clone)
-    peers.git.commit(clone, {"more.txt": "more\n"}, "More")
+    (clone / "more.txt").write_text("more\n")
+    peers.git.run("add", "more.txt", cwd=clone)
+    peers.git.run("commit", "-q", "--amend", "--no-edit", cwd=clone)  # keeps its Change-Id
     url = authed(peers.url, "bob", peers.tokens["bob"])
     peers.git.run("push", url, f"HEAD:refs/for/main%topic=bob{second}", cwd=clone)
     assert ("alice/project", second, 0) in queue(api, peers, "carol")

@@ -222,6 +222,7 @@ def test_the_readme_walk_through_opens_a_change_and_updates_it(
     clone_url = "http://127.0.0.1:8000/alice/project.git"
     assert clone_url in script
     script = script.replace(clone_url, authed(repo.url, "dana", make_token("dana")))
+    script = script.replace("http://127.0.0.1:8000/tools/", f"{live_server}/tools/")
     editor = tmp_path / "editor"
     editor.write_text('#!/bin/sh\nsed -i "s/tpyo/typo/" "$1"\necho "Edited." >> "$1"\n')
     editor.chmod(0o755)

@@ -64,6 +64,7 @@ def attack(git, hosted_repo, tmp_path, make_user, make_token, database, api, app
     carol_url = authed(repo.url, "carol", tokens["carol"])
     clone = tmp_path / "carol"
     git.run("clone", "-q", carol_url, str(clone))
+    git.install_change_id_hook(clone)
 
     def propose(path: str, text: str, title: str) -> int:
         """carol pushes a change for review with real git; returns its number."""
@@ -186,6 +187,7 @@ def test_puppets_who_merge_each_others_changes_at_home_weigh_nothing_here(
     farm_url = authed(f"{live_server}/ring0/farm.git", "ring1", puppets["ring1"])
     clone = tmp_path / "farm"
     git.run("clone", "-q", farm_url, str(clone))
+    git.install_change_id_hook(clone)
     git.commit(clone, {"crops.txt": "wheat\n"}, "Plant wheat")
     git.run("push", farm_url, "HEAD:refs/for/main", cwd=clone)
     approved = api("POST", "/repos/ring0/farm/pulls/1/votes", puppets["ring0"],

@@ -53,13 +53,15 @@ def project(git, hosted_repo, tmp_path, make_user, make_token, database, github,
     carol_url = authed(repo.url, "carol", tokens["carol"])
     clone = tmp_path / "carol"
     git.run("clone", "-q", carol_url, str(clone))
+    git.install_change_id_hook(clone)
 
     def upload(files: dict[str, str], message: str = "Spell out two", amend: bool = False):
-        """carol's change, updated under the same topic: a new patch set each time."""
+        """carol's change, amended with its Change-Id kept: a new patch set each time."""
         for path, text in files.items():
             (clone / path).write_text(text)
         git.run("add", "-A", cwd=clone)
-        git.run("commit", "-q", *(["--amend"] if amend else []), "-m", message, cwd=clone)
+        kept = ["-m", git.change_id_trailer(clone)] if amend else []
+        git.run("commit", "-q", *(["--amend"] if amend else []), "-m", message, *kept, cwd=clone)
         return git.run("push", "-o", "topic=two", carol_url, "HEAD:refs/for/main", cwd=clone)
 
     def vote(who: str, label: str, value, message: str = "", number: int = 1):

@@ -302,9 +302,11 @@ def test_a_patch_set_uploaded_to_refs_for_is_a_synchronize(
     git.run("push", "-q", info.push_url, "HEAD:main", cwd=work)
     make_hook(github, info, receiver, settings, events=["pull_request"])
 
+    git.install_change_id_hook(work)
     first = git.commit(work, {"notes.txt": "one\n"}, "notes")
     git.run("push", "-q", "-o", "topic=notes", info.push_url, "HEAD:refs/for/main", cwd=work)
-    git.run("commit", "-q", "--amend", "-m", "notes, better", cwd=work)
+    trailer = git.change_id_trailer(work)  # kept: the Change-Id says which change it updates
+    git.run("commit", "-q", "--amend", "-m", "notes, better", "-m", trailer, cwd=work)
     second = git.head(work)
     git.run("push", "-q", "-o", "topic=notes", info.push_url, "HEAD:refs/for/main", cwd=work)
     drain(settings, lambda: len(receiver.events("pull_request")) == 2)

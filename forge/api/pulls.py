@@ -17,7 +17,7 @@ from forge.api.errors import ApiError
 from forge.api.pagination import paginate
 from forge.api.shapes import pulls as pull_shapes
 from forge.api.shapes import repos as repo_shapes
-from forge.errors import Forbidden, Invalid
+from forge.errors import Forbidden, Invalid, NotFound
 from forge.gate import merge_queue, merging
 from forge.repos import contents as content_service
 from forge.repos import history
@@ -26,6 +26,7 @@ from forge.repos.repositories import get_repository
 from forge.review import changes as change_service
 from forge.review import positions
 from forge.review import reviews as review_service
+from forge.review.gerrit_query import may_see
 from forge.web import external_url
 from forge.web.context import db, redis_connection, settings
 
@@ -38,7 +39,10 @@ NOT_MERGEABLE = "Pull Request is not mergeable"
 def pull_of(owner: str, name: str, number: int):
     """The repository (readable by the caller, else 404) and its change #number."""
     repo = get_repository(db(), owner, name, repo_viewer())
-    return repo, change_service.get_change(db(), repo, number)
+    change = change_service.get_change(db(), repo, number)
+    if not may_see(db(), repo_viewer(), change):  # a private change (Gerrit's %private)
+        raise NotFound(f"change #{number} not found in {repo.full_name}")
+    return repo, change
 
 
 def pull_json(change) -> dict:
@@ -83,6 +87,7 @@ def list_pulls(owner: str, name: str):
             if c.head_repository is not None
             and c.head_repository.owner.name.lower() == head_owner.lower()
         ]
+    found = [c for c in found if may_see(db(), repo_viewer(), c)]
     if request.args.get("direction") == "asc":
         found.reverse()
     body, headers = paginate(found, pull_shapes.pull_request)

@@ -58,6 +58,9 @@ def consider(
 
     if reputation.is_audit(session, change):
         return None
+    parent = change.depends_on
+    if change.work_in_progress or (parent is not None and parent.state != "merged"):
+        return None  # merging would be refused (forge.gate.merging.check_can_merge): wait
     method = change.auto_merge_method or "merge"
     # Whoever's action submits it: who enabled auto-merge, else (auto-submit) whose vote made
     # it submittable; never someone who took no part.

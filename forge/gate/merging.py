@@ -77,6 +77,15 @@ def check_can_merge(session: Session, change: Change, method: str) -> None:
         raise Invalid(f"change #{change.number} is {change.state} and cannot be merged")
     if reputation.is_audit(session, change):
         raise Invalid(f"change #{change.number} is an audit and is never merged; unmark it first")
+    if change.work_in_progress:
+        raise Invalid(f"change #{change.number} is work in progress; mark it ready first")
+    parent = change.depends_on
+    if parent is not None and parent.state != "merged":
+        # A chain lands in order: this change's commits hold its parent's.
+        raise Invalid(
+            f"change #{change.number} depends on change #{parent.number}, which is "
+            f"{parent.state}; merge that first"
+        )
 
 
 def check_head(change: Change, expected_head_sha: str | None) -> None:

@@ -157,10 +157,18 @@ def rebase_commits(repo: Repo, base_tip: str, head: str, committer: Identity) ->
     """
     if can_fast_forward(repo, base_tip.encode(), head.encode()):
         return head
+    return rebase_onto(repo, base_tip, merge_base(repo, base_tip, head), head, committer)
+
+
+def rebase_onto(repo: Repo, onto: str, upstream: str | None, head: str, committer: Identity) -> str:
+    """`git rebase --onto ONTO UPSTREAM HEAD`: replay the commits of `head` that `upstream`
+    lacks onto `onto` (as `rebase_commits`, which picks the merge base as `upstream`). A chain's
+    child moves so onto its parent's new patch set, leaving the parent's old one behind."""
     objects = _Objects(repo)
+    base_tip = onto
     tip = base_tip.encode()
     tip_tree = objects.commit(tip).tree
-    for sha in _commits_between(repo, merge_base(repo, base_tip, head), head):
+    for sha in _commits_between(repo, upstream, head):
         original = objects.commit(sha)
         if len(original.parents) > 1:
             continue

@@ -523,7 +523,9 @@ def _read_push_options(proto) -> dict[str, str]:
         if line is None:
             return options
         key, _, value = line.rstrip(b"\n").decode("utf-8", "replace").partition("=")
-        options[key] = value
+        # A repeated option (`-o r=ann -o r=bob`) keeps every value, one per line: git
+        # refuses push options holding a newline, so the joined values stay apart.
+        options[key] = f"{options[key]}\n{value}" if key in options else value
 
 
 def _bad_ref_names(commands: list[RefUpdate]) -> str | None:

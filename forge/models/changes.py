@@ -46,8 +46,19 @@ class Change(Base):
         ForeignKey("repositories.id", ondelete="SET NULL"), nullable=True
     )
     head_branch: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # A topic groups changes (as Gerrit's); the Change-Id trailer alone says which change a
+    # pushed commit updates, within the repository and target branch.
     topic: Mapped[str | None] = mapped_column(String(255), nullable=True)
     gerrit_change_id: Mapped[str | None] = mapped_column(String(41), nullable=True)
+    # Gerrit's work-in-progress: kept out of review queues and never submitted while set.
+    work_in_progress: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    private: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    hashtags: Mapped[str] = mapped_column(Text, default="", server_default="")  # "a,b"
+    # A chain: the change whose commit this change's commit sits on (pushed together, or
+    # onto an open change's head); it merges first.
+    depends_on_id: Mapped[int | None] = mapped_column(
+        ForeignKey("changes.id", ondelete="SET NULL"), nullable=True
+    )
     head_sha: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -69,6 +80,7 @@ class Change(Base):
     author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="joined")
     merged_by: Mapped[User | None] = relationship(foreign_keys=[merged_by_id])
     auto_merge_by: Mapped[User | None] = relationship(foreign_keys=[auto_merge_by_id])
+    depends_on: Mapped[Change | None] = relationship(remote_side="Change.id")
     patch_sets: Mapped[list[PatchSet]] = relationship(
         back_populates="change", order_by="PatchSet.number", cascade="all, delete-orphan"
     )
@@ -77,6 +89,8 @@ class Change(Base):
         UniqueConstraint("repository_id", "number"),
         Index("ix_changes_repository_id_state", "repository_id", "state"),
         Index("ix_changes_author_id_state", "author_id", "state"),
+        Index("ix_changes_change_id_lookup", "repository_id", "base_branch", "gerrit_change_id"),
+        Index("ix_changes_topic", "repository_id", "topic"),
     )
 
     @property
@@ -87,6 +101,14 @@ class Change(Base):
     @property
     def current_patch_set(self) -> PatchSet:
         return self.patch_sets[-1]
+
+    @property
+    def hashtag_list(self) -> list[str]:
+        return [tag for tag in self.hashtags.split(",") if tag]
+
+    def patch_set_ref(self, number: int) -> str:
+        """Gerrit's ref of a patch set, refs/changes/NN/N/P (NN: N's last two digits)."""
+        return f"refs/changes/{self.number % 100:02d}/{self.number}/{number}"
 
 
 class PatchSet(Base):
@@ -102,12 +124,29 @@ class PatchSet(Base):
     uploader_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")  # push's m=
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     change: Mapped[Change] = relationship(back_populates="patch_sets")
     uploader: Mapped[User | None] = relationship(lazy="joined")
 
     __table_args__ = (UniqueConstraint("change_id", "number"),)
+
+
+class ChangeReviewer(Base):
+    """Someone asked to review a change (kind "reviewer") or kept informed of it ("cc")."""
+
+    __tablename__ = "change_reviewers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8), default="reviewer")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("change_id", "user_id"),)
 
 
 class Review(Base):

@@ -31,6 +31,9 @@ class Repository(Base):
     # The repository's own severities of the pushed-object checks, "msgId=severity,..." as
     # git's receive.fsck.<msg-id> (forge.git.fsck); empty: the site's.
     fsck: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # A push to refs/for/* of a commit without a Change-Id trailer is refused, as Gerrit's
+    # receive.requireChangeId (on by default there too).
+    require_change_id: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     # Numbers of changes (#1, #2, ...) are handed out from here.
     last_change_number: Mapped[int] = mapped_column(Integer, default=0)
 

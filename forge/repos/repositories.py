@@ -126,6 +126,7 @@ def update_repository(
     description: str | None = None,
     private: bool | None = None,
     default_branch: str | None = None,
+    require_change_id: bool | None = None,
 ) -> Repository:
     require(session, actor, "admin", repo)
     # Every check comes before the first change, so refused input leaves disk and row alone.
@@ -152,6 +153,8 @@ def update_repository(
         repo.description = description
     if private is not None:
         repo.is_private = bool(private)
+    if require_change_id is not None:
+        repo.require_change_id = bool(require_change_id)
     if new_branch is not None:
         old_branch, path = repo.default_branch, disk_path(repos_dir, repo)
         repo.default_branch = new_branch

@@ -8,8 +8,6 @@ came from, so reviewers read and merge them without touching the source.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from dulwich.repo import Repo
@@ -36,8 +34,6 @@ from forge.models import (
 )
 from forge.repos.branches import open_git
 
-MAGIC_PREFIX = "refs/for/"
-CHANGE_ID_TRAILER = re.compile(rb"^Change-Id: (I[0-9a-f]{40})\s*$", re.MULTILINE)
 MENTION = re.compile(r"(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9._-]{0,38})")
 MAX_TITLE = 256
 
@@ -106,11 +102,19 @@ def _next_number(session: Session, repo: Repository) -> int:
     return repo.last_change_number
 
 
-def _store_head(git: Repo, change: Change, sha: str) -> None:
-    """Point refs/pull/N/head at the change's head (an internal ref: no push checks)."""
+def _store_head(git: Repo, change: Change, sha: str, patch_set: int) -> None:
+    """Point refs/pull/N/head at the change's head and keep the patch set as Gerrit does, at
+    refs/changes/NN/N/P, for `git fetch` and `git review -d` (internal refs: no push checks)."""
     with git_refs.locked_refs(git):
         old = git_refs.current_value(git, change.head_ref)
-        git_refs.apply_updates(git, [RefUpdate(change.head_ref, old, sha)])
+        kept = change.patch_set_ref(patch_set)
+        git_refs.apply_updates(
+            git,
+            [
+                RefUpdate(change.head_ref, old, sha),
+                RefUpdate(kept, git_refs.current_value(git, kept), sha),
+            ],
+        )
 
 
 def _create(
@@ -128,6 +132,10 @@ def _create(
     head_branch: str | None = None,
     topic: str | None = None,
     gerrit_change_id: str | None = None,
+    depends_on: Change | None = None,
+    work_in_progress: bool = False,
+    private: bool = False,
+    message: str = "",
 ) -> Change:
     title = (title or "").strip()
     if not title:
@@ -145,17 +153,27 @@ def _create(
         head_branch=head_branch,
         topic=topic,
         gerrit_change_id=gerrit_change_id,
+        depends_on=depends_on,
+        work_in_progress=work_in_progress,
+        private=private,
         head_sha=head_sha,
     )
     session.add(change)
     session.flush()
     session.add(
-        PatchSet(change=change, number=1, head_sha=head_sha, base_sha=merge_base, uploader=author)
+        PatchSet(
+            change=change,
+            number=1,
+            head_sha=head_sha,
+            base_sha=merge_base,
+            uploader=author,
+            message=message,
+        )
     )
     session.add(ChangeEvent(change_id=change.id, actor_id=author.id, kind="opened"))
     notify_mentions(session, change, author, change.description)
     session.flush()
-    _store_head(git, change, head_sha)
+    _store_head(git, change, head_sha, 1)
     events.publish(
         session, events.ChangeOpened(change=change, sender=author, repo_path=Path(git.path))
     )
@@ -206,6 +224,36 @@ def open_change(
         )
 
 
+def create_uploaded_change(
+    session: Session,
+    git: Repo,
+    repo: Repository,
+    author: User,
+    *,
+    title: str,
+    description: str,
+    base: str,
+    head_sha: str,
+    parent_sha: str | None = None,
+    **gerrit,
+) -> Change:
+    """A change from a commit pushed to refs/for/BASE (`forge.review.uploads`); `gerrit` holds
+    what push options and the chain say: topic, Change-Id, the change it depends on, ..."""
+    merge_base = parent_sha or _merge_base(git, _branch_tip(git, base, "target"), head_sha)
+    return _create(
+        session,
+        git,
+        repo,
+        author,
+        title=title,
+        description=description,
+        base=base,
+        head_sha=head_sha,
+        merge_base=merge_base,
+        **gerrit,
+    )
+
+
 def _fork_of(session: Session, repo: Repository, owner_name: str, viewer: User) -> Repository:
     owner = find_user(session, owner_name)
     fork = None
@@ -224,7 +272,13 @@ def _fork_of(session: Session, repo: Repository, owner_name: str, viewer: User) 
 
 
 def add_patch_set(
-    session: Session, git: Repo, change: Change, uploader: User | None, head_sha: str
+    session: Session,
+    git: Repo,
+    change: Change,
+    uploader: User | None,
+    head_sha: str,
+    message: str = "",
+    parent_sha: str | None = None,
 ) -> PatchSet | None:
     """Record a new version of an open change; None when the head did not move."""
     if change.state != "open":
@@ -232,11 +286,18 @@ def add_patch_set(
     if head_sha == change.head_sha:
         return None
     base_sha = _branch_tip(git, change.base_branch, "base")
-    merge_base = _merge_base(git, base_sha, head_sha)
+    # A change in a chain is shown against the change it sits on (`parent_sha`, that one's
+    # head), not against the branch, as Gerrit shows it.
+    merge_base = parent_sha or _merge_base(git, base_sha, head_sha)
     previous = change.current_patch_set
     number = previous.number + 1
     patch_set = PatchSet(
-        change=change, number=number, head_sha=head_sha, base_sha=merge_base, uploader=uploader
+        change=change,
+        number=number,
+        head_sha=head_sha,
+        base_sha=merge_base,
+        uploader=uploader,
+        message=message,
     )
     session.add(patch_set)
     from forge.review.reviews import carry_comments
@@ -255,7 +316,7 @@ def add_patch_set(
     if uploader is None or uploader.id != change.author_id:
         notify(session, change.author_id, change, "author", f"patch set {number} uploaded")
     session.flush()
-    _store_head(git, change, head_sha)
+    _store_head(git, change, head_sha, number)
     # Votes carry over (or not), CI runs the new head, the merge queue lets the change go, and
     # webhooks say `synchronize`: the subscribers of the event (forge.subscribers).
     events.publish(
@@ -298,112 +359,6 @@ def follow_branch_pushes(
         if patch_set is not None:
             added.append((change, patch_set))
     return added
-
-
-# --- refs/for/BRANCH uploads ----------------------------------------------------------------
-
-
-@dataclass
-class Upload:
-    change: Change
-    created: bool
-    patch_set: int
-
-
-def parse_magic_ref(ref: str) -> tuple[str, dict[str, str]]:
-    """refs/for/main%topic=x,r=bob -> ("main", {"topic": "x", ...}), as Gerrit accepts."""
-    target = ref[len(MAGIC_PREFIX) :]
-    target, _, extras = target.partition("%")
-    options = {}
-    for item in filter(None, extras.split(",")):
-        key, _, value = item.partition("=")
-        options[key] = value
-    return target, options
-
-
-def check_uploads(git: Repo, updates: list[RefUpdate]) -> None:
-    """Refuse uploads that cannot become changes, before anything is written."""
-    for pushed in updates:
-        branch, _options = parse_magic_ref(pushed.ref)
-        if pushed.deleted:
-            raise Invalid(f"{pushed.ref}: there is nothing to delete under refs/for/")
-        base_sha = _branch_tip(git, branch, "target")
-        if git.object_store[pushed.new.encode()].type_name != b"commit":
-            raise Invalid(f"{pushed.ref}: push a commit")
-        merge_base = _merge_base(git, base_sha, pushed.new)
-        _check_has_commits(base_sha, pushed.new, merge_base, branch, "the pushed commit")
-
-
-def receive_uploads(
-    session: Session,
-    git: Repo,
-    repo: Repository,
-    uploader: User,
-    updates: list[RefUpdate],
-    options: dict[str, str],
-    say: Callable[[str], None],
-    change_url: Callable[[Change], str],
-) -> list[Upload]:
-    """Turn pushes to refs/for/BRANCH into new changes or new patch sets of the uploader's."""
-    uploads = []
-    for pushed in updates:
-        branch, ref_options = parse_magic_ref(pushed.ref)
-        merged = {**options, **ref_options}
-        if pushed.deleted:
-            raise Invalid(f"{pushed.ref}: there is nothing to delete under refs/for/")
-        _branch_tip(git, branch, "target")
-        commit = git.object_store[pushed.new.encode()]
-        if commit.type_name != b"commit":
-            raise Invalid(f"{pushed.ref}: push a commit")
-        topic = merged.get("topic") or None
-        trailer = CHANGE_ID_TRAILER.search(commit.message)
-        gerrit_id = trailer.group(1).decode() if trailer else None
-        existing = _uploaders_open_change(session, repo, uploader, branch, topic, gerrit_id)
-        if existing is not None:
-            patch_set = add_patch_set(session, git, existing, uploader, pushed.new)
-            number = patch_set.number if patch_set else existing.current_patch_set.number
-            uploads.append(Upload(existing, False, number))
-            state = f"patch set {number}" if patch_set else "no new changes"
-            say(f"Updated change #{existing.number} ({state}): {existing.title}")
-            say(f"  {change_url(existing)}")
-            continue
-        subject, _, body = commit.message.decode("utf-8", "replace").partition("\n")
-        base_sha = _branch_tip(git, branch, "target")
-        merge_base = _merge_base(git, base_sha, pushed.new)
-        _check_has_commits(base_sha, pushed.new, merge_base, branch, "the pushed commit")
-        description = merged.get("description")
-        if description is None:
-            description = CHANGE_ID_TRAILER.sub(b"", body.encode()).decode().strip()
-        change = _create(
-            session,
-            git,
-            repo,
-            uploader,
-            title=merged.get("title") or subject,
-            description=description,
-            base=branch,
-            head_sha=pushed.new,
-            merge_base=merge_base,
-            topic=topic,
-            gerrit_change_id=gerrit_id,
-        )
-        uploads.append(Upload(change, True, 1))
-        say(f"Created change #{change.number}: {change.title}")
-        say(f"  {change_url(change)}")
-    return uploads
-
-
-def _uploaders_open_change(session, repo, uploader, branch, topic, gerrit_id) -> Change | None:
-    if not topic and not gerrit_id:
-        return None
-    query = select(Change).where(
-        Change.repository_id == repo.id,
-        Change.author_id == uploader.id,
-        Change.state == "open",
-        Change.base_branch == branch,
-    )
-    query = query.where(Change.topic == topic if topic else Change.gerrit_change_id == gerrit_id)
-    return session.scalars(query.order_by(Change.number.desc())).first()
 
 
 # --- editing, closing, reopening, commenting --------------------------------------------------
@@ -579,8 +534,10 @@ def mark_read(session: Session, user: User, notification_id: int | None = None) 
 
 
 def awaiting_review(session: Session, user: User) -> list[Change]:
-    """Open changes by others in repositories where the user may push (so may approve)."""
+    """Open changes by others in repositories where the user may push (so may approve), and
+    those the user was asked to review (a push's r=); work in progress waits."""
     from forge.models import Collaborator, Review
+    from forge.review.reviewers import requested_of
 
     member_of = select(Collaborator.repository_id).where(
         Collaborator.user_id == user.id, Collaborator.role.in_(("write", "maintain", "admin"))
@@ -594,7 +551,10 @@ def awaiting_review(session: Session, user: User) -> list[Change]:
         .where(
             Change.state == "open",
             Change.author_id != user.id,
-            (Repository.owner_id == user.id) | Repository.id.in_(member_of),
+            Change.work_in_progress.is_(False),
+            (Repository.owner_id == user.id)
+            | Repository.id.in_(member_of)
+            | Change.id.in_(requested_of(user)),
             Change.id.not_in(reviewed),
         )
         .order_by(Change.updated_at.desc())

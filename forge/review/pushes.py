@@ -15,7 +15,8 @@ from forge.git.refs import RefUpdate
 from forge.git.smart_http import Incoming
 from forge.models import Repository, User
 from forge.repos.refs import RefChangeSettings, update_refs
-from forge.review import changes
+from forge.review import uploads as upload_service
+from forge.review.uploads import MAGIC_PREFIX, Upload
 
 
 def receive_push(
@@ -28,9 +29,11 @@ def receive_push(
     say: Callable[[str], None],
     options: dict[str, str],
     incoming: Incoming | None,
-) -> None:
-    uploads = [u for u in updates if u.ref.startswith(changes.MAGIC_PREFIX)]
-    moves = [u for u in updates if not u.ref.startswith(changes.MAGIC_PREFIX)]
+) -> list[Upload]:
+    """Apply the push; the changes and patch sets its uploads made, for what follows them
+    (votes and submit, `forge.gate.uploads`)."""
+    uploads = [u for u in updates if u.ref.startswith(MAGIC_PREFIX)]
+    moves = [u for u in updates if not u.ref.startswith(MAGIC_PREFIX)]
     if uploads and pusher is None:
         raise Forbidden("sign in to upload a change")
     if moves:
@@ -47,23 +50,23 @@ def receive_push(
             incoming=incoming,
         )
         incoming = None  # accepted with the ref updates
-    if uploads:
-        # Checked while the objects are still in quarantine, so a refused upload leaves none.
-        with incoming.visible() if incoming else nullcontext():
-            changes.check_uploads(git, uploads)
-        if incoming is not None:
-            incoming.accept()
-        # Links in the webhook payloads of the new changes and patch sets point here.
-        session.info.setdefault("forge.base_url", config.base_url)
-        changes.receive_uploads(
-            session,
-            git,
-            repository,
-            pusher,
-            uploads,
-            options,
-            say,
-            change_url=lambda change: (
-                f"{config.base_url}/{repository.full_name}/pull/{change.number}"
-            ),
+    if not uploads:
+        return []
+    # Planned while the objects are still in quarantine, so a refused upload leaves none.
+    with incoming.visible() if incoming else nullcontext():
+        plans = upload_service.plan_uploads(
+            session, git, repository, pusher, uploads, options, config.base_url
         )
+    if incoming is not None:
+        incoming.accept()
+    # Links in the webhook payloads of the new changes and patch sets point here.
+    session.info.setdefault("forge.base_url", config.base_url)
+    return upload_service.receive_uploads(
+        session,
+        git,
+        repository,
+        pusher,
+        plans,
+        say,
+        change_url=lambda change: f"{config.base_url}/{repository.full_name}/pull/{change.number}",
+    )

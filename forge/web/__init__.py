@@ -50,17 +50,21 @@ def init_app(app: Flask) -> None:
         admin,
         auth,
         browse,
+        change_chains,
         changes,
+        gerrit_rest,
         health,
         home,
         merge_queue,
         repos,
         review,
+        tools,
         users,
         votes,
     )
 
     modules = (health, auth, account, admin, home, review, repos, browse, changes, votes, users)
+    modules = (*modules, tools, gerrit_rest, change_chains)
     for module in (*modules, actions, merge_queue):
         app.register_blueprint(module.bp)
     from forge.web import hooks as hook_pages  # webhook settings: repositories and system

@@ -28,8 +28,10 @@ from forge.repos.statuses import combined_state
 from forge.review import change_views as views
 from forge.review import changes as change_service
 from forge.review import reviews as review_service
+from forge.review.gerrit_query import may_see
 from forge.web import external_url
 from forge.web.browse import code_url, compare_choices, render_repo_page
+from forge.web.change_chains import chain_panel
 from forge.web.change_forms import (
     ChangeCommentForm,
     InlineCommentForm,
@@ -79,7 +81,10 @@ def _repo(owner: str, name: str):
 
 def _change(owner: str, name: str, number: int):
     repo = _repo(owner, name)
-    return repo, change_service.get_change(db(), repo, number)
+    change = change_service.get_change(db(), repo, number)
+    if not may_see(db(), viewer(), change):  # a private change: as if it did not exist
+        raise NotFound(f"change #{number} not found in {repo.full_name}")
+    return repo, change
 
 
 def _url(change, endpoint: str = ".show", **args) -> str:
@@ -241,6 +246,7 @@ def conversation_page(repo, change, status: int = 200, error: str | None = None,
         branch_deletable=_branch_deletable(change),
         pending=_pending_count(change),
         **vote_panel(change),
+        **chain_panel(change),
         queue=_queue_view(change),
     )
 

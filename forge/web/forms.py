@@ -52,6 +52,9 @@ class RepositorySettingsForm(FlaskForm):
     description = StringField("Description", validators=[Length(max=350)])
     private = BooleanField("Private")
     default_branch = StringField("Default branch", validators=[DataRequired()])
+    require_change_id = BooleanField(
+        "Require a Change-Id in commits pushed to refs/for/* (as Gerrit's requireChangeId)"
+    )
 
 
 class CollaboratorForm(FlaskForm):

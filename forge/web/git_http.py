@@ -28,6 +28,7 @@ from forge.accounts.permissions import role_of
 from forge.config import ConfigError
 from forge.db import RETRY_AFTER, DatabaseUnavailable, unavailable_reason
 from forge.errors import ForgeError, Throttled
+from forge.gate.uploads import follow_uploads
 from forge.git import fsck, smart_http
 from forge.git import refs as git_refs
 from forge.models import Repository, User
@@ -239,7 +240,7 @@ class GitHTTP:
                         repository = session.get(Repository, repository_id)
                         pusher = session.get(User, pusher_id) if pusher_id else None
                         try:
-                            receive_push(
+                            uploads = receive_push(
                                 session,
                                 repository,
                                 git,
@@ -250,6 +251,8 @@ class GitHTTP:
                                 options,
                                 incoming,
                             )
+                            # l= votes and submit: the gate's, above forge.review.
+                            follow_uploads(session, pusher, uploads, config, say)
                         except ForgeError as exc:  # refused, stale, or naming what does not exist
                             raise smart_http.PushRefused(exc.message) from None
                 except DATABASE_ERRORS as exc:

@@ -111,6 +111,7 @@ def settings_page(owner: str, name: str):
             description=form.description.data,
             private=form.private.data,
             default_branch=form.default_branch.data.strip(),
+            require_change_id=form.require_change_id.data,
         )
     except Invalid as exc:
         field = getattr(form, exc.field or "name", form.name)

@@ -72,10 +72,18 @@ def push_ci(git, repo, tmp_path, ci_yml: str, files: dict | None = None) -> str:
 
 
 def upload(git, url: str, clone: Path, content: str, topic: str | None = None) -> str:
-    """Clone (once), commit and push HEAD:refs/for/main: a change request, Gerrit-style."""
+    """Clone (once), commit and push HEAD:refs/for/main: a change request, Gerrit-style. With
+    a topic, a second upload amends the commit (keeping its Change-Id): a new patch set."""
+    again = clone.exists() and topic is not None
     if not clone.exists():
         git.run("clone", "-q", url, str(clone))
-    sha = git.commit(clone, {"app.txt": content}, f"change {content}")
+        git.install_change_id_hook(clone)
+    if again:
+        (clone / "app.txt").write_text(content)
+        git.run("commit", "-q", "-a", "--amend", "--no-edit", cwd=clone)
+        sha = git.head(clone)
+    else:
+        sha = git.commit(clone, {"app.txt": content}, f"change {content}")
     options = ["-o", f"topic={topic}"] if topic else []
     git.run("push", *options, url, "HEAD:refs/for/main", cwd=clone)
     return sha
