@@ -66,7 +66,9 @@ def fast_import_stream() -> bytes:
             out.extend(b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(body), body))
 
     commit("refs/heads/main", 1, None, "Three hundred modules", False)
-    commit("refs/heads/big", 2, 1, "Rewrite the middle of every module", True)
+    # refs/for/* wants a Change-Id trailer (forge's commit-msg hook writes one).
+    message = "Rewrite the middle of every module\n\nChange-Id: I" + "b1" * 20
+    commit("refs/heads/big", 2, 1, message, True)
     out.extend(b"done\n")
     return bytes(out)
 
