@@ -12,10 +12,16 @@ from types import SimpleNamespace
 import pytest
 from github import GithubException, InputGitAuthor, InputGitTreeElement
 from sqlalchemy import select
+from support.webhooks import drain, loopback_settings, make_hook
 
 from forge.accounts import users as accounts
 from forge.models import PushEvent
 from forge.repos import repositories as repos
+
+
+@pytest.fixture
+def settings(settings):
+    return loopback_settings(settings)  # a webhook receiver on loopback hears the writes
 
 
 @pytest.fixture
@@ -233,3 +239,18 @@ def test_git_data_refuses_bad_objects_and_readers(project, api):
     assert api("GET", f"/repos/alice/project/git/blobs/{main}", token).status_code == 404
     carol = project.carol
     rejected(lambda: carol.create_git_blob("x", "utf-8"), 403)
+
+
+def test_a_write_sends_the_push_webhook_a_git_push_sends(project, github, receiver, settings):
+    make_hook(github, project.hosted, receiver, settings, events=["push"])
+    before = project.alice.get_branch("main").commit.sha
+    written = project.alice.create_file("hello.txt", "Say hello", "hello\n")
+    drain(settings, lambda: receiver.events("push"))
+    [push] = [r.payload() for r in receiver.events("push")]
+    assert (push["ref"], push["before"], push["after"]) == (
+        "refs/heads/main",
+        before,
+        written["commit"].sha,
+    )
+    assert push["head_commit"]["message"].strip() == "Say hello"
+    assert push["pusher"]["name"] == "alice"
