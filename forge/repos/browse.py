@@ -8,7 +8,6 @@ for the objects and returns what the page shows. Rendering that depends only on 
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import posixpath
 from collections.abc import Callable, Iterator
@@ -22,7 +21,6 @@ from forge.cache import LRU
 from forge.errors import Invalid, NotFound
 from forge.git.browse import (
     BranchInfo,
-    Change,
     CommitInfo,
     Entry,
     Missing,
@@ -31,15 +29,20 @@ from forge.git.browse import (
     TagInfo,
 )
 from forge.models import Repository
-from forge.repos.diffs import Hunk, diff_lines, split_lines
-from forge.repos.highlight import MAX_BYTES, MAX_LINES, highlight_lines
+from forge.repos.file_views import (
+    DiffSummary,
+    diff_trees,
+    highlighted,
+    is_binary,
+    line_count,
+    too_large,
+)
+from forge.repos.highlight import MAX_BYTES
 from forge.repos.markup import render_markdown
 from forge.repos.repositories import disk_path
 
 PER_PAGE = 50
 MAX_PATH = 4096
-MAX_DIFF_FILES = 300  # files of one page that get a line diff
-MAX_DIFF_LINES = 20_000  # lines of diff one page shows in all
 MAX_COMPARE_COMMITS = 250
 README_NAMES = ("readme.md", "readme.markdown", "readme", "readme.txt", "readme.rst")
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown")
@@ -66,12 +69,10 @@ ACTIVE_TYPES = {
 
 UrlOf = Callable[[str], str]  # a revision's name -> the URL of its blob or raw pages
 
-_HIGHLIGHTED = LRU(96 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(x) + 56 for x in lines))
 # A folder's entries and their last commits: about 600 bytes an entry (the Entry, its strings
 # and a slot in the dict of commits; the CommitInfo objects are shared with forge.git.browse).
 _LISTINGS = LRU(32 * 1024 * 1024, weigh=lambda listing: 500 + 600 * len(listing[0]))
 _READMES = LRU(16 * 1024 * 1024, weigh=lambda html: 64 + len(html))
-_DIFFS = LRU(64 * 1024 * 1024, weigh=lambda files: 256 + sum(f.weight for f in files))
 
 
 # --- values the pages show --------------------------------------------------------------------
@@ -169,32 +170,6 @@ class HistoryView:
     page: int
     has_next: bool
     refs: Refs
-
-
-@dataclass
-class FileDiff:
-    change: Change
-    hunks: list[Hunk]
-    additions: int | None
-    deletions: int | None
-    note: str | None  # why there are no hunks: binary, too large, not shown, ...
-
-    @property
-    def anchor(self) -> str:
-        return "diff-" + hashlib.sha1(self.change.path.encode()).hexdigest()[:16]
-
-    @property
-    def weight(self) -> int:
-        return 256 + sum(64 + sum(len(x.html) + 64 for x in h.lines) for h in self.hunks)
-
-
-@dataclass
-class DiffSummary:
-    files: list[FileDiff]
-    additions: int
-    deletions: int
-    truncated: bool  # some files were not diffed to keep the page bounded
-    key: tuple  # the trees compared
 
 
 @dataclass
@@ -362,34 +337,6 @@ def _readme(reader, location, entries, blob_base, raw_base) -> Readme | None:
     return None
 
 
-def _highlighted(
-    reader: RepoReader, sha: str, name: str, data: bytes | None = None
-) -> list[Markup]:
-    key = (reader.key, sha, name.rsplit("/", 1)[-1].lower())
-
-    def compute() -> list[Markup]:
-        text = (reader.blob(sha) if data is None else data).decode("utf-8", "replace")
-        lines = highlight_lines(text, name)
-        if lines and lines[-1] == "" and text.endswith("\n"):
-            lines.pop()
-        return lines
-
-    return _HIGHLIGHTED.get_or_compute(key, compute)
-
-
-def is_binary(data: bytes) -> bool:
-    return b"\x00" in data[:8000]
-
-
-def line_count(data: bytes) -> int:
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-
-
-def too_large(data: bytes) -> bool:
-    """Over 1 MB or 20,000 lines: not highlighted, diffed or blamed; raw has it."""
-    return len(data) > MAX_BYTES or line_count(data) > MAX_LINES
-
-
 def file(
     repos_dir: Path,
     repo: Repository,
@@ -422,7 +369,7 @@ def file(
             view.kind = "too large"
             view.line_count = line_count(data)
         else:
-            view.lines = _highlighted(reader, entry.sha, entry.name, data)
+            view.lines = highlighted(reader, entry.sha, entry.name, data)
             view.line_count = len(view.lines)
             if suffix in MARKDOWN_SUFFIXES and not plain:
                 view.kind = "markdown"
@@ -490,7 +437,7 @@ def commit(repos_dir: Path, repo: Repository, sha: str) -> CommitView:
         info = reader.commit(revision.commit)
         parents = [reader.commit(p) for p in info.parents]
         old_tree = parents[0].tree if parents else None
-        return CommitView(info, parents, _diff(reader, old_tree, info.tree))
+        return CommitView(info, parents, diff_trees(reader, old_tree, info.tree))
 
 
 def compare(repos_dir: Path, repo: Repository, spec: str) -> CompareView:
@@ -506,61 +453,10 @@ def compare(repos_dir: Path, repo: Repository, spec: str) -> CompareView:
         commits = reader.commits_between(base.commit, head.commit, MAX_COMPARE_COMMITS)
         diff = None
         if merge_base is not None and merge_base != head.commit:
-            diff = _diff(reader, reader.commit(merge_base).tree, reader.commit(head.commit).tree)
+            diff = diff_trees(
+                reader, reader.commit(merge_base).tree, reader.commit(head.commit).tree
+            )
         return CompareView(base, head, merge_base, commits, diff, _refs(reader, repo))
-
-
-def _diff(reader: RepoReader, old_tree: str | None, new_tree: str) -> DiffSummary:
-    key = (reader.key, old_tree, new_tree)
-    files = _DIFFS.get_or_compute(
-        key, lambda: _file_diffs(reader, reader.changes(old_tree, new_tree))
-    )
-    return DiffSummary(
-        files,
-        sum(f.additions or 0 for f in files),
-        sum(f.deletions or 0 for f in files),
-        any(f.note == "not shown" for f in files),
-        ("diff", old_tree, new_tree),
-    )
-
-
-def _file_diffs(reader: RepoReader, changes: list[Change]) -> list[FileDiff]:
-    budget = MAX_DIFF_LINES
-    result = []
-    for index, change in enumerate(changes):
-        if budget <= 0 or index >= MAX_DIFF_FILES:
-            result.append(FileDiff(change, [], None, None, "not shown"))
-            continue
-        diff = _file_diff(reader, change)
-        budget -= sum(len(h.lines) for h in diff.hunks)
-        result.append(diff)
-    return result
-
-
-def file_diff(reader: RepoReader, change: Change) -> FileDiff:
-    """One file's diff as the diff pages show it (a change's pages ask for one at a time)."""
-    return _file_diff(reader, change)
-
-
-def _file_diff(reader: RepoReader, change: Change) -> FileDiff:
-    modes = (change.old_mode, change.new_mode)
-    if 0o160000 in modes:
-        return FileDiff(change, [], None, None, "submodule")
-    old = reader.blob(change.old_sha) if change.old_sha else b""
-    new = reader.blob(change.new_sha) if change.new_sha else b""
-    if is_binary(old) or is_binary(new):
-        return FileDiff(change, [], None, None, "binary")
-    if too_large(old) or too_large(new):
-        return FileDiff(change, [], None, None, "too large")
-    old_lines, new_lines = split_lines(old), split_lines(new)
-    name = change.path
-    old_html = _highlighted(reader, change.old_sha, name, old) if change.old_sha else []
-    new_html = _highlighted(reader, change.new_sha, name, new) if change.new_sha else []
-    hunks, added, removed = diff_lines(old_lines, new_lines, old_html, new_html)
-    note = None
-    if not hunks:
-        note = "empty" if not old and not new else "unchanged"
-    return FileDiff(change, hunks, added, removed, note)
 
 
 def blame(repos_dir: Path, repo: Repository, spec: str) -> BlameView:
@@ -573,7 +469,7 @@ def blame(repos_dir: Path, repo: Repository, spec: str) -> BlameView:
         data = reader.blob(entry.sha)
         if is_binary(data) or too_large(data):
             return BlameView(location, entry, [], True, refs)
-        html = _highlighted(reader, entry.sha, entry.name, data)
+        html = highlighted(reader, entry.sha, entry.name, data)
         groups: list[BlameGroup] = []
         for number, (sha, _line) in enumerate(
             reader.blame(location.revision.commit, location.path), 1

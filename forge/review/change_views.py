@@ -34,8 +34,9 @@ from forge.models import (
     User,
 )
 from forge.repos.branches import open_git
-from forge.repos.browse import MAX_COMPARE_COMMITS, FileDiff, file_diff, reading
+from forge.repos.browse import MAX_COMPARE_COMMITS, reading
 from forge.repos.diffs import DiffLine, Hunk
+from forge.repos.file_views import FileDiff, file_diff
 from forge.repos.statuses import statuses_for
 from forge.review import reviews as review_service
 

@@ -1,0 +1,122 @@
+"""What code pages show of a file's content: its highlighted lines (blob, blame and diff pages
+share them) and its diff between two trees, bounded so one page stays small. Each is cached by
+the object ids it shows, so it is worked out once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from forge.cache import LRU
+from forge.git.browse import Change, RepoReader
+from forge.repos.diffs import Hunk, diff_lines, split_lines
+from forge.repos.highlight import MAX_BYTES, MAX_LINES, highlight_lines
+
+MAX_DIFF_FILES = 300  # files of one page that get a line diff
+MAX_DIFF_LINES = 20_000  # lines of diff one page shows in all
+
+_HIGHLIGHTED = LRU(96 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(x) + 56 for x in lines))
+_DIFFS = LRU(64 * 1024 * 1024, weigh=lambda files: 256 + sum(f.weight for f in files))
+
+
+@dataclass
+class FileDiff:
+    change: Change
+    hunks: list[Hunk]
+    additions: int | None
+    deletions: int | None
+    note: str | None  # why there are no hunks: binary, too large, not shown, ...
+
+    @property
+    def anchor(self) -> str:
+        return "diff-" + hashlib.sha1(self.change.path.encode()).hexdigest()[:16]
+
+    @property
+    def weight(self) -> int:
+        return 256 + sum(64 + sum(len(x.html) + 64 for x in h.lines) for h in self.hunks)
+
+
+@dataclass
+class DiffSummary:
+    files: list[FileDiff]
+    additions: int
+    deletions: int
+    truncated: bool  # some files were not diffed to keep the page bounded
+    key: tuple  # the trees compared
+
+
+def highlighted(reader: RepoReader, sha: str, name: str, data: bytes | None = None) -> list[Markup]:
+    key = (reader.key, sha, name.rsplit("/", 1)[-1].lower())
+
+    def compute() -> list[Markup]:
+        text = (reader.blob(sha) if data is None else data).decode("utf-8", "replace")
+        lines = highlight_lines(text, name)
+        if lines and lines[-1] == "" and text.endswith("\n"):
+            lines.pop()
+        return lines
+
+    return _HIGHLIGHTED.get_or_compute(key, compute)
+
+
+def is_binary(data: bytes) -> bool:
+    return b"\x00" in data[:8000]
+
+
+def line_count(data: bytes) -> int:
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def too_large(data: bytes) -> bool:
+    """Over 1 MB or 20,000 lines: not highlighted, diffed or blamed; raw has it."""
+    return len(data) > MAX_BYTES or line_count(data) > MAX_LINES
+
+
+def diff_trees(reader: RepoReader, old_tree: str | None, new_tree: str) -> DiffSummary:
+    key = (reader.key, old_tree, new_tree)
+    files = _DIFFS.get_or_compute(
+        key, lambda: _file_diffs(reader, reader.changes(old_tree, new_tree))
+    )
+    return DiffSummary(
+        files,
+        sum(f.additions or 0 for f in files),
+        sum(f.deletions or 0 for f in files),
+        any(f.note == "not shown" for f in files),
+        ("diff", old_tree, new_tree),
+    )
+
+
+def _file_diffs(reader: RepoReader, changes: list[Change]) -> list[FileDiff]:
+    budget = MAX_DIFF_LINES
+    result = []
+    for index, change in enumerate(changes):
+        if budget <= 0 or index >= MAX_DIFF_FILES:
+            result.append(FileDiff(change, [], None, None, "not shown"))
+            continue
+        diff = file_diff(reader, change)
+        budget -= sum(len(h.lines) for h in diff.hunks)
+        result.append(diff)
+    return result
+
+
+def file_diff(reader: RepoReader, change: Change) -> FileDiff:
+    modes = (change.old_mode, change.new_mode)
+    if 0o160000 in modes:
+        return FileDiff(change, [], None, None, "submodule")
+    old = reader.blob(change.old_sha) if change.old_sha else b""
+    new = reader.blob(change.new_sha) if change.new_sha else b""
+    if is_binary(old) or is_binary(new):
+        return FileDiff(change, [], None, None, "binary")
+    if too_large(old) or too_large(new):
+        return FileDiff(change, [], None, None, "too large")
+    old_lines, new_lines = split_lines(old), split_lines(new)
+    name = change.path
+    old_html = highlighted(reader, change.old_sha, name, old) if change.old_sha else []
+    new_html = highlighted(reader, change.new_sha, name, new) if change.new_sha else []
+    hunks, added, removed = diff_lines(old_lines, new_lines, old_html, new_html)
+    note = None
+    if not hunks:
+        note = "empty" if not old and not new else "unchanged"
+    return FileDiff(change, hunks, added, removed, note)
