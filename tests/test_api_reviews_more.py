@@ -34,7 +34,8 @@ def project(git, hosted_repo, tmp_path, make_user, make_token, database, setting
         owner = accounts.get_user(session, "alice")
         found = repos.find_repository(session, "alice", "project")
         repos.set_collaborator(session, found, owner, "bob", "write")
-    bob = github(make_token("bob")).get_repo("alice/project")
+    bob_token = make_token("bob")
+    bob = github(bob_token).get_repo("alice/project")
     bob.create_pull("main", "feature", title="Spell it out")
     carol_token = make_token("carol")
     return SimpleNamespace(
@@ -42,6 +43,7 @@ def project(git, hosted_repo, tmp_path, make_user, make_token, database, setting
         work=work,
         alice=github(repo.token).get_repo("alice/project"),
         bob=bob,
+        bob_token=bob_token,
         carol=github(carol_token).get_repo("alice/project"),
         carol_token=carol_token,
     )
@@ -171,3 +173,59 @@ def test_only_verdicts_can_be_dismissed(project):
     error = rejected(lambda: project.alice.get_pull(1).get_review(comment.id).dismiss("x"), 422)
     assert error.data["message"] == "Can not dismiss a commented pull request review"
     rejected(lambda: project.alice.get_pull(1).get_review(99999).dismiss("x"), 404)
+
+
+# --- review requests ------------------------------------------------------------------------
+
+
+def test_request_reviewers_list_them_and_take_a_request_back(project, make_user, api):
+    make_user("dave")
+    pull = project.bob.get_pull(1)
+    pull.create_review_request(reviewers=["carol", "dave"])
+    users, teams = pull.get_review_requests()
+    assert ([u.login for u in users], list(teams)) == (["carol", "dave"], [])
+    assert [u.login for u in project.bob.get_pull(1).requested_reviewers] == ["carol", "dave"]
+    # carol is told, and once she reviews her request is answered.
+    notes = api("GET", "/notifications", project.carol_token).json()
+    assert [n["reason"] for n in notes] == ["review_requested"]
+    project.carol.get_pull(1).create_review(body="Fine by me", event="COMMENT")
+    assert [u.login for u in pull.get_review_requests()[0]] == ["dave"]
+    pull.delete_review_request(reviewers=["dave"])
+    assert list(pull.get_review_requests()[0]) == []
+
+
+def test_review_requests_refused_clearly(project):
+    pull = project.bob.get_pull(1)
+    error = rejected(lambda: pull.create_review_request(reviewers=["bob"]), 422)
+    assert error.data["message"] == "Review cannot be requested from pull request author."
+    error = rejected(lambda: pull.create_review_request(reviewers=["nobody-here"]), 422)
+    assert "nobody-here" in error.data["message"]
+    rejected(lambda: pull.create_review_request(team_reviewers=["core"]), 422)
+    # A reader who is not the author may not ask.
+    rejected(lambda: project.carol.get_pull(1).create_review_request(reviewers=["alice"]), 403)
+    assert list(pull.get_review_requests()[0]) == []
+
+
+# --- drafts ---------------------------------------------------------------------------------
+
+
+def test_a_draft_pull_does_not_merge_until_ready_for_review(project, git, api):
+    git.run("checkout", "-q", "-b", "later", "main", cwd=project.work)
+    git.commit(project.work, {"later.txt": "later\n"}, "Later")
+    git.run("push", "-q", project.hosted.push_url, "later", cwd=project.work)
+    draft = project.bob.create_pull("main", "later", title="Not yet", draft=True)
+    assert draft.draft is True
+    assert project.alice.get_pull(draft.number).draft is True
+    refused = rejected(lambda: project.alice.get_pull(draft.number).merge(), 405)
+    assert "work in progress" in refused.data["message"]
+    # Only its author (or a maintainer) says it is ready. (GitHub's REST has no call for it,
+    # only GraphQL; forge takes `draft` in the update of a pull request.)
+    path = f"/repos/alice/project/pulls/{draft.number}"
+    carol = api("PATCH", path, project.carol_token, json={"draft": False})
+    assert carol.status_code == 403
+    assert project.bob.get_pull(draft.number).draft is True
+    ready = api("PATCH", path, project.bob_token, json={"draft": False})
+    assert ready.status_code == 200 and ready.json()["draft"] is False
+    assert project.bob.get_pull(draft.number).draft is False
+    merged = project.alice.get_pull(draft.number).merge()
+    assert merged.merged

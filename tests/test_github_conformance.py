@@ -101,6 +101,10 @@ def test_every_answer_matches_githubs_schema(conformance):
     c.call("GET", r, p, 200)
     c.call("PATCH", r, "/repos/alice/second", 200, json={"description": "The second"})
     c.call("GET", r, "/repos/alice/nothing-here", 404)
+    # Errors are answers too, in GitHub's error and validation-error shapes.
+    c.call("GET", "/user", "/user", 401, token="not-a-token")
+    c.call("POST", "/user/repos", "/user/repos", 422, json={"name": "second"})
+    c.call("GET", r, "/repos/alice/second", 404, token=c.bob_token)  # private: not there
 
     # Collaborators.
     c.call(
@@ -226,10 +230,22 @@ def test_every_answer_matches_githubs_schema(conformance):
     number = pull["number"] if pull else 1
     pr = f"{p}/pulls/{number}"
     c.call("GET", r + "/pulls", p + "/pulls", 200)
+    c.call(
+        "POST",
+        r + "/pulls",
+        p + "/pulls",
+        422,
+        json={"head": "no-such-branch", "base": "main", "title": "Nothing"},
+    )
+    c.call("GET", r + "/pulls/{pull_number}", p + "/pulls/999", 404)
     c.call("GET", r + "/pulls/{pull_number}", pr, 200)
     c.call("PATCH", r + "/pulls/{pull_number}", pr, 200, json={"body": "Prints two"})
     c.call("GET", r + "/pulls/{pull_number}/commits", pr + "/commits", 200)
     c.call("GET", r + "/pulls/{pull_number}/files", pr + "/files", 200)
+    asked = r + "/pulls/{pull_number}/requested_reviewers"
+    c.call("POST", asked, pr + "/requested_reviewers", 201, json={"reviewers": ["bob"]})
+    c.call("GET", asked, pr + "/requested_reviewers", 200)
+    c.call("DELETE", asked, pr + "/requested_reviewers", 200, json={"reviewers": ["bob"]})
     review = c.call(
         "POST",
         r + "/pulls/{pull_number}/reviews",

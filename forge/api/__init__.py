@@ -30,6 +30,7 @@ from forge.api import (  # noqa: E402,F401
     repos,
     reputation,
     review_queue,
+    review_requests,
     statuses,
     users,
     votes,

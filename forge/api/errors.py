@@ -29,6 +29,7 @@ RESOURCES = {
     "forge.api.emails": "User",
     "forge.api.pulls": "PullRequest",
     "forge.api.pull_reviews": "PullRequestReview",
+    "forge.api.review_requests": "PullRequest",
     "forge.api.protection_checks": "RequiredStatusChecks",
     "forge.api.comments": "Comment",
     "forge.api.hooks": "Hook",

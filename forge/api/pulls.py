@@ -24,7 +24,7 @@ from forge.repos import history
 from forge.repos.refs import RefChangeSettings
 from forge.repos.repositories import get_repository
 from forge.review import changes as change_service
-from forge.review import positions
+from forge.review import drafts, positions, review_requests
 from forge.review import reviews as review_service
 from forge.review.gerrit_query import may_see
 from forge.web import external_url
@@ -55,6 +55,7 @@ def pull_json(change) -> dict:
         merge_state=merge_state,
         comments=len(change_service.conversation(db(), change)),
         review_comments=len(review_service.comments_of(db(), change, repo_viewer())),
+        requested_reviewers=review_requests.requested(db(), change),
     )
 
 
@@ -117,6 +118,8 @@ def create_pull(owner: str, name: str):
         head=head,
         description=body_field(body, "body", str, "") or "",
     )
+    if body_field(body, "draft", bool):
+        drafts.set_draft(db(), user, change, True)
     return jsonify(pull_json(change)), 201
 
 
@@ -143,6 +146,9 @@ def update_pull(owner: str, name: str, number: int):
         raise Invalid("the base branch of a pull request cannot be changed", field="base")
     if title is not None or text is not None:
         change_service.edit_change(db(), user, change, title=title, description=text)
+    draft = body_field(body, "draft", bool)
+    if draft is not None:  # not in GitHub's REST (its GraphQL marks ready): forge takes it here
+        drafts.set_draft(db(), user, change, draft)
     if state == "closed" and change.state == "open":
         change_service.close_change(db(), user, change)
     elif state == "open" and change.state != "open":

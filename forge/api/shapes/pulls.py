@@ -48,6 +48,7 @@ def pull_request(
     merge_state=None,
     comments: int | None = None,
     review_comments: int | None = None,
+    requested_reviewers: list | None = None,
 ) -> dict:
     """A change as GitHub's pull request. The counts and mergeability cost a diff or a merge
     check, so (like GitHub) only the single-pull answers carry them."""
@@ -88,13 +89,13 @@ def pull_request(
         "created_at": timestamp(change.created_at),
         "updated_at": timestamp(change.updated_at),
         "closed_at": timestamp(change.closed_at),
-        "draft": False,
+        "draft": change.work_in_progress,
         "maintainer_can_modify": False,
         "author_association": "NONE",
         "labels": [],
         "assignee": None,
         "assignees": [],
-        "requested_reviewers": [],
+        "requested_reviewers": [simple_user(u) for u in requested_reviewers or []],
         "requested_teams": [],
         "milestone": None,
         "active_lock_reason": None,
