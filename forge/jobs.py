@@ -15,10 +15,18 @@ def ping(payload: str) -> dict:
 
 
 def maintain_repository(repo_path: str) -> dict:
-    """Merge a repository's packs after pushes, as the geometric rule says is due."""
+    """After pushes: merge a repository's packs as the geometric rule says is due, write its
+    commit-graph, and fill the page cache with what its home page takes from history."""
+    from forge.config import Settings
+    from forge.git import history, page_cache
     from forge.git.maintenance import maintain
 
     result = maintain(Path(repo_path))
+    # The home page's walk of history, done here rather than by its first visitor.
+    if page_cache.current() is None:  # a worker process: the site's settings are its env
+        settings = Settings.from_env()
+        page_cache.configure(settings.home / "cache", settings.page_cache_mb * 1024 * 1024)
+    history.warm_home(Path(repo_path))
     if result is None:
         return {"skipped": "another maintenance run holds the lock"}
     return {"packs_merged": result.packs_merged, "loose_merged": result.loose_merged}

@@ -57,10 +57,10 @@ PAGES = [
 ]
 
 
-def in_fresh_process(settings, page_cache_mb: int) -> dict:
+def in_fresh_process(settings, page_cache_mb: int, pages: list[str] = PAGES) -> dict:
     env = {**os.environ, **replace(settings, page_cache_mb=page_cache_mb).environment()}
     done = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, json.dumps(PAGES)],
+        [sys.executable, "-c", FRESH_PROCESS, json.dumps(pages)],
         env=env,
         capture_output=True,
         text=True,
@@ -86,6 +86,21 @@ def test_a_restarted_site_shows_history_pages_without_walking_history(project, c
     without = in_fresh_process(settings, 0)
     assert without["status"] == dict.fromkeys(PAGES, 200)
     assert without["commits_walked"] > 0
+
+
+def test_the_maintenance_after_a_push_walks_history_so_the_first_visitor_does_not(
+    project, settings
+):
+    path = settings.repos_dir / "alice" / "project.git"
+    env = {**os.environ, **settings.environment()}
+    job = "import sys; from forge.jobs import maintain_repository; maintain_repository(sys.argv[1])"
+    # The job as a worker runs it: a process of its own, the site's settings in its environment.
+    subprocess.run([sys.executable, "-c", job, str(path)], env=env, timeout=120, check=True)
+    assert (path / "objects" / "info" / "commit-graph").exists()
+    first_visit = in_fresh_process(settings, settings.page_cache_mb, ["/alice/project"])
+    assert first_visit["status"] == {"/alice/project": 200}
+    assert len(commits_on(first_visit["pages"]["/alice/project"])) >= 4  # each entry's last
+    assert first_visit["commits_walked"] == 0
 
 
 def test_the_cache_stays_within_its_bound_and_drops_the_oldest(tmp_path):
