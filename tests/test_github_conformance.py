@@ -105,6 +105,10 @@ def test_every_answer_matches_githubs_schema(conformance):
     c.call("GET", "/user", "/user", 401, token="not-a-token")
     c.call("POST", "/user/repos", "/user/repos", 422, json={"name": "second"})
     c.call("GET", r, "/repos/alice/second", 404, token=c.bob_token)  # private: not there
+    # Errors are answers too, in GitHub's error and validation-error shapes.
+    c.call("GET", "/user", "/user", 401, token="not-a-token")
+    c.call("POST", "/user/repos", "/user/repos", 422, json={"name": "second"})
+    c.call("GET", r, "/repos/alice/second", 404, token=c.bob_token)  # private: not there
 
     # Collaborators.
     c.call(
@@ -230,6 +234,14 @@ def test_every_answer_matches_githubs_schema(conformance):
     number = pull["number"] if pull else 1
     pr = f"{p}/pulls/{number}"
     c.call("GET", r + "/pulls", p + "/pulls", 200)
+    c.call(
+        "POST",
+        r + "/pulls",
+        p + "/pulls",
+        422,
+        json={"head": "no-such-branch", "base": "main", "title": "Nothing"},
+    )
+    c.call("GET", r + "/pulls/{pull_number}", p + "/pulls/999", 404)
     c.call(
         "POST",
         r + "/pulls",
