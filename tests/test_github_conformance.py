@@ -465,3 +465,20 @@ def test_docs_api_md_lists_what_forge_serves_and_is_up_to_date():
         or row.startswith("| POST | `/repos/{owner}/{repo}/pulls/{pull_number}/votes`")
         for row in rows
     ), "forge's own endpoints are listed too"
+
+
+def test_the_checker_names_what_breaks_githubs_schema():
+    """The harness can fail: an answer without GitHub's fields, with a field of the wrong
+    type, or from an operation the vendored description lacks, is caught and named."""
+    errors = github_response_errors("GET", "/repos/{owner}/{repo}", 200, {"id": "one"})
+    assert "$: 'archive_url' is a required property" in errors
+    assert "$.id: 'one' is not of type 'integer'" in errors
+    user = {"login": "alice", "id": 1, "avatar_url": ""}
+    assert "$.avatar_url: '' is not a 'uri'" in github_response_errors(
+        "GET", "/users/{username}", 200, user
+    )
+    assert github_response_errors("GET", "/repos/{owner}/{repo}", 418, {}) == [
+        "GitHub documents no 418 answer for GET /repos/{owner}/{repo} (it has 200, 301, 403, 404)"
+    ]
+    with pytest.raises(AssertionError, match="not in the vendored GitHub description"):
+        github_response_errors("GET", "/repos/{owner}/{repo}/wiki", 200, {})
