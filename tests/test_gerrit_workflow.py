@@ -471,9 +471,30 @@ def test_submit_merges_when_the_gate_allows_and_otherwise_refuses_saying_why(
                   cwd=project.alice)  # fmt: skip
     assert "Submitted change #1: merged into main" in out.stderr
     main = git.run("ls-remote", project.url, "refs/heads/main").stdout.split()[0]
-    assert git.run("merge-base", "--is-ancestor", sha, main, cwd=project.alice, check=False)
+    git.run("fetch", "-q", project.alice_url, "main", cwd=project.alice)
+    ancestor = git.run("merge-base", "--is-ancestor", sha, main, cwd=project.alice, check=False)
+    assert ancestor.returncode == 0
     with database.session() as session:
         assert session.scalars(select(Change)).one().state == "merged"
+
+
+def test_submit_of_a_chain_merges_every_change_parents_first(git, project, database):
+    git.install_change_id_hook(project.alice)
+    first = git.commit(project.alice, {"a.txt": "a\n"}, "First")
+    second = git.commit(project.alice, {"b.txt": "b\n"}, "Second")
+    out = git.run("push", project.alice_url, "HEAD:refs/for/main%submit", cwd=project.alice)
+    said = out.stderr
+    assert said.index("Submitted change #1") < said.index("Submitted change #2")
+    with database.session() as session:
+        assert [c.state for c in session.scalars(select(Change).order_by(Change.number))] == [
+            "merged",
+            "merged",
+        ]
+    main = git.run("ls-remote", project.url, "refs/heads/main").stdout.split()[0]
+    git.run("fetch", "-q", project.alice_url, "main", cwd=project.alice)
+    for sha in (first, second):
+        landed = git.run("merge-base", "--is-ancestor", sha, main, cwd=project.alice, check=False)
+        assert landed.returncode == 0
 
 
 def test_an_unknown_option_is_refused_with_the_known_ones(git, project, database):
