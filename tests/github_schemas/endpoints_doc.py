@@ -15,21 +15,17 @@ docs/api.md differs from what this writes.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/, for support.github_schema when run as a script
+from support.github_schema import path_shape  # noqa: E402
+
 DESCRIPTION = HERE / "openapi" / "api.github.com.forge.json"
 OUTPUT = HERE.parent.parent / "docs" / "api.md"
 METHODS = ("get", "put", "post", "patch", "delete")
-# forge paths GitHub spells differently (GitHub has no root form of contents).
-ALIASES = {
-    "/repos/{}/{}/contents": "/repos/{}/{}/contents/{}",
-    "/repos/{}/{}/contents/": "/repos/{}/{}/contents/{}",
-}
-# GitHub's categories forge serves nothing of are summed up in one line each, not listed.
 
 INTRO = """\
 # The REST API: what forge serves of GitHub's, and what it does not
@@ -62,11 +58,6 @@ repos/OWNER/REPO/pulls -f head=BRANCH -f base=main -f title=...` for `gh pr crea
 """
 
 
-def shape(path: str) -> str:
-    shaped = re.sub(r"\{[^}]*\}", "{}", path)
-    return ALIASES.get(shaped, shaped)
-
-
 def forge_operations(folder: Path | None = None) -> list[tuple[str, str, str, str]]:
     """(METHOD, path, operationId, summary) of every operation forge's description lists
     (the one in `folder`, by default forge's own)."""
@@ -88,14 +79,14 @@ def _cell(text: str) -> str:
 def render(github: dict, forge_ops: list[tuple[str, str, str, str]]) -> str:
     columns = github["index_columns"]
     index = [dict(zip(columns, row, strict=True)) for row in github["index"]]
-    forge_by_shape = {(method, shape(path)): path for method, path, _, _ in forge_ops}
-    github_shapes = {(row["method"], shape(row["path"])) for row in index}
+    forge_by_shape = {(method, path_shape(path)): path for method, path, _, _ in forge_ops}
+    github_shapes = {(row["method"], path_shape(row["path"])) for row in index}
     by_category: dict[str, list[dict]] = defaultdict(list)
     for row in index:
-        row["forge"] = forge_by_shape.get((row["method"], shape(row["path"])))
+        row["forge"] = forge_by_shape.get((row["method"], path_shape(row["path"])))
         by_category[row["category"] or "other"].append(row)
     served = sum(1 for row in index if row["forge"])
-    own = [op for op in forge_ops if (op[0], shape(op[1])) not in github_shapes]
+    own = [op for op in forge_ops if (op[0], path_shape(op[1])) not in github_shapes]
 
     lines = [
         INTRO.format(

@@ -36,7 +36,9 @@ ALIASES = {
 MAX_ERRORS = 25
 
 
-def _shape(path: str) -> str:
+def path_shape(path: str) -> str:
+    """A path template with its parameters blanked, GitHub's spelling where forge's differs:
+    forge's /x/{number} and GitHub's /x/{pull_number} have the same shape."""
     shaped = re.sub(r"\{[^}]*\}", "{}", path)
     return ALIASES.get(shaped, shaped)
 
@@ -53,13 +55,13 @@ def _operations_by_shape() -> dict[tuple[str, str], str]:
     keys = {}
     for key in description()["operations"]:
         method, path = key.split(" ", 1)
-        keys[(method, _shape(path))] = key
+        keys[(method, path_shape(path))] = key
     return keys
 
 
 def operation_key(method: str, path_template: str) -> str | None:
     """ "METHOD /github/path" of the vendored operation for a path template, or None."""
-    return _operations_by_shape().get((method.upper(), _shape(path_template)))
+    return _operations_by_shape().get((method.upper(), path_shape(path_template)))
 
 
 @functools.cache
