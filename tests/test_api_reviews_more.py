@@ -229,3 +229,25 @@ def test_a_draft_pull_does_not_merge_until_ready_for_review(project, git, api):
     assert project.bob.get_pull(draft.number).draft is False
     merged = project.alice.get_pull(draft.number).merge()
     assert merged.merged
+
+
+def test_the_change_page_marks_a_draft_ready_for_review(project, git, app, login):
+    from conftest import form_post
+
+    git.run("checkout", "-q", "-b", "later", "main", cwd=project.work)
+    git.commit(project.work, {"later.txt": "later\n"}, "Later")
+    git.run("push", "-q", project.hosted.push_url, "later", cwd=project.work)
+    number = project.bob.create_pull("main", "later", title="Not yet", draft=True).number
+    page = f"/alice/project/pull/{number}"
+    carol = login("carol", test_client=app.test_client())
+    assert "Ready for review" not in carol.get(page).get_data(as_text=True)
+    refused = form_post(carol, page, page + "/ready", {})
+    assert refused.status_code == 403
+    bob = login("bob", test_client=app.test_client())
+    assert "Ready for review" in bob.get(page).get_data(as_text=True)
+    assert form_post(bob, page, page + "/ready", {}).status_code == 302
+    shown = bob.get(page).get_data(as_text=True)
+    assert "marked this change ready for review" in shown and "Ready for review" not in shown
+    assert project.alice.get_pull(number).draft is False
+    # A post without the form's CSRF token is refused.
+    assert bob.post(page + "/ready", data={}).status_code == 400

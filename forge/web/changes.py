@@ -27,6 +27,7 @@ from forge.repos.refs import RefChangeSettings
 from forge.repos.statuses import combined_state
 from forge.review import change_views as views
 from forge.review import changes as change_service
+from forge.review import drafts
 from forge.review import reviews as review_service
 from forge.review.gerrit_query import may_see
 from forge.web import external_url
@@ -134,6 +135,9 @@ def _page(template: str, repo, change=None, status: int = 200, **values):
             can_write=can(db(), user, "write", repo),
             can_close=user is not None
             and (user.id == change.author_id or can(db(), user, "triage", repo)),
+            # A draft's author or a maintainer marks it ready (forge.review.drafts).
+            can_mark_ready=user is not None
+            and (user.id == change.author_id or can(db(), user, "maintain", repo)),
             review_form=values.get("review_form") or ReviewForm(prefix="review"),
             post_form=PostForm(),
             commit_count=len(views.commits(settings().repos_dir, change, change.current_patch_set)),
@@ -402,6 +406,20 @@ def close_or_reopen(owner: str, name: str, number: int, action: str):
             change_service.close_change(db(), viewer(), change)
         else:
             change_service.reopen_change(db(), settings().repos_dir, viewer(), change)
+    except (Invalid, Forbidden) as exc:
+        return conversation_page(repo, change, failure_status(exc), exc.message)
+    return redirect(_url(change))
+
+
+@bp.route("/<owner>/<name>/pull/<int:number>/ready", methods=["POST"])
+@login_required
+def ready_for_review(owner: str, name: str, number: int):
+    """A draft (work in progress) marked ready: it may merge once its requirements are met."""
+    repo, change = _change(owner, name, number)
+    if not PostForm().validate_on_submit():
+        abort(400, "the form is out of date; reload the page")
+    try:
+        drafts.set_draft(db(), viewer(), change, False)
     except (Invalid, Forbidden) as exc:
         return conversation_page(repo, change, failure_status(exc), exc.message)
     return redirect(_url(change))
