@@ -1,7 +1,8 @@
 """GitHub's own clients against forge, used as their users use them against GitHub: github3.py
 (which failed on every user and repository until their shapes were GitHub's) for users,
-repositories, pull requests, reviews and statuses, and the GitHub CLI's `gh api` over HTTPS,
-its only way to an enterprise host."""
+repositories, pull requests, reviews and statuses, PyGithub for the fields forge used to leave
+empty (avatars, forks, a branch's commit, the search limit), and the GitHub CLI's `gh api` over
+HTTPS, its only way to an enterprise host."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ import threading
 
 import github3
 import pytest
+import requests
 from werkzeug.serving import make_server
-
-CI_YML = "jobs:\n  test:\n    run: echo testing\n"
 
 
 @pytest.fixture
@@ -157,3 +157,28 @@ def test_gh_api_works_against_forge_and_graphql_commands_say_where_they_stop(
         viewed.stderr
     )
     assert "gh api PATH" in viewed.stderr
+
+
+def test_pygithub_reads_the_fields_github_clients_rely_on(project, github, live_server):
+    repo, head, bob_token = project
+    alice = github(repo.token)
+    me = alice.get_user()
+    picture = requests.get(me.avatar_url, timeout=30)
+    assert (picture.status_code, picture.headers["Content-Type"]) == (200, "image/png")
+
+    github(bob_token).get_repo("alice/project").create_fork()
+    project_repo = alice.get_repo("alice/project")
+    assert (project_repo.forks_count, project_repo.network_count) == (1, 1)
+    assert project_repo.svn_url == project_repo.html_url == f"{live_server}/alice/project"
+    assert project_repo.ssh_url == "", "forge serves git over HTTP only"
+    assert project_repo.commits_url == f"{live_server}/api/v3/repos/alice/project/commits{{/sha}}"
+
+    feature = project_repo.get_branch("feature")
+    assert (feature.commit.sha, feature.commit.commit.message) == (head, "Print two")
+    assert feature.commit.author is None, "the commit's e-mail belongs to no account here"
+    assert feature.protected is False
+    assert feature.raw_data["protection"]["enabled"] is False
+
+    limits = alice.get_rate_limit()
+    assert limits.resources.core.limit == 5000
+    assert limits.resources.search.limit == 0, "forge has no search API"
