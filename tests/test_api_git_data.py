@@ -254,3 +254,15 @@ def test_a_write_sends_the_push_webhook_a_git_push_sends(project, github, receiv
     )
     assert push["head_commit"]["message"].strip() == "Say hello"
     assert push["pusher"]["name"] == "alice"
+
+
+def test_the_first_file_of_an_empty_repository(git, hosted_repo, github, tmp_path):
+    empty = hosted_repo(name="empty")
+    repo = github(empty.token).get_repo("alice/empty")
+    created = repo.create_file("README.md", "Start", "# empty no more\n")
+    clone = tmp_path / "clone"
+    git.run("clone", "-q", empty.url, str(clone))
+    assert (clone / "README.md").read_text() == "# empty no more\n"
+    assert git.head(clone) == created["commit"].sha
+    assert git.run("rev-list", "--count", "HEAD", cwd=clone).stdout.strip() == "1"
+    assert repo.get_branch("main").commit.sha == created["commit"].sha
