@@ -23,6 +23,7 @@ from sqlalchemy import select
 from forge.accounts import users as accounts
 from forge.models import Change, ChangeReviewer, Repository
 from forge.models.quality import Vote
+from forge.repos import repositories as repos
 from forge.review import changes as change_service
 
 
@@ -357,11 +358,21 @@ def only_change(database):
         return change
 
 
+def review_queue(live_server, token) -> list[int]:
+    answer = requests.get(f"{live_server}/api/v3/review-queue", timeout=30,
+                          headers={"Authorization": f"token {token}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return [item["number"] for item in answer.json()]
+
+
 @pytest.mark.parametrize("form", [("%wip",), ("-o", "wip")])
 def test_wip_keeps_a_change_from_reviewers_and_from_merging_until_ready(
-    git, project, database, form, github
+    git, project, database, form, github, live_server, make_user, make_token
 ):
+    make_user("carol")
+    carol = make_token("carol")
     upload(git, project, *form)
+    assert review_queue(live_server, carol) == []
     with database.session() as session:
         alice = accounts.get_user(session, "alice")
         assert session.scalars(select(Change)).one().work_in_progress
@@ -375,6 +386,7 @@ def test_wip_keeps_a_change_from_reviewers_and_from_merging_until_ready(
     with database.session() as session:
         alice = accounts.get_user(session, "alice")
         assert [c.number for c in change_service.awaiting_review(session, alice)] == [1]
+    assert review_queue(live_server, carol) == [1]
 
 
 def test_private_changes_are_seen_by_their_owner_reviewers_and_writers_only(
@@ -454,6 +466,8 @@ def test_hashtags_and_a_patch_set_message(git, project, database, live_server):
     with database.session() as session:
         change = session.scalars(select(Change)).one()
         assert [p.message for p in change.patch_sets] == ["First try!", "Rebased, as asked"]
+    page = requests.get(f"{live_server}/alice/project/pull/1", timeout=30).text
+    assert "First try!" in page and "Rebased, as asked" in page
     assert [c["_number"] for c in gerrit_changes(live_server, "hashtag:docs")] == [1]
 
 
@@ -495,6 +509,41 @@ def test_submit_of_a_chain_merges_every_change_parents_first(git, project, datab
     for sha in (first, second):
         landed = git.run("merge-base", "--is-ancestor", sha, main, cwd=project.alice, check=False)
         assert landed.returncode == 0
+
+
+def test_submit_takes_the_whole_topic_or_nothing(
+    git, project, database, make_user, make_token, tmp_path
+):
+    # dave may write but his changes need a review: his %submit of the topic is refused.
+    make_user("dave")
+    with database.session() as session:
+        repo = session.scalars(select(Repository)).one()
+        repos.set_collaborator(session, repo, repo.owner, "dave", "write")
+    dave_url = authed(project.url, "dave", make_token("dave"))
+    dave = tmp_path / "dave"
+    git.run("clone", "-q", dave_url, str(dave))
+    git.install_change_id_hook(dave)
+    git.commit(dave, {"d.txt": "d\n"}, "Dave's part")
+    git.run("push", dave_url, "HEAD:refs/for/main%topic=pair", cwd=dave)
+    before = git.run("ls-remote", project.url, "refs/heads/main").stdout
+    git.run("checkout", "-q", "-b", "other", "origin/main", cwd=dave)
+    git.commit(dave, {"e.txt": "e\n"}, "Dave's other part")
+    refused = git.run("push", dave_url, "HEAD:refs/for/main%topic=pair,submit", cwd=dave,
+                      check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert "change #1 cannot be submitted: the submit requirements are not met" in refused.stderr
+    assert git.run("ls-remote", project.url, "refs/heads/main").stdout == before
+    assert [row[0] for row in changes_in(database)] == [1]
+
+    # alice's %submit of a change in the topic lands dave's change with it, together.
+    git.install_change_id_hook(project.alice)
+    git.commit(project.alice, {"f.txt": "f\n"}, "Alice's part")
+    out = git.run("push", project.alice_url, "HEAD:refs/for/main%topic=pair,submit",
+                  cwd=project.alice)  # fmt: skip
+    assert "Submitted change #1" in out.stderr and "Submitted change #2" in out.stderr
+    with database.session() as session:
+        rows = session.scalars(select(Change).order_by(Change.number)).all()
+        assert [(c.number, c.state) for c in rows] == [(1, "merged"), (2, "merged")]
 
 
 def test_an_unknown_option_is_refused_with_the_known_ones(git, project, database):

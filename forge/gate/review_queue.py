@@ -91,7 +91,13 @@ def review_queue(
             func.max(PatchSet.number).label("current"),
         )
         .join(PatchSet, PatchSet.change_id == Change.id)
-        .where(Change.state == "open", Change.author_id != user.id)
+        .where(
+            Change.state == "open",
+            Change.author_id != user.id,
+            # Work in progress waits for its author; a private change is not everyone's.
+            Change.work_in_progress.is_(False),
+            Change.private.is_(False),
+        )
         .group_by(Change.id, Change.author_id, Change.created_at, Change.repository_id)
     )
     if repository is not None:
