@@ -135,6 +135,33 @@ class ReviewCommentAdded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DraftChanged(Event):
+    """The change became a draft (`draft`), or was marked ready for review."""
+
+    change: Change
+    sender: User
+    draft: bool = _internal()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewRequested(Event):
+    """Someone was asked to review the change."""
+
+    change: Change
+    sender: User
+    requested_reviewer: User
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewRequestRemoved(Event):
+    """A request to review the change was taken back."""
+
+    change: Change
+    sender: User
+    requested_reviewer: User
+
+
+@dataclass(frozen=True, kw_only=True)
 class CommentEdited(Event):
     """The text of a comment changed: in the conversation (a ChangeComment) or on a line (a
     ReviewComment)."""

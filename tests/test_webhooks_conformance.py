@@ -80,6 +80,13 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     # closed, reopened, merged.
     pull = repo.create_pull(title="Topic", body="please", base="main", head="topic")
     pull.edit(title="Topic, renamed", body="please, again")
+    one_pull = f"/repos/alice/project/pulls/{pull.number}"
+    for draft in (True, False):  # back to a draft, then ready for review
+        assert api("PATCH", one_pull, info.token, json={"draft": draft}).status_code == 200
+    asked = one_pull + "/requested_reviewers"
+    assert api("POST", asked, info.token, json={"reviewers": ["bob"]}).status_code == 201
+    assert api("DELETE", asked, info.token, json={"reviewers": ["bob"]}).status_code == 200
+    assert api("POST", asked, info.token, json={"reviewers": ["bob"]}).status_code == 201
     second = git.commit(work_tree, {"README.md": "# hello\nline two\nthree\nfour\n"}, "more")
     git.run("push", "-q", info.push_url, "topic", cwd=work_tree)
     pull.create_issue_comment("looks fine").edit("looks fine, really")
@@ -130,6 +137,8 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
         ("ping", None), ("push", None), ("create", None), ("delete", None),
         ("pull_request", "opened"), ("pull_request", "edited"), ("pull_request", "synchronize"),
         ("pull_request", "closed"), ("pull_request", "reopened"),
+        ("pull_request", "converted_to_draft"), ("pull_request", "ready_for_review"),
+        ("pull_request", "review_requested"), ("pull_request", "review_request_removed"),
         ("issue_comment", "created"), ("issue_comment", "edited"), ("issue_comment", "deleted"),
         ("pull_request_review", "submitted"), ("pull_request_review", "dismissed"),
         ("pull_request_review_comment", "created"),
@@ -162,6 +171,15 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     [dismissed] = [p for p in reviews if p["action"] == "dismissed"]
     assert (dismissed["review"]["id"], dismissed["review"]["state"]) == (objection.id, "dismissed")
     assert dismissed["sender"]["login"] == "alice"
+    requests = [r.payload() for r in receiver.events("pull_request")
+                if r.payload()["action"].startswith("review_request")]  # fmt: skip
+    assert [(p["action"], p["requested_reviewer"]["login"]) for p in requests] == [
+        ("review_requested", "bob"),
+        ("review_request_removed", "bob"),
+        ("review_requested", "bob"),
+    ]
+    assert [u["login"] for u in requests[0]["pull_request"]["requested_reviewers"]] == ["bob"]
+    assert requests[1]["pull_request"]["requested_reviewers"] == []
     # What GitHub counts on a pull request: topic work added one line to one file.
     opened = next(r.payload() for r in receiver.events("pull_request"))
     counts = {k: opened["pull_request"][k] for k in ("commits", "additions", "deletions",
@@ -332,3 +350,22 @@ def test_a_process_without_the_app_builds_the_same_payloads(
         1,
     )
     assert payload["pull_request"]["html_url"].startswith("https://forge.example.org/")
+
+
+def test_a_pull_request_opened_as_a_draft_says_so_in_its_opened_event(
+    github, hosted_repo, receiver, settings, git, tmp_path
+):
+    info = hosted_repo()
+    work_tree = git.init(tmp_path / "work", {"README.md": "# project\n"})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
+    git.run("checkout", "-q", "-b", "idea", cwd=work_tree)
+    git.commit(work_tree, {"idea.txt": "maybe\n"}, "an idea")
+    git.run("push", "-q", info.push_url, "idea", cwd=work_tree)
+    repo, _hook = make_hook(github, info, receiver, settings, events=["pull_request"])
+    pull = repo.create_pull(title="An idea", body="", base="main", head="idea", draft=True)
+    assert pull.draft is True
+    drain(settings, lambda: receiver.events("pull_request"))
+
+    [opened] = [r.payload() for r in receiver.events("pull_request")]  # no converted_to_draft
+    assert (opened["action"], opened["pull_request"]["draft"]) == ("opened", True)
+    assert_all_valid(receiver.requests)

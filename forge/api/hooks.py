@@ -28,6 +28,7 @@ from forge.repos import contents as content_service
 from forge.repos.branches import list_branches
 from forge.repos.repositories import get_repository
 from forge.review import changes as change_service
+from forge.review import review_requests
 from forge.review import reviews as review_service
 from forge.web.context import db, settings
 
@@ -132,6 +133,7 @@ def _pull_counts(change) -> dict:
         "stats": content_service.change_stats(_repos_dir(change), change),
         "comments": len(change_service.conversation(session, change)),
         "review_comments": len(review_service.comments_of(session, change)),
+        "requested_reviewers": review_requests.requested(session, change),
     }
 
 

@@ -117,9 +117,8 @@ def create_pull(owner: str, name: str):
         base=base,
         head=head,
         description=body_field(body, "body", str, "") or "",
+        draft=bool(body_field(body, "draft", bool)),
     )
-    if body_field(body, "draft", bool):
-        drafts.set_draft(db(), user, change, True)
     return jsonify(pull_json(change)), 201
 
 

@@ -31,6 +31,11 @@ def _send_review(session: Session, event: events.ReviewSubmitted) -> None:
              change=event.change, comment=comment, sender=event.sender)  # fmt: skip
 
 
+def _send_draft_changed(session: Session, event: events.DraftChanged) -> None:
+    action = "converted_to_draft" if event.draft else "ready_for_review"
+    send("pull_request", action=action)(session, event)
+
+
 def _comment_event(comment) -> str:
     """GitHub's event for a comment: on a line, or in the conversation (GitHub's issue)."""
     return "pull_request_review_comment" if isinstance(comment, ReviewComment) else "issue_comment"
@@ -58,6 +63,9 @@ SUBSCRIPTIONS: dict[type[events.Event], Callable[[Session, events.Event], None]]
     events.ChangeMerged: send("pull_request", action="closed"),
     events.ChangeReopened: send("pull_request", action="reopened"),
     events.ChangeCommented: send("issue_comment"),
+    events.DraftChanged: _send_draft_changed,
+    events.ReviewRequested: send("pull_request", action="review_requested"),
+    events.ReviewRequestRemoved: send("pull_request", action="review_request_removed"),
     events.ReviewCommentAdded: send("pull_request_review_comment"),
     events.CommentEdited: _send_comment_edited,
     events.CommentDeleted: _send_comment_deleted,

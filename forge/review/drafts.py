@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from forge import events
 from forge.accounts.permissions import can
 from forge.db import utcnow
 from forge.errors import Forbidden, Invalid
@@ -24,3 +25,4 @@ def set_draft(session: Session, actor: User, change: Change, draft: bool) -> Non
     kind = "converted_to_draft" if draft else "ready_for_review"
     session.add(ChangeEvent(change_id=change.id, actor_id=actor.id, kind=kind, detail=""))
     session.flush()
+    events.publish(session, events.DraftChanged(change=change, sender=actor, draft=draft))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from forge import events
 from forge.accounts.permissions import can
 from forge.accounts.users import find_user
 from forge.errors import Forbidden, Invalid
@@ -33,15 +34,23 @@ def request_reviews(session: Session, actor: User, change: Change, names) -> Non
     for name in _names(names):
         if name.lstrip("@").lower() == change.author.name.lower():
             raise Invalid("Review cannot be requested from pull request author.", "reviewers")
+    before = {user.id for user in requested(session, change)}
     try:
         reviewers.add(session, actor, change, names, "reviewer")
     except Invalid as exc:  # says r=NAME, a push option's words; the API names the field
         raise Invalid(exc.message.replace("r=", "reviewer "), field="reviewers") from None
+    for user in requested(session, change):
+        if user.id not in before:
+            events.publish(
+                session,
+                events.ReviewRequested(change=change, sender=actor, requested_reviewer=user),
+            )
 
 
 def withdraw_requests(session: Session, actor: User, change: Change, names) -> None:
     _may_request(session, actor, change)
     ids = [user.id for name in _names(names) if (user := find_user(session, name)) is not None]
+    withdrawn = [user for user in requested(session, change) if user.id in ids]
     if ids:
         session.execute(
             delete(ChangeReviewer).where(
@@ -51,6 +60,11 @@ def withdraw_requests(session: Session, actor: User, change: Change, names) -> N
             )
         )
         session.flush()
+    for user in withdrawn:
+        events.publish(
+            session,
+            events.ReviewRequestRemoved(change=change, sender=actor, requested_reviewer=user),
+        )
 
 
 def requested(session: Session, change: Change) -> list[User]:

@@ -140,11 +140,19 @@ def _pull_fit(body: dict, fields: tuple[str, ...]) -> dict:
     return fitted
 
 
-def webhook_pull_request(change, *, stats, comments: int, review_comments: int) -> dict:
+def webhook_pull_request(
+    change, *, stats, comments: int, review_comments: int, requested_reviewers: list
+) -> dict:
     """The full pull request of pull_request events, with its counts. Mergeability is GitHub's
     "not computed yet" (null, unknown), as its own webhooks often send it: a merge check on
     every event would cost a merge."""
-    body = pull_request(change, stats=stats, comments=comments, review_comments=review_comments)
+    body = pull_request(
+        change,
+        stats=stats,
+        comments=comments,
+        review_comments=review_comments,
+        requested_reviewers=requested_reviewers,
+    )
     return _pull_fit(body, PULL_REQUEST_FIELDS)
 
 
