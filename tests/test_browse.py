@@ -627,6 +627,25 @@ def test_a_huge_diff_says_so_instead_of_hanging(client, git, project):
     assert 'href="/alice/project/raw/' in page
 
 
+def test_a_long_file_changed_by_a_commit_is_diffed_without_highlighting_all_of_it(
+    client, git, project
+):
+    long = "".join(f"def f{n}():\n    return {n}\n" for n in range(1500))  # 3,000 lines
+    commit(git, project.work, {"src/long.py": long}, "Add a long module")
+    changed = long.replace("    return 7\n", "    return 'seven'\n", 1)
+    commit(git, project.work, {"src/long.py": changed}, "Spell seven out")
+    push(git, project, "main")
+    page = text(client.get("/alice/project/commit/main"))
+    # The changed line, as plain escaped text: highlighting 3,000 lines on each side to show
+    # one would cost the page seconds on real repositories.
+    assert "    return &#39;seven&#39;" in page and "    return 7" in page
+    # A short file's diff is still highlighted.
+    commit(git, project.work, {"src/app.py": APP.replace("count = len(argv)", "n = 1")}, "n")
+    push(git, project, "main")
+    short = text(client.get("/alice/project/commit/main"))
+    assert "<span" in short.split('class="diff-table')[1]
+
+
 def test_blame_names_the_author_of_each_line(client, git, project):
     work = project.work
     commit(git, work, {"poem.txt": "one\ntwo\nthree\n"}, "Write a poem")
