@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 from forge import events
 from forge.accounts.permissions import can, require
 from forge.accounts.users import find_user
-from forge.db import utcnow
+from forge.db import after_rollback, utcnow
 from forge.errors import Invalid, NotFound
 from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.fetch import copy_objects
 from forge.git.refs import RefUpdate
+from forge.git.storage import open_repo
 from forge.models import (
     Change,
     ChangeComment,
@@ -102,19 +103,28 @@ def _next_number(session: Session, repo: Repository) -> int:
     return repo.last_change_number
 
 
-def _store_head(git: Repo, change: Change, sha: str, patch_set: int) -> None:
+def _store_head(session: Session, git: Repo, change: Change, sha: str, patch_set: int) -> None:
     """Point refs/pull/N/head at the change's head and keep the patch set as Gerrit does, at
-    refs/changes/NN/N/P, for `git fetch` and `git review -d` (internal refs: no push checks)."""
+    refs/changes/NN/N/P, for `git fetch` and `git review -d` (internal refs: no push checks).
+    A transaction that rolls back (a push refused after the change was written) takes them
+    back, so no ref names a change that does not exist."""
     with git_refs.locked_refs(git):
         old = git_refs.current_value(git, change.head_ref)
         kept = change.patch_set_ref(patch_set)
-        git_refs.apply_updates(
-            git,
-            [
-                RefUpdate(change.head_ref, old, sha),
-                RefUpdate(kept, git_refs.current_value(git, kept), sha),
-            ],
-        )
+        updates = [
+            RefUpdate(change.head_ref, old, sha),
+            RefUpdate(kept, git_refs.current_value(git, kept), sha),
+        ]
+        git_refs.apply_updates(git, updates)
+    after_rollback(session, lambda path=git.path: _take_back(path, updates))
+
+
+def _take_back(path: str, updates: list[RefUpdate]) -> None:
+    repo = open_repo(path)
+    try:
+        git_refs.undo_updates(repo, updates)
+    finally:
+        repo.close()
 
 
 def _create(
@@ -173,7 +183,7 @@ def _create(
     session.add(ChangeEvent(change_id=change.id, actor_id=author.id, kind="opened"))
     notify_mentions(session, change, author, change.description)
     session.flush()
-    _store_head(git, change, head_sha, 1)
+    _store_head(session, git, change, head_sha, 1)
     events.publish(
         session, events.ChangeOpened(change=change, sender=author, repo_path=Path(git.path))
     )
@@ -190,10 +200,8 @@ def open_change(
     base: str,
     head: str,
     description: str = "",
-    draft: bool = False,
 ) -> Change:
-    """Open a change from a branch of this repository, or "owner:branch" of a fork of it;
-    a `draft` is opened as one (receivers of its `opened` event see it so, as on GitHub)."""
+    """Open a change from a branch of this repository, or "owner:branch" of a fork of it."""
     require(session, author, "read", repo)
     head_repository, head_branch = repo, head
     if ":" in head:
@@ -223,7 +231,6 @@ def open_change(
             merge_base=merge_base,
             head_repository=head_repository,
             head_branch=head_branch,
-            work_in_progress=draft,
         )
 
 
@@ -319,7 +326,7 @@ def add_patch_set(
     if uploader is None or uploader.id != change.author_id:
         notify(session, change.author_id, change, "author", f"patch set {number} uploaded")
     session.flush()
-    _store_head(git, change, head_sha, number)
+    _store_head(session, git, change, head_sha, number)
     # Votes carry over (or not), CI runs the new head, the merge queue lets the change go, and
     # webhooks say `synchronize`: the subscribers of the event (forge.subscribers).
     events.publish(
