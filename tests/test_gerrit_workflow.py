@@ -534,6 +534,10 @@ def test_submit_takes_the_whole_topic_or_nothing(
     assert "change #1 cannot be submitted: the submit requirements are not met" in refused.stderr
     assert git.run("ls-remote", project.url, "refs/heads/main").stdout == before
     assert [row[0] for row in changes_in(database)] == [1]
+    # The refused change's refs went with it: only change #1 has refs.
+    refs = git.run("ls-remote", project.url, "refs/changes/*", "refs/pull/*").stdout
+    assert "refs/changes/02/" not in refs and "refs/pull/2/" not in refs
+    assert "refs/changes/01/1/1" in refs
 
     # alice's %submit of a change in the topic lands dave's change with it, together.
     git.install_change_id_hook(project.alice)
