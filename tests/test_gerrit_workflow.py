@@ -664,3 +664,28 @@ def test_a_bare_number_shared_by_two_repositories_is_refused_naming_both(
     named = gerrit_changes(live_server, "alice/other~1", o="CURRENT_REVISION")
     assert [(c["project"], c["subject"]) for c in named] == [("alice/other", "In other")]
     assert list(named[0]["revisions"].values())[0]["ref"] == "refs/changes/01/1/1"
+
+
+def test_the_changes_search_answers_gerrits_queries_and_refuses_what_it_cannot_read(
+    git, project, live_server
+):
+    install_hook(git, project.bob)
+    git.commit(project.bob, {"a.txt": "a\n"}, "Open one")
+    git.run("push", project.bob_url, "HEAD:refs/for/main%topic=t1", cwd=project.bob)
+    found = gerrit_changes(live_server, "project:alice/project status:open branch:main")
+    assert [(c["_number"], c["status"], c["topic"], c["owner"]["username"]) for c in found] == [
+        (1, "NEW", "t1", "bob")
+    ]
+    assert gerrit_changes(live_server, "status:merged") == []
+    assert gerrit_changes(live_server, "owner:bob change:1")[0]["subject"] == "Open one"
+    unknown = requests.get(f"{live_server}/changes/", params={"q": "label:Code-Review+2"},
+                           timeout=30)  # fmt: skip
+    assert unknown.status_code == 400 and "unsupported search term" in unknown.text
+    # /a/ is Gerrit's prefix for a signed-in caller: anonymous is asked to authenticate.
+    anonymous = requests.get(f"{live_server}/a/changes/", params={"q": "1"}, timeout=30)
+    assert anonymous.status_code == 401 and "WWW-Authenticate" in anonymous.headers
+    signed = requests.get(f"{live_server}/a/changes/", params={"q": "1"}, timeout=30,
+                          auth=("alice", alice_token(project)))  # fmt: skip
+    assert signed.status_code == 200 and json.loads(signed.text[5:])[0]["_number"] == 1
+    wrong = requests.get(f"{live_server}/changes/", timeout=30, auth=("alice", "nope"))
+    assert wrong.status_code == 401
