@@ -268,10 +268,11 @@ def test_review_comments_replies_edits_and_deletes(project):
     pull = project.carol.get_pull(1)
     head = pull.head.sha
     comment = pull.create_review_comment("Why two?", head, "app.py", line=2, side="RIGHT")
+    # Line 2 is the diff's third line below its @@ header (" line 1", "-line 2", "+line two").
     assert (comment.path, comment.line, comment.position, comment.user.login) == (
         "app.py",
         2,
-        2,
+        3,
         "carol",
     )
     reply = project.alice.get_pull(1).create_review_comment_reply(comment.id, "Clarity")

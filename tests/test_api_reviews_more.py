@@ -79,6 +79,12 @@ def test_review_comments_by_position_land_on_the_line_the_patch_shows(project, a
         if c.pull_request_review_id == review.id
     )
     assert placed == [("Where did it go?", 15, "LEFT"), ("Why spell it?", 2, "RIGHT")]
+    # Read back, each sits where it was put, with the hunk down to its line.
+    read = {c.body: c for c in pull.get_review_comments()}
+    assert (read["Why spell it?"].position, read["Where did it go?"].position) == (added, removed)
+    assert read["Why spell it?"].diff_hunk.startswith("@@ -1,")
+    assert read["Why spell it?"].diff_hunk.endswith("\n+line two")
+    assert read["Where did it go?"].diff_hunk.endswith("\n-line 15")
     # The single-comment form takes a position too. (PyGithub's create_comment sends its
     # `position` argument as `line`, so plain HTTP says it as GitHub documents it.)
     single = api(
@@ -90,7 +96,7 @@ def test_review_comments_by_position_land_on_the_line_the_patch_shows(project, a
     assert (single.json()["line"], single.json()["side"]) == (2, "RIGHT")
     # And line/side still work side by side with it.
     by_line = pull.create_review_comment("Context", pull.head.sha, "app.py", line=5, side="RIGHT")
-    assert by_line.line == 5
+    assert (by_line.line, by_line.position) == (5, patch.index(" line 5"))
 
 
 def test_bad_positions_answer_422_and_write_nothing(project):

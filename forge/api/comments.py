@@ -16,12 +16,20 @@ from forge.api.shapes import pulls as pull_shapes
 from forge.models import Change
 from forge.repos.repositories import get_repository
 from forge.review import changes as change_service
+from forge.review import positions
 from forge.review import reviews as review_service
 from forge.web.context import db, settings
 
 
 def _change_of(comment) -> Change:
     return db().get(Change, comment.change_id)
+
+
+def comment_json(change: Change, comment, placed: dict | None = None) -> dict:
+    """A review comment placed in its file's diff (position, diff_hunk) as GitHub shows it."""
+    if placed is None:
+        placed = positions.placements(settings().repos_dir, change)
+    return pull_shapes.review_comment(change, comment, placed)
 
 
 # --- review comments ------------------------------------------------------------------------
@@ -31,7 +39,8 @@ def _change_of(comment) -> Change:
 def list_review_comments(owner: str, name: str, number: int):
     _repo, change = pull_of(owner, name, number)
     found = review_service.comments_of(db(), change, repo_viewer())
-    body, headers = paginate(found, lambda c: pull_shapes.review_comment(change, c))
+    placed = positions.placements(settings().repos_dir, change)
+    body, headers = paginate(found, lambda c: comment_json(change, c, placed))
     return jsonify(body), 200, headers
 
 
@@ -59,7 +68,7 @@ def create_review_comment(owner: str, name: str, number: int):
             body=item["body"],
             draft=False,
         )
-    return jsonify(pull_shapes.review_comment(change, comment)), 201
+    return jsonify(comment_json(change, comment)), 201
 
 
 @api.post("/repos/<owner>/<name>/pulls/<int:number>/comments/<int:comment_id>/replies")
@@ -68,7 +77,7 @@ def reply_to_review_comment(owner: str, name: str, number: int, comment_id: int)
     _repo, change = pull_of(owner, name, number)
     body = body_field(json_body(), "body", str, "")
     comment = review_service.reply(db(), change, user, comment_id, body)
-    return jsonify(pull_shapes.review_comment(change, comment)), 201
+    return jsonify(comment_json(change, comment)), 201
 
 
 def _review_comment(owner: str, name: str, comment_id: int):
@@ -79,7 +88,7 @@ def _review_comment(owner: str, name: str, comment_id: int):
 @api.get("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")
 def get_review_comment(owner: str, name: str, comment_id: int):
     comment = _review_comment(owner, name, comment_id)
-    return jsonify(pull_shapes.review_comment(_change_of(comment), comment))
+    return jsonify(comment_json(_change_of(comment), comment))
 
 
 @api.patch("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")
@@ -87,7 +96,7 @@ def edit_review_comment(owner: str, name: str, comment_id: int):
     user = require_scope("repo")
     comment = _review_comment(owner, name, comment_id)
     change_service.edit_comment(db(), user, comment, body_field(json_body(), "body", str, ""))
-    return jsonify(pull_shapes.review_comment(_change_of(comment), comment))
+    return jsonify(comment_json(_change_of(comment), comment))
 
 
 @api.delete("/repos/<owner>/<name>/pulls/comments/<int:comment_id>")

@@ -301,5 +301,6 @@ def review_comments(owner: str, name: str, number: int, review_id: int):
     _repo, change = pull_of(owner, name, number)
     review = review_service.get_review(db(), change, review_id, repo_viewer())
     found = review_service.comments_of_review(db(), review)
-    body, headers = paginate(found, lambda c: pull_shapes.review_comment(change, c))
+    placed = positions.placements(settings().repos_dir, change)
+    body, headers = paginate(found, lambda c: pull_shapes.review_comment(change, c, placed))
     return jsonify(body), 200, headers

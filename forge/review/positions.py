@@ -9,6 +9,7 @@ counting lines of that patch lands where it meant to.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from forge.errors import Invalid
@@ -16,6 +17,47 @@ from forge.models import Change
 from forge.repos import contents as content_service
 
 HUNK = re.compile(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a line sits in its file's diff: its position, and the hunk down to it (what
+    GitHub answers as a review comment's `diff_hunk`)."""
+
+    position: int
+    lines: tuple[str, ...]  # the file's whole patch, shared by every line of it
+    hunk_start: int
+
+    @property
+    def diff_hunk(self) -> str:
+        return "\n".join(self.lines[self.hunk_start : self.position + 1])
+
+
+def placements(repos_dir: Path, change: Change) -> dict[tuple[str, str, int], Placement]:
+    """(path, side, line) -> Placement for every line of the current patch set's diff; a
+    context line is on both sides."""
+    found: dict[tuple[str, str, int], Placement] = {}
+    for item in content_service.change_files(repos_dir, change):
+        if item.patch is None:
+            continue
+        path, lines = item.change.path, tuple(item.patch.split("\n"))
+        old = new = start = 0
+        for index, text in enumerate(lines):
+            header = HUNK.match(text)
+            if header:
+                old, new, start = int(header[1]), int(header[2]), index
+                continue
+            placed = Placement(index, lines, start)
+            if text.startswith("-"):
+                found[(path, "LEFT", old)] = placed
+                old += 1
+            elif text.startswith("+"):
+                found[(path, "RIGHT", new)] = placed
+                new += 1
+            else:
+                found[(path, "RIGHT", new)] = found[(path, "LEFT", old)] = placed
+                old, new = old + 1, new + 1
+    return found
 
 
 def line_at_position(repos_dir: Path, change: Change, path: str, position: int) -> tuple[int, str]:

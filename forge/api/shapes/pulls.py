@@ -197,19 +197,28 @@ def review(change, row) -> dict:
     }
 
 
-def review_comment(change, row) -> dict:
-    """An inline comment on a line of a change's diff (GitHub's pull request review comment);
-    `position` is the line, as forge keeps no diff positions."""
+def review_comment(change, row, placements: dict | None = None) -> dict:
+    """An inline comment on a line of a change's diff (GitHub's pull request review comment).
+
+    `placements` (forge.review.positions.placements of the change) give its `position` in
+    the file's diff and the `diff_hunk` down to it; a comment on an earlier patch set is
+    outdated there (position null, as GitHub's). Without them `position` is the line."""
     url, html_url = pull_urls(change)
+    position, diff_hunk = row.line, ""
+    if placements is not None:
+        current = row.commit_sha in (change.head_sha, change.current_patch_set.base_sha)
+        placed = placements.get((row.path, row.side, row.line)) if current else None
+        position = placed.position if placed else None
+        diff_hunk = placed.diff_hunk if placed else ""
     self_url = api_url(f"/repos/{change.repository.full_name}/pulls/comments/{row.id}")
     body = {
         "id": row.id,
         "node_id": f"PRRC_{row.id}",
         "url": self_url,
         "pull_request_review_id": row.review_id,
-        "diff_hunk": "",
+        "diff_hunk": diff_hunk,
         "path": row.path,
-        "position": row.line,
+        "position": position,
         "original_position": row.original_line,
         "line": row.line,
         "original_line": row.original_line,
