@@ -50,6 +50,15 @@ def assert_all_valid(requests) -> None:
     assert not found, summary + "\n".join(found)
 
 
+def push_branch_ahead_of_main(git, tmp_path, repo_info, branch: str, files: dict) -> None:
+    """main with a README, and `branch` one commit ahead of it, both pushed."""
+    work_tree = git.init(tmp_path / "work", {"README.md": "# project\n"})
+    git.run("push", "-q", repo_info.push_url, "HEAD:main", cwd=work_tree)
+    git.run("checkout", "-q", "-b", branch, cwd=work_tree)
+    git.commit(work_tree, files, f"work on {branch}")
+    git.run("push", "-q", repo_info.push_url, branch, cwd=work_tree)
+
+
 def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     github, hosted_repo, make_user, make_token, database, receiver, settings, git, tmp_path, api
 ):
@@ -323,11 +332,7 @@ def test_a_process_without_the_app_builds_the_same_payloads(
     """A command outside the web app and the workers (no request, no webhook dispatcher)
     still counts a pull request's lines: it finds the repositories through FORGE_HOME."""
     info = hosted_repo()
-    work_tree = git.init(tmp_path / "work", {"README.md": "# project\n"})
-    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
-    git.run("checkout", "-q", "-b", "topic", cwd=work_tree)
-    git.commit(work_tree, {"README.md": "# project\nmore\n"}, "more")
-    git.run("push", "-q", info.push_url, "topic", cwd=work_tree)
+    push_branch_ahead_of_main(git, tmp_path, info, "topic", {"README.md": "# project\nmore\n"})
     repo, _hook = make_hook(github, info, receiver, settings, events=["pull_request"])
     number = repo.create_pull(title="Topic", body="", base="main", head="topic").number
 
@@ -345,10 +350,8 @@ def test_a_process_without_the_app_builds_the_same_payloads(
     finally:
         plain.dispose()
     assert_valid_webhook("pull_request", payload)
-    assert (payload["pull_request"]["additions"], payload["pull_request"]["changed_files"]) == (
-        1,
-        1,
-    )
+    counted = payload["pull_request"]
+    assert (counted["additions"], counted["changed_files"]) == (1, 1)
     assert payload["pull_request"]["html_url"].startswith("https://forge.example.org/")
 
 
@@ -356,11 +359,7 @@ def test_a_pull_request_opened_as_a_draft_says_so_in_its_opened_event(
     github, hosted_repo, receiver, settings, git, tmp_path
 ):
     info = hosted_repo()
-    work_tree = git.init(tmp_path / "work", {"README.md": "# project\n"})
-    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_tree)
-    git.run("checkout", "-q", "-b", "idea", cwd=work_tree)
-    git.commit(work_tree, {"idea.txt": "maybe\n"}, "an idea")
-    git.run("push", "-q", info.push_url, "idea", cwd=work_tree)
+    push_branch_ahead_of_main(git, tmp_path, info, "idea", {"idea.txt": "maybe\n"})
     repo, _hook = make_hook(github, info, receiver, settings, events=["pull_request"])
     pull = repo.create_pull(title="An idea", body="", base="main", head="idea", draft=True)
     assert pull.draft is True
