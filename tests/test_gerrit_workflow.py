@@ -583,12 +583,18 @@ def test_a_new_patch_set_of_a_parent_marks_its_child_and_the_rebase_button_fixes
     git.commit(project.bob, {"a.txt": "a\n"}, "First")
     git.commit(project.bob, {"b.txt": "b\n"}, "Second")
     git.run("push", project.bob_url, "HEAD:refs/for/main", cwd=project.bob)
-    # bob amends the first change alone: the second now sits on its old patch set.
-    git.run("checkout", "-q", "HEAD~1", cwd=project.bob)
-    (project.bob / "a.txt").write_text("a, better\n")
-    git.run("commit", "-q", "-a", "--amend", "--no-edit", cwd=project.bob)
-    git.run("push", project.bob_url, "HEAD:refs/for/main", cwd=project.bob)
-    new_parent = git.head(project.bob)
+    # alice (a writer) amends the first change alone: the second sits on its old patch set.
+    git.run("fetch", "-q", project.alice_url, "refs/changes/01/1/1", cwd=project.alice)
+    git.run("checkout", "-q", "FETCH_HEAD", cwd=project.alice)
+    (project.alice / "a.txt").write_text("a, better\n")
+    git.run("commit", "-q", "-a", "--amend", "--no-edit", cwd=project.alice)
+    git.run("push", project.alice_url, "HEAD:refs/for/main", cwd=project.alice)
+    new_parent = git.head(project.alice)
+    with database.session() as session:
+        bob_inbox = change_service.inbox(session, accounts.get_user(session, "bob"))
+        assert ("needs_rebase", "change #1 has a new patch set; #2 needs a rebase") in [
+            (n.reason, n.detail) for n in bob_inbox
+        ]
 
     bob = login("bob", test_client=app.test_client())
     page = bob.get("/alice/project/pull/2").get_data(as_text=True)

@@ -67,6 +67,23 @@ def needs_rebase(change: Change) -> bool:
     return change.current_patch_set.base_sha != parent.head_sha
 
 
+def tell_stale_children(session: Session, change: Change, actor: User | None) -> None:
+    """After a new patch set of `change`: the authors of the open changes left on its older
+    patch set learn that theirs needs a rebase (in their inbox), unless they made it so."""
+    children = session.scalars(
+        select(Change).where(Change.depends_on_id == change.id, Change.state == "open")
+    ).all()
+    for child in children:
+        if needs_rebase(child) and (actor is None or actor.id != child.author_id):
+            change_service.notify(
+                session,
+                child.author_id,
+                child,
+                "needs_rebase",
+                f"change #{change.number} has a new patch set; #{child.number} needs a rebase",
+            )
+
+
 def relation_chain(session: Session, change: Change) -> list[ChainLink]:
     """The whole chain around `change`, top (newest) first as Gerrit lists it; empty when the
     change stands alone."""
@@ -115,4 +132,5 @@ def rebase_change(session: Session, repos_dir: Path, actor: User, change: Change
             message="Rebased",
             parent_sha=onto if change.depends_on is not None else None,
         )
+        tell_stale_children(session, change, actor)
     return patch_set

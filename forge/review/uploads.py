@@ -21,8 +21,8 @@ from forge.git import merge as git_merge
 from forge.git import refs as git_refs
 from forge.git.refs import RefUpdate
 from forge.models import Change, Repository, User
+from forge.review import chains, push_options, reviewers
 from forge.review import changes as change_service
-from forge.review import push_options, reviewers
 from forge.review.commit_msg_hook import change_id_of, install_command, without_change_id
 from forge.review.push_options import MAGIC_PREFIX, PushOptions
 
@@ -175,6 +175,10 @@ def receive_uploads(
                 number = upload.patch_set
                 say(f"Updated change #{change.number} (patch set {number}): {change.title}")
             say(f"  {change_url(change)}")
+    # Told once the whole push is in: a child re-pushed on its parent's new patch set is fine.
+    for upload in uploads:
+        if not upload.created and upload.patch_set is not None:
+            chains.tell_stale_children(session, upload.change, uploader)
     return uploads
 
 
