@@ -200,8 +200,10 @@ def open_change(
     base: str,
     head: str,
     description: str = "",
+    draft: bool = False,
 ) -> Change:
-    """Open a change from a branch of this repository, or "owner:branch" of a fork of it."""
+    """Open a change from a branch of this repository, or "owner:branch" of a fork of it;
+    a `draft` is opened as one (receivers of its `opened` event see it so, as on GitHub)."""
     require(session, author, "read", repo)
     head_repository, head_branch = repo, head
     if ":" in head:
@@ -231,6 +233,7 @@ def open_change(
             merge_base=merge_base,
             head_repository=head_repository,
             head_branch=head_branch,
+            work_in_progress=draft,
         )
 
 
