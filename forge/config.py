@@ -157,18 +157,25 @@ class ReputationRules:
     # triagers triage_weight. Earned: what flows from them along their decisions, at most
     # max_earned_trust a person. Each decision gives at most its amount, however many
     # accounts share it: a merge trust_merged to the author; agreeing with a trusted merge or
-    # abandon trust_agreed split among all who agreed; an audit trust_audit, halved for each
-    # right answer after the first.
+    # abandon (before the decision) trust_agreed split among all who agreed; an audit
+    # trust_audit, halved for each right answer after the first.
     max_weight: float = 2.0
     writer_weight: float = 1.0
     triage_weight: float = 1.0
     max_earned_trust: float = 1.0
     trust_merged: float = 0.25
-    trust_agreed: float = 0.1
+    # Agreeing before a decision is what makes a reviewer: at 0.1 (with approver_trust 1.0) no
+    # diligent reviewer of bench/crowd became an approver in 16 days, so the default gate
+    # was a single maintainer less the hours audits take.
+    trust_agreed: float = 0.3
     trust_audit: float = 0.1
+    # What each strike (a wrong answer on an audit not made up for by a right one on a
+    # known-bad audit) takes off the most trust a person may earn in the repository: two
+    # strikes and a reviewer who approves everything weighs nothing (bench/crowd).
+    trust_audit_failed: float = 0.5
     max_vouch: float = 0.5  # the most trust one vouch lends
     # Privileges by earned trust in the repository (the roles above have them regardless).
-    approver_trust: float = 1.0  # Code-Review -2/+2, and an approval the default gate takes
+    approver_trust: float = 0.5  # Code-Review -2/+2, and an approval the default gate takes
     approve_ci_trust: float = 0.5  # "approve and run" a newcomer's CI jobs
 
     @classmethod

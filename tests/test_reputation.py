@@ -117,7 +117,7 @@ def test_a_merge_pays_the_author_and_settles_the_reviewers(git, peers, api, data
             .join(User, User.id == TrustEdge.trustee_id)
             .order_by(TrustEdge.id)
         ).all()
-        assert [tuple(e) for e in edges] == [("merged", "bob", 0.25), ("agreed", "carol", 0.1)]
+        assert [tuple(e) for e in edges] == [("merged", "bob", 0.25), ("agreed", "carol", 0.3)]
 
 
 def test_a_revert_within_the_window_takes_it_back_with_reasons(git, peers, api, tmp_path):

@@ -110,7 +110,7 @@ def test_a_reader_gives_plus_one_but_plus_two_and_verified_name_the_missing_priv
     refused = project.vote("dave", "Code-Review", 2)
     assert refused.status_code == 403
     assert refused.json()["message"] == (
-        "giving Code-Review +2 needs the maintain role or a trust of 1 earned in "
+        "giving Code-Review +2 needs the maintain role or a trust of 0.5 earned in "
         "alice/project; you have 0"
     )
     verified = project.vote("dave", "Verified", 1)
@@ -239,28 +239,28 @@ def test_a_veto_blocks_despite_plus_two_and_the_writers_merge_is_refused(project
 def test_a_quorum_of_weighted_plus_ones_makes_it_submittable(project, database):
     spell_out_two(project)
     earn(database, "dave", 1.0)  # merged changes worth the most earned trust: an approver
-    earn(database, "erin", 0.5)
+    earn(database, "erin", 0.4)  # short of approver_trust: her approval is a +1
     assert project.vote("dave", "Code-Review", 1).status_code == 201
     # A review is a vote too: erin approves through PyGithub, which is her +1 (no +2 right).
     project.gh["erin"].get_pull(1).create_review(event="APPROVE", body="Works for me")
     answer = project.votes()
-    assert (mine(answer, "dave")["weight"], mine(answer, "erin")["weight"]) == (1.0, 0.5)
+    assert (mine(answer, "dave")["weight"], mine(answer, "erin")["weight"]) == (1.0, 0.4)
     assert mine(answer, "dave")["reason"] == "trust earned from decisions of alice"
     assert mine(answer, "erin")["via"] == "review"
     assert answer["submit"]["unmet"] == [
-        "Code-Review: needs +2 or a quorum of 2.0 weighted +1 (has 1.5)"
+        "Code-Review: needs +2 or a quorum of 2.0 weighted +1 (has 1.4)"
     ]
     with pytest.raises(GithubException) as refused:
         project.gh["bob"].get_pull(1).merge()
     assert refused.value.status == 405
 
-    # bob's own +1: a writer weighs 1.0, and that makes 2.5.
+    # bob's own +1: a writer weighs 1.0, and that makes 2.4.
     assert project.vote("bob", "Code-Review", 1).status_code == 201
     assert mine(project.votes(), "bob")["reason"] == "the write role"
     submit = project.votes()["submit"]
     assert submit["ready"] is True and submit["unmet"] == []
     review = next(r for r in submit["requirements"] if r["name"] == "Code-Review")
-    assert review["met"] and "2.5 of 2" in review["summary"]
+    assert review["met"] and "2.4 of 2" in review["summary"]
     assert project.gh["bob"].get_pull(1).merge().merged
 
 
@@ -520,7 +520,7 @@ def test_the_change_page_offers_only_the_votes_the_viewer_may_give(project, app,
     forged = form_post(dave, "/alice/project/pull/1", "/alice/project/pull/1/votes",
                        {"vote-vote": "Code-Review=2"})  # fmt: skip
     assert forged.status_code == 403
-    assert "needs the maintain role or a trust of 1 earned in" in forged.get_data(as_text=True)
+    assert "needs the maintain role or a trust of 0.5 earned in" in forged.get_data(as_text=True)
     bare = dave.post("/alice/project/pull/1/votes", data={"vote-vote": "Code-Review=1"})
     assert bare.status_code == 400
     assert project.votes()["votes"] == []

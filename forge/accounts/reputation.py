@@ -194,13 +194,13 @@ def on_ci_run_finished(session: Session, event: events.CiRunFinished) -> None:
 def settle_merged(session: Session, change: Change, decider: User) -> None:
     """A change merged by `decider`'s action: its author earns `merged_author`; final-patch-set
     voters are settled (+ agreed, - disagreed); and where the decider holds trust, the author
-    and the approvers earn trust from them (forge.accounts.trust). Call once the change is
-    marked merged; harmless twice."""
+    and the approvers who voted before the decider did earn trust from them
+    (forge.accounts.trust). Call once the change is marked merged; harmless twice."""
     if is_audit(session, change):
         return
     rules = rules_of(session)
     final = _final_votes(session, change)
-    approvers = [vote.user for vote in final if vote.value > 0]
+    approvers = [vote.user for vote in _before(final, decider) if vote.value > 0]
     trust.settle_merged(session, change, decider, approvers, rules)
     record(
         session,
@@ -215,13 +215,26 @@ def settle_merged(session: Session, change: Change, decider: User) -> None:
 
 def settle_abandoned(session: Session, change: Change, closer: User) -> None:
     """A change closed unmerged by `closer`: its -1/-2 voters agreed, its +1/+2 voters
-    disagreed; where the closer holds trust, the agreeing voters earn trust from them."""
+    disagreed; where the closer holds trust, the agreeing voters who voted before the closer
+    did earn trust from them."""
     if change.state != "closed" or is_audit(session, change):
         return
     final = _final_votes(session, change)
-    opposed = [vote.user for vote in final if vote.value < 0]
+    opposed = [vote.user for vote in _before(final, closer) if vote.value < 0]
     trust.settle_abandoned(session, change, closer, opposed, rules_of(session))
     _settle_votes(session, change, final, False, "it was abandoned")
+
+
+def _before(final: list[Vote], decider: User) -> list[Vote]:
+    """The votes given before the decider's own vote (all of them when the decider gave none,
+    as with the Merge button). A vote that echoes a decision already made shows nothing of the
+    voter's judgement, so it earns no trust; it is settled for reputation all the same.
+    Otherwise an attacker's accounts farm trust by copying every maintainer's +2, and enough
+    of that farmed trust passes the community quorum (bench/crowd measured it)."""
+    theirs = next((vote for vote in final if vote.user_id == decider.id), None)
+    if theirs is None:
+        return final
+    return [vote for vote in final if vote.updated_at <= theirs.updated_at]
 
 
 def settle_ci_failed(session: Session, run) -> None:

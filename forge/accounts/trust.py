@@ -9,15 +9,18 @@ it there, each decision recorded as a `TrustEdge` from the decider to the person
 
 - a change merged: the person whose action merged it (Merge, auto-merge, or the vote that made
   it submittable) gives its author `trust_merged`;
-- a merge or abandon by a trusted person: the reviewers whose final vote agreed with it share
-  `trust_agreed` (split among all of them: fifty accounts copying one vote get what one would);
+- a merge or abandon by a trusted person: the reviewers whose final vote agreed with it, given
+  before the decider's own vote, share `trust_agreed` (split among all of them: fifty accounts
+  copying one vote get what one would, and a vote copied after the decision gets nothing);
 - an audit answered right: its maintainer gives `trust_audit`, halved for each right answer
   after the first; a wrong answer takes `trust_audit` back;
 - a revert within the window takes back what the reverted merge gave;
 - a vouch: someone with trust lends part of their own (at most `max_vouch`) to another.
 
 Earned trust is the maximum flow from the seeds through those edges (capacity: an edge's net
-amount) into each person (capacity: `max_earned_trust`), found by shortest augmenting paths
+amount) into each person (capacity: `max_earned_trust`, less `trust_audit_failed` for each
+*strike*: a wrong answer on one of the repository's audits not made up for by a right answer
+on a known-bad one), found by shortest augmenting paths
 (Edmonds-Karp), so people nearer the maintainers fill first; then what people without a role
 vouched moves from their earned trust to the people they vouched for.
 
@@ -34,6 +37,7 @@ ring earns in its own repositories, where it holds every role, counts nowhere el
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 
@@ -45,7 +49,7 @@ from forge.accounts.permissions import ROLE_RANK, roles_of
 from forge.config import ReputationRules
 from forge.errors import Forbidden, Invalid, NotFound
 from forge.models import Change, Collaborator, Repository, User
-from forge.models.quality import TrustEdge
+from forge.models.quality import Audit, TrustEdge
 
 UNIT = 1000  # the flow runs on whole thousandths of a vote
 CACHE_KEY = "forge.trust"
@@ -69,7 +73,9 @@ class Trust:
         """What the person's Code-Review +1 adds toward the quorum."""
         if self.suspended or self.role is None:
             return 0.0
-        return round(max(self.granted, self.earned), 2)
+        # Down to the hundredth, never up: fifty accounts sharing one agreement (0.006 each)
+        # would otherwise weigh 0.5 together where they were given 0.3.
+        return math.floor(max(self.granted, self.earned) * 100 + 1e-6) / 100
 
     @property
     def maintainer(self) -> bool:
@@ -175,11 +181,12 @@ def earned_in(session: Session, repo: Repository, rules: ReputationRules) -> Ear
     ).all()
     seeds = _seeds(session, repo)
     inactive = _inactive(session, repo)
+    strikes = _strikes(session, repo)
     digest = hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest()
-    key = (digest, frozenset(seeds), frozenset(inactive), rules)
+    key = (digest, frozenset(seeds), frozenset(inactive), frozenset(strikes.items()), rules)
     earned = _FLOWS.get(key)
     if earned is None:
-        earned = _flow(rows, seeds, inactive, rules)
+        earned = _flow(rows, seeds, inactive, rules, strikes)
         _FLOWS.put(key, earned)
     cache[repo.id] = earned
     return earned
@@ -221,10 +228,42 @@ def _inactive(session: Session, repo: Repository) -> set[int]:
     )
 
 
-def _flow(rows, seeds: set[int], inactive: set[int], rules: ReputationRules) -> Earned:
+def _strikes(session: Session, repo: Repository) -> dict[int, int]:
+    """Each person's strikes in the repository: wrong answers on its audits, less right answers
+    on its known-bad ones (people with none are left out).
+
+    A careless reviewer who approves everything answers every known-good audit right and
+    every known-bad one wrong, so only the known-bad ones may make up for a wrong answer.
+    Strikes lower the ceiling of what a person may hold, whoever gave it: taking trust back
+    only from the audit's maintainer left a careless reviewer what the other maintainers'
+    merges gave them (bench/crowd)."""
+    mine = TrustEdge.repository_id == repo.id
+    failed = session.execute(
+        select(TrustEdge.trustee_id, func.count())
+        .where(mine, TrustEdge.kind == "audit_failed")
+        .group_by(TrustEdge.trustee_id)
+    ).all()
+    if not failed:
+        return {}
+    caught = dict(
+        session.execute(
+            select(TrustEdge.trustee_id, func.count())
+            .join(Audit, Audit.change_id == TrustEdge.change_id)
+            .where(mine, TrustEdge.kind == "audit", Audit.expected == "bad")
+            .group_by(TrustEdge.trustee_id)
+        ).all()
+    )
+    strikes = {person: wrong - caught.get(person, 0) for person, wrong in failed}
+    return {person: count for person, count in strikes.items() if count > 0}
+
+
+def _flow(
+    rows, seeds: set[int], inactive: set[int], rules: ReputationRules, strikes=None
+) -> Earned:
     """Edmonds-Karp over the edge sums `rows` of (truster, trustee, kind, amount), then the
     vouches of people without a role: each lends from what they earned, so trust moves and
-    never multiplies."""
+    never multiplies. `strikes` (person: count) lower the most a person may hold."""
+    strikes = strikes or {}
     capacity: dict[tuple[int, int], float] = defaultdict(float)
     vouched: dict[int, dict[int, float]] = defaultdict(dict)
     for truster, trustee, kind, amount in rows:
@@ -245,7 +284,8 @@ def _flow(rows, seeds: set[int], inactive: set[int], rules: ReputationRules) -> 
     for seed in sorted(seeds):
         graph.add(source, ("out", seed), big)
     for person in people:
-        graph.add(("in", person), sink, round(rules.max_earned_trust * UNIT))
+        ceiling = rules.max_earned_trust - rules.trust_audit_failed * strikes.get(person, 0)
+        graph.add(("in", person), sink, round(max(0.0, ceiling) * UNIT))
         graph.add(("in", person), ("out", person), big)
     for (truster, trustee), amount in sorted(capacity.items()):
         if trustee in seeds or amount <= 0:
@@ -464,7 +504,7 @@ def settle_audit_answer(
 ) -> None:
     """An audit's answer: right ones share `trust_audit` in halves (the first half, the next a
     quarter, ...), so any number of accounts answering gain at most `trust_audit` together; a
-    wrong one takes `trust_audit` back."""
+    wrong one takes `trust_audit` back (and is a strike, `_strikes`)."""
     repo = change.repository
     if not passed:
         give(session, repo, auditor, voter, "audit_failed", -rules.trust_audit, rules, change)
