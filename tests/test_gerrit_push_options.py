@@ -73,6 +73,8 @@ def test_private_changes_are_seen_by_their_owner_reviewers_and_writers_only(
                          headers={"Authorization": f"token {carol}"})  # fmt: skip
     assert pulls.status_code == 200 and pulls.json() == []
     assert requests.get(f"{live_server}/alice/project/pull/1", timeout=30).status_code == 404
+    listed = requests.get(f"{live_server}/alice/project/pulls", timeout=30).text
+    assert "Greet briefly" not in listed
     mine = requests.get(f"{live_server}/api/v3/repos/alice/project/pulls/1", timeout=30,
                         headers={"Authorization": f"token {make_token('bob')}"})  # fmt: skip
     assert mine.status_code == 200

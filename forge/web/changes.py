@@ -152,8 +152,11 @@ def _page(template: str, repo, change=None, status: int = 200, **values):
 def pulls(owner: str, name: str):
     repo = _repo(owner, name)
     state = "closed" if request.args.get("state") == "closed" else "open"
-    open_changes = change_service.list_changes(db(), repo, "open")
-    closed_changes = change_service.list_changes(db(), repo, "closed_or_merged")
+    seen = [
+        [c for c in change_service.list_changes(db(), repo, states) if may_see(db(), viewer(), c)]
+        for states in ("open", "closed_or_merged")
+    ]  # a private change only for those who may see it
+    open_changes, closed_changes = seen
     return _page(
         "repo_pulls.html",
         repo,
