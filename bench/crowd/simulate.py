@@ -47,7 +47,7 @@ REVERT_WINDOW = 14  # rounds (days), forge's default revert_window_days
 SPOTTED = 0.05  # a weight at or under this counts as none: the reviewer has been spotted
 # Audits answered by which a careless reviewer's weight is gone with forge's defaults, the
 # bound bench/README.md states and tests/test_crowd.py holds forge to.
-AUDITS_TO_SPOT = 4
+AUDITS_TO_SPOT = 8
 QUEUE_PAGE = 40
 
 
@@ -67,6 +67,7 @@ class Result:
     ring_member_weight: float = 0.0  # the most one ring account held
     ring_over_bound: float = 0.0  # the most the ring held beyond what honest people gave it
     careless_spotted_after: list[int | None] = field(default_factory=list)  # audits answered
+    careless_strikes: list[int] = field(default_factory=list)  # at the end, per reviewer
     careless_peak: float = 0.0
     careless_final: float = 0.0
     diligent_final: float = 0.0
@@ -313,6 +314,9 @@ class Rounds:
         for history in self.careless_history.values():
             r.careless_peak = max(r.careless_peak, max(w for _a, w in history))
             r.careless_spotted_after.append(spotted_after(history))
+        strikes = self.world.strikes()
+        r.careless_strikes = [strikes.get(p.id, 0) for p in self.people["reviewers"]
+                              if p.kind == "careless"]  # fmt: skip
         finals = [h[-1][1] for h in self.careless_history.values()]
         r.careless_final = max(finals) if finals else 0.0
         diligent = [p for p in self.people["reviewers"] if p.kind == "diligent"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from forge import events
-from forge.accounts import privileges, reputation
+from forge.accounts import privileges, reputation, trust
 from forge.db import Database
 from forge.errors import Forbidden
 from forge.gate import merging, quality_gate, review_queue, votes
@@ -233,6 +233,10 @@ class World:
         users = [self.users[p.id] for p in people]
         held = privileges.standings(self.session, self.repo, users)
         return {p.name: held[p.id].weight for p in people}
+
+    def strikes(self) -> dict[int, int]:
+        """Wrong audit answers not made up for, per person (forge.accounts.trust)."""
+        return trust._strikes(self.session, self.repo)
 
     def trust_into(self, people: list[Person]) -> float:
         """What honest people gave the group in the project, net per giver (the edges that
