@@ -23,6 +23,7 @@ from forge.app import create_app
 from forge.config import ConfigError
 from forge.git import storage
 from forge.git.browse import RepoReader
+from forge.git.commit_graph import write_commit_graph
 from forge.git.maintenance import merge_packs
 from forge.models import Repository
 
@@ -442,3 +443,31 @@ def test_maintenance_writes_a_commit_graph_git_verifies_and_walks_read(
         listed = re.findall(r'href="/alice/flask/commit/([0-9a-f]{40})"', page)
         expected = git.run("log", "--format=%H", "-n", "50", "main", "--", folder, cwd=path)
         assert list(dict.fromkeys(listed)) == expected.stdout.split(), folder
+
+
+def test_the_commit_graph_grows_with_a_push_and_git_still_verifies_it(
+    histories, git, hosted_repo, settings, tmp_path
+):
+    """A push's new commits (here a merge of a release into main) join the graph, which is
+    rewritten from the old graph plus the new commits, and C git still checks every entry."""
+    repo = hosted_repo("alice", "flask")
+    push(git, histories["flask"], repo, *ALL_REFS)
+    path = storage.repo_path(settings.repos_dir, repo.owner, repo.name)
+    assert write_commit_graph(path) is not None
+    assert write_commit_graph(path) is None  # nothing new: the graph on disk is kept
+    work = tmp_path / "work.git"
+    git.run("clone", "-q", "--bare", str(histories["flask"]), str(work), timeout=300)
+    release = git.run("rev-list", "-n", "1", "2.0.0", cwd=work).stdout.strip()
+    merge = git.run(
+        "commit-tree", "main^{tree}", "-p", "main", "-p", release, "-m", "Merge 2.0.0", cwd=work
+    ).stdout.strip()
+    git.run("update-ref", "refs/heads/merged", merge, cwd=work)
+    push(git, work, repo, "refs/heads/merged:refs/heads/merged")
+    every = git.run("rev-list", "--all", cwd=path).stdout.split()
+    assert write_commit_graph(path) == len(every)
+    git.run("commit-graph", "verify", cwd=path)
+    graph = read_commit_graph(str(path / "objects" / "info" / "commit-graph"))
+    assert graph.get_entry_by_oid(merge.encode()).parents == [
+        git.run("rev-parse", "main", cwd=work).stdout.strip().encode(),
+        release.encode(),
+    ]

@@ -43,7 +43,7 @@ def write_commit_graph(repo_path: Path) -> int | None:
         existing = store.get_commit_graph()
         if existing is not None and all(existing.get_entry_by_oid(t) for t in tips):
             return None
-        commits = _reachable(store, tips)
+        commits = _reachable(store, tips, existing)
     data = _serialize(commits)
     target = graph_path(repo_path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -76,13 +76,23 @@ def _ref_commits(repo: Repo) -> list[bytes]:
     return sorted(tips)
 
 
-def _reachable(store, tips: list[bytes]) -> dict[bytes, tuple[bytes, tuple[bytes, ...], int]]:
-    """(tree, parents, committer time) of every commit reachable from `tips`, from headers."""
+def _reachable(
+    store, tips: list[bytes], existing=None
+) -> dict[bytes, tuple[bytes, tuple[bytes, ...], int]]:
+    """(tree, parents, committer time) of every commit reachable from `tips`: from the
+    `existing` graph where it has the commit, else from the commit's headers. Reading the old
+    graph rather than every commit again makes a push's rewrite cost what the push added:
+    inflating all of git.git's 75,000 commits took a minute per push."""
     found: dict[bytes, tuple[bytes, tuple[bytes, ...], int]] = {}
     stack = list(tips)
     while stack:
         sha = stack.pop()
         if sha in found:
+            continue
+        entry = existing.get_entry_by_oid(sha) if existing is not None else None
+        if entry is not None:
+            found[sha] = (entry.tree_id, tuple(entry.parents), entry.commit_time)
+            stack.extend(p for p in entry.parents if p not in found)
             continue
         try:
             kind, raw = store.get_raw(sha)
