@@ -148,21 +148,26 @@ $HTTP["url"] =~ "^/git/.*/git-receive-pack$" {{
 
 
 def start_http_backend(root: Path) -> Server:
-    lighttpd = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
-    if not os.path.exists(lighttpd):
-        sys.exit("lighttpd is needed for the C git reference: apt-get install lighttpd")
     site = root / "http-backend"
     repo_dir = site / "repos" / "big.git"
     copy_repository(repo_dir)
     git("config", "http.receivepack", "true", cwd=repo_dir)
+    return start_lighttpd(site, "big.git", repo_dir)
+
+
+def start_lighttpd(site: Path, name: str, repo_dir: Path) -> Server:
+    """C git's http-backend behind lighttpd, serving the repositories under `site`/repos."""
+    lighttpd = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
+    if not os.path.exists(lighttpd):
+        sys.exit("lighttpd is needed for the C git reference: apt-get install lighttpd")
     port = free_port()
     conf = site / "lighttpd.conf"
     conf.write_text(LIGHTTPD_CONF.format(root=site, port=port))
     (site / "users").write_text("bench:bench-password\n")
     process = subprocess.Popen([lighttpd, "-D", "-f", str(conf)])
     wait_until_up(port)
-    url = f"http://127.0.0.1:{port}/git/big.git"
-    push_url = f"http://bench:bench-password@127.0.0.1:{port}/git/big.git"
+    url = f"http://127.0.0.1:{port}/git/{name}"
+    push_url = f"http://bench:bench-password@127.0.0.1:{port}/git/{name}"
     return Server("http-backend", url, push_url, process, repo_dir)
 
 
@@ -212,7 +217,7 @@ def cpu_of(processes: list[psutil.Process]) -> dict[int, float]:
 
 
 @contextmanager
-def measured(server: Server, memory: bool):
+def measured(server: Server, memory: bool, interval: float = 0.02):
     """Wall time, CPU seconds and, with `memory`, peak memory (sum of PSS) of the server's
     process tree.
 
@@ -237,7 +242,7 @@ def measured(server: Server, memory: bool):
                 except psutil.Error:
                     pass
             peak[0] = max(peak[0], total)
-            stop.wait(0.02)
+            stop.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
