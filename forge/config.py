@@ -229,10 +229,10 @@ class Settings:
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     # Largest file (blob) a push may carry, like GitHub's 100 MB.
     max_object_bytes: int = 100 * 1024 * 1024
-    # The site's severities of the object checks by git's msg-id, as written in FORGE_FSCK:
-    # forge.git.fsck reads them (below forge.git, this module cannot), when the app starts.
     # Bound of the on-disk cache of what pages compute from history (forge.git.page_cache).
     page_cache_mb: int = 512
+    # The site's severities of the object checks by git's msg-id, as written in FORGE_FSCK:
+    # forge.git.fsck reads them (below forge.git, this module cannot), when the app starts.
     fsck: str = ""
     ci: CiLimits = field(default_factory=CiLimits)
     # Webhook targets let through the SSRF guard (host names, addresses, CIDRs).
@@ -293,9 +293,9 @@ class Settings:
             max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
             max_api_body_bytes=_int(env, "FORGE_MAX_API_BODY_KB", 1024) * 1024,
             max_object_bytes=_int(env, "FORGE_MAX_FILE_MB", 100) * 1024 * 1024,
+            page_cache_mb=_int(env, "FORGE_PAGE_CACHE_MB", 512, minimum=0),
             fsck=env.get("FORGE_FSCK", "").strip(),
             ci=CiLimits.from_env(env),
-            page_cache_mb=_int(env, "FORGE_PAGE_CACHE_MB", 512, minimum=0),
             webhook_allowed_hosts=_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS"),
             webhook_retry_delays=_delays(env, "FORGE_WEBHOOK_RETRY_DELAYS")
             or (0, 60, 300, 600, 1200, 1800),
@@ -336,9 +336,9 @@ class Settings:
             env["FORGE_BASE_URL"] = self.base_url
         env["FORGE_PROXY_COUNT"] = str(self.proxy_count)
         env["FORGE_MAX_API_BODY_KB"] = str(self.max_api_body_bytes // 1024)
+        env["FORGE_PAGE_CACHE_MB"] = str(self.page_cache_mb)
         if self.fsck:
             env["FORGE_FSCK"] = self.fsck
-        env["FORGE_PAGE_CACHE_MB"] = str(self.page_cache_mb)
         env.update(self.ci.environment())
         if self.webhook_allowed_hosts:
             env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)
