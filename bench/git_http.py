@@ -89,6 +89,17 @@ def copy_repository(target: Path) -> None:
 
 
 def start_forge(root: Path) -> Server:
+    server = start_forge_with_repository(root, "big")
+    for part in ("objects", "refs", "packed-refs"):
+        target = server.repo_dir / part
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        source = SOURCE / part
+        shutil.copytree(source, target) if source.is_dir() else shutil.copy(source, target)
+    return server
+
+
+def start_forge_with_repository(root: Path, name: str) -> Server:
+    """forge serving the user "bench"'s new, empty repository `name`."""
     # The embedded Redis and a worker, as `forge serve` runs them, but outside the measured
     # tree: the web server is what answers git, as lighttpd + http-backend do for C git.
     forge_home = create_home(root)
@@ -100,22 +111,17 @@ def start_forge(root: Path) -> Server:
     token = forge_home.token
     response = requests.post(
         f"http://127.0.0.1:{port}/api/v3/user/repos",
-        json={"name": "big"},
+        json={"name": name},
         headers={"Authorization": f"token {token}"},
+        timeout=60,
     )
     response.raise_for_status()
-    repo_dir = forge_home.home / "repos" / "bench" / "big.git"
-    for part in ("objects", "refs", "packed-refs"):
-        target = repo_dir / part
-        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-        source = SOURCE / part
-        shutil.copytree(source, target) if source.is_dir() else shutil.copy(source, target)
     server = Server(
         "forge",
-        f"http://127.0.0.1:{port}/bench/big.git",
-        f"http://bench:{token}@127.0.0.1:{port}/bench/big.git",
+        f"http://127.0.0.1:{port}/bench/{name}.git",
+        f"http://bench:{token}@127.0.0.1:{port}/bench/{name}.git",
         web,
-        repo_dir,
+        forge_home.home / "repos" / "bench" / f"{name}.git",
         extra=[worker],
     )
     server.redis = forge_home.redis

@@ -26,39 +26,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-import requests
-from forge_bench import FORGE, GIT_ENV, create_home, free_port, start_web
-from git_http import Sample, Server, git, measured, start_lighttpd
+from forge_bench import GIT_ENV
+from git_http import Sample, Server, git, measured, start_forge_with_repository, start_lighttpd
 
 GIT_MIRROR = Path("/work/.mirror/git+git/repo")
 REFS = ("refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*")
 
 
 def start_forge(root: Path) -> Server:
-    forge_home = create_home(root)
-    worker = subprocess.Popen(
-        [*FORGE, "worker"], env=forge_home.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    port = free_port()
-    web = start_web(forge_home.env, port)
-    token = forge_home.token
-    response = requests.post(
-        f"http://127.0.0.1:{port}/api/v3/user/repos",
-        json={"name": "real"},
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-    )
-    response.raise_for_status()
-    server = Server(
-        "forge",
-        f"http://127.0.0.1:{port}/bench/real.git",
-        f"http://bench:{token}@127.0.0.1:{port}/bench/real.git",
-        web,
-        forge_home.home / "repos" / "bench" / "real.git",
-        extra=[worker],
-    )
-    server.redis = forge_home.redis
-    return server
+    return start_forge_with_repository(root, "real")
 
 
 def start_http_backend(root: Path) -> Server:
