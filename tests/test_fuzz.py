@@ -229,7 +229,8 @@ def test_push_commands_and_options_round_trip(updates, capabilities, options, ho
     expected = {}
     for option in options:
         key, _, value = option.partition("=")
-        expected[key] = value
+        # A repeated option keeps every value, one per line (`-o r=ann -o r=bob`).
+        expected[key] = f"{expected[key]}\n{value}" if key in expected else value
     assert _read_push_options(proto) == expected
 
 
