@@ -380,3 +380,20 @@ def test_the_changes_search_answers_gerrits_queries_and_refuses_what_it_cannot_r
     assert signed.status_code == 200 and json.loads(signed.text[5:])[0]["_number"] == 1
     wrong = requests.get(f"{live_server}/changes/", timeout=30, auth=("alice", "nope"))
     assert wrong.status_code == 401
+
+
+def test_a_private_repository_s_changes_are_found_only_with_a_token_that_may_read_it(
+    git, hosted_repo, make_token, live_server, tmp_path
+):
+    secret = hosted_repo("alice", "secret", private=True)
+    work = git.init(tmp_path / "secret")
+    git.run("push", "-q", secret.push_url, "main", cwd=work)
+    git.install_change_id_hook(work)
+    git.commit(work, {"plan.txt": "plan\n"}, "Secret plan")
+    git.run("push", secret.push_url, "HEAD:refs/for/main", cwd=work)
+
+    assert gerrit_changes(live_server, "status:open") == []  # anonymous
+    # A token without the `repo` scope reads public repositories only, as for git and the API.
+    assert gerrit_changes(live_server, "status:open", make_token("alice", "user")) == []
+    found = gerrit_changes(live_server, "status:open", secret.token)
+    assert [(c["project"], c["subject"]) for c in found] == [("alice/secret", "Secret plan")]

@@ -45,7 +45,9 @@ def _caller():
     found = user_for_token(db(), secret) if secret else None
     if found is None:
         return None, _text(401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="forge"'})
-    return found[0], None
+    user, token = found
+    # As for git and the API: a token without the `repo` scope sees public repositories only.
+    return (user if "repo" in token.scope_list else None), None
 
 
 def _text(status: int, message: str, headers: dict | None = None) -> Response:
