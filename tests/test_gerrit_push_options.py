@@ -83,6 +83,39 @@ def test_private_changes_are_seen_by_their_owner_reviewers_and_writers_only(
     assert [c["_number"] for c in gerrit_changes(live_server, "status:open")] == [1]
 
 
+def test_git_shows_a_private_change_s_refs_and_commits_only_to_those_who_may_see_it(
+    git, project, live_server, make_user, make_token, tmp_path
+):
+    make_user("carol")  # may read the repository, not the change
+    upload(git, project, "-o", "private")
+    private_sha = git.run("rev-parse", "HEAD", cwd=project.bob).stdout.strip()
+    carol_url = authed(project.url, "carol", make_token("carol"))
+    change_refs = ("refs/changes/01/1/1", "refs/pull/1/head")
+
+    def listed(url):
+        return git.run("ls-remote", url, "refs/changes/*", "refs/pull/*").stdout
+
+    for url in (carol_url, project.url):  # carol, and anonymous
+        shown = listed(url)
+        assert all(ref not in shown for ref in change_refs), shown
+        fetched = git.run("fetch", url, "refs/changes/01/1/1", cwd=project.alice, check=False)
+        assert fetched.returncode != 0
+        # Nor does a clone carry the change's commit among what it has no ref for.
+        clone = tmp_path / f"clone-{len(list(tmp_path.iterdir()))}"
+        git.run("clone", "-q", "--mirror", url, str(clone))
+        assert git.run("cat-file", "-e", private_sha, cwd=clone, check=False).returncode != 0
+    # git signs in only when asked, which a public repository never does: the owner and
+    # writers fetch through /a/ (Gerrit's prefix), which asks, and see the change there.
+    signed_in = f"{live_server}/a/alice/project.git"
+    assert git.run("ls-remote", signed_in, check=False).returncode != 0  # anonymous: asked
+    shown = listed(authed(signed_in, "bob", make_token("bob")))
+    assert all(f"{private_sha}\t{ref}" in shown for ref in change_refs), shown
+    assert f"{private_sha}\trefs/changes/01/1/1" in listed(
+        authed(signed_in, "alice", alice_token(project))
+    )
+    assert "refs/changes/01/1/1" not in listed(authed(signed_in, "carol", make_token("carol")))
+
+
 def test_reviewers_and_ccs_get_the_change_in_their_inbox(git, project, database, make_user):
     for name in ("carol", "dave", "erin"):
         make_user(name)

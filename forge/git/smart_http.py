@@ -231,15 +231,32 @@ def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object])
     recent = {sha.encode() for sha in recent_tips(repo)}  # read once, for either path
     request = packs.read_negotiation(body)
     if request is not None:
-        stored = packs.stored_objects_for(repo, request, recent)
-        if stored is not None:
-            packs.send_stored(stored, request, write)
-            return
+        # A clone streamed from the stored packs would carry what hidden refs point at too.
+        if not getattr(repo, "forge_hides_refs", False):
+            stored = packs.stored_objects_for(repo, request, recent)
+            if stored is not None:
+                packs.send_stored(stored, request, write)
+                return
         body.unread(request.raw)
     _with_recent_tips(repo, recent)
     proto = BodyProtocol(body.recv, write)
     handler = fetch.ForgeUploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
     handler.handle()
+
+
+def hide_refs(repo: Repo, prefixes: list[str]) -> None:
+    """Show git none of the refs under `prefixes` (a private change's refs, to those who may
+    not see it): neither advertised nor wantable, as git's `uploadpack.hideRefs`."""
+    if not prefixes:
+        return
+    hidden = tuple(prefix.encode() for prefix in prefixes)
+    current = repo.get_refs
+
+    def get_refs():
+        return {name: sha for name, sha in current().items() if not name.startswith(hidden)}
+
+    repo.get_refs = get_refs  # this request's object only (opened per request)
+    repo.forge_hides_refs = True
 
 
 def _with_recent_tips(repo: Repo, recent: set[bytes]) -> None:

@@ -124,3 +124,16 @@ def may_see(session: Session, viewer: User | None, change: Change) -> bool:
         )
         is not None
     )
+
+
+def hidden_change_refs(session: Session, viewer: User | None, repo: Repository) -> list[str]:
+    """The ref prefixes git must not show `viewer` of `repo`: those of the private changes
+    they may not see (`refs/pull/N/` and `refs/changes/NN/N/`), as Gerrit hides them."""
+    hidden = []
+    for change in session.scalars(
+        select(Change).where(Change.repository_id == repo.id, Change.private.is_(True))
+    ):
+        if not may_see(session, viewer, change):
+            number = change.number
+            hidden += [f"refs/pull/{number}/", f"refs/changes/{number % 100:02d}/{number}/"]
+    return hidden

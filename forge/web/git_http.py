@@ -34,12 +34,16 @@ from forge.git import refs as git_refs
 from forge.models import Repository, User
 from forge.repos import refs as ref_service
 from forge.repos.repositories import disk_path, find_repository
+from forge.review import gerrit_query
 from forge.review.pushes import receive_push
 
 log = logging.getLogger(__name__)
 
+# `/a/OWNER/NAME.git` is the same repository, with git made to sign in first (Gerrit's
+# authenticated prefix): git sends credentials only when asked, and a public repository
+# never asks, so this is how an owner fetches refs only they may see (a private change's).
 ROUTE = re.compile(
-    r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?"
+    r"^/(?P<signed_in>a/)?(?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?"
     r"/(?P<action>info/refs|git-upload-pack|git-receive-pack)$"
 )
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -80,7 +84,7 @@ class GitHTTP:
             start_response(answer.status, headers)
             return [body]
 
-    def _serve(self, environ, start_response, owner: str, name: str, action: str):
+    def _serve(self, environ, start_response, owner: str, name: str, action: str, signed_in=None):
         method = environ["REQUEST_METHOD"]
         if action == "info/refs":
             if method not in ("GET", "HEAD"):
@@ -99,13 +103,14 @@ class GitHTTP:
             if environ.get("CONTENT_TYPE", "").split(";")[0].strip() != expected:
                 raise _Answer("415 Unsupported Media Type", f"expected Content-Type {expected}")
         writing = service == "git-receive-pack"
-        if writing and not environ.get("HTTP_AUTHORIZATION"):
+        if (writing or signed_in) and not environ.get("HTTP_AUTHORIZATION"):
             # Every push starts here (git sends credentials only once asked), and the answer
             # is the same whatever the repository: no need to look anything up.
             raise _Answer("401 Unauthorized", "Authentication required.", _challenge())
 
         refusal = None  # why every ref of this push is refused without a look
         policy = None
+        hidden: list[str] = []  # refs of private changes this user may not see
         try:
             with self.database.session() as session:
                 user = self._authenticate(session, environ)
@@ -113,6 +118,7 @@ class GitHTTP:
                 repository, path = self._repository(session, owner, name, user, writing)
                 repository_id, pusher_id = repository.id, (user.id if user else None)
                 policy = fsck.FsckPolicy(self.fsck_site, fsck.stored_overrides(repository.fsck))
+                hidden = gerrit_query.hidden_change_refs(session, user, repository)
         except DATABASE_ERRORS as exc:
             _unavailable(exc, environ)
             if not (writing and action == "git-receive-pack"):
@@ -130,6 +136,7 @@ class GitHTTP:
             git = smart_http.open_repository(path)
             if git is None:
                 raise _Answer("404 Not Found", "Repository not found.")
+            smart_http.hide_refs(git, hidden)
         kind = "advertisement" if action == "info/refs" else "result"
         write_response = start_response(
             "200 OK",
