@@ -147,6 +147,12 @@ def test_malformed_file_errors_with_line_and_field(ci, git, hosted_repo, tmp_pat
     assert "line 4: jobs.test.timeout" in statuses_of(database, sha)["ci"].description
 
 
+# Durations of this test process's own (51 s and its pid's digits), so that looking for
+# leftover `sleep` processes never finds another run's, such as CI's other suite beside it.
+SLEEP_51 = f"sleep 51.{os.getpid()}"
+SLEEP_52 = f"sleep 52.{os.getpid()}"
+
+
 def running_with_log(database, settings, sha: str, name: str, text: str):
     def check():
         job = jobs_of(database, sha)[name]
@@ -164,7 +170,7 @@ def test_a_killed_worker_s_job_is_ended_by_another_worker_s_reconciler(
     beside the other worker ends the job as errored within a minute, and the job's script
     (left behind in the killed worker's orphaned child) is stopped too."""
     repo = hosted_repo()
-    sha = push_ci(git, repo, tmp_path, "jobs:\n  long:\n    run: echo started; sleep 51\n")
+    sha = push_ci(git, repo, tmp_path, f"jobs:\n  long:\n    run: echo started; {SLEEP_51}\n")
     workers = [start_worker(ci), start_worker(ci)]
     orphans: list[int] = []
     try:
@@ -187,7 +193,7 @@ def test_a_killed_worker_s_job_is_ended_by_another_worker_s_reconciler(
         assert job.state == "errored"
         assert job.reason == f"the worker running it stopped (process {worker_pid} is gone)"
         assert statuses_of(database, sha)["ci/long"].state == "error"
-        wait_for(lambda: sleeping("sleep 51") == [], timeout=30, what="the script to stop")
+        wait_for(lambda: sleeping(SLEEP_51) == [], timeout=30, what="the script to stop")
     finally:
         stop(*workers)
         for pid in orphans:
@@ -287,7 +293,7 @@ def test_a_newer_patch_set_cancels_the_older_ones_pending_jobs(ci_project, git, 
 
 def test_cancel_kills_the_running_job(ci, git, hosted_repo, tmp_path, database, settings, github):
     repo = hosted_repo()
-    sha = push_ci(git, repo, tmp_path, "jobs:\n  long:\n    run: echo started; sleep 52\n")
+    sha = push_ci(git, repo, tmp_path, f"jobs:\n  long:\n    run: echo started; {SLEEP_52}\n")
     worker = start_worker(ci, "--burst")
     try:
         wait_for(running_with_log(database, settings, sha, "long", "started"), timeout=60)
@@ -303,7 +309,7 @@ def test_cancel_kills_the_running_job(ci, git, hosted_repo, tmp_path, database, 
     lines = log_of(settings, job).splitlines()
     assert "started" in lines and lines[-1] == "[forge: cancelled]"
     assert statuses_of(database, sha)["ci/long"].state == "error"
-    assert sleeping("sleep 52") == []
+    assert sleeping(SLEEP_52) == []
     run = github(repo.token).get_repo("alice/project").get_workflow_run(job.run_id)
     assert (run.status, run.conclusion) == ("completed", "cancelled")
 

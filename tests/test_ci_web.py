@@ -4,6 +4,7 @@ prints, then the Cancel button."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -89,10 +90,14 @@ def test_a_private_repositorys_runs_are_not_found_without_access(
     assert jobs_of(database, sha)["test"].attempt == 1
 
 
-SLOW = """jobs:
+# Each test process sleeps for a duration of its own (0.5 s and its pid's digits), so that
+# looking for leftover `sleep` processes never finds another run's, such as CI's other suite
+# running beside this one.
+SLOW_SLEEP = f"sleep 0.5{os.getpid()}"
+SLOW = f"""jobs:
   slow:
     run: |
-      for i in $(seq 1 40); do echo "line $i"; sleep 0.5; done
+      for i in $(seq 1 40); do echo "line $i"; {SLOW_SLEEP}; done
     timeout: 60
 """
 
@@ -138,7 +143,7 @@ def test_the_log_grows_live_and_cancel_stops_the_job(
         stop(worker)
     job = jobs_of(database, sha)["slow"]
     assert job.state == "cancelled" and "line 40" not in log_of(settings, job)
-    assert sleeping("sleep 0.5") == []
+    assert sleeping(SLOW_SLEEP) == []
     assert errors == []
     context.close()
 
