@@ -50,7 +50,12 @@ def dangerous_name(name: bytes) -> str | None:
     file or folder name."""
     # Nearly every name is plain ASCII that cannot fold to ".git", "..", "git~1" or a path:
     # answer those without the Unicode work below (10,000 entries in a 100-commit push).
-    if name and name.isascii() and name[:1] != b"." and not any(c in name for c in b"~/\\\0"):
+    if (
+        name.strip(b" ")  # only spaces: nothing once Windows drops them
+        and name.isascii()
+        and name[:1] != b"."
+        and not any(c in name for c in b"~/\\\0")
+    ):
         return None
     if not name:
         return "emptyName"
