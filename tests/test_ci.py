@@ -9,7 +9,6 @@ import signal
 from conftest import form_post, wait_for
 from sqlalchemy import select
 from support.ci import (
-    cmdline,
     jobs_of,
     log_of,
     log_so_far,
@@ -95,7 +94,7 @@ FAULTS = """jobs:
     run: exec 3<>/dev/tcp/127.0.0.1/$PORT
     env: {PORT: "%(port)s"}
   leftover:
-    run: "sleep 987 & echo left one behind"
+    run: "%(leftover)s & echo left one behind"
 """
 
 
@@ -104,7 +103,9 @@ def test_faults_end_the_job_with_a_reason_and_the_worker_lives_on(
 ):
     repo = hosted_repo()
     port = live_server.rsplit(":", 1)[1]
-    sha = push_ci(git, repo, tmp_path, FAULTS % {"home": settings.home, "port": port})
+    sha = push_ci(
+        git, repo, tmp_path, FAULTS % {"home": settings.home, "port": port, "leftover": LEFTOVER}
+    )
     work(settings)
     jobs = jobs_of(database, sha)
     states = {name: job.state for name, job in jobs.items()}
@@ -127,10 +128,9 @@ def test_faults_end_the_job_with_a_reason_and_the_worker_lives_on(
         assert states[name] == "failed", log_of(settings, jobs[name])
         assert "Connection refused" in log_of(settings, jobs[name])
     assert states["leftover"] == "failed"
-    assert jobs["leftover"].reason == "it left background processes running: sleep 987"
+    assert jobs["leftover"].reason == f"it left background processes running: {LEFTOVER}"
     assert "left one behind" in log_of(settings, jobs["leftover"]).splitlines()
-    still_running = [p for p in os.listdir("/proc") if p.isdigit() and cmdline(p) == "sleep 987"]
-    assert still_running == []
+    assert sleeping(LEFTOVER) == []
 
 
 def test_malformed_file_errors_with_line_and_field(ci, git, hosted_repo, tmp_path, database):
@@ -150,6 +150,7 @@ def test_malformed_file_errors_with_line_and_field(ci, git, hosted_repo, tmp_pat
 # Durations of this test process's own (51 s and its pid's digits), so that looking for
 # leftover `sleep` processes never finds another run's, such as CI's other suite beside it.
 SLEEP_51 = f"sleep 51.{os.getpid()}"
+LEFTOVER = f"sleep 987.{os.getpid()}"
 SLEEP_52 = f"sleep 52.{os.getpid()}"
 
 
