@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forge_bench import free_port, wait_until_up
-from web import WORKERS, Client, Server, gunicorn, percentile
+from web import WORKERS, Client, Server, gunicorn, percentile, serve_forge
 
 HERE = Path(__file__).resolve().parent
 TESTDATA = HERE.parent.parent / "shared" / "testdata"
@@ -230,12 +230,7 @@ def gitweb_config(root: Path, repos_dir: Path) -> Path:
 
 
 def start_forge(home: Path, pages: dict) -> Server:
-    env = {**os.environ, "FORGE_HOME": str(home)}
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    port = free_port()
-    process = gunicorn("forge.app:create_app()", port, env, home)
-    wait_until_up(port)
+    process, port = serve_forge(home)
     return Server("forge", "", port, process, pages)
 
 

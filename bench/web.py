@@ -155,13 +155,19 @@ def prepare_forge(root: Path) -> Path:
     return home
 
 
-def start_forge(home: Path, diff_sha: str) -> Server:
+def serve_forge(home: Path) -> tuple[subprocess.Popen, int]:
+    """forge's web app on `home` under gunicorn, on SQLite: its process and port, once up."""
     env = {**os.environ, "FORGE_HOME": str(home)}
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
     port = free_port()
     process = gunicorn("forge.app:create_app()", port, env, home)
     wait_until_up(port)
+    return process, port
+
+
+def start_forge(home: Path, diff_sha: str) -> Server:
+    process, port = serve_forge(home)
     base = "/bench/big"
     return Server(
         "forge",
