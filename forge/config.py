@@ -24,6 +24,8 @@ ENVIRONMENT = {
     "FORGE_WORKERS": "web worker processes started by `forge serve` (2)",
     "FORGE_MAX_BODY_MB": "largest request body (a push's pack) accepted, in MiB (1024)",
     "FORGE_MAX_FILE_MB": "largest file a push may contain, in MiB (100)",
+    "FORGE_MAX_ASSET_MB": "largest file that may be uploaded to a release, in MiB; assets are "
+    "kept in $FORGE_HOME/releases (256)",
     "FORGE_PAGE_CACHE_MB": "disk the page cache ($FORGE_HOME/cache: last commits, path "
     "histories, blames) may fill, in MiB; the least recently used go first; 0 turns it off (512)",
     "FORGE_MAX_API_BODY_KB": "largest request body of the API and web pages (not git), in KiB "
@@ -65,6 +67,11 @@ ENVIRONMENT = {
     "FORGE_FSCK": "how pushed objects' problems weigh, as git's receive.fsck.<msg-id>: "
     "comma-separated msg-id=error|warn|ignore, e.g. missingTaggerEntry=error (git's defaults: "
     "its errors refused, its warnings shown; a repository's own setting wins)",
+    "FORGE_SMTP_URL": "where forge sends mail (address verification, password resets): "
+    "smtp://USER:PASSWORD@HOST:PORT (add ?starttls=1 to upgrade the connection), or "
+    "smtps://... for TLS from the start; ?from=ADDRESS sets the sender (forge@HOST). Every "
+    "worker needs it too, they send the mail (unset: no mail; site admins see the links on "
+    "/admin/mail)",
     "FORGE_REPUTATION_RULES": "reputation deltas, trust weights and privilege thresholds, as "
     "comma-separated name=number overrides of forge.config.ReputationRules (its defaults)",
 }
@@ -212,6 +219,59 @@ class ConfigError(Exception):
     """The configuration cannot be used as given."""
 
 
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where outgoing mail goes (FORGE_SMTP_URL), parsed by `parse_smtp_url`."""
+
+    host: str
+    port: int
+    username: str = ""
+    password: str = field(default="", repr=False)
+    # smtps:// speaks TLS from the first byte (port 465); ?starttls=1 upgrades a plain one.
+    tls: bool = False
+    starttls: bool = False
+    sender: str = ""
+    url: str = field(default="", repr=False)
+
+
+def parse_smtp_url(url: str) -> SmtpSettings | None:
+    """FORGE_SMTP_URL: smtp://[USER[:PASSWORD]@]HOST[:PORT][?starttls=1&from=ADDRESS] or
+    smtps://...; empty means no mail. User and password are percent-decoded, so a password
+    holding '@' or ':' is written %40, %3A."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    url = (url or "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps"):
+        raise ConfigError(f"FORGE_SMTP_URL must start with smtp:// or smtps://, not {scheme}://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError("FORGE_SMTP_URL has a port that is not a number") from None
+    if not parts.hostname:
+        raise ConfigError("FORGE_SMTP_URL names no host")
+    query = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = sorted(set(query) - {"starttls", "from"})
+    if unknown:
+        raise ConfigError(f"FORGE_SMTP_URL: unknown option {unknown[0]!r} (starttls, from)")
+    starttls = query.get("starttls", "0").strip().lower() in ("1", "true", "yes")
+    if scheme == "smtps" and starttls:
+        raise ConfigError("FORGE_SMTP_URL: smtps:// is TLS already; starttls=1 is for smtp://")
+    return SmtpSettings(
+        host=parts.hostname,
+        port=port or (465 if scheme == "smtps" else 25),
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        tls=scheme == "smtps",
+        starttls=starttls,
+        sender=query.get("from", "").strip() or f"forge@{parts.hostname}",
+        url=url,
+    )
+
+
 @dataclass
 class Settings:
     home: Path
@@ -229,6 +289,8 @@ class Settings:
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     # Largest file (blob) a push may carry, like GitHub's 100 MB.
     max_object_bytes: int = 100 * 1024 * 1024
+    # Largest file uploaded to a release (GitHub allows 2 GiB; a small forge's disk less).
+    max_asset_bytes: int = 256 * 1024 * 1024
     # Bound of the on-disk cache of what pages compute from history (forge.git.page_cache).
     page_cache_mb: int = 512
     # The site's severities of the object checks by git's msg-id, as written in FORGE_FSCK:
@@ -255,10 +317,17 @@ class Settings:
     avatars: str = "identicon"
     # SQLite only: how long to wait for another connection's lock before "database is locked".
     db_busy_timeout_ms: int = 30_000
+    # Outgoing mail (FORGE_SMTP_URL); None: no mail, admins see the links instead.
+    smtp: SmtpSettings | None = None
 
     @property
     def repos_dir(self) -> Path:
         return self.home / "repos"
+
+    @property
+    def releases_dir(self) -> Path:
+        """Release assets' bytes (forge.repos.release_files), outside the database."""
+        return self.home / "releases"
 
     @property
     def redis_dir(self) -> Path:
@@ -293,6 +362,7 @@ class Settings:
             max_body_bytes=_int(env, "FORGE_MAX_BODY_MB", 1024) * 1024 * 1024,
             max_api_body_bytes=_int(env, "FORGE_MAX_API_BODY_KB", 1024) * 1024,
             max_object_bytes=_int(env, "FORGE_MAX_FILE_MB", 100) * 1024 * 1024,
+            max_asset_bytes=_int(env, "FORGE_MAX_ASSET_MB", 256) * 1024 * 1024,
             page_cache_mb=_int(env, "FORGE_PAGE_CACHE_MB", 512, minimum=0),
             fsck=env.get("FORGE_FSCK", "").strip(),
             ci=CiLimits.from_env(env),
@@ -309,6 +379,7 @@ class Settings:
             log_format=_choice(env, "FORGE_LOG_FORMAT", ("text", "json")),
             avatars=_choice(env, "FORGE_AVATARS", ("identicon", "gravatar")),
             db_busy_timeout_ms=_int(env, "FORGE_DB_BUSY_TIMEOUT_MS", 30_000),
+            smtp=parse_smtp_url(env.get("FORGE_SMTP_URL", "")),
         )
 
     def ensure_home(self, create: bool) -> None:
@@ -337,6 +408,7 @@ class Settings:
         env["FORGE_PROXY_COUNT"] = str(self.proxy_count)
         env["FORGE_MAX_API_BODY_KB"] = str(self.max_api_body_bytes // 1024)
         env["FORGE_PAGE_CACHE_MB"] = str(self.page_cache_mb)
+        env["FORGE_MAX_ASSET_MB"] = str(self.max_asset_bytes // (1024 * 1024))
         if self.fsck:
             env["FORGE_FSCK"] = self.fsck
         env.update(self.ci.environment())
@@ -354,6 +426,8 @@ class Settings:
         env["FORGE_LOG_FORMAT"] = self.log_format
         env["FORGE_AVATARS"] = self.avatars
         env["FORGE_DB_BUSY_TIMEOUT_MS"] = str(self.db_busy_timeout_ms)
+        if self.smtp is not None:
+            env["FORGE_SMTP_URL"] = self.smtp.url
         return env
 
 

@@ -1,6 +1,14 @@
 """SQLAlchemy models, one module per domain; importing this package registers every table."""
 
-from forge.models.accounts import AccessToken, LoginFailure, SiteSetting, User
+from forge.models.accounts import (
+    AccessToken,
+    AccountLink,
+    LoginFailure,
+    MailMessage,
+    RecoveryCode,
+    SiteSetting,
+    User,
+)
 from forge.models.branches import BranchProtection
 from forge.models.changes import (
     Change,
@@ -15,6 +23,7 @@ from forge.models.changes import (
 from forge.models.ci import CiJob, CiRun
 from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
 from forge.models.outbox import OutboxMessage
+from forge.models.orgs import Organization, OrgMembership, Team, TeamMember, TeamRepository
 from forge.models.pushes import PushEvent
 from forge.models.quality import (
     Audit,
@@ -26,11 +35,13 @@ from forge.models.quality import (
     TrustEdge,
     Vote,
 )
-from forge.models.repos import Collaborator, Repository
+from forge.models.releases import Release, ReleaseAsset, Star
+from forge.models.repos import Collaborator, Repository, Watch
 from forge.models.statuses import CommitStatus
 
 __all__ = [
     "AccessToken",
+    "AccountLink",
     "Audit",
     "BranchProtection",
     "Change",
@@ -43,21 +54,32 @@ __all__ = [
     "CommitStatus",
     "Label",
     "LoginFailure",
+    "MailMessage",
     "MergeQueueEntry",
     "Notification",
     "OutboxMessage",
+    "Organization",
+    "OrgMembership",
     "PatchSet",
     "PushEvent",
     "QualityGate",
+    "Release",
+    "ReleaseAsset",
+    "RecoveryCode",
     "Repository",
     "ReputationEvent",
     "Review",
     "ReviewClaim",
     "ReviewComment",
     "SiteSetting",
+    "Team",
+    "TeamMember",
+    "TeamRepository",
+    "Star",
     "User",
     "TrustEdge",
     "Vote",
+    "Watch",
     "Webhook",
     "WebhookAttempt",
     "WebhookDelivery",

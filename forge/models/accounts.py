@@ -1,10 +1,12 @@
-"""Accounts: users, their personal access tokens, login throttling and site-wide settings."""
+"""Accounts: users, their personal access tokens, the one-time links mailed to them (address
+verification, password reset), two-factor recovery codes, login throttling and site-wide
+settings."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from forge.db import Base, UTCDateTime, utcnow
@@ -17,11 +19,17 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(39))
     # Names are unique regardless of case, as on GitHub; `name` keeps the spelling chosen.
     lower_name: Mapped[str] = mapped_column(String(39), unique=True)
+    # Unique regardless of case (ux_users_lower_email); empty only for an account whose
+    # address another, older account held when uniqueness came (migration 0014).
     email: Mapped[str] = mapped_column(String(254))
+    # True once the owner opened the verification link mailed to `email`.
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     full_name: Mapped[str] = mapped_column(String(100), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An organization (forge.models.orgs) shares the login namespace; nobody signs in as one.
+    is_organization: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Signed up while FORGE_SIGNUP=approval and not yet approved by an admin: cannot sign in
     # nor use a token until then.
     is_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -30,6 +38,12 @@ class User(Base):
     # Part of every session's user id (see get_id): raising it ends every session signed in
     # before, on a sign-out, a password change or "sign out everywhere".
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Two-factor sign-in (TOTP, forge.accounts.two_factor): the base32 secret, set when
+    # enrolment starts; `two_factor_enabled` once a code from it was confirmed. The last
+    # accepted time step, so one code signs in once.
+    two_factor_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    two_factor_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    two_factor_last_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -37,7 +51,16 @@ class User(Base):
         back_populates="user", cascade="all, delete-orphan", order_by="AccessToken.id"
     )
 
-    __table_args__ = (Index("ix_users_email", "email"),)
+    __table_args__ = (
+        Index("ix_users_email", "email"),
+        Index(
+            "ux_users_lower_email",
+            func.lower(email),
+            unique=True,
+            sqlite_where=text("email <> ''"),
+            postgresql_where=text("email <> ''"),
+        ),
+    )
 
     # Flask-Login reads these four; they live here so the model needs no Flask import.
     @property
@@ -77,6 +100,51 @@ class AccessToken(Base):
     @property
     def scope_list(self) -> list[str]:
         return [s for s in self.scopes.split(",") if s]
+
+
+class AccountLink(Base):
+    """A link mailed to an account: `verify_email` (proves `email` is the owner's) or
+    `reset_password`. Only an HMAC of its secret is stored; it works once, until
+    `expires_at`."""
+
+    __tablename__ = "account_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The address a verification link proves; a reset link's is where it was sent.
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RecoveryCode(Base):
+    """One of an account's two-factor recovery codes: a SHA-256 of it, usable once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class MailMessage(Base):
+    """A mail forge sends (or, with no FORGE_SMTP_URL, shows to site admins): written in the
+    transaction that caused it, sent by a job the outbox queues once that commits."""
+
+    __tablename__ = "mail_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
 
 
 class LoginFailure(Base):
