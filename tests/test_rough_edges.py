@@ -15,6 +15,7 @@ import requests
 from conftest import authed
 from playwright.sync_api import expect
 from support.browser import ARTIFACTS, shot, sign_in, watch_console
+from support.ci import work as work_queue
 
 from forge.accounts import users as accounts
 from forge.repos import repositories as repos
@@ -210,35 +211,72 @@ def test_the_favicon_is_linked_and_answers(browser, live_server):
 # --- the README's first change ----------------------------------------------------------------
 
 
-def test_the_readme_walk_through_opens_a_change_and_updates_it(
-    git, hosted_repo, tmp_path, make_user, make_token, live_server
+def readme_scripts() -> list[str]:
+    """The shell blocks of the README's first-change section, in order: the contributor's
+    upload and second patch set, the reviewer's look and vote, the contributor's pull."""
+    section = README.read_text().split("## Your first change", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+
+
+def run_script(script: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{script}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_the_readme_walk_through_takes_a_change_from_clone_to_merged(
+    git, hosted_repo, tmp_path, make_user, make_token, live_server, ci, settings, browser
 ):
     repo = hosted_repo()
     work = git.init(tmp_path / "work", {"README.md": "# project\nThis has a tpyo.\n"})
     git.run("push", "-q", repo.push_url, "main", cwd=work)
     make_user("dana")  # a stranger to alice/project: no write access
-    section = README.read_text().split("## Your first change", 1)[1]
-    script = re.search(r"```sh\n(.*?)```", section, flags=re.S).group(1)
+    upload, review, pull = readme_scripts()
     clone_url = "http://127.0.0.1:8000/alice/project.git"
-    assert clone_url in script
-    script = script.replace(clone_url, authed(repo.url, "dana", make_token("dana")))
-    script = script.replace("http://127.0.0.1:8000/tools/", f"{live_server}/tools/")
+    assert clone_url in upload
+    forge = "http://127.0.0.1:8000/"
+    upload = upload.replace(clone_url, authed(repo.url, "dana", make_token("dana")))
     editor = tmp_path / "editor"
     editor.write_text('#!/bin/sh\nsed -i "s/tpyo/typo/" "$1"\necho "Edited." >> "$1"\n')
     editor.chmod(0o755)
-    (tmp_path / "walk").mkdir()
-    result = subprocess.run(
-        ["bash", "-e", "-c", script],
-        cwd=tmp_path / "walk",
-        env={**git.env, "EDITOR": str(editor)},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    (tmp_path / "dana").mkdir()
+    uploaded = run_script(
+        upload.replace(forge, f"{live_server}/"),
+        tmp_path / "dana",
+        {**git.env, "EDITOR": str(editor)},
     )
-    assert result.returncode == 0, result.stderr
-    assert "Created change #1: Fix a typo in the README" in result.stderr
-    assert "Updated change #1 (patch set 2): Fix a typo in the README" in result.stderr
+    assert "Created change #1: Fix a typo in the README" in uploaded.stderr
+    assert "Updated change #1 (patch set 2): Fix a typo in the README" in uploaded.stderr
     pulls = requests.get(f"{live_server}/api/v3/repos/alice/project/pulls", timeout=30).json()
     assert [(p["number"], p["user"]["login"], p["base"]["ref"]) for p in pulls] == [
         (1, "dana", "main")
     ]
+
+    # alice reviews from her clone, as the README's second block has it (the change is #1 here).
+    git.run("clone", "-q", repo.push_url, str(tmp_path / "alice"))
+    assert review.startswith("N=7 ")
+    review = "N=1" + review[len("N=7") :]
+    looked = run_script(
+        review.replace(forge, f"{live_server}/"),
+        tmp_path / "alice",
+        {**git.env, "TOKEN": repo.token},
+    )
+    assert "+This has a typo." in looked.stdout and "+Edited." in looked.stdout
+    # auto-submit put the approved change in main's merge queue; `forge serve`'s worker lands it.
+    work_queue(settings)
+    change = requests.get(f"{live_server}/api/v3/repos/alice/project/pulls/1", timeout=30).json()
+    assert change["merged"] is True, change
+
+    pulled = run_script(pull, tmp_path / "dana" / "project", git.env)
+    assert pulled.stdout.strip() == "Merge change #1: Fix a typo in the README"
+    assert "This has a typo." in (tmp_path / "dana" / "project" / "README.md").read_text()
+
+    page = new_page(browser)
+    errors = watch_console(page)
+    page.goto(f"{live_server}/alice/project/pull/1")
+    expect(page.locator(".state")).to_contain_text("Merged")
+    shot(page, "rough-edges-walk-through-merged")
+    assert errors == [], errors
