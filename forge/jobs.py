@@ -143,6 +143,34 @@ def deliver_webhook(
     with database.session() as session:
         outcome = webhook_sending.attempt(session, delivery_id, tuple(allowed_hosts))
         if outcome is None or outcome.delivered or not outcome.retryable:
+def send_mail(message_id: int, try_number: int = 1) -> dict:
+    """Send one recorded mail (forge.accounts.mail) through FORGE_SMTP_URL; when the server
+    cannot be reached or refuses, try again a minute, then five, later (the row records each
+    failure and stays on the admin page until sent)."""
+    from rq import get_current_job
+
+    from forge.accounts import mail
+    from forge.config import Settings
+    from forge.queue import enqueue_in
+
+    settings = Settings.from_env()
+    database = _process_database(settings.database_url)
+    with database.session() as session:
+        try:
+            sent = mail.send(session, settings.smtp, message_id)
+        except Exception as exc:
+            delays = (60, 300, 900, 1800)
+            if try_number > len(delays):
+                log.warning("mail %d not sent after %d tries: %s", message_id, try_number, exc)
+                return {"mail": message_id, "sent": False}
+            job = get_current_job()
+            if job is not None:
+                enqueue_in(job.connection, "default", delays[try_number - 1], send_mail,
+                           message_id, try_number + 1)  # fmt: skip
+            return {"mail": message_id, "retry_in": delays[try_number - 1]}
+    return {"mail": message_id, "sent": sent}
+
+
             return {"delivery": delivery_id, "status": outcome and outcome.status_code}
         if try_number >= len(retry_delays):
             webhook_sending.give_up(session, delivery_id)

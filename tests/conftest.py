@@ -35,7 +35,13 @@ from forge.queue.embedded import EmbeddedRedis
 # Fixtures more than one test module uses live in tests/support/, once; listed here, every test
 # can name them without importing them (test modules never import each other).
 pytest.register_assert_rewrite("support")
-pytest_plugins = ["support.browser", "support.ci", "support.gerrit", "support.webhooks"]
+pytest_plugins = [
+    "support.browser",
+    "support.ci",
+    "support.gerrit",
+    "support.mail",
+    "support.webhooks",
+]
 
 EXTERNAL_DATABASE = os.environ.get("DATABASE_URL", "").strip()
 EXTERNAL_REDIS = os.environ.get("REDIS_URL", "").strip()

@@ -91,6 +91,7 @@ def create_user(
     if find_user(session, name) is not None:
         raise Invalid(f"a user named {name!r} already exists", field="name")
     if session.scalar(select(func.count()).select_from(User)) == 0:
+    check_email_free(session, email)
         is_admin = True  # as in Gitea: the first account administers the forge
     user = User(
         name=name,
@@ -106,6 +107,32 @@ def create_user(
 
 
 def check_password(password: str) -> None:
+def check_email_free(session: Session, email: str, user: User | None = None) -> None:
+    """Refuse an address another account has, regardless of case (ix_users_lower_email)."""
+    query = select(User.id).where(User.lower_email == email.lower())
+    if user is not None:
+        query = query.where(User.id != user.id)
+    if session.scalar(query.limit(1)) is not None:
+        raise Invalid(
+            f"the e-mail address {email} is already used by another account", field="email"
+        )
+
+
+def change_email(session: Session, user: User, email: str) -> bool:
+    """Give `user` a new address, unverified until its link is opened. Returns whether it
+    changed (the same address in another case changes the spelling only)."""
+    email = (email or "").strip()
+    if not EMAIL_RE.fullmatch(email) or len(email) > 254:
+        raise Invalid("invalid email address", field="email")
+    if email == user.email:
+        return False
+    check_email_free(session, email, user)
+    if email.lower() != user.email.lower():
+        user.email_verified = False
+    user.email = email
+    return True
+
+
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(
             f"the password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
@@ -184,6 +211,7 @@ def check_credentials(
     """
     if accept_tokens and (password or "").startswith(TOKEN_PREFIX):
         found = user_for_token(session, password)
+        # A token works with or without two-factor sign-in, as on GitHub.
         return None if found is None else Credentials(found[0], frozenset(found[1].scope_list))
     buckets = login_buckets(name, client_ip, limits)
     retry_after = rate_limits.reserve(connection, buckets, limits.window_seconds)
@@ -200,6 +228,12 @@ def check_credentials(
     if user.is_pending:  # said only to whoever knows the password
         raise AwaitingApproval("your account awaits an administrator's approval")
     return Credentials(user, None)
+    if accept_tokens and user.two_factor_enabled:
+        # git has no way to ask for the second factor: a password alone would skip it.
+        raise TwoFactorRequired(
+            "this account uses two-factor sign-in: use a personal access token as the "
+            "password (Settings, Tokens)"
+        )
 
 
 # --- personal access tokens -----------------------------------------------------------------
@@ -305,6 +339,11 @@ class AwaitingApproval(Forbidden):
 
 
 def signup_mode(session: Session, configured: str) -> str:
+class TwoFactorRequired(Forbidden):
+    """The password is right, but the account signs in with a second factor, which git and
+    the API cannot ask for: they take a token instead."""
+
+
     """How the sign-up form works now: FORGE_SIGNUP (`configured`), or closed when an admin
     turned sign-up off on the admin page."""
     return "closed" if configured == "closed" or not signup_enabled(session) else configured

@@ -6,7 +6,7 @@ import base64
 
 from flask import g, request
 
-from forge.accounts.users import user_for_token
+from forge.accounts.users import TOKEN_PREFIX, user_for_token
 from forge.api import api
 from forge.api.errors import ApiError
 from forge.models import User
@@ -37,6 +37,14 @@ def authenticate():
     secret = _token_from_header(header)
     found = user_for_token(db(), secret) if secret else None
     if found is None:
+        if header.strip().lower().startswith("basic ") and not secret.startswith(TOKEN_PREFIX):
+            # An account's password (two-factor sign-in or not) is never checked here, so it
+            # cannot skip the second factor: say what works instead.
+            raise ApiError(
+                401,
+                "Bad credentials: the API takes a personal access token as the password, "
+                "not the account's password (Settings, Access tokens)",
+            )
         raise ApiError(401, "Bad credentials")
     g.api_user, token = found
     g.api_scopes = frozenset(token.scope_list)

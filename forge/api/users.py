@@ -2,7 +2,8 @@
 
 from flask import jsonify, request
 
-from forge.accounts.users import EMAIL_RE, get_user
+from forge.accounts import email_links
+from forge.accounts.users import change_email, get_user
 from forge.api import api
 from forge.api.auth import require_scope, require_user
 from forge.api.shapes import users as user_shapes
@@ -37,9 +38,14 @@ def update_authenticated_user():
             raise Invalid("name must be a string of at most 100 characters", field="name")
         user.full_name = body["name"].strip()
     if "email" in body:
-        if not isinstance(body["email"], str) or not EMAIL_RE.fullmatch(body["email"].strip()):
+        if not isinstance(body["email"], str):
             raise Invalid("invalid email address", field="email")
-        user.email = body["email"].strip()
+        # Unique regardless of case, and unverified until the link mailed to it is opened.
+        if change_email(db(), user, body["email"]) and not user.email_verified:
+            base_url = settings().base_url or request.host_url.rstrip("/")
+            email_links.send_verification(
+                db(), user, settings().smtp, base_url, settings().secret_key
+            )
     return jsonify(_own_profile(user))
 
 

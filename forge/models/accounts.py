@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false, func, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from forge.db import Base, UTCDateTime, utcnow
 
@@ -19,9 +19,11 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(39))
     # Names are unique regardless of case, as on GitHub; `name` keeps the spelling chosen.
     lower_name: Mapped[str] = mapped_column(String(39), unique=True)
-    # Unique regardless of case (ux_users_lower_email); empty only for an account whose
-    # address another, older account held when uniqueness came (migration 0014).
+    # Unique regardless of case (through lower_email); empty only for an account whose
+    # address another, older account held when uniqueness came (migrations 0014, 0020).
     email: Mapped[str] = mapped_column(String(254))
+    # `email` lower-cased, None when empty: what the unique index holds (set by _keep_lower_email).
+    lower_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     # True once the owner opened the verification link mailed to `email`.
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     full_name: Mapped[str] = mapped_column(String(100), default="")
@@ -53,14 +55,14 @@ class User(Base):
 
     __table_args__ = (
         Index("ix_users_email", "email"),
-        Index(
-            "ux_users_lower_email",
-            func.lower(email),
-            unique=True,
-            sqlite_where=text("email <> ''"),
-            postgresql_where=text("email <> ''"),
-        ),
+        Index("ix_users_lower_email", "lower_email", unique=True),
     )
+
+    @validates("email")
+    def _keep_lower_email(self, _key, email: str) -> str:
+        # One place keeps the unique key in step with every write of the address.
+        self.lower_email = (email or "").lower() or None
+        return email
 
     # Flask-Login reads these four; they live here so the model needs no Flask import.
     @property

@@ -52,6 +52,7 @@ def init_app(app: Flask) -> None:
         browse,
         change_chains,
         changes,
+        email_links,
         gerrit_rest,
         health,
         home,
@@ -59,13 +60,14 @@ def init_app(app: Flask) -> None:
         repos,
         review,
         tools,
+        two_factor,
         users,
         votes,
     )
 
     modules = (health, auth, account, admin, home, review, repos, browse, changes, votes, users)
     modules = (*modules, tools, gerrit_rest, change_chains)
-    for module in (*modules, actions, merge_queue):
+    for module in (*modules, actions, merge_queue, email_links, two_factor):
         app.register_blueprint(module.bp)
     from forge.web import hooks as hook_pages  # webhook settings: repositories and system
 

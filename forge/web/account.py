@@ -3,8 +3,10 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from forge.accounts import email_links
 from forge.accounts import users as accounts
 from forge.errors import Invalid
+from forge.web import external_url
 from forge.web.auth import end_session, start_session
 from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import PasswordChangeForm, PostForm, ProfileForm, TokenForm
@@ -21,13 +23,21 @@ def profile():
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
-            email = form.email.data.strip()
-            if not accounts.EMAIL_RE.fullmatch(email):
-                form.email.errors.append("invalid email address")
+            try:
+                changed = accounts.change_email(db(), user, form.email.data)
+            except Invalid as exc:
+                form.email.errors.append(exc.message)
                 status = 400
             else:
-                user.full_name, user.email = form.full_name.data.strip(), email
-                flash("Profile saved.", "success")
+                user.full_name = form.full_name.data.strip()
+                if changed and not user.email_verified:
+                    email_links.send_verification(
+                        db(), user, settings().smtp, external_url(""), settings().secret_key
+                    )
+                    flash(f"Profile saved. Open the link we sent to {user.email} to verify "
+                          "it.", "success")  # fmt: skip
+                else:
+                    flash("Profile saved.", "success")
                 return redirect(url_for(".profile"))
         else:
             status = 400

@@ -1,9 +1,11 @@
 """Site administration for admins: whether anyone may sign up, the accounts that signed
-up under FORGE_SIGNUP=approval awaiting approval, and signing an account out everywhere."""
+up under FORGE_SIGNUP=approval awaiting approval, signing an account out everywhere, and the
+mail forge could not send (no FORGE_SMTP_URL), links included, to pass on by hand."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from forge.accounts import mail
 from forge.accounts import users as accounts
 from forge.web.context import db, settings, viewer
 from forge.web.forms import PostForm, SiteSettingsForm
@@ -66,3 +68,11 @@ def sign_out_everywhere():
     if user.id == viewer().id:
         return redirect(url_for("auth.login"))
     return redirect(url_for(".users"))
+
+
+@bp.get("/mail")
+def unsent_mail():
+    page = render_template(
+        "admin_mail.html", messages=mail.unsent(db()), smtp_configured=settings().smtp is not None
+    )
+    return page, 200, {"Cache-Control": "no-store"}  # the links in it open accounts

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 
+from forge.accounts import email_links
 from forge.accounts import users as accounts
 from forge.errors import Invalid, Throttled
 from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import LoginForm, PostForm, SignupForm
 
 bp = Blueprint("auth", __name__)
+
+# The session's note that the password was right and the second factor is due (who, their
+# session version, until when, and where to go next); forge.web.two_factor asks for it.
+PENDING_SECOND_FACTOR = "two_factor_pending"
+SECOND_FACTOR_SECONDS = 300
 
 
 def safe_next(target: str | None) -> str:
@@ -25,6 +32,12 @@ def safe_next(target: str | None) -> str:
     if "\\" in target or any(ord(c) < 0x20 for c in target):
         return url_for("home.index")
     return target
+
+
+def _external(path: str) -> str:
+    from forge.web import external_url
+
+    return external_url(path)
 
 
 def start_session(user) -> None:
@@ -69,6 +82,16 @@ def login():
                 "error",
             )
             return render_template("login.html", form=form), 403
+        if credentials is not None and credentials.user.two_factor_enabled:
+            user = credentials.user
+            session.clear()  # nobody is signed in until the code is right
+            session[PENDING_SECOND_FACTOR] = {
+                "user": user.id,
+                "version": user.session_version or 0,
+                "until": time.time() + SECOND_FACTOR_SECONDS,
+                "next": safe_next(request.args.get("next")),
+            }
+            return redirect(url_for("two_factor.sign_in"))
         if credentials is not None:
             start_session(credentials.user)
             return redirect(safe_next(request.args.get("next")))
@@ -112,6 +135,10 @@ def signup():
                 form.email.data,
                 form.password.data,
                 pending=mode == "approval",
+            )
+            # In the account's transaction: no account, no mail; and the reverse.
+            email_links.send_verification(
+                db(), made, settings().smtp, _external(""), settings().secret_key
             )
             db().commit()
             user = made

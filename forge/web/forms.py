@@ -92,3 +92,16 @@ class ProfileForm(FlaskForm):
 class PasswordChangeForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired()])
     new = PasswordField("New password", validators=[DataRequired()])
+
+
+class TwoFactorCodeForm(FlaskForm):
+    code = StringField("Authentication code", validators=[DataRequired(), Length(max=40)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired()])
+    confirm = PasswordField("New password, again", validators=[DataRequired()])

@@ -206,7 +206,7 @@ class GitHTTP:
             raise _Answer(
                 "429 Too Many Requests", exc.message, [("Retry-After", str(exc.retry_after))]
             ) from None
-        except accounts.AwaitingApproval as exc:
+        except (accounts.AwaitingApproval, accounts.TwoFactorRequired) as exc:
             raise _Answer("403 Forbidden", exc.message) from None
         if credentials is None:
             raise _Answer("401 Unauthorized", "Invalid username or token.", _challenge())

@@ -6,5 +6,15 @@ from forge.models import User
 
 
 def emails(user: User) -> list[dict]:
-    """forge keeps one address per account: the primary one, confirmed at sign-up."""
-    return [{"email": user.email, "primary": True, "verified": True, "visibility": "private"}]
+    """forge keeps one address per account, the primary one; verified once the link mailed
+    to it was opened. An account whose address was cleared (a duplicate) lists none."""
+    if not user.email:
+        return []
+    return [
+        {
+            "email": user.email,
+            "primary": True,
+            "verified": bool(user.email_verified),
+            "visibility": "private",
+        }
+    ]
