@@ -413,6 +413,8 @@ def test_every_answer_matches_githubs_schema(conformance):
     c.call("GET", "/rate_limit", "/rate_limit", 200)
     c.call("DELETE", r, "/repos/alice/second", 204)
 
+    _drive_organizations_and_teams(c)
+
     assert not c.failures, f"{len(c.failures)} answers break GitHub's schema:\n  " + "\n  ".join(
         c.failures
     )
@@ -427,6 +429,57 @@ def test_every_answer_matches_githubs_schema(conformance):
     assert not missing, "endpoints GitHub also has that this test does not drive:\n  " + (
         "\n  ".join(f"{m} {s}" for m, s in missing)
     )
+
+
+def _drive_organizations_and_teams(c: Conformance) -> None:
+    """alice's organization acme, a private repository, a team giving bob a role on it."""
+    r = "/repos/{owner}/{repo}"
+    made = c.api("POST", "/admin/organizations", c.token, json={"login": "acme"})
+    assert made.status_code == 201, made.text
+    o, a = "/orgs/{org}", "/orgs/acme"
+    c.call("GET", o, a, 200)
+    c.call("PATCH", o, a, 200, json={"description": "Makers of engines"})
+    c.call("GET", "/user/orgs", "/user/orgs", 200)
+    c.call("GET", "/users/{username}/orgs", "/users/alice/orgs", 200)
+    c.call("POST", o + "/repos", a + "/repos", 201, json={"name": "engine", "private": True})
+    c.call("GET", o + "/repos", a + "/repos", 200)
+    m = o + "/memberships/{username}"
+    c.call("PUT", m, a + "/memberships/bob", 200, json={"role": "member"})
+    c.call("GET", m, a + "/memberships/bob", 200)
+    c.call("GET", o + "/members", a + "/members", 200)
+    c.call("GET", o + "/members/{username}", a + "/members/bob", 204)
+    t, team = o + "/teams/{team_slug}", a + "/teams/core"
+    created = c.call(
+        "POST",
+        o + "/teams",
+        a + "/teams",
+        201,
+        json={"name": "Core", "repo_names": ["acme/engine"], "permission": "push"},
+    )
+    c.call("GET", o + "/teams", a + "/teams", 200)
+    c.call("GET", t, team, 200)
+    c.call("PATCH", t, team, 200, json={"description": "The core", "privacy": "closed"})
+    if created:
+        c.call("GET", "/teams/{team_id}", f"/teams/{created['id']}", 200)
+    tm = t + "/memberships/{username}"
+    c.call("PUT", tm, team + "/memberships/bob", 200, json={"role": "member"})
+    c.call("GET", tm, team + "/memberships/bob", 200)
+    c.call("GET", t + "/members", team + "/members", 200)
+    tr, engine = t + "/repos/{owner}/{repo}", team + "/repos/acme/engine"
+    c.call("PUT", tr, engine, 204, json={"permission": "maintain"})
+    c.call("GET", tr, engine, 204)
+    accept = {"Accept": "application/vnd.github.v3.repository+json"}
+    c.call("GET", tr, engine, 200, headers=accept)
+    c.call("GET", t + "/repos", team + "/repos", 200)
+    c.call("GET", r + "/teams", "/repos/acme/engine/teams", 200)
+    c.call("GET", r, "/repos/acme/engine", 200, token=c.bob_token)  # through the team
+    c.call("DELETE", tr, engine, 204)
+    c.call("DELETE", tm, team + "/memberships/bob", 204)
+    c.call("DELETE", o + "/members/{username}", a + "/members/bob", 204)
+    c.call("PUT", m, a + "/memberships/bob", 200, json={})
+    c.call("DELETE", m, a + "/memberships/bob", 204)
+    c.call("GET", r, "/repos/acme/engine", 404, token=c.bob_token)  # out of the organization
+    c.call("DELETE", t, team, 204)
 
 
 def _endpoints_doc():

@@ -1,12 +1,24 @@
-"""Who may do what to a repository: the one permission check, `can(user, action, repo)`."""
+"""Who may do what to a repository: the one permission check, `can(user, action, repo)`.
+
+A user's role comes from owning the repository, from a collaborator's role and, on an
+organization's repository, from the organization: its owners are admins, its members hold its
+base permission, and each team holds the role given to it; the highest of these counts."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, union
 from sqlalchemy.orm import Session
 
 from forge.errors import Forbidden, NotFound
-from forge.models import Collaborator, Repository, User
+from forge.models import (
+    Collaborator,
+    Organization,
+    OrgMembership,
+    Repository,
+    TeamMember,
+    TeamRepository,
+    User,
+)
 
 # Roles in increasing power; each includes what the ones before it may do.
 ROLES = ("read", "triage", "write", "maintain", "admin")
@@ -24,6 +36,40 @@ def _effective_role(user: User | None, repo: Repository, granted: str | None) ->
     return granted
 
 
+def _higher(role: str | None, other: str | None) -> str | None:
+    if other is None:
+        return role
+    if role is None:
+        return other
+    return max(role, other, key=ROLE_RANK.__getitem__)
+
+
+def _organization_roles(session: Session, user_ids: set[int], repo: Repository) -> dict[int, str]:
+    """The roles users hold on an organization's repository through the organization."""
+    if not user_ids or not repo.owner.is_organization:
+        return {}
+    roles: dict[int, str] = {}
+    members = session.execute(
+        select(
+            OrgMembership.user_id, OrgMembership.role, Organization.default_repository_permission
+        )
+        .join(Organization, Organization.id == OrgMembership.org_id)
+        .where(OrgMembership.org_id == repo.owner_id, OrgMembership.user_id.in_(user_ids))
+    )
+    for user_id, membership, base in members:
+        role = "admin" if membership == "admin" else base
+        if role in ROLE_RANK:
+            roles[user_id] = role
+    teams = session.execute(
+        select(TeamMember.user_id, TeamRepository.role)
+        .join(TeamRepository, TeamRepository.team_id == TeamMember.team_id)
+        .where(TeamRepository.repository_id == repo.id, TeamMember.user_id.in_(user_ids))
+    )
+    for user_id, role in teams:
+        roles[user_id] = _higher(roles.get(user_id), role)
+    return roles
+
+
 def role_of(session: Session, user: User | None, repo: Repository) -> str | None:
     """The user's effective role on the repository, or None when they have no access."""
     granted = None
@@ -33,6 +79,7 @@ def role_of(session: Session, user: User | None, repo: Repository) -> str | None
                 Collaborator.repository_id == repo.id, Collaborator.user_id == user.id
             )
         )
+        granted = _higher(granted, _organization_roles(session, {user.id}, repo).get(user.id))
     return _effective_role(user, repo, granted)
 
 
@@ -48,7 +95,41 @@ def roles_of(session: Session, users: list[User], repo: Repository) -> dict[int,
                 )
             ).all()
         )
-    return {user.id: _effective_role(user, repo, granted.get(user.id)) for user in users}
+    through_org = _organization_roles(session, ids, repo)
+    return {
+        user.id: _effective_role(
+            user, repo, _higher(granted.get(user.id), through_org.get(user.id))
+        )
+        for user in users
+    }
+
+
+def granted_repository_ids(user: User, action: str = "read"):
+    """The ids of the repositories a grant lets the user do `action` to (a collaborator's
+    role, an organization's ownership or base permission, a team's role), as a subquery for
+    listings; ownership, public visibility and site admins are the caller's to add."""
+    enough = [role for role in ROLES if ROLE_RANK[role] >= ROLE_RANK[action]]
+    collaborating = select(Collaborator.repository_id).where(
+        Collaborator.user_id == user.id, Collaborator.role.in_(enough)
+    )
+    through_teams = (
+        select(TeamRepository.repository_id)
+        .join(TeamMember, TeamMember.team_id == TeamRepository.team_id)
+        .where(TeamMember.user_id == user.id, TeamRepository.role.in_(enough))
+    )
+    through_membership = (
+        select(Repository.id)
+        .join(OrgMembership, OrgMembership.org_id == Repository.owner_id)
+        .join(Organization, Organization.id == Repository.owner_id)
+        .where(
+            OrgMembership.user_id == user.id,
+            or_(
+                OrgMembership.role == "admin",
+                Organization.default_repository_permission.in_(enough),
+            ),
+        )
+    )
+    return union(collaborating, through_teams, through_membership)
 
 
 def can(session: Session, user: User | None, action: str, repo: Repository) -> bool:

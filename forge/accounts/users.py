@@ -29,6 +29,7 @@ SCOPES = {
     "repo": "read and write repositories you can access, including private ones",
     "delete_repo": "delete repositories",
     "admin:repo_hook": "manage repository webhooks",
+    "admin:org": "manage your organizations, their members and teams",
     "user": "read and change your profile",
     "site_admin": "administer this forge (admins only)",
 }

@@ -24,6 +24,7 @@ from forge.api import (  # noqa: E402,F401
     merge_queue,
     notifications,
     openapi,
+    orgs,
     protection_checks,
     pull_reviews,
     pulls,

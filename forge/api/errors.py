@@ -34,6 +34,7 @@ RESOURCES = {
     "forge.api.comments": "Comment",
     "forge.api.hooks": "Hook",
     "forge.api.notifications": "Notification",
+    "forge.api.orgs": "Organization",
     "forge.api.actions": "WorkflowRun",
     "forge.api.review_queue": "PullRequest",
     "forge.api.reputation": "User",

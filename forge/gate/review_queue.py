@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from forge.accounts import privileges, trust
-from forge.accounts.permissions import can, require
+from forge.accounts.permissions import can, granted_repository_ids, require
 from forge.accounts.privileges import CODE_REVIEW, VERIFIED
 from forge.db import utcnow
 from forge.errors import Conflict, Forbidden, Invalid, NotFound
-from forge.models import Change, Collaborator, PatchSet, Repository, User
+from forge.models import Change, PatchSet, Repository, User
 from forge.models.quality import Label, ReviewClaim, Vote
 
 CLAIM_FOR = timedelta(minutes=30)
@@ -50,7 +50,7 @@ def _readable(user: User):
     """The repositories the user may read, as a condition on Repository."""
     if user.is_admin:
         return None
-    member_of = select(Collaborator.repository_id).where(Collaborator.user_id == user.id)
+    member_of = granted_repository_ids(user)
     return or_(
         Repository.is_private.is_(False),
         Repository.owner_id == user.id,

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from forge.accounts.names import check_repo_name
-from forge.accounts.permissions import ROLES, require
+from forge.accounts.permissions import ROLES, granted_repository_ids, require
 from forge.accounts.users import find_user
 from forge.cache import LRU
 from forge.db import after_commit, after_rollback, utcnow
@@ -217,7 +217,7 @@ def visible_repositories(
     if viewer is None or not viewer.is_active:
         query = query.where(Repository.is_private.is_(False))
     elif not viewer.is_admin:
-        shared = select(Collaborator.repository_id).where(Collaborator.user_id == viewer.id)
+        shared = granted_repository_ids(viewer)
         query = query.where(
             or_(
                 Repository.is_private.is_(False),
@@ -232,7 +232,7 @@ def visible_repositories(
 
 def repositories_of_member(session: Session, user: User) -> list[Repository]:
     """Repositories the user owns or collaborates on, what GitHub's GET /user/repos lists."""
-    shared = select(Collaborator.repository_id).where(Collaborator.user_id == user.id)
+    shared = granted_repository_ids(user)
     query = (
         select(Repository)
         .where(or_(Repository.owner_id == user.id, Repository.id.in_(shared)))

@@ -44,7 +44,7 @@ def simple_user(user: User) -> dict:
         "repos_url": url + "/repos",
         "events_url": url + "/events{/privacy}",
         "received_events_url": url + "/received_events",
-        "type": "User",
+        "type": "Organization" if user.is_organization else "User",
         "site_admin": user.is_admin,
         "user_view_type": "public",
     }
