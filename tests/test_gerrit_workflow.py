@@ -94,6 +94,31 @@ def test_a_repository_may_accept_commits_without_change_id(git, project, databas
     ]
 
 
+def test_an_admin_turns_require_change_id_off_through_the_api(git, project, make_token):
+    api = f"{project.live_server}/api/v3/repos/alice/project"
+
+    def call(method, token, **body):
+        headers = {"Authorization": f"token {token}"}
+        return requests.request(method, api, json=body or None, headers=headers, timeout=30)
+
+    bob = make_token("bob")
+    assert call("GET", bob).json()["require_change_id"] is True  # readers see it
+    refused = call("PATCH", bob, require_change_id=False)  # bob may read, not administer
+    assert refused.status_code == 403, refused.text
+    bad = call("PATCH", project.token, require_change_id="no")
+    assert bad.status_code == 422 and "require_change_id must be a bool" in bad.text
+    assert call("GET", bob).json()["require_change_id"] is True  # neither changed anything
+    git.commit(project.bob, {"app.py": "print('hi')\n"}, "No Change-Id")
+    pushed = git.run("push", project.bob_url, "HEAD:refs/for/main", cwd=project.bob, check=False)
+    assert pushed.returncode != 0 and "Change-Id" in pushed.stderr
+
+    changed = call("PATCH", project.token, require_change_id=False)
+    assert changed.status_code == 200 and changed.json()["require_change_id"] is False
+    assert call("GET", bob).json()["require_change_id"] is False
+    pushed = git.run("push", project.bob_url, "HEAD:refs/for/main", cwd=project.bob)
+    assert "Created change #1: No Change-Id" in pushed.stderr
+
+
 # --- git review: upload, chains, download, list ----------------------------------------------
 
 

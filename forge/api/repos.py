@@ -95,6 +95,7 @@ def update_repository(owner: str, name: str):
         description=body_field(body, "description", str),
         private=private,
         default_branch=body_field(body, "default_branch", str),
+        require_change_id=body_field(body, "require_change_id", bool),
     )
     return jsonify(_repo_json(repo))
 

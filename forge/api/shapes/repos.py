@@ -72,6 +72,9 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
         "forks": forks,
         "open_issues_count": 0,
         "open_issues": 0,
+        # forge's own (Gerrit's requireChangeId): a push to refs/for/* of a commit without a
+        # Change-Id trailer is refused.
+        "require_change_id": repo.require_change_id,
     }
     if role is not None:
         body["permissions"] = permissions(role)
