@@ -238,14 +238,26 @@ def ci_reconcile(ctx: click.Context, every: int | None):
 @click.pass_context
 def gc(ctx: click.Context):
     """Remove what pushes cut short left behind: quarantines (objects/incoming-*) nothing has
-    changed for an hour. Workers of the default queue do this every few minutes too."""
+    changed for an hour; and write the refs/changes/NN/N/P of patch sets uploaded before forge
+    kept them. Workers of the default queue do both every few minutes too."""
     from forge.git.maintenance import remove_stale_quarantines
+    from forge.review.patch_set_refs import backfill_patch_set_refs
 
     settings = _load_settings(ctx, create_home=False)
     removed = remove_stale_quarantines(settings.repos_dir)
     for path in removed:
         click.echo(f"removed {path}")
     click.echo(f"removed {len(removed)} leftover quarantine(s)", err=True)
+    database = _database(settings, upgrade=False)
+    try:
+        with database.session() as session:
+            written = backfill_patch_set_refs(session, settings.repos_dir)
+    finally:
+        database.dispose()
+    for done in written:
+        click.echo(f"wrote {done.repository} {done.ref}")
+    click.echo(f"wrote {len(written)} missing patch set ref(s)", err=True)
+
 
 
 @main.group()

@@ -44,6 +44,25 @@ def collect_garbage() -> list[str]:
     return [str(path) for path in removed]
 
 
+def backfill_patch_set_refs() -> list[str]:
+    """Write the refs/changes/NN/N/P that patch sets uploaded before forge kept them lack
+    (`forge gc` does it too); settings from the environment, as `forge worker` sets it."""
+    from forge.config import Settings
+    from forge.db import Database
+    from forge.review.patch_set_refs import backfill_patch_set_refs as backfill
+
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    try:
+        with database.session() as session:
+            written = backfill(session, settings.repos_dir)
+    finally:
+        database.dispose()
+    for done in written:
+        log.info("wrote the missing patch set ref %s %s", done.repository, done.ref)
+    return [f"{done.repository} {done.ref}" for done in written]
+
+
 def _ci_context():
     """Settings, database and queue for a CI job, from the worker's environment."""
     import json

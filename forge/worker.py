@@ -36,12 +36,19 @@ def _collect_garbage() -> None:
     collect_garbage()
 
 
+def _backfill_patch_set_refs() -> None:
+    from forge.jobs import backfill_patch_set_refs
+
+    backfill_patch_set_refs()
+
+
 # queue name -> what a long-running worker of that queue sets right during rq's upkeep (at
 # start and every few minutes): the database is the truth, the queue may have lost jobs; and
-# pushes cut short by a dead server process left quarantines behind (`forge gc`).
+# pushes cut short by a dead server process left quarantines behind, and patch sets uploaded
+# before forge kept refs/changes/NN/N/P lack theirs (`forge gc` does both).
 RECONCILERS = {
     "hooks": [_reconcile_webhooks],
-    "default": [_reconcile_merge_queues, _collect_garbage],
+    "default": [_reconcile_merge_queues, _collect_garbage, _backfill_patch_set_refs],
 }
 
 

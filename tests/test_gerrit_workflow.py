@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 import requests
-from conftest import authed, form_post
+from conftest import authed, forge_cli, form_post
 from github import GithubException
 from sqlalchemy import select
 from support.gerrit import (
@@ -29,6 +29,7 @@ from support.gerrit import (
 from forge.accounts import users as accounts
 from forge.models import Change, Repository
 from forge.review import changes as change_service
+from forge.worker import RECONCILERS
 
 # --- the hook and Change-Id ---------------------------------------------------------------------
 
@@ -184,6 +185,45 @@ def test_git_review_download_fetches_a_patch_set_from_refs_changes(git, project,
     # the repository when a bare number is ambiguous.
     git_review(git, project.alice, "-d", "alice%2Fproject~1")
     assert git.head(project.alice) == sha2
+
+
+def test_gc_and_the_workers_write_the_refs_of_patch_sets_uploaded_before_forge_kept_them(
+    git, project, settings, monkeypatch
+):
+    install_hook(git, project.bob)
+    sha1 = git.commit(project.bob, {"app.py": "print('hi')\n"}, "Greet briefly")
+    git_review(git, project.bob)
+    (project.bob / "app.py").write_text("print('hi!')\n")
+    git.run("commit", "-q", "-a", "--amend", "--no-edit", cwd=project.bob)
+    sha2 = git.head(project.bob)
+    git_review(git, project.bob)
+    bare = settings.repos_dir / "alice" / "project.git"
+    # As a patch set uploaded before forge wrote refs/changes/ has none.
+    for ref in ("refs/changes/01/1/1", "refs/changes/01/1/2"):
+        git.run("update-ref", "-d", ref, cwd=bare)
+    fetched = git.run("fetch", "origin", "refs/changes/01/1/1", cwd=project.alice, check=False)
+    assert fetched.returncode != 0 and "couldn't find remote ref" in fetched.stderr
+
+    env = {"DATABASE_URL": settings.database_url}
+    gc = forge_cli("gc", home=settings.home, env=env)
+    assert gc.returncode == 0, gc.stderr
+    assert gc.stdout.splitlines() == [
+        "wrote alice/project refs/changes/01/1/1",
+        "wrote alice/project refs/changes/01/1/2",
+    ]
+    git.run("fetch", "origin", "refs/changes/01/1/1", cwd=project.alice)
+    assert git.run("rev-parse", "FETCH_HEAD", cwd=project.alice).stdout.strip() == sha1
+    again = forge_cli("gc", home=settings.home, env=env)  # nothing left to write
+    assert again.returncode == 0 and again.stdout == "" and "wrote 0 missing" in again.stderr
+
+    # The workers' periodic upkeep does the same.
+    git.run("update-ref", "-d", "refs/changes/01/1/2", cwd=bare)
+    monkeypatch.setenv("FORGE_HOME", str(settings.home))
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    (backfill,) = [r for r in RECONCILERS["default"] if r.__name__ == "_backfill_patch_set_refs"]
+    backfill()
+    refs = git.run("ls-remote", project.url, "refs/changes/*").stdout
+    assert f"{sha2}\trefs/changes/01/1/2" in refs
 
 
 def test_git_review_lists_open_changes(git, project):
