@@ -24,7 +24,11 @@ def writable_refs(ctx: PushContext) -> None:
 
 def write_permission(ctx: PushContext) -> None:
     if ctx.role is None or ROLE_RANK[ctx.role] < ROLE_RANK["write"]:
-        raise Refused(f"you may not push to {ctx.repository.full_name}: it needs the write role")
+        branch = next((u.branch for u in ctx.updates if u.branch and not u.deleted), None)
+        raise Refused(
+            f"you may not push to {ctx.repository.full_name}: it needs the write role"
+            + (how_to_propose(ctx, branch) if branch else "")
+        )
 
 
 def objects_are_commits_for_branches(ctx: PushContext) -> None:
@@ -50,12 +54,12 @@ def how_to_propose(ctx: PushContext, branch: str) -> str:
     land: uploaded for review to refs/for/BRANCH, or pushed to a fork and proposed from there."""
     if ctx.via != "push":
         return ""  # a merge or an API call: the caller is not at a git prompt
-    page = f"{ctx.base_url.rstrip('/')}/{ctx.repository.full_name}"
+    fork_page = f"{ctx.base_url.rstrip('/')}/{ctx.repository.full_name}/fork"
     return (
         "\nhint: to propose this change for review instead, push it to refs/for/:"
         f"\nhint:   git push origin HEAD:refs/for/{branch}"
-        f"\nhint: or fork the repository ({page}, press Fork), push to your fork"
-        f"\nhint: and open a change from it to {branch} on {ctx.repository.full_name}."
+        f"\nhint: or fork {ctx.repository.full_name} at {fork_page}, push your branch"
+        f"\nhint: to the fork and open a change from it to {branch}."
     )
 
 

@@ -290,7 +290,10 @@ def test_a_refused_push_says_how_to_propose_the_change(git, project, live_server
     said = "\n".join(lines)
     assert "stable is a protected branch" in said
     assert "remote: hint:   git push origin HEAD:refs/for/stable" in lines
-    assert f"{live_server}/alice/project" in said and "Fork" in said
+    assert (
+        f"remote: hint: or fork alice/project at {live_server}/alice/project/fork, push your branch"
+        in lines
+    )
 
     # Following the hint (with forge's commit-msg hook) opens a change against stable.
     git.install_change_id_hook(project.work)

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import requests
-from conftest import authed
+from conftest import PASSWORD, authed, form_post
 from playwright.sync_api import expect
 from support.browser import ARTIFACTS, shot, sign_in, watch_console
 from support.ci import work as work_queue
@@ -87,6 +87,112 @@ def test_the_new_change_page_picks_branches_and_sits_under_change_requests(
     assert "release" not in options_of(fork, "#compare-head")
     shot(fork, "rough-edges-new-change-fork")
     assert errors == [] and fork_errors == [], errors + fork_errors
+
+
+# --- a refused push says how to propose the change -----------------------------------------
+
+
+def refusal_of(result: subprocess.CompletedProcess) -> list[str]:
+    """The `remote:` lines of a refused push (git pads them with spaces)."""
+    assert result.returncode != 0, result.stderr
+    return [line.rstrip() for line in result.stderr.splitlines() if line.startswith("remote:")]
+
+
+def test_a_refused_push_leads_to_refs_for_and_to_a_fork_that_proposes_the_change(
+    browser, live_server, hosted_repo, git, tmp_path, make_user, make_token, database
+):
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# project\n"})
+    git.run("push", "-q", repo.push_url, "main", cwd=work)
+    protected = requests.put(
+        f"{live_server}/api/v3/repos/alice/project/branches/main/protection",
+        json={
+            "required_status_checks": None, "enforce_admins": True, "restrictions": None,
+            "required_pull_request_reviews": {"required_approving_review_count": 1},
+        },
+        headers={"Authorization": f"token {repo.token}"},
+        timeout=30,
+    )  # fmt: skip
+    assert protected.status_code == 200, protected.text
+    make_user("dana")  # a stranger: may read, may not write
+    dana_url = authed(repo.url, "dana", make_token("dana"))
+    clone = tmp_path / "dana"
+    git.run("clone", "-q", dana_url, str(clone))
+    git.commit(clone, {"README.md": "# project\nWith a fix.\n"}, "Fix the README")
+    fork_page = f"{live_server}/alice/project/fork"
+    hints = [
+        "remote: hint:   git push origin HEAD:refs/for/main",
+        f"remote: hint: or fork alice/project at {fork_page}, push your branch",
+        "remote: hint: to the fork and open a change from it to main.",
+    ]
+
+    # The owner, whose protection binds admins too, and the stranger both hear the two routes.
+    owner = refusal_of(git.run("push", repo.push_url, "HEAD:main", cwd=clone, check=False))
+    assert "main is a protected branch" in "\n".join(owner)
+    stranger = refusal_of(git.run("push", "origin", "HEAD:main", cwd=clone, check=False))
+    assert "it needs the write role" in "\n".join(stranger)
+    for lines in (owner, stranger):
+        assert all(hint in lines for hint in hints), lines
+    assert git.run("ls-remote", repo.url, "main", cwd=clone).stdout.split()[0] == git.head(work)
+
+    # The fork route, in the browser: the hint's page asks dana to sign in, then forks.
+    page = new_page(browser)
+    errors = watch_console(page)
+    page.goto(fork_page)
+    page.fill("input[name=username]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    expect(page).to_have_url(fork_page)
+    expect(page.locator("h1")).to_have_text("Fork alice/project")
+    expect(page.locator(".fork-page")).to_contain_text("dana/project")
+    shot(page, "rough-edges-fork-page")
+    page.click(".fork-page button[type=submit]")
+    expect(page).to_have_url(f"{live_server}/dana/project")
+    expect(page.locator(".forked-from")).to_contain_text("alice/project")
+
+    # Pushed to the fork, proposed from it: the fork page now says where to push and links on.
+    fork_remote = authed(f"{live_server}/dana/project.git", "dana", make_token("dana"))
+    git.run("push", "-q", fork_remote, "HEAD:fix-readme", cwd=clone)
+    page.goto(fork_page)
+    expect(page.locator(".existing-fork")).to_contain_text("dana/project")
+    expect(page.locator(".fork-page pre")).to_contain_text(f"{live_server}/dana/project.git")
+    expect(page.locator(".fork-page form")).to_have_count(0)
+    shot(page, "rough-edges-fork-page-forked")
+    page.click("text=New change request")
+    page.select_option("#compare-head", "fix-readme")
+    page.click(".compare-form button[type=submit]")
+    page.click("#open-change button[type=submit]")
+    expect(page).to_have_url(f"{live_server}/alice/project/pull/1")
+    assert errors == [], errors
+    pull = requests.get(f"{live_server}/api/v3/repos/alice/project/pulls/1", timeout=30).json()
+    assert (pull["head"]["label"], pull["base"]["ref"], pull["user"]["login"]) == (
+        "dana:fix-readme", "main", "dana"
+    )  # fmt: skip
+
+    # The other route: refs/for, as the hint says, once the commit has its Change-Id.
+    git.install_change_id_hook(clone)
+    git.run("commit", "-q", "--amend", "--no-edit", cwd=clone)
+    uploaded = git.run("push", "origin", "HEAD:refs/for/main", cwd=clone)
+    assert "Created change #2: Fix the README" in uploaded.stderr
+
+
+def test_the_fork_page_is_for_readers_only_and_not_for_the_owner(
+    app, hosted_repo, make_user, client, login, database
+):
+    hosted_repo(private=True)
+    anonymous = client.get("/alice/project/fork")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    make_user("eve")
+    eve = login("eve")
+    assert eve.get("/alice/project/fork").status_code == 404  # private: as if it did not exist
+    assert form_post(eve, "/", "/alice/project/fork", {}).status_code == 404
+    alice = login("alice", test_client=app.test_client())
+    own = alice.get("/alice/project/fork")
+    assert own.status_code == 200
+    assert "alice/project is your own repository" in own.get_data(as_text=True)
+    assert alice.post("/alice/project/fork").status_code == 400  # no CSRF token
+    with database.session() as session:
+        assert repos.find_repository(session, "eve", "project") is None
 
 
 # --- the change page and the merge queue ----------------------------------------------------

@@ -27,11 +27,7 @@ def fork_repository(
     require(session, actor, "read", source)
     if source.owner_id == actor.id:
         raise Invalid("you cannot fork your own repository", field="owner")
-    existing = session.scalar(
-        select(Repository).where(
-            Repository.owner_id == actor.id, Repository.fork_of_id == source.id
-        )
-    )
+    existing = fork_of_user(session, source, actor)
     if existing is not None:
         return existing, False
     name = check_repo_name(name or source.name)
@@ -54,6 +50,13 @@ def fork_repository(
     storage.fork_bare(disk_path(repos_dir, source), target, source.default_branch)
     after_rollback(session, lambda: storage.remove(target))
     return fork, True
+
+
+def fork_of_user(session: Session, source: Repository, user: User) -> Repository | None:
+    """The fork of `source` that `user` already has, if any (one each, as on GitHub)."""
+    return session.scalar(
+        select(Repository).where(Repository.owner_id == user.id, Repository.fork_of_id == source.id)
+    )
 
 
 def forks_of(session: Session, source: Repository, viewer: User | None) -> list[Repository]:

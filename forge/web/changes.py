@@ -20,7 +20,6 @@ from forge.cache import LRU
 from forge.errors import Forbidden, Invalid, NotFound
 from forge.gate import merge_queue, merging
 from forge.repos import browse
-from forge.repos import forks as fork_service
 from forge.repos import repositories as repo_service
 from forge.repos.markup import render_markdown
 from forge.repos.refs import RefChangeSettings
@@ -539,22 +538,7 @@ def submit_review(owner: str, name: str, number: int):
     return redirect(_url(change) + "#bottom")
 
 
-# --- forks and the inbox --------------------------------------------------------------------
-
-
-@bp.route("/<owner>/<name>/fork", methods=["POST"])
-@login_required
-def fork(owner: str, name: str):
-    repo = _repo(owner, name)
-    if not PostForm().validate_on_submit():
-        abort(400, "the form is out of date; reload the page")
-    try:
-        made, _new = fork_service.fork_repository(db(), settings().repos_dir, repo, viewer())
-    except Invalid as exc:
-        db().rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("repos.show", owner=owner, name=name))
-    return redirect(url_for("repos.show", owner=made.owner.name, name=made.name))
+# --- the inbox --------------------------------------------------------------------------------
 
 
 @bp.route("/notifications")

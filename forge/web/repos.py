@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from forge.accounts.orgs import repository_owners
 from forge.accounts.permissions import can
 from forge.errors import Invalid, NotFound
+from forge.repos import forks as fork_service
 from forge.repos import repositories as repo_service
 from forge.web import external_url
 from forge.web.context import db, settings, viewer
@@ -14,6 +16,7 @@ from forge.web.forms import (
     CollaboratorForm,
     DeleteRepositoryForm,
     NewRepositoryForm,
+    PostForm,
     RemoveCollaboratorForm,
     RepositorySettingsForm,
 )
@@ -29,13 +32,20 @@ def clone_url(repo) -> str:
 @login_required
 def new():
     form = NewRepositoryForm()
+    owners = {owner.lower_name: owner for owner in repository_owners(db(), viewer())}
+    form.owner.choices = [(owner.name, owner.name) for owner in owners.values()]
+    if not form.is_submitted():
+        form.owner.data = request.args.get("owner", viewer().name)
     status = 200
     if form.validate_on_submit():
         try:
+            owner = owners.get((form.owner.data or viewer().name).lower())
+            if owner is None:
+                raise Invalid(f"you may not create repositories for {form.owner.data}", "owner")
             repo = repo_service.create_repository(
                 db(),
                 settings().repos_dir,
-                viewer(),
+                owner,
                 form.name.data.strip(),
                 description=form.description.data,
                 private=form.visibility.data == "private",
@@ -60,6 +70,32 @@ def show(owner: str, name: str):
 
     repo = repo_service.get_repository(db(), owner, name, viewer())
     return home_page(repo, clone_url(repo))
+
+
+@bp.route("/<owner>/<name>/fork", methods=["GET", "POST"])
+@login_required
+def fork(owner: str, name: str):
+    """GitHub's /fork page: what a fork is for, the viewer's fork if they have one, and the
+    button that makes it (a push refused by branch protection links here: hooks/checks.py)."""
+    repo = repo_service.get_repository(db(), owner, name, viewer())
+    if request.method == "GET":
+        existing = fork_service.fork_of_user(db(), repo, viewer())
+        return render_template(
+            "repo_fork.html",
+            repo=repo,
+            fork=existing,
+            fork_url=clone_url(existing) if existing is not None else None,
+            form=PostForm(),
+        )
+    if not PostForm().validate_on_submit():
+        abort(400, "the form is out of date; reload the page")
+    try:
+        made, _new = fork_service.fork_repository(db(), settings().repos_dir, repo, viewer())
+    except Invalid as exc:
+        db().rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".show", owner=owner, name=name))
+    return redirect(url_for(".show", owner=made.owner.name, name=made.name))
 
 
 def _settings_page(repo, status=200, **forms):
