@@ -72,6 +72,8 @@ ENVIRONMENT = {
     "smtps://... for TLS from the start; ?from=ADDRESS sets the sender (forge@HOST). Every "
     "worker needs it too, they send the mail (unset: no mail; site admins see the links on "
     "/admin/mail)",
+    "FORGE_PUSH_PROTECTION": "on or off: whether pushes carrying credentials (cloud keys, tokens, "
+    "private keys) are refused in repositories that have not chosen for themselves (on)",
     "FORGE_REPUTATION_RULES": "reputation deltas, trust weights and privilege thresholds, as "
     "comma-separated name=number overrides of forge.config.ReputationRules (its defaults)",
 }
@@ -296,6 +298,8 @@ class Settings:
     # The site's severities of the object checks by git's msg-id, as written in FORGE_FSCK:
     # forge.git.fsck reads them (below forge.git, this module cannot), when the app starts.
     fsck: str = ""
+    # Push protection in repositories without a setting of their own (forge.repos.push_protection).
+    push_protection: bool = True
     ci: CiLimits = field(default_factory=CiLimits)
     # Webhook targets let through the SSRF guard (host names, addresses, CIDRs).
     webhook_allowed_hosts: tuple[str, ...] = ()
@@ -365,6 +369,7 @@ class Settings:
             max_asset_bytes=_int(env, "FORGE_MAX_ASSET_MB", 256) * 1024 * 1024,
             page_cache_mb=_int(env, "FORGE_PAGE_CACHE_MB", 512, minimum=0),
             fsck=env.get("FORGE_FSCK", "").strip(),
+            push_protection=_choice(env, "FORGE_PUSH_PROTECTION", ("on", "off")) == "on",
             ci=CiLimits.from_env(env),
             webhook_allowed_hosts=_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS"),
             webhook_retry_delays=_delays(env, "FORGE_WEBHOOK_RETRY_DELAYS")
@@ -411,6 +416,7 @@ class Settings:
         env["FORGE_MAX_ASSET_MB"] = str(self.max_asset_bytes // (1024 * 1024))
         if self.fsck:
             env["FORGE_FSCK"] = self.fsck
+        env["FORGE_PUSH_PROTECTION"] = "on" if self.push_protection else "off"
         env.update(self.ci.environment())
         if self.webhook_allowed_hosts:
             env["FORGE_WEBHOOK_ALLOWED_HOSTS"] = ",".join(self.webhook_allowed_hosts)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from forge.accounts.permissions import ROLE_RANK
 from forge.git.refs import is_ancestor
 from forge.models import BranchProtection, CommitStatus
+from forge.repos import push_protection
 
 from .context import PushContext, Refused
 
@@ -126,4 +127,29 @@ def _unmet_status_checks(ctx: PushContext, rule: BranchProtection, sha: str) -> 
     return [c for c in contexts if latest.get(c) != "success"]
 
 
-PRE_RECEIVE = [writable_refs, write_permission, objects_are_commits_for_branches, branch_protection]
+def no_secrets(ctx: PushContext) -> None:
+    """Push protection: last, so a push refused for who may push is never scanned."""
+    if ctx.change is not None:
+        return  # a change being merged: its commits were scanned when they were pushed
+    refusal = push_protection.check_push(
+        ctx.session,
+        ctx.git,
+        ctx.repository,
+        ctx.pusher,
+        ctx.updates,
+        site_default=ctx.push_protection,
+        base_url=ctx.base_url,
+        signing_key=ctx.signing_key,
+        say=ctx.say,
+    )
+    if refusal is not None:
+        raise Refused(refusal)
+
+
+PRE_RECEIVE = [
+    writable_refs,
+    write_permission,
+    objects_are_commits_for_branches,
+    branch_protection,
+    no_secrets,
+]

@@ -32,6 +32,9 @@ class PushContext:
     max_object_bytes: int = 100 * 1024 * 1024
     enqueue: Callable[..., object] | None = None
     repos_dir: Path | None = None
+    # The site's push protection and the key of its links (forge.repos.push_protection).
+    push_protection: bool = True
+    signing_key: str = field(default="", repr=False)
     # Set when the refs move because a change is merged: the change, and how many reviewers
     # approve its current head (for required reviews).
     change: object | None = None

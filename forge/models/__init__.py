@@ -24,7 +24,7 @@ from forge.models.ci import CiJob, CiRun
 from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
 from forge.models.outbox import OutboxMessage
 from forge.models.orgs import Organization, OrgMembership, Team, TeamMember, TeamRepository
-from forge.models.pushes import PushEvent
+from forge.models.pushes import PushEvent, SecretBypass
 from forge.models.quality import (
     Audit,
     Label,
@@ -62,6 +62,7 @@ __all__ = [
     "OrgMembership",
     "PatchSet",
     "PushEvent",
+    "SecretBypass",
     "QualityGate",
     "Release",
     "ReleaseAsset",

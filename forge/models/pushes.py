@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from forge.db import Base, UTCDateTime, utcnow
@@ -30,3 +30,30 @@ class PushEvent(Base):
     pusher: Mapped[User | None] = relationship(lazy="joined")
 
     __table_args__ = (Index("ix_push_events_repository_id_id", "repository_id", "id"),)
+
+
+class SecretBypass(Base):
+    """A secret push protection lets into a repository because a pusher said why (GitHub's
+    "allow secret"): found again by its fingerprint, a hash of the secret; the secret itself
+    is never stored."""
+
+    __tablename__ = "secret_bypasses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # The gitleaks rule that found it (forge/repos/secret_patterns.toml).
+    rule_id: Mapped[str] = mapped_column(String(64))
+    # false_positive, used_in_tests or will_fix_later (forge.repos.push_protection.REASONS).
+    reason: Mapped[str] = mapped_column(String(32))
+    # Where the refused push had it, for the admins' list.
+    path: Mapped[str] = mapped_column(Text)
+    commit_sha: Mapped[str] = mapped_column(String(40))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("repository_id", "fingerprint"),)

@@ -34,6 +34,9 @@ class Repository(Base):
     # A push to refs/for/* of a commit without a Change-Id trailer is refused, as Gerrit's
     # receive.requireChangeId (on by default there too).
     require_change_id: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # Pushes carrying credentials are refused (forge.repos.push_protection); None: the site's
+    # FORGE_PUSH_PROTECTION decides.
+    push_protection: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=None)
     # Numbers of changes (#1, #2, ...) are handed out from here.
     last_change_number: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -33,6 +33,10 @@ class RefChangeSettings:
     # Puts a background job on a queue: enqueue(queue_name, "module.function", *args).
     enqueue: Callable[..., object] | None = None
     repos_dir: Path | None = None
+    # Push protection where a repository has no setting of its own, and the key its links
+    # are signed with (forge.repos.push_protection).
+    push_protection: bool = True
+    signing_key: str = ""
 
     @classmethod
     def build(cls, settings: Settings, redis_connection, base_url: str) -> RefChangeSettings:
@@ -43,6 +47,8 @@ class RefChangeSettings:
                 redis_connection, queue_name, func, *args
             ),
             repos_dir=settings.repos_dir,
+            push_protection=settings.push_protection,
+            signing_key=settings.secret_key,
         )
 
 
@@ -88,6 +94,8 @@ def update_refs(
         max_object_bytes=config.max_object_bytes,
         enqueue=config.enqueue,
         repos_dir=config.repos_dir,
+        push_protection=config.push_protection,
+        signing_key=config.signing_key,
         change=change,
         approvals=approvals,
     )

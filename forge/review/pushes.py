@@ -14,6 +14,7 @@ from forge.errors import Forbidden
 from forge.git.refs import RefUpdate
 from forge.git.smart_http import Incoming
 from forge.models import Repository, User
+from forge.repos import push_protection
 from forge.repos.refs import RefChangeSettings, update_refs
 from forge.review import uploads as upload_service
 from forge.review.uploads import MAGIC_PREFIX, Upload
@@ -36,6 +37,22 @@ def receive_push(
     moves = [u for u in updates if not u.ref.startswith(MAGIC_PREFIX)]
     if uploads and pusher is None:
         raise Forbidden("sign in to upload a change")
+    if uploads:
+        # Before any ref moves, so a secret in an upload refuses the whole push.
+        with incoming.visible() if incoming else nullcontext():
+            refusal = push_protection.check_push(
+                session,
+                git,
+                repository,
+                pusher,
+                uploads,
+                site_default=config.push_protection,
+                base_url=config.base_url,
+                signing_key=config.signing_key,
+                say=say,
+            )
+        if refusal is not None:
+            raise Forbidden(refusal)
     if moves:
         update_refs(
             session,

@@ -1,0 +1,134 @@
+"""The files a ref change adds: blobs reachable from its new tips and from no ref the
+repository already had, each with the path and the commit that first brought it.
+
+Push protection (`forge.repos.push_protection`) scans these and nothing else, so a secret
+already on the server is never reported again: a commit reachable from an existing ref is
+not walked, and a tree or blob that an old commit at the boundary of the push already holds
+is not entered (as git's own rev-list --objects with the old tips negated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dulwich.objects import S_ISGITLINK, Commit, Tag, Tree
+from dulwich.pack import DELTA_TYPES
+from dulwich.repo import Repo
+from dulwich.walk import Walker
+
+ZERO = "0" * 40
+
+
+@dataclass(frozen=True)
+class AddedBlob:
+    sha: bytes
+    path: str
+    commit: str
+
+
+def added_blobs(git: Repo, new_tips: list[str]) -> Iterator[AddedBlob]:
+    """Blobs of the commits `new_tips` reach that no current ref reaches, oldest commit first
+    (so each is named by the commit that introduced it). Read while the push's objects are
+    visible and before its refs move: the refs are the repository's old ones."""
+    store = git.object_store
+    include = [sha for sha in (_peel_to_commit(store, tip) for tip in new_tips) if sha]
+    if not include:
+        return
+    old = {_peel_to_commit(store, sha.decode()) for sha in git.refs.as_dict().values()}
+    exclude = [sha for sha in old if sha and sha not in include]
+    commits = [entry.commit for entry in Walker(store, include, exclude=exclude, reverse=True)]
+    new = {commit.id for commit in commits}
+    seen: set[bytes] = set()  # trees and blobs already on the server or met earlier
+    for commit in commits:
+        for parent in commit.parents:
+            if parent in new:
+                continue
+            new.add(parent)  # marked once
+            # Not `parent in store`: a push's overlay store answers that for loose objects only.
+            try:
+                boundary = store[parent]
+            except KeyError:
+                continue  # a shallow push's edge: nothing older to compare with
+            # The boundary: what the old side holds is not new, whatever path it is at.
+            _mark_tree(store, boundary.tree, seen)
+    for commit in commits:
+        yield from _new_in_tree(store, commit.tree, b"", commit.id.decode(), seen)
+
+
+def _peel_to_commit(store, sha: str) -> bytes | None:
+    if sha == ZERO:
+        return None
+    try:
+        obj = store[sha.encode()]
+        while isinstance(obj, Tag):
+            obj = store[obj.object[1]]
+    except KeyError:
+        return None
+    return obj.id if isinstance(obj, Commit) else None
+
+
+def _mark_tree(store, tree_sha: bytes, seen: set[bytes]) -> None:
+    stack = [tree_sha]
+    while stack:
+        sha = stack.pop()
+        if sha in seen:
+            continue
+        seen.add(sha)
+        tree = store[sha]
+        for entry in tree.iteritems():
+            if S_ISGITLINK(entry.mode):
+                continue
+            if entry.mode & 0o170000 == 0o040000:
+                stack.append(entry.sha)
+            else:
+                seen.add(entry.sha)
+
+
+def _new_in_tree(
+    store, tree_sha: bytes, prefix: bytes, commit: str, seen: set[bytes]
+) -> Iterator[AddedBlob]:
+    if tree_sha in seen:
+        return
+    seen.add(tree_sha)
+    tree: Tree = store[tree_sha]
+    for entry in tree.iteritems():
+        if S_ISGITLINK(entry.mode) or entry.sha in seen:
+            continue
+        path = prefix + entry.path
+        if entry.mode & 0o170000 == 0o040000:
+            yield from _new_in_tree(store, entry.sha, path + b"/", commit, seen)
+        elif entry.mode & 0o170000 == 0o100000:  # a file; a symlink's target is no secret
+            seen.add(entry.sha)
+            yield AddedBlob(entry.sha, path.decode("utf-8", "replace"), commit)
+
+
+def blob_size(store, sha: bytes) -> int | None:
+    """A packed object's size from its header (or its delta's), without inflating it whole:
+    a 100 MiB file is skipped for its size without being read. None when not packed."""
+    for base in getattr(store, "bases", [store]):
+        for pack in base.packs:
+            try:
+                offset = pack.index.object_offset(sha)
+            except KeyError:
+                continue
+            unpacked = pack.data.get_unpacked_object_at(offset)
+            if unpacked.pack_type_num not in DELTA_TYPES:
+                return unpacked.decomp_len
+            return _delta_target_size(b"".join(unpacked.decomp_chunks))
+    return None
+
+
+def _delta_target_size(delta: bytes) -> int:
+    """A delta starts with two sizes (git's varints): its base's, then its result's."""
+    position = 0
+    for _ in range(2):
+        size = shift = 0
+        while True:
+            byte = delta[position]
+            position += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+    return size
