@@ -72,21 +72,10 @@ def init_app(app: Flask) -> None:
     from forge.web import hooks as hook_pages  # webhook settings: repositories and system
 
     app.register_blueprint(hook_pages.bp)
-
-    from forge.web import orgs as org_pages  # organizations, their people and teams
-
-    app.register_blueprint(org_pages.bp)
-    from forge.web import releases as release_pages  # releases; stars and forks
-    from forge.web import stars as star_pages
-
-    app.register_blueprint(release_pages.bp)
-    app.register_blueprint(star_pages.bp)
-    from forge.web import search as search_pages  # the top bar's box and its results
-
-    app.register_blueprint(search_pages.bp)
     from forge.web import push_protection as push_protection_pages
 
     app.register_blueprint(push_protection_pages.bp)
+
     @login_manager.user_loader
     def load_user(user_id: str):
         from forge.models import User
