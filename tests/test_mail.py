@@ -5,13 +5,16 @@ The mail is sent by a real rq worker, after the commit of what caused it."""
 from __future__ import annotations
 
 import logging
+import ssl
+import subprocess
 from datetime import timedelta
 
 import pytest
-from conftest import PASSWORD, csrf_from, form_post
+from aiosmtpd.controller import Controller
+from conftest import PASSWORD, csrf_from, form_post, free_port
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
-from support.mail import SMTP_USER, link_in
+from support.mail import SMTP_USER, Mailbox, link_in
 
 from forge.accounts import users as accounts
 from forge.config import ConfigError, parse_smtp_url
@@ -56,6 +59,39 @@ def test_smtp_urls_as_admins_write_them():
         with pytest.raises(ConfigError, match=says) as refused:
             parse_smtp_url(bad)
         assert "secretpw" not in str(refused.value)  # the password never shows in an error
+
+
+@pytest.mark.parametrize("kind", ["starttls", "smtps"])
+def test_mail_goes_over_tls_to_a_server_whose_certificate_is_checked(
+    kind, client, settings, send_mail_now, tmp_path, monkeypatch
+):
+    """smtp://...?starttls=1 upgrades the connection, smtps:// speaks TLS from the start; the
+    server's certificate is checked against the system's trust store (here: SSL_CERT_FILE)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    mailbox, port = Mailbox(), free_port()
+    options = {"tls_context": context, "require_starttls": True} if kind == "starttls" else {
+        "ssl_context": context}  # fmt: skip
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        url = f"smtp://127.0.0.1:{port}?starttls=1" if kind == "starttls" else (
+            f"smtps://127.0.0.1:{port}")  # fmt: skip
+        settings.smtp = parse_smtp_url(url)
+        assert sign_up(client, "dora", "dora@example.org").status_code == 302
+        send_mail_now()
+        mail = mailbox.wait_for("dora@example.org", "Verify your e-mail address")
+        assert mail["From"] == "forge@127.0.0.1"
+    finally:
+        controller.stop()
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -159,6 +195,8 @@ def test_an_address_is_one_accounts_regardless_of_case(client, database, login, 
     assert "already used by another account" in refused.get_data(as_text=True)
     with database.session() as session:
         assert accounts.find_user(session, "mallory") is None
+        # The refused sign-up rolled back its verification mail with it.
+        assert session.scalar(text("SELECT count(*) FROM mail_messages")) == 0
     make_user("bob")
     bob = app.test_client()
     login("bob", test_client=bob)
