@@ -24,9 +24,12 @@ def register() -> None:
     from forge.api.hooks import payload_builders
     from forge.ci import runs as ci
     from forge.gate import auto_submit, merge_queue, merge_queue_advance, votes
-    from forge.notify import webhook_recording, webhook_subscriptions
+    from forge.notify import inbox, webhook_recording, webhook_subscriptions
+    from forge.search import documents as search_documents
 
     webhook_recording.register_payloads(payload_builders())
+    # Search's repository and change documents follow their rows in every session.
+    search_documents.install()
 
     def queue_drops_new_patch_set(session, event: events.PatchSetUploaded) -> None:
         merge_queue.on_new_patch_set(session, event.change, event.sender)
@@ -61,6 +64,10 @@ def register() -> None:
         events.StatusChanged: [queue_considers_status],
         events.CiRunFinished: [reputation.on_ci_run_finished, queue_follows_run],
     }
+    # The inbox hears of what the handlers above decided (a vote a review became, an entry
+    # the queue ejected) before the webhooks describe it.
+    for kind, tell in inbox.SUBSCRIPTIONS.items():
+        wiring.setdefault(kind, []).append(tell)
     for kind, send in webhook_subscriptions.SUBSCRIPTIONS.items():
         wiring.setdefault(kind, []).append(send)
     events.configure(wiring)

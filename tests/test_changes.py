@@ -9,7 +9,7 @@ from forge.accounts import users as accounts
 from forge.errors import Invalid
 from forge.models import Change, Notification
 from forge.repos import repositories as repos
-from forge.review import changes
+from forge.review import changes, inbox
 
 
 @pytest.fixture
@@ -178,7 +178,7 @@ def test_mentions_notify_readers(git, upstream, database, make_user):
     with database.session() as session:
         carol = accounts.get_user(session, "carol")
         alice = accounts.get_user(session, "alice")
-        assert [(n.reason, n.detail) for n in changes.inbox(session, carol)] == [
+        assert [(n.reason, n.detail) for n in inbox.inbox(session, carol)] == [
             ("mention", "bob mentioned you")
         ]
         assert [c.number for c in changes.awaiting_review(session, alice)] == [1]

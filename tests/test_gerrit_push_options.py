@@ -17,6 +17,7 @@ from forge.models import Change, ChangeReviewer, Repository
 from forge.models.quality import Vote
 from forge.repos import repositories as repos
 from forge.review import changes as change_service
+from forge.review import inbox
 
 
 @pytest.fixture
@@ -125,13 +126,11 @@ def test_reviewers_and_ccs_get_the_change_in_their_inbox(git, project, database,
         assert [(r.user.name, r.kind) for r in rows] == [
             ("carol", "reviewer"), ("dave", "reviewer"), ("erin", "cc"),
         ]  # fmt: skip
-        inbox = {
-            name: [
-                n.reason for n in change_service.inbox(session, accounts.get_user(session, name))
-            ]
+        told = {
+            name: [n.reason for n in inbox.inbox(session, accounts.get_user(session, name))]
             for name in ("carol", "dave", "erin")
         }
-        assert inbox == {"carol": ["review_requested"], "dave": ["review_requested"],
+        assert told == {"carol": ["review_requested"], "dave": ["review_requested"],
                          "erin": ["cc"]}  # fmt: skip
         carol = accounts.get_user(session, "carol")
         assert [c.number for c in change_service.awaiting_review(session, carol)] == [1]

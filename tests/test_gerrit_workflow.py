@@ -28,7 +28,7 @@ from support.gerrit import (
 
 from forge.accounts import users as accounts
 from forge.models import Change, Repository
-from forge.review import changes as change_service
+from forge.review import inbox
 from forge.worker import RECONCILERS
 
 # --- the hook and Change-Id ---------------------------------------------------------------------
@@ -341,7 +341,7 @@ def test_a_new_patch_set_of_a_parent_marks_its_child_and_the_rebase_button_fixes
     git.run("push", project.alice_url, "HEAD:refs/for/main", cwd=project.alice)
     new_parent = git.head(project.alice)
     with database.session() as session:
-        bob_inbox = change_service.inbox(session, accounts.get_user(session, "bob"))
+        bob_inbox = inbox.inbox(session, accounts.get_user(session, "bob"))
         assert ("needs_rebase", "change #1 has a new patch set; #2 needs a rebase") in [
             (n.reason, n.detail) for n in bob_inbox
         ]

@@ -336,8 +336,22 @@ def test_every_answer_matches_githubs_schema(conformance):
         token=c.bob_token,
         json={"body": "Ok!"},
     )
-    c.call("GET", "/notifications", "/notifications", 200)
+    # The inbox (bob's comment is news for alice, the author) and watching.
+    news = c.call("GET", "/notifications", "/notifications?all=true", 200) or [{"id": "1"}]
+    thread, t = f"/notifications/threads/{news[0]['id']}", "/notifications/threads/{thread_id}"
+    c.call("GET", t, thread, 200)
+    c.call("PATCH", t, thread, 205)
+    c.call("GET", r + "/notifications", p + "/notifications?all=true", 200)
+    c.call("PUT", r + "/notifications", p + "/notifications", 205, json={})
     c.call("PUT", "/notifications", "/notifications", 205, json={})
+    c.call("DELETE", t, thread, 204)
+    c.call("PUT", r + "/subscription", p + "/subscription", 200, json={"subscribed": True})
+    c.call("GET", r + "/subscription", p + "/subscription", 200)
+    c.call("GET", r + "/subscribers", p + "/subscribers", 200)
+    c.call("GET", "/user/subscriptions", "/user/subscriptions", 200)
+    c.call("GET", "/users/{username}/subscriptions", "/users/alice/subscriptions", 200)
+    c.call("DELETE", r + "/subscription", p + "/subscription", 204)
+    c.call("GET", r + "/subscription", p + "/subscription", 404)
     c.call(
         "DELETE",
         r + "/issues/comments/{comment_id}",

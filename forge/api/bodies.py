@@ -7,6 +7,8 @@ JSON nested deeper than MAX_JSON_DEPTH is not JSON to forge (400), never a Recur
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 
@@ -80,6 +82,20 @@ def body_field(body: dict, name: str, kind: type, default=None):
         # Past what an integer column holds; no id, count or line number is that large.
         raise Invalid(f"{name} is out of range", field=name)
     return value
+
+
+def iso_time(value, name: str) -> datetime | None:
+    """An ISO 8601 time from a query parameter or a body field (UTC when no zone is given);
+    422 naming the field when it is not one."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(
+            f"{name} must be an ISO 8601 time such as 2024-05-01T12:00:00Z", name
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def person_field(body: dict, name: str) -> tuple[str, str] | None:

@@ -4,17 +4,15 @@ a patch for GitHub's `.diff` and `.patch` media types."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import jsonify, request
 
 from forge.accounts.users import find_user, users_by_email
 from forge.api import api, media
 from forge.api.auth import repo_viewer
+from forge.api.bodies import iso_time
 from forge.api.pagination import link_header, page_args, paginate
 from forge.api.pulls import commit_json
 from forge.api.shapes import history as history_shapes
-from forge.errors import Invalid
 from forge.repos import contents as content_service
 from forge.repos import history
 from forge.repos.repositories import get_repository
@@ -22,19 +20,9 @@ from forge.web.context import db, settings
 
 
 def _moment(name: str) -> int | None:
-    """An ISO 8601 query parameter as seconds since the epoch (UTC when no zone is given)."""
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(
-            f"{name} must be an ISO 8601 time such as 2024-05-01T12:00:00Z", name
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp())
+    """An ISO 8601 query parameter as seconds since the epoch."""
+    when = iso_time(request.args.get(name), name)
+    return None if when is None else int(when.timestamp())
 
 
 def _author_emails(author: str | None) -> set[str] | None:

@@ -70,3 +70,23 @@ class Collaborator(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
     __table_args__ = (UniqueConstraint("repository_id", "user_id"),)
+
+
+class Watch(Base):
+    """A user's subscription to a repository, as GitHub's: watching (news of every change in
+    it, `ignored` false) or ignoring (no news from it at all, not even mentions)."""
+
+    __tablename__ = "watches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    ignored: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+    repository: Mapped[Repository] = relationship()
+
+    __table_args__ = (UniqueConstraint("user_id", "repository_id"),)

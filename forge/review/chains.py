@@ -21,6 +21,7 @@ from forge.git import refs as git_refs
 from forge.models import Change, PatchSet, User
 from forge.repos.branches import open_git
 from forge.review import changes as change_service
+from forge.review import inbox
 
 MAX_CHAIN = 100  # a guard against a loop, which the uploads never make
 
@@ -75,7 +76,7 @@ def tell_stale_children(session: Session, change: Change, actor: User | None) ->
     ).all()
     for child in children:
         if needs_rebase(child) and (actor is None or actor.id != child.author_id):
-            change_service.notify(
+            inbox.notify(
                 session,
                 child.author_id,
                 child,

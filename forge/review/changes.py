@@ -7,7 +7,6 @@ came from, so reviewers read and merge them without touching the source.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from dulwich.repo import Repo
@@ -28,14 +27,13 @@ from forge.models import (
     Change,
     ChangeComment,
     ChangeEvent,
-    Notification,
     PatchSet,
     Repository,
     User,
 )
 from forge.repos.branches import open_git
+from forge.review.inbox import notify, notify_mentions
 
-MENTION = re.compile(r"(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9._-]{0,38})")
 MAX_TITLE = 256
 
 
@@ -500,50 +498,6 @@ def delete_comment(session: Session, actor: User, comment: ChangeComment) -> Non
     events.publish(session, events.CommentDeleted(change=change, comment=comment, sender=actor))
     session.delete(comment)
     session.flush()
-
-
-# --- notifications ----------------------------------------------------------------------------
-
-
-def notify(session: Session, user_id: int, change: Change, reason: str, detail: str) -> None:
-    session.add(Notification(user_id=user_id, change_id=change.id, reason=reason, detail=detail))
-
-
-def notify_mentions(session: Session, change: Change, actor: User, text: str) -> None:
-    for name in sorted(set(MENTION.findall(text or ""))):
-        user = find_user(session, name)
-        if user is None or user.id == actor.id:
-            continue
-        if can(session, user, "read", change.repository):
-            notify(session, user.id, change, "mention", f"{actor.name} mentioned you")
-
-
-def inbox(session: Session, user: User) -> list[Notification]:
-    return list(
-        session.scalars(
-            select(Notification)
-            .where(Notification.user_id == user.id, Notification.read.is_(False))
-            .order_by(Notification.id.desc())
-            .limit(200)
-        )
-    )
-
-
-def unread_count(session: Session, user: User) -> int:
-    from sqlalchemy import func
-
-    return session.scalar(
-        select(func.count(Notification.id)).where(
-            Notification.user_id == user.id, Notification.read.is_(False)
-        )
-    )
-
-
-def mark_read(session: Session, user: User, notification_id: int | None = None) -> None:
-    query = update(Notification).where(Notification.user_id == user.id)
-    if notification_id is not None:
-        query = query.where(Notification.id == notification_id)
-    session.execute(query.values(read=True))
 
 
 def awaiting_review(session: Session, user: User) -> list[Change]:

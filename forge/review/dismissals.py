@@ -10,7 +10,7 @@ from forge import events
 from forge.accounts.permissions import require
 from forge.errors import Invalid, NotFound
 from forge.models import Change, ChangeEvent, Review, User
-from forge.review import changes as change_service
+from forge.review import inbox
 
 DISMISSABLE = ("APPROVED", "CHANGES_REQUESTED")
 
@@ -39,7 +39,7 @@ def dismiss_review(
         )
     )
     if review.author_id != actor.id:
-        change_service.notify(
+        inbox.notify(
             session, review.author_id, change, "state_change",
             f"{actor.name} dismissed your review: {message}",
         )  # fmt: skip

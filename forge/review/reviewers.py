@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from forge.accounts.permissions import can
 from forge.accounts.users import find_user
 from forge.errors import Invalid
-from forge.models import Change, ChangeReviewer, Notification, User
+from forge.models import Change, ChangeReviewer, User
+from forge.review import inbox
 
 KINDS = ("reviewer", "cc")
 
@@ -39,9 +40,7 @@ def add(session: Session, actor: User, change: Change, names: list[str], kind: s
         detail = (
             f"{actor.name} asked you to review" if kind == "reviewer" else f"{actor.name} CC'd you"
         )
-        session.add(
-            Notification(user_id=user.id, change_id=change.id, reason=reason, detail=detail)
-        )
+        inbox.notify(session, user.id, change, reason, detail)
     session.flush()
 
 

@@ -18,6 +18,7 @@ from forge.git.browse import Missing, RepoReader
 from forge.models import Change, ChangeEvent, Review, ReviewComment, User
 from forge.repos.repositories import disk_path
 from forge.review import changes as change_service
+from forge.review import inbox
 
 EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
 SIDES = ("LEFT", "RIGHT")
@@ -243,10 +244,10 @@ def submit_review(
         ChangeEvent(change_id=change.id, actor_id=author.id, kind="review", detail=review.state)
     )
     if author.id != change.author_id:
-        change_service.notify(
+        inbox.notify(
             session, change.author_id, change, "author", f"{author.name} reviewed: {review.state}"
         )
-    change_service.notify_mentions(session, change, author, review.body)
+    inbox.notify_mentions(session, change, author, review.body)
     session.flush()
     # APPROVE and REQUEST_CHANGES are Code-Review votes too (the gate subscribes), so both
     # ways feed the gate.

@@ -63,11 +63,12 @@ def init_app(app: Flask) -> None:
         two_factor,
         users,
         votes,
+        watching,
     )
 
     modules = (health, auth, account, admin, home, review, repos, browse, changes, votes, users)
     modules = (*modules, tools, gerrit_rest, change_chains)
-    for module in (*modules, actions, merge_queue, email_links, two_factor):
+    for module in (*modules, actions, merge_queue, watching, email_links, two_factor):
         app.register_blueprint(module.bp)
     from forge.web import hooks as hook_pages  # webhook settings: repositories and system
 

@@ -26,7 +26,7 @@ from forge.repos.refs import RefChangeSettings
 from forge.repos.statuses import combined_state
 from forge.review import change_views as views
 from forge.review import changes as change_service
-from forge.review import drafts
+from forge.review import drafts, inbox
 from forge.review import reviews as review_service
 from forge.review.gerrit_query import may_see
 from forge.web import external_url
@@ -67,7 +67,7 @@ def comment_markdown(body: str, change) -> str:
 def inbox_count():
     def unread_notifications() -> int:
         user = viewer()
-        return change_service.unread_count(db(), user) if user is not None else 0
+        return inbox.unread_count(db(), user) if user is not None else 0
 
     return {"unread_notifications": unread_notifications}
 
@@ -449,11 +449,16 @@ def merge(owner: str, name: str, number: int):
     except (Invalid, Forbidden) as exc:
         form.sha.data = change.head_sha
         return conversation_page(repo, change, failure_status(exc), exc.message, merge_form=form)
+    # A topic is submitted whole (forge.gate.topics): say which changes went with this one.
+    numbers = ", ".join(f"#{n}" for n in sorted(c.number for c in [change, *submitted.together]))
+    what = f"Changes {numbers} of the topic {change.topic!r}" if submitted.together else (
+        f"Change #{change.number}")  # fmt: skip
     if submitted.entry is not None:
-        flash(f"Change #{change.number} was added to the merge queue of "
-              f"{change.base_branch}.", "success")  # fmt: skip
+        flash(f"{what} {'were' if submitted.together else 'was'} added to the merge queue "
+              f"of {change.base_branch}.", "success")  # fmt: skip
         return redirect(_url(change) + "#merge")
-    flash(f"Change #{change.number} was merged into {change.base_branch}.", "success")
+    flash(f"{what} {'were' if submitted.together else 'was'} merged into "
+          f"{change.base_branch}.", "success")  # fmt: skip
     return redirect(_url(change))
 
 
@@ -545,9 +550,12 @@ def submit_review(owner: str, name: str, number: int):
 @login_required
 def notifications():
     user = viewer()
+    show_all = request.args.get("all") == "1"
     return render_template(
         "notifications.html",
-        inbox=change_service.inbox(db(), user),
+        inbox=inbox.entries(db(), user, include_read=show_all),
+        show_all=show_all,
+        unread=inbox.unread_count(db(), user),
         awaiting=change_service.awaiting_review(db(), user),
         post_form=PostForm(),
     )
@@ -559,5 +567,8 @@ def mark_read():
     if not PostForm().validate_on_submit():
         abort(400, "the form is out of date; reload the page")
     which = request.form.get("id", type=int)
-    change_service.mark_read(db(), viewer(), which)
-    return redirect(url_for(".notifications"))
+    if request.form.get("done") and which is not None:
+        inbox.mark_done(db(), viewer(), which)
+    else:
+        inbox.mark_read(db(), viewer(), which)
+    return redirect(url_for(".notifications", all="1" if request.form.get("all") else None))

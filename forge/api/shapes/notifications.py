@@ -1,10 +1,12 @@
-"""A user's inbox entries as GitHub's notification threads, every one about a pull request."""
+"""A user's inbox entries as GitHub's notification threads (every one about a pull request), and
+repository subscriptions (watching)."""
 
 from __future__ import annotations
 
 from forge.api.shapes.links import api_url, timestamp
 from forge.api.shapes.pulls import pull_urls
 from forge.api.shapes.repos import repository
+from forge.db import utcnow
 
 
 def notification(row) -> dict:
@@ -27,4 +29,17 @@ def notification(row) -> dict:
         "repository": repository(change.repository, None),
         "url": thread,
         "subscription_url": thread + "/subscription",
+    }
+
+
+def subscription(watch, repo) -> dict:
+    """A repository subscription; `watch` None for one that was just ended."""
+    url = api_url(f"/repos/{repo.full_name}")
+    return {
+        "subscribed": watch is not None and not watch.ignored,
+        "ignored": watch is not None and watch.ignored,
+        "reason": None,
+        "created_at": timestamp(watch.created_at if watch is not None else utcnow()),
+        "url": url + "/subscription",
+        "repository_url": url,
     }
