@@ -99,10 +99,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
+# Where release assets are uploaded: the API's upload_url and the release page's form.
+UPLOAD_ENDPOINTS = frozenset({"api.upload_release_asset", "releases.upload_asset"})
+
+
 def _bound_body() -> None:
     """Refuse a body over FORGE_MAX_API_BODY_KB (413): one whose Content-Length says so before
     reading any of it, a chunked one (no Content-Length) once a byte past the limit arrives."""
-    limit = current_app.extensions["forge.settings"].max_api_body_bytes
+    settings = current_app.extensions["forge.settings"]
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        # A release asset: bounded by its own limit, and streamed to disk by the view (with a
+        # little room for a form's other fields), never read into memory here.
+        request.max_content_length = settings.max_asset_bytes + 64 * 1024
+        if request.content_length is not None and request.content_length > (
+            request.max_content_length
+        ):
+            raise RequestEntityTooLarge()
+        return
+    limit = settings.max_api_body_bytes
     request.max_form_memory_size = limit  # one form field may be as large as the body
     if request.content_length is not None:
         if request.content_length > limit:

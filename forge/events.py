@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         CiRun,
         CommitStatus,
         PatchSet,
+        Release,
         Repository,
         Review,
         ReviewComment,
@@ -265,3 +266,18 @@ def publish(session: Session, event: Event) -> None:
         )
     for handler in _subscribers.get(type(event), ()):
         handler(session, event)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseChanged(Event):
+    """A release was created, published, edited, unpublished or deleted; `action` as GitHub's
+    `release` event names it, `changes` the previous name and body of an edit."""
+
+    release: Release
+    sender: User
+    action: str
+    changes: dict = field(default_factory=dict)
+
+    @property
+    def repository(self) -> Repository:
+        return self.release.repository

@@ -5,6 +5,7 @@ worker, and each body must be what a receiver written for GitHub expects."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -84,6 +85,13 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     git.run("push", "-q", info.push_url, "--delete", "scratch", cwd=work_tree)
     # A commit made through the contents API is a push like any other.
     repo.create_file("docs/b.md", "add b through the API", "b\n", branch="main")
+    # A release's life: made and published (its tag made at main), an asset uploaded, edited,
+    # back to a draft, deleted.
+    release = repo.create_git_release("v2.0", "Two", "notes", target_commitish="main")
+    release.upload_asset_from_memory(io.BytesIO(b"built"), 5, "two.bin", label="the build")
+    release.update_release("Two, renamed", "new notes")
+    release.update_release("Two, renamed", "new notes", draft=True)
+    release.delete_release()
 
     # A pull request's life: opened, edited, a new patch set, comments, reviews, a status,
     # closed, reopened, merged.
@@ -153,8 +161,14 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
         ("pull_request_review_comment", "created"),
         ("pull_request_review_comment", "edited"), ("pull_request_review_comment", "deleted"),
         ("status", None),
+        ("release", "created"), ("release", "published"), ("release", "edited"),
+        ("release", "unpublished"), ("release", "deleted"),
     }  # fmt: skip
     assert expected <= sent, expected - sent
+    # A release's edit says what it was, and carries the asset uploaded before it.
+    [renamed] = [r.payload() for r in receiver.events("release") if r.payload().get("changes")]
+    assert renamed["changes"] == {"name": {"from": "Two"}, "body": {"from": "notes"}}
+    assert [a["name"] for a in renamed["release"]["assets"]] == ["two.bin"]
     # An event added to forge's list must be sent (and so checked) here too.
     assert set(EVENTS) - FORGE_EVENTS <= {event for event, _action in sent}
     # The standalone comment is its own pull_request_review_comment, beside the review's.

@@ -39,6 +39,8 @@ RESOURCES = {
     "forge.api.review_queue": "PullRequest",
     "forge.api.reputation": "User",
     "forge.api.votes": "Vote",
+    "forge.api.releases": "Release",
+    "forge.api.stars": "Repository",
 }
 
 

@@ -25,8 +25,13 @@ PREFIX = api.url_prefix
 FREE_ENDPOINTS = {"api.rate_limit", "api.openapi_document"}
 
 
+# GitHub's uploads host (release assets), served by this one: the same tokens and limits.
+UPLOADS_PREFIX = "/api/uploads/"
+
+
 def is_api_request() -> bool:
-    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+    path = request.path
+    return path == PREFIX or path.startswith((PREFIX + "/", UPLOADS_PREFIX))
 
 
 def _caller() -> tuple[str, int, str]:

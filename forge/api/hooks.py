@@ -20,6 +20,7 @@ from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.shapes import events as event_shapes
 from forge.api.shapes import hooks as hook_shapes
+from forge.api.shapes import releases as release_shapes
 from forge.api.shapes.links import links_from
 from forge.config import Settings
 from forge.errors import Invalid
@@ -99,6 +100,11 @@ def payload_builders() -> dict:
         "vote": _links(
             lambda repository, change, vote, sender, action: event_shapes.vote_event(
                 change, vote, sender, action
+            )
+        ),
+        "release": _links(
+            lambda repository, release, sender, action, changes: release_shapes.release_event(
+                release, sender, action, changes
             )
         ),
         "merge_queue": _links(

@@ -74,6 +74,7 @@ SUBSCRIPTIONS: dict[type[events.Event], Callable[[Session, events.Event], None]]
     events.StatusChanged: send("status"),
     events.VoteCast: send("vote"),
     events.MergeQueueChanged: send("merge_queue"),
+    events.ReleaseChanged: send("release"),
 }
 
 

@@ -54,6 +54,7 @@ EVENTS = (
     "pull_request_review_comment",
     "issue_comment",
     "status",
+    "release",
     # forge's own: votes on a change's labels, and its way through the merge queue.
     "vote",
     "merge_queue",

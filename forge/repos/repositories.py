@@ -16,6 +16,7 @@ from forge.db import after_commit, after_rollback, utcnow
 from forge.errors import Invalid, NotFound
 from forge.git import fsck, storage
 from forge.models import Collaborator, Repository, User
+from forge.repos import release_files
 
 MAX_DESCRIPTION = 350
 # Repository sizes measured, by path, last ref update and pack directory: a listing of many
@@ -202,9 +203,13 @@ def delete_repository(
     if confirmation is not None and confirmation.strip() != repo.full_name:
         raise Invalid(f"type {repo.full_name} to confirm the deletion", field="confirmation")
     path = disk_path(repos_dir, repo)
+    repository_id = repo.id
     session.delete(repo)
     session.flush()
     after_commit(session, lambda: storage.remove(path))
+    # Its release assets' files go with it (their rows went with the repository's).
+    assets = release_files.root_beside(repos_dir)
+    after_commit(session, lambda: release_files.remove_repository(assets, repository_id))
 
 
 def visible_repositories(

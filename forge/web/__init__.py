@@ -73,6 +73,11 @@ def init_app(app: Flask) -> None:
     from forge.web import hooks as hook_pages  # webhook settings: repositories and system
 
     app.register_blueprint(hook_pages.bp)
+    from forge.web import releases as release_pages  # releases; stars and forks
+    from forge.web import stars as star_pages
+
+    app.register_blueprint(release_pages.bp)
+    app.register_blueprint(star_pages.bp)
     from forge.web import push_protection as push_protection_pages
 
     app.register_blueprint(push_protection_pages.bp)

@@ -8,9 +8,13 @@ from forge.accounts import reputation
 from forge.accounts.avatars import identicon_png
 from forge.accounts.users import get_user
 from forge.repos.repositories import visible_repositories
+from forge.review import contributions
 from forge.web.context import db, viewer
 
 bp = Blueprint("users", __name__)
+
+# The profile lists this many of the latest contributions; the calendar counts them all.
+CONTRIBUTIONS_LISTED = 30
 
 
 @bp.route("/<username>")
@@ -20,8 +24,16 @@ def profile(username: str):
     summary = reputation.summary_of(db(), user)
     recent, _total = reputation.history(db(), viewer(), user, limit=10)
     chart = reputation.chart_svg_points(reputation.running_total(db(), user))
+    done = contributions.contributions_of(db(), user, viewer())
     return render_template(
-        "user.html", user=user, repos=repos, summary=summary, recent=recent, chart=chart
+        "user.html",
+        user=user,
+        repos=repos,
+        summary=summary,
+        recent=recent,
+        chart=chart,
+        contributions=done[:CONTRIBUTIONS_LISTED],
+        calendar=contributions.calendar(done),
     )
 
 

@@ -66,6 +66,8 @@ WANTED = (
     "/repos/{owner}/{repo}/pulls/{pull_number}/update-branch",
     "/users/{username}/orgs",
     "/user/orgs",
+    # Uploads go to the release's upload_url (/api/uploads/...), outside forge's description.
+    "/repos/{owner}/{repo}/releases/{release_id}/assets",
 )
 
 # forge paths GitHub spells differently (GitHub has no root form of contents).

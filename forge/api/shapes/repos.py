@@ -15,7 +15,7 @@ from forge.api.shapes.users import avatar_url, permissions, simple_user
 from forge.models import Repository
 from forge.repos.forks import fork_count
 from forge.repos.repositories import size_kb
-from forge.repos.watching import watcher_count
+from forge.repos.stars import star_count
 
 
 def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
@@ -66,7 +66,7 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
         "has_downloads": False,
         "has_discussions": False,
         "size": _size(repo),
-        "stargazers_count": 0,
+        "stargazers_count": _star_count(repo),
         "watchers_count": 0,
         "watchers": 0,
         "forks_count": forks,
@@ -87,7 +87,7 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
     if family:
         # The full repository of GET /repos/{o}/{r} (and everything built with its family).
         body["network_count"] = _fork_count(_root(repo)) if repo.fork_of is not None else forks
-        body["subscribers_count"] = watcher_count(object_session(repo), repo)
+        body["subscribers_count"] = 0
     return body
 
 
@@ -141,6 +141,11 @@ def _root(repo: Repository) -> Repository:
 def _fork_count(repo: Repository) -> int:
     session = object_session(repo)
     return fork_count(session, repo) if session is not None else 0
+
+
+def _star_count(repo: Repository) -> int:
+    session = object_session(repo)
+    return star_count(session, repo) if session is not None else 0
 
 
 def _size(repo: Repository) -> int:
