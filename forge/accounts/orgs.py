@@ -174,6 +174,13 @@ def require_repository_creation(session: Session, user: User | None, org: User) 
         raise Forbidden(f"you may not create repositories in {org.name}")
 
 
+def repository_owners(session: Session, user: User) -> list[User]:
+    """Whom the user may create repositories for: themselves, then the organizations that
+    let them."""
+    orgs = [org for org in orgs_of(session, user) if may_create_repository(session, user, org)]
+    return [user, *orgs]
+
+
 def members(session: Session, org: User, role: str | None = None) -> list[OrgMembership]:
     query = select(OrgMembership).where(OrgMembership.org_id == org.id)
     if role is not None:

@@ -9,7 +9,7 @@ from flask import jsonify, request
 
 from forge.accounts import orgs as org_service
 from forge.accounts.permissions import role_of
-from forge.accounts.users import get_user
+from forge.accounts.users import find_user, get_user
 from forge.api import api
 from forge.api.auth import current_user, repo_viewer, require_scope, require_user
 from forge.api.bodies import body_field, json_body
@@ -71,7 +71,9 @@ def create_organization():
     if admin and admin.lower() != user.lower_name:
         if not user.is_admin:
             raise ApiError(403, "only site administrators may create an organization for others")
-        owner = get_user(db(), admin)
+        owner = find_user(db(), admin)
+        if owner is None or owner.is_organization:
+            raise Invalid(f"no user named {admin!r} to own the organization", field="admin")
     org = org_service.create_org(
         db(), owner, login, display_name=body_field(body, "profile_name", str, "") or ""
     )

@@ -34,6 +34,8 @@ class PostForm(FlaskForm):
 
 
 class NewRepositoryForm(FlaskForm):
+    # The signed-in user or one of their organizations (choices set by the view).
+    owner = SelectField("Owner", choices=[], validate_choice=False)
     name = StringField("Repository name", validators=[DataRequired(), Length(max=100)])
     description = StringField("Description (optional)", validators=[Length(max=350)])
     visibility = RadioField(

@@ -20,6 +20,10 @@ CONTRIBUTIONS_LISTED = 30
 @bp.route("/<username>")
 def profile(username: str):
     user = get_user(db(), username)
+    if user.is_organization:
+        from forge.web.orgs import profile as organization_profile
+
+        return organization_profile(user)
     repos = visible_repositories(db(), viewer(), owner=user)
     summary = reputation.summary_of(db(), user)
     recent, _total = reputation.history(db(), viewer(), user, limit=10)
