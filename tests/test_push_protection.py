@@ -300,3 +300,27 @@ def test_documented_examples_and_low_entropy_lookalikes_pass():
         "see forge_tokens_are_described_in_the_readme_here_ok\n"  # not 40 characters after it
     )
     assert find_secrets(text.encode()) == []
+
+
+def test_past_the_budget_the_oldest_files_go_unscanned_and_the_newest_are_scanned(git, tmp_path):
+    from dulwich.repo import Repo
+
+    from forge.git.refs import ZERO, RefUpdate
+    from forge.repos.push_protection import scan_updates
+
+    work = git.init(tmp_path / "history", {"old.txt": "o" * 4000 + "\n"})
+    git.commit(work, {"older-key.txt": f"{AWS_KEY}\n" + "p" * 4000 + "\n"}, "old key")
+    newest = git.commit(work, {"new.env": "STRIPE=sk_live_4eC39HqLyjWDarjtT1zdp7dc\n"}, "new")
+    update = RefUpdate("refs/heads/main", ZERO, newest)
+    # Into an empty repository's view: every file is new, the first push of a history.
+    bare = tmp_path / "bare.git"
+    git.run("clone", "-q", "--bare", str(work), str(bare))
+    repo = Repo(str(bare))
+    for ref in list(repo.refs.keys()):
+        if ref.startswith(b"refs/"):
+            del repo.refs[ref]
+    scan = scan_updates(repo, [update], max_scanned_bytes=1000)
+    assert [(f.kind, f.path) for f in scan.findings] == [("Stripe API key", "new.env")]
+    assert scan.unscanned == 2
+    whole = scan_updates(repo, [update])
+    assert {f.path for f in whole.findings} == {"new.env", "older-key.txt"}
