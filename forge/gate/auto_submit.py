@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from forge.accounts.permissions import require
 from forge.errors import Invalid
-from forge.gate import merging, quality_gate
-from forge.gate.merge_queue import active_entry, after_commit_once, enter, leave
+from forge.gate import merging, quality_gate, topics
+from forge.gate.merge_queue import active_entry, after_commit_once, enter, enter_batch, leave
 from forge.models import Change, ChangeEvent, Repository, User
 from forge.models.quality import MergeQueueEntry
 
@@ -54,12 +54,14 @@ def consider(
         return entry
     if not status.ready:
         return None
-    from forge.accounts import reputation
-
-    if reputation.is_audit(session, change):
-        return None
-    parent = change.depends_on
-    if change.work_in_progress or (parent is not None and parent.state != "merged"):
+    batch = [change]
+    if change.topic:  # the topic enters whole, once every change of it may (forge.gate.topics)
+        batch = [
+            c for c in topics.submission(session, [change])
+            if c.id == change.id or active_entry(session, c) is None
+        ]  # fmt: skip
+    ids = {c.id for c in batch}
+    if any(not _may_enter(session, repos_dir, member, ids) for member in batch):
         return None  # merging would be refused (forge.gate.merging.check_can_merge): wait
     method = change.auto_merge_method or "merge"
     # Whoever's action submits it: who enabled auto-merge, else (auto-submit) whose vote made
@@ -70,7 +72,21 @@ def consider(
         else quality_gate.decider_of(session, change)
     )
     why = "auto-merge" if change.auto_merge_method else "auto-submit"
-    return enter(session, change, method, by, base_url, why=why)
+    if len(batch) == 1:
+        return enter(session, change, method, by, base_url, why=why)
+    entries = enter_batch(session, batch, method, by, base_url, why=why)
+    return next(e for e in entries if e.change_id == change.id)
+
+
+def _may_enter(session: Session, repos_dir: Path, change: Change, landing_with: set[int]) -> bool:
+    from forge.accounts import reputation
+
+    if reputation.is_audit(session, change) or change.work_in_progress:
+        return False
+    parent = change.depends_on
+    if parent is not None and parent.state != "merged" and parent.id not in landing_with:
+        return False
+    return quality_gate.submit_status(session, repos_dir, change).ready
 
 
 def consider_sha(

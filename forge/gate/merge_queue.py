@@ -32,7 +32,7 @@ that advances it, asked for once a transaction commits. Changes that enter by th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -43,7 +43,7 @@ from forge.accounts.permissions import can, require
 from forge.ci.config import CONFIG_PATH
 from forge.db import after_commit, after_rollback, utcnow
 from forge.errors import Forbidden, Invalid, NotFound
-from forge.gate import merging, quality_gate
+from forge.gate import merging, quality_gate, topics
 from forge.git import refs as git_refs
 from forge.git.checkout import read_file_at
 from forge.models import Change, ChangeEvent, CiRun, Repository, User
@@ -148,10 +148,12 @@ def queue_in_use(session: Session, repos_dir: Path, change: Change) -> bool:
 
 @dataclass
 class Submitted:
-    """What a Merge did: landed the change (`merged_sha`) or gave it a place (`entry`)."""
+    """What a Merge did: landed the change (`merged_sha`) or gave it a place (`entry`);
+    `together` holds the changes of its topic (forge.gate.topics) that went with it."""
 
     merged_sha: str | None = None
     entry: MergeQueueEntry | None = None
+    together: list[Change] = field(default_factory=list)
 
 
 def submit(
@@ -170,11 +172,22 @@ def submit(
 ) -> Submitted:
     """Merge as the web's button and the API's `PUT .../merge` mean it: while the branch's
     queue is in use, a place in the queue (the branch only ever moves to a commit CI tested);
-    otherwise the change lands now."""
+    otherwise the change lands now. A change of a topic takes its whole topic with it, in
+    the queue or now, or refuses naming the change that blocks (forge.gate.topics)."""
+    batch = topics.submission(session, [change]) if change.topic else [change]
     if queue_in_use(session, repos_dir, change):
         merging.check_head(change, expected_head_sha)
         entry = enqueue(session, repos_dir, actor, change, method, base_url=base_url)
-        return Submitted(entry=entry)
+        mates = [e.change for e in batch_of(session, entry) if e.id != entry.id]
+        return Submitted(entry=entry, together=mates)
+    if topics.is_whole_topic(batch):
+        landed = topics.merge_together(
+            session, repos_dir, actor, batch, method, config, via=via, asked=change,
+            expected_head_sha=expected_head_sha, commit_title=commit_title,
+            commit_message=commit_message,
+        )  # fmt: skip
+        together = [c for c in batch if c.id != change.id]
+        return Submitted(merged_sha=landed[change.id], together=together)
     merged = merging.merge_change(
         session,
         repos_dir,
@@ -205,34 +218,92 @@ def enqueue(
     lets admins bypass branch protection) unless the branch's protection enforces rules for
     admins; the bypass and what it skipped are on the change's timeline. CI still tests the
     speculative merge: a bypass skips the votes, never the test.
+
+    A change of a topic brings the topic's other changes not yet queued (forge.gate.topics):
+    all enter, one after the other, as one batch that lands as one ref update, or none
+    enters and the refusal names the change that blocks.
     """
 
     require(session, actor, "write", change.repository)
-    _check_can_enter(session, change, method)
-    status = quality_gate.submit_status(session, repos_dir, change)
-    bypass = False
-    if not status.ready:
-        if not quality_gate.admin_may_bypass(session, actor, change):
-            raise Invalid(
-                f"change #{change.number} cannot be submitted yet: " + "; ".join(status.unmet),
-                field="submit",
-            )
-        bypass = True
-    entry = enter(session, change, method, actor, base_url, bypass=bypass)
-    if bypass:
-        session.add(
-            ChangeEvent(
-                change_id=change.id, actor_id=actor.id, kind="queue_bypass",
-                detail="; ".join(status.unmet),
-            )
-        )  # fmt: skip
-    return entry
+    batch = [change]
+    if change.topic:
+        batch = [
+            c for c in topics.submission(session, [change])
+            if c.id == change.id or active_entry(session, c) is None
+        ]  # fmt: skip
+    landing_with = {c.id for c in batch}
+    unmet: dict[int, str] = {}
+    for member in batch:
+        _check_can_enter(session, member, method, landing_with)
+        status = quality_gate.submit_status(session, repos_dir, member)
+        if not status.ready:
+            if not quality_gate.admin_may_bypass(session, actor, member):
+                raise Invalid(
+                    f"change #{member.number} cannot be submitted yet: "
+                    + "; ".join(status.unmet) + topics.topic_note(member, batch),
+                    field="submit",
+                )  # fmt: skip
+            unmet[member.id] = "; ".join(status.unmet)
+    entries = enter_batch(session, batch, method, actor, base_url, unmet=unmet)
+    for member in batch:
+        if member.id in unmet:
+            session.add(
+                ChangeEvent(
+                    change_id=member.id, actor_id=actor.id, kind="queue_bypass",
+                    detail=unmet[member.id],
+                )
+            )  # fmt: skip
+    return next(entry for entry in entries if entry.change_id == change.id)
 
 
-def _check_can_enter(session: Session, change: Change, method: str) -> None:
-    merging.check_can_merge(session, change, method)
+def enter_batch(
+    session: Session,
+    batch: list[Change],
+    method: str,
+    by: User | None,
+    base_url: str | None,
+    *,
+    why: str = "",
+    unmet: dict[int, str] | None = None,
+) -> list[MergeQueueEntry]:
+    """The changes of `batch` (ordered by forge.gate.topics.submission) enter one after the
+    other; more than one share a batch, the first entry's id, and land or leave together."""
+    entries: list[MergeQueueEntry] = []
+    for member in batch:
+        reason = why
+        if len(batch) > 1:
+            reason = f"{why + ', ' if why else ''}with its topic {member.topic or ''}".strip()
+        batch_id = entries[0].id if entries else None
+        entry = enter(session, member, method, by, base_url, bypass=member.id in (unmet or {}),
+                      why=reason, batch_id=batch_id)  # fmt: skip
+        if len(batch) > 1 and batch_id is None:
+            entry.batch_id = entry.id
+        entries.append(entry)
+    return entries
+
+
+def _check_can_enter(
+    session: Session, change: Change, method: str, landing_with: set[int] = frozenset()
+) -> None:
+    merging.check_can_merge(session, change, method, landing_with=landing_with)
     if active_entry(session, change) is not None:
         raise Invalid(f"change #{change.number} is in the merge queue already", field="queue")
+
+
+def batch_of(session: Session, entry: MergeQueueEntry) -> list[MergeQueueEntry]:
+    """The entries that land with `entry` (its topic's, in the queue now), itself included."""
+    if entry.batch_id is None:
+        return [entry] if entry.state in MERGE_QUEUE_ACTIVE else []
+    return list(
+        session.scalars(
+            select(MergeQueueEntry)
+            .where(
+                MergeQueueEntry.batch_id == entry.batch_id,
+                MergeQueueEntry.state.in_(MERGE_QUEUE_ACTIVE),
+            )
+            .order_by(MergeQueueEntry.id)
+        )
+    )
 
 
 def enter(
@@ -244,6 +315,7 @@ def enter(
     *,
     bypass: bool = False,
     why: str = "",
+    batch_id: int | None = None,
 ) -> MergeQueueEntry:
     entry = MergeQueueEntry(
         repository_id=change.repository_id,
@@ -253,6 +325,7 @@ def enter(
         enqueued_by_id=by.id if by is not None else None,
         bypass=bypass,
         reason=why,
+        batch_id=batch_id,
     )
     entry.repository = change.repository
     session.add(entry)
@@ -298,7 +371,17 @@ def leave(
     base_url: str | None,
 ) -> None:
     """The entry leaves the queue; the entries behind it are rebuilt by the next advance
-    (their base is now stale), and its run, if still going, is cancelled."""
+    (their base is now stale), and its run, if still going, is cancelled. The entries of its
+    topic's batch leave with it, in the same state (a topic lands whole or not at all)."""
+    _leave_one(session, entry, state, reason, sender, base_url)
+    if state == "merged" or entry.batch_id is None:
+        return
+    for mate in batch_of(session, entry):
+        why = f"change #{entry.change.number} of its topic left the merge queue: {reason}"
+        _leave_one(session, mate, state, why, sender, base_url)
+
+
+def _leave_one(session, entry, state, reason, sender, base_url) -> None:
     from forge.ci import runs as ci
 
     entry.state, entry.reason = state, reason

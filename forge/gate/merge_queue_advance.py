@@ -21,7 +21,15 @@ from forge.gate.merge_queue import (
     leave,
     schedule_advance,
 )
-from forge.gate.speculative_merges import Step, build, eject, is_current, land, prune_hidden_refs
+from forge.gate.speculative_merges import (
+    Step,
+    build,
+    eject,
+    land,
+    landing_span,
+    prune_hidden_refs,
+    span_is_current,
+)
 from forge.git import refs as git_refs
 from forge.git.checkout import read_file_at
 from forge.models import CiRun, Repository
@@ -98,11 +106,15 @@ def _advance(session, repos_dir, config, repository, branch) -> list[Step]:
                     eject(session, entry, f"the branch {branch} no longer exists", None, config)
                     steps.append(Step(entry.change.number, "ejected"))
                 break
-            head = entries[0]
-            if is_current(head, tip):
-                verdict, run = _verdict(session, repos_dir, head)
+            span = landing_span(entries)  # the head, or its topic's batch landing with it
+            if span_is_current(span, tip):
+                verdicts = [(entry, *_verdict(session, repos_dir, entry)) for entry in span]
+                failed = [(entry, run) for entry, v, run in verdicts if v == "failed"]
+                verdict = "failed" if failed else "pending"
+                if all(v == "passed" for _entry, v, _run in verdicts):
+                    verdict = "passed"
                 if verdict == "passed":
-                    if land(session, repos_dir, git, head, tip, config, steps):
+                    if land(session, repos_dir, git, span, tip, config, steps):
                         # The branch moved: this transaction must commit with it, alone, so
                         # nothing later in the round can roll back what git already did.
                         # Another advance takes up the rest once it has.
@@ -112,8 +124,9 @@ def _advance(session, repos_dir, config, repository, branch) -> list[Step]:
                         break
                     continue
                 elif verdict == "failed":
-                    eject(session, head, _failure(run), run, config)
-                    steps.append(Step(head.change.number, "ejected"))
+                    entry, run = failed[0]  # its topic's batch leaves with it
+                    eject(session, entry, _failure(run), run, config)
+                    steps.append(Step(entry.change.number, "ejected"))
                     continue
             if not build(session, repos_dir, git, entries, tip, config, steps):
                 break

@@ -68,9 +68,12 @@ def approvals(session: Session, change: Change) -> int:
     )
 
 
-def check_can_merge(session: Session, change: Change, method: str) -> None:
+def check_can_merge(
+    session: Session, change: Change, method: str, *, landing_with: set[int] = frozenset()
+) -> None:
     """What any merge asks first, direct or through the merge queue: a known method, an open
-    change, and not an audit (audits measure reviewers and never land)."""
+    change, and not an audit (audits measure reviewers and never land). `landing_with`: the
+    changes that land together with it (its topic), among which its parent may be."""
     if method not in METHODS:
         raise Invalid(f"merge_method must be one of {', '.join(METHODS)}", field="merge_method")
     if change.state != "open":
@@ -80,7 +83,7 @@ def check_can_merge(session: Session, change: Change, method: str) -> None:
     if change.work_in_progress:
         raise Invalid(f"change #{change.number} is work in progress; mark it ready first")
     parent = change.depends_on
-    if parent is not None and parent.state != "merged":
+    if parent is not None and parent.state != "merged" and parent.id not in landing_with:
         # A chain lands in order: this change's commits hold its parent's.
         raise Invalid(
             f"change #{change.number} depends on change #{parent.number}, which is "

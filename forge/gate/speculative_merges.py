@@ -64,34 +64,63 @@ def _landing_role(session: Session, entry: MergeQueueEntry, merger: User) -> str
     return "write"
 
 
-def land(session, repos_dir, git, entry: MergeQueueEntry, tip: str, config, steps) -> bool:
-    """Fast-forward the branch to exactly the tested commit; True if it moved. A change that
-    stopped being submittable while CI ran (a veto, a maintainer's Verified -1) leaves the
-    queue instead, unless an admin queued it past its requirements."""
+def landing_span(entries: list[MergeQueueEntry]) -> list[MergeQueueEntry]:
+    """What lands when the head of the queue does: the head alone, or, for a topic's batch,
+    everything up to its last entry (whose speculative merge holds them all, and whatever
+    entered between them)."""
+    head = entries[0]
+    if head.batch_id is None:
+        return [head]
+    last = max(i for i, e in enumerate(entries) if e.batch_id == head.batch_id)
+    return entries[: last + 1]
 
-    change, new = entry.change, entry.speculative_sha
-    if not entry.bypass:
-        status = quality_gate.submit_status(session, repos_dir, change)
+
+def span_is_current(span: list[MergeQueueEntry], tip: str) -> bool:
+    parent = tip
+    for entry in span:
+        if not is_current(entry, parent):
+            return False
+        parent = entry.speculative_sha
+    return True
+
+
+def land(session, repos_dir, git, span: list[MergeQueueEntry], tip: str, config, steps) -> bool:
+    """Fast-forward the branch to exactly the tested commit of the span's last entry, one ref
+    update for all of them; True if it moved. A change that stopped being submittable while
+    CI ran (a veto, a maintainer's Verified -1) leaves the queue instead (its topic with it),
+    unless an admin queued it past its requirements."""
+
+    for entry in span:
+        if entry.bypass:
+            continue
+        status = quality_gate.submit_status(session, repos_dir, entry.change)
         if not status.ready:
             why = "its submit requirements are no longer met: " + "; ".join(status.unmet)
             leave(session, entry, "removed", why, None, config.base_url)
-            steps.append(Step(change.number, "removed"))
+            steps.append(Step(entry.change.number, "removed"))
             return False
-    merger = _merger(session, entry)
+    last = span[-1]
+    new = last.speculative_sha
+    merger = _merger(session, last)
     try:
         update_refs(
-            session, entry.repository, git, merger,
-            [RefUpdate(f"refs/heads/{entry.branch}", tip, new)], config,
-            via=VIA, change=change, approvals=merging.approvals(session, change),
-            role=_landing_role(session, entry, merger),
+            session, last.repository, git, merger,
+            [RefUpdate(f"refs/heads/{last.branch}", tip, new)], config,
+            via=VIA, change=last.change,
+            # Branch protection's required reviews hold for each change landing.
+            approvals=min(merging.approvals(session, e.change) for e in span),
+            role=_landing_role(session, last, merger),
         )  # fmt: skip
     except (Forbidden, Invalid) as exc:
-        eject(session, entry, f"the branch refused it: {exc.message}", None, config)
-        steps.append(Step(change.number, "ejected"))
+        eject(session, span[0], f"the branch refused it: {exc.message}", None, config)
+        steps.append(Step(span[0].change.number, "ejected"))
         return False
-    merging.record_merged(session, change, merger, entry.method, new, config.base_url)
-    leave(session, entry, "merged", f"merged as {new[:12]}", merger, config.base_url)
-    steps.append(Step(change.number, "merged", new))
+    for entry in span:
+        landed_as = entry.speculative_sha
+        by = _merger(session, entry)
+        merging.record_merged(session, entry.change, by, entry.method, landed_as, config.base_url)
+        leave(session, entry, "merged", f"merged as {landed_as[:12]}", by, config.base_url)
+        steps.append(Step(entry.change.number, "merged", landed_as))
     return True
 
 

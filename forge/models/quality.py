@@ -241,6 +241,9 @@ class MergeQueueEntry(Base):
     )
     reason: Mapped[str] = mapped_column(Text, default="")
     bypass: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A topic submitted whole (forge.gate.topics): its entries share the id of the first, and
+    # land together or leave together.
+    batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
