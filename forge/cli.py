@@ -261,6 +261,50 @@ def gc(ctx: click.Context):
 
 
 @main.group()
+def search():
+    """Search's index (repositories, changes and the default branches' code)."""
+
+
+@search.command("reindex")
+@click.argument("repository", required=False, metavar="[OWNER/NAME]")
+@home_option
+@click.pass_context
+def search_reindex(ctx: click.Context, repository: str | None):
+    """Index again from scratch: every repository's and change's document and each default
+    branch's files (or only REPOSITORY's code), as after a restore or a change of bounds."""
+    from sqlalchemy import select
+
+    from forge.models import Repository
+    from forge.repos.repositories import disk_path, find_repository
+    from forge.search import code_index, documents
+
+    settings = _load_settings(ctx, create_home=False)
+    database = _database(settings, upgrade=False)
+    try:
+        with database.session() as session:
+            if repository is None:
+                repos = list(session.scalars(select(Repository).order_by(Repository.id)))
+                click.echo(f"indexed {documents.rebuild(session)} repositories and changes")
+            else:
+                owner, _, name = repository.partition("/")
+                found = find_repository(session, owner, name) if name else None
+                if found is None:
+                    fail(f"no repository {repository}")
+                repos = [found]
+            ids = [repo.id for repo in repos]
+        for repo_id in ids:
+            with database.session() as session:
+                repo = session.get(Repository, repo_id)
+                code_index.forget_state(session, repo.id)
+                path = disk_path(settings.repos_dir, repo)
+                state = code_index.index_code(session, path, repo)
+                click.echo(f"{repo.full_name}: {state.files} files indexed at "
+                           f"{state.commit_sha[:12] or 'no default branch'}")  # fmt: skip
+    finally:
+        database.dispose()
+
+
+@main.group()
 def user():
     """Manage user accounts."""
 

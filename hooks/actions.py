@@ -141,6 +141,15 @@ def schedule_maintenance(ctx: PushContext) -> None:
                    str(ctx.git.path), enqueue=ctx.enqueue)  # fmt: skip
 
 
+def schedule_code_index(ctx: PushContext) -> None:
+    """A push moved (or deleted) the default branch: bring its code index up to date in the
+    background, once the push commits (forge.search.code_index)."""
+    branch = ctx.repository.default_branch
+    if any(update.branch == branch for update in ctx.updates):
+        outbox.put(ctx.session, "default", "forge.jobs.index_code", ctx.repository.id,
+                   str(ctx.git.path), enqueue=ctx.enqueue)  # fmt: skip
+
+
 def announce_to_webhooks(ctx: PushContext) -> None:
     """Record push, create and delete events (a change's new patch set announces itself, see
     forge.review.changes.add_patch_set); deliveries are queued once the push's transaction
@@ -198,6 +207,7 @@ POST_RECEIVE = [
     update_changes,
     rebase_merge_queue,
     schedule_maintenance,
+    schedule_code_index,
     settle_reverts,
     announce_to_webhooks,
 ]

@@ -85,7 +85,7 @@ def conformance(api, hosted_repo, git, tmp_path, make_user, make_token):
     return checker
 
 
-def test_every_answer_matches_githubs_schema(conformance):
+def test_every_answer_matches_githubs_schema(conformance, database, settings):
     c = conformance
     r = "/repos/{owner}/{repo}"
     p = "/repos/alice/project"
@@ -400,6 +400,24 @@ def test_every_answer_matches_githubs_schema(conformance):
         202,
     )
     c.call("DELETE", r + "/hooks/{hook_id}", h, 204)
+
+    # Search (the code index as a push's background job leaves it; no worker runs in here).
+    from sqlalchemy import select
+
+    from forge.models import Repository
+    from forge.search.code_index import index_code
+
+    with database.session() as session:
+        project = session.scalar(select(Repository).where(Repository.name == "project"))
+        index_code(session, settings.repos_dir / "alice" / "project.git", project)
+    found = c.call("GET", "/search/repositories", "/search/repositories?q=project", 200)
+    assert found and found["items"], "the search story needs a repository to find"
+    found = c.call("GET", "/search/issues", "/search/issues?q=two+is:pr+repo:alice/project", 200)
+    assert found and found["items"], "the search story needs a pull request to find"
+    found = c.call("GET", "/search/code", "/search/code?q=print+repo:alice/project", 200)
+    assert found and found["items"], "the search story needs a file to find"
+    c.call("GET", "/search/users", "/search/users?q=bob", 200)
+    c.call("GET", "/search/code", "/search/code?q=x+repo:alice/nothing", 422)
 
     # Merging, forks, and what is left to take away.
     c.call(

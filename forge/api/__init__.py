@@ -33,6 +33,7 @@ from forge.api import (  # noqa: E402,F401
     reputation,
     review_queue,
     review_requests,
+    search,
     stars,
     statuses,
     users,

@@ -73,6 +73,9 @@ def init_app(app: Flask) -> None:
     from forge.web import hooks as hook_pages  # webhook settings: repositories and system
 
     app.register_blueprint(hook_pages.bp)
+    from forge.web import search as search_pages  # the top bar's box and its results
+
+    app.register_blueprint(search_pages.bp)
     from forge.web import orgs as org_pages  # organizations, their people and teams
 
     app.register_blueprint(org_pages.bp)
