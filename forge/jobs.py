@@ -143,25 +143,6 @@ def relay_outbox() -> int:
         database.dispose()
 
 
-def deliver_webhook(
-    database_url: str,
-    delivery_id: int,
-    allowed_hosts: list[str],
-    retry_delays: list[int],
-    try_number: int = 1,
-) -> dict:
-    """Send one webhook delivery once; on a network error, a timeout or a 5xx answer, put the
-    next try on the queue after the next delay of `retry_delays` (the database row, not this
-    job, is the record of what happened)."""
-    from rq import get_current_job
-
-    from forge.notify import webhook_recording, webhook_sending
-    from forge.queue import enqueue_in
-
-    database = _process_database(database_url)
-    with database.session() as session:
-        outcome = webhook_sending.attempt(session, delivery_id, tuple(allowed_hosts))
-        if outcome is None or outcome.delivered or not outcome.retryable:
 def send_mail(message_id: int, try_number: int = 1) -> dict:
     """Send one recorded mail (forge.accounts.mail) through FORGE_SMTP_URL; when the server
     cannot be reached or refuses, try again a minute, then five, later (the row records each
@@ -190,6 +171,25 @@ def send_mail(message_id: int, try_number: int = 1) -> dict:
     return {"mail": message_id, "sent": sent}
 
 
+def deliver_webhook(
+    database_url: str,
+    delivery_id: int,
+    allowed_hosts: list[str],
+    retry_delays: list[int],
+    try_number: int = 1,
+) -> dict:
+    """Send one webhook delivery once; on a network error, a timeout or a 5xx answer, put the
+    next try on the queue after the next delay of `retry_delays` (the database row, not this
+    job, is the record of what happened)."""
+    from rq import get_current_job
+
+    from forge.notify import webhook_recording, webhook_sending
+    from forge.queue import enqueue_in
+
+    database = _process_database(database_url)
+    with database.session() as session:
+        outcome = webhook_sending.attempt(session, delivery_id, tuple(allowed_hosts))
+        if outcome is None or outcome.delivered or not outcome.retryable:
             return {"delivery": delivery_id, "status": outcome and outcome.status_code}
         if try_number >= len(retry_delays):
             webhook_sending.give_up(session, delivery_id)
@@ -358,3 +358,22 @@ def index_code(repository_id: int, repo_path: str) -> dict:
             return {"commit": state.commit_sha, "files": state.files}
     finally:
         database.dispose()
+
+
+def mail_notification(notification_id: int, base_url: str = "") -> dict:
+    """Mail an inbox entry to its user (forge.notify.inbox.mail) when FORGE_SMTP_URL is set;
+    the mail itself is then sent by `send_mail`, with its retries."""
+    from forge.config import Settings
+    from forge.notify import inbox
+
+    settings = Settings.from_env()
+    if settings.smtp is None:
+        return {"notification": notification_id, "mailed": False}
+    from forge.queue import connect
+
+    database = _process_database(settings.database_url)
+    with database.session() as session:
+        # The mail's own job (send_mail) is queued as this commits.
+        session.info["forge.enqueue"] = _enqueuer(connect(settings.redis_url))
+        mailed = inbox.mail(session, settings.smtp, notification_id, settings.base_url or base_url)
+    return {"notification": notification_id, "mailed": mailed}

@@ -10,12 +10,13 @@ import pytest
 from conftest import form_post
 from playwright.sync_api import expect
 from sqlalchemy import select
-from support.browser import browser, shot, sign_in  # noqa: F401 (the browser fixture)
+from support.browser import shot, sign_in
 from support.ci import work
 from support.github_schema import github_response_errors
+from support.mail import link_in
 
 from forge.accounts import users as accounts
-from forge.models import Notification, User
+from forge.models import MailMessage, Notification, User
 from forge.repos import repositories as repos
 
 FAILING_CI = "jobs:\n  test:\n    run: echo broken; exit 1\n"
@@ -214,6 +215,30 @@ def test_ci_failures_and_queue_ejections_reach_the_author(ci, git, project, sett
     assert number and sum(d.startswith("CI failed") for d in details_of(p, "bob")) == 1
 
 
+def test_news_is_mailed_to_verified_addresses_when_the_site_sends_mail(
+    git, project, mail_settings, smtp_server, send_mail_now, database
+):
+    p = project
+    with database.session() as session:
+        for name in ("dave", "carol"):
+            accounts.get_user(session, name).email_verified = name == "dave"
+    for who in ("dave", "carol"):
+        answer = p.api("PUT", "/repos/alice/project/subscription", who, json={"subscribed": True})
+        assert answer.status_code == 200, answer.text
+    open_change(git, p, "feature", "bob")
+    send_mail_now()
+    message = smtp_server.wait_for("dave@example.org", "[alice/project] feature (#1)")
+    text = message.get_content()
+    assert text.startswith("bob opened it.")
+    assert link_in(message, "/alice/project/pull/").endswith("/alice/project/pull/1")
+    assert "You get this because you watch alice/project" in text
+    # carol's address is not verified: her inbox has the news, her mailbox does not.
+    assert [reason for reason, _ in inbox(p, "carol")] == ["subscribed"]
+    assert smtp_server.to("carol@example.org") == []
+    with database.session() as session:
+        assert [m.recipient for m in session.scalars(select(MailMessage))] == ["dave@example.org"]
+
+
 def edit_line(git, p, branch: str, text: str) -> int:
     git.run("checkout", "-q", "-b", branch, "main", cwd=p.work)
     git.commit(p.work, {"app.py": f"print('{text}')\n"}, f"Say {text}")
@@ -228,7 +253,7 @@ def queue(p) -> list[dict]:
     return answer.json()
 
 
-def test_the_inbox_and_the_watch_menu_in_the_browser(git, project, live_server, browser):  # noqa: F811
+def test_the_inbox_and_the_watch_menu_in_the_browser(git, project, live_server, browser):
     p = project
     page = browser.new_page()
     sign_in(page, live_server, "dave")

@@ -8,7 +8,8 @@ hears of one action once, never of what they did themselves, never from a reposi
 ignore, and never of a change they may not see.
 
 Each runs in the publisher's transaction (`forge.events`): the news is committed with what
-it tells of, and mail, when the site sends any, follows through the outbox.
+it tells of, and mail, when the site sends any, follows through the outbox (`mail`, run by the
+job `forge.jobs.mail_notification`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from forge import events
-from forge.models import Change, User
+from forge.accounts.mail import queue_mail
+from forge.models import Change, Notification, User
 from forge.repos.watching import watchers
 from forge.review.inbox import notify
 
@@ -96,3 +98,42 @@ SUBSCRIPTIONS = {
     events.CiRunFinished: on_ci_run_finished,
     events.MergeQueueChanged: on_merge_queue_changed,
 }
+
+
+# --- mail -----------------------------------------------------------------------------------------
+
+WHY = {
+    "author": "you opened this change",
+    "state_change": "you opened this change",
+    "ci_activity": "you opened this change",
+    "mention": "you were mentioned",
+    "review_requested": "you were asked to review",
+    "cc": "you were CC'd",
+    "needs_rebase": "you opened this change",
+    "subscribed": "you watch {repo}",
+}
+
+
+def mail(session: Session, smtp, notification_id: int, base_url: str) -> bool:
+    """Mail one inbox entry to its user, if the site sends mail (`smtp`), the entry is still
+    unread and the address still verified; True if a mail was queued. With no SMTP nothing
+    is queued: notification mail is not for the admin's page of unsent mail."""
+    row = session.get(Notification, notification_id)
+    if smtp is None or row is None or row.read:
+        return False
+    user, change = session.get(User, row.user_id), row.change
+    if user is None or not user.email or not user.email_verified:
+        return False
+    repo = change.repository
+    link = f"{base_url}/{repo.full_name}/pull/{change.number}"
+    why = WHY.get(row.reason, "you take part in it").format(repo=repo.full_name)
+    body = (
+        f"{row.detail}.\n\n"
+        f"{change.title} (#{change.number})\n{link}\n\n"
+        f"-- \nYou get this because {why}. Your inbox: {base_url}/notifications\n"
+        f"To hear of every change in {repo.full_name}, or of none, use the Watch menu on "
+        f"{base_url}/{repo.full_name}\n"
+    )
+    subject = f"[{repo.full_name}] {change.title} (#{change.number})"
+    queue_mail(session, smtp, user.email, subject, body)
+    return True

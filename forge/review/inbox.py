@@ -4,7 +4,8 @@
 subscribers in `forge.notify.inbox` for votes, CI, the merge queue and watchers): a user hears
 of one action once, never from a repository they ignore, and never of a change they may not
 see. Entries are read (still listed with `include_read`) or done (deleted, as GitHub's
-"mark as done").
+"mark as done"). A user with a verified address is also mailed each entry when the site sends
+mail.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from forge import outbox
 from forge.accounts.permissions import can
 from forge.accounts.users import find_user
 from forge.db import after_commit, after_rollback
@@ -48,8 +50,14 @@ def notify(session: Session, user_id: int, change: Change, reason: str, detail: 
     user = session.get(User, user_id)
     if user is None or not may_see(session, user, change):
         return False
-    session.add(Notification(user_id=user_id, change_id=change.id, reason=reason, detail=detail))
+    row = Notification(user_id=user_id, change_id=change.id, reason=reason, detail=detail)
+    session.add(row)
     told.add((user_id, change.id))
+    if user.email and user.email_verified:
+        # Mailed after this commits, if the site sends mail (forge.notify.inbox.mail).
+        session.flush()
+        base_url = session.info.get("forge.base_url") or ""
+        outbox.put(session, "default", "forge.jobs.mail_notification", row.id, base_url)
     return True
 
 
