@@ -116,7 +116,12 @@ def _write(settings: Settings, database: Database, tar: tarfile.TarFile) -> Summ
         revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
         metadata = sa.MetaData()
         metadata.reflect(conn)
-        tables = [t for t in metadata.sorted_tables if t.name != "alembic_version"]
+        derived = _full_text_tables(conn)
+        tables = [
+            t
+            for t in metadata.sorted_tables
+            if t.name != "alembic_version" and t.name not in derived
+        ]
         rows = 0
         for number, table in enumerate(tables):
             rows += _dump_table(conn, table, tar, f"db/{number:03d}-{table.name}.jsonl")
@@ -291,8 +296,21 @@ def _decode(value, kind: str):
     return value
 
 
+def _full_text_tables(conn: Connection) -> set[str]:
+    """SQLite's full-text index of search (a virtual table and the shadow tables it keeps):
+    derived from rows the backup holds, and rebuilt by their triggers as those rows load, so it
+    is not copied (the restored schema has its own, whose config row a copy collides with)."""
+    if conn.dialect.name != "sqlite":
+        return set()
+    tables = conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+    tables = {name: sql or "" for name, sql in tables}
+    virtual = [n for n, sql in tables.items() if sql.upper().startswith("CREATE VIRTUAL TABLE")]
+    return {n for n in tables for v in virtual if n == v or n.startswith(f"{v}_")}
+
+
 def _dump_table(conn: Connection, table: sa.Table, tar: tarfile.TarFile, name: str) -> int:
-    columns = list(table.columns)
+    # A generated column (PostgreSQL's search vector) is computed again when its row loads.
+    columns = [c for c in table.columns if c.computed is None]
     kinds = [_kind(c) for c in columns]
     order = list(table.primary_key.columns) or columns
     count = 0
