@@ -22,8 +22,19 @@ from forge.models.changes import (
 )
 from forge.models.ci import CiJob, CiRun
 from forge.models.hooks import Webhook, WebhookAttempt, WebhookDelivery
-from forge.models.outbox import OutboxMessage
+from forge.models.issues import (
+    Issue,
+    IssueComment,
+    IssueEdit,
+    IssueEvent,
+    IssueLabel,
+    IssueReference,
+    IssueSubscription,
+    Milestone,
+    Reaction,
+)
 from forge.models.orgs import Organization, OrgMembership, Team, TeamMember, TeamRepository
+from forge.models.outbox import OutboxMessage
 from forge.models.pushes import PushEvent, SecretBypass
 from forge.models.quality import (
     Audit,
@@ -52,10 +63,18 @@ __all__ = [
     "CiRun",
     "Collaborator",
     "CommitStatus",
+    "Issue",
+    "IssueComment",
+    "IssueEdit",
+    "IssueEvent",
+    "IssueLabel",
+    "IssueReference",
+    "IssueSubscription",
     "Label",
     "LoginFailure",
     "MailMessage",
     "MergeQueueEntry",
+    "Milestone",
     "Notification",
     "OutboxMessage",
     "Organization",
@@ -67,6 +86,7 @@ __all__ = [
     "Release",
     "ReleaseAsset",
     "RecoveryCode",
+    "Reaction",
     "Repository",
     "ReputationEvent",
     "Review",

@@ -230,18 +230,25 @@ class ChangeEvent(Base):
 
 
 class Notification(Base):
-    """An inbox entry: a change awaits your review, has news for its author, or mentions you."""
+    """An inbox entry: a change awaits your review, has news for its author, or mentions you;
+    or an issue has news (then `issue_id` is set and `change_id` is None)."""
 
     __tablename__ = "notifications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"))
+    change_id: Mapped[int | None] = mapped_column(
+        ForeignKey("changes.id", ondelete="CASCADE"), nullable=True
+    )
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     reason: Mapped[str] = mapped_column(String(32))  # review_requested, author, mention
     detail: Mapped[str] = mapped_column(Text, default="")
     read: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    change: Mapped[Change] = relationship()
+    change: Mapped[Change | None] = relationship()
+    issue = relationship("Issue")
 
     __table_args__ = (Index("ix_notifications_user_id_read", "user_id", "read"),)
