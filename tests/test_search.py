@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import forge_cli
+from conftest import authed, forge_cli
 from github import GithubException
 from playwright.sync_api import expect
 from support.browser import shot, sign_in, watch_console
@@ -292,3 +292,49 @@ def test_the_results_page_pages_through_many_results(project, client, git, setti
     refused = client.get("/search?q=lantern+is:sideways&type=changes")
     assert refused.status_code == 422
     assert "is:sideways is not a search qualifier" in refused.get_data(as_text=True)
+
+
+def test_a_private_change_is_found_by_its_author_and_writers_only(
+    project, git, github, make_user, make_token, tmp_path
+):
+    make_user("bob")
+    make_user("carol")
+    bob_token = make_token("bob")
+    clone = tmp_path / "bob"
+    git.run("clone", "-q", authed(project.url, "bob", bob_token), str(clone))
+    git.install_change_id_hook(clone)
+    git.commit(clone, {"plan.txt": "x\n"}, "The surprise party plan")
+    git.run("push", "-o", "private", "origin", "HEAD:refs/for/main", cwd=clone)
+
+    query = "surprise party is:pr"
+    assert [p.title for p in github(bob_token).search_issues(query)] == [
+        "The surprise party plan"
+    ], "its author finds it"
+    assert github(project.token).search_issues(query).totalCount == 1, "the owner may write"
+    assert github(make_token("carol")).search_issues(query).totalCount == 0
+    assert github(None).search_issues(query).totalCount == 0
+
+
+def test_a_private_organization_repository_is_found_through_the_organization_only(
+    ci, make_user, make_token, github, git, tmp_path, live_server, settings
+):
+    for name in ("alice", "bob", "carol"):
+        make_user(name)
+    tokens = {name: make_token(name) for name in ("alice", "bob", "carol")}
+    alice = github(tokens["alice"])
+    alice.requester.requestJsonAndCheck("POST", "/admin/organizations", input={"login": "acme"})
+    org = alice.get_organization("acme")
+    repo = org.create_repo("engine", private=True, description="The engine")
+    work = git.init(tmp_path / "engine", {"engine.py": "TURBOCHARGER = True\n"})
+    git.run("push", authed(f"{live_server}/acme/engine.git", "alice", tokens["alice"]), "main",
+            cwd=work)  # fmt: skip
+    index(settings)
+
+    bob = github(tokens["bob"])
+    assert code_paths(bob, "turbocharger") == []
+    team = org.create_team("Core", privacy="closed")
+    team.add_membership(bob.get_user("bob"), "member")
+    team.update_team_repository(repo, "pull")
+    assert code_paths(bob, "turbocharger") == ["acme/engine:engine.py"]
+    assert [r.full_name for r in bob.search_repositories("engine")] == ["acme/engine"]
+    assert code_paths(github(tokens["carol"]), "turbocharger") == []

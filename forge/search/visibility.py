@@ -1,18 +1,20 @@
 """Who may find what: forge.accounts.permissions' rules as conditions on many rows at once.
 
 A repository is found by those who may read it (`permissions.role_of`): anyone when public;
-its owner, its collaborators and site administrators when private; a suspended account is
-nobody. A private change (Gerrit's) is found only by its author, its reviewers and those who
-may write to its repository (`forge.review.gerrit_query.may_see`). The API passes the viewer
-its token speaks for: a token without the `repo` scope is anonymous here as everywhere.
+when private, its owner, site administrators and whoever a grant reaches (a collaborator's
+role, an organization's ownership or base permission, a team's role:
+`permissions.granted_repository_ids`); a suspended account is nobody. A private change
+(Gerrit's) is found only by its author, its reviewers and those who may write to its
+repository (`forge.review.gerrit_query.may_see`). The API passes the viewer its token speaks
+for: a token without the `repo` scope is anonymous here as everywhere.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from forge.accounts.permissions import ROLE_RANK, ROLES
-from forge.models import Change, ChangeReviewer, Collaborator, Repository, User
+from forge.accounts.permissions import granted_repository_ids
+from forge.models import Change, ChangeReviewer, Repository, User
 
 
 def readable_repositories(viewer: User | None):
@@ -21,11 +23,10 @@ def readable_repositories(viewer: User | None):
         return Repository.is_private.is_(False)
     if viewer.is_admin:
         return None
-    shared = select(Collaborator.repository_id).where(Collaborator.user_id == viewer.id)
     return or_(
         Repository.is_private.is_(False),
         Repository.owner_id == viewer.id,
-        Repository.id.in_(shared),
+        Repository.id.in_(granted_repository_ids(viewer, "read")),
     )
 
 
@@ -36,15 +37,11 @@ def visible_changes(viewer: User | None):
         return Change.private.is_(False)
     if viewer.is_admin:
         return None
-    writing = [role for role in ROLES if ROLE_RANK[role] >= ROLE_RANK["write"]]
-    writers_of = select(Collaborator.repository_id).where(
-        Collaborator.user_id == viewer.id, Collaborator.role.in_(writing)
-    )
     reviewing = select(ChangeReviewer.change_id).where(ChangeReviewer.user_id == viewer.id)
     return or_(
         Change.private.is_(False),
         Change.author_id == viewer.id,
         Repository.owner_id == viewer.id,
-        Repository.id.in_(writers_of),
+        Repository.id.in_(granted_repository_ids(viewer, "write")),
         Change.id.in_(reviewing),
     )
