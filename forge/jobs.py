@@ -340,21 +340,25 @@ def reconcile_merge_queues() -> list[str]:
 # --- search ---------------------------------------------------------------------------------
 
 
-def index_code(repository_id: int, repo_path: str) -> dict:
-    """After a push to a default branch: bring the repository's code index to the branch's
-    head, reading only the paths that changed since the commit it shows (forge.search)."""
+def index_code(repository_id: int, repo_path: str | None = None) -> dict:
+    """After a push to a default branch (or a new default branch): bring the repository's
+    code index to the branch's head, reading only the paths that changed since the commit it
+    shows (forge.search)."""
     from forge.config import Settings
     from forge.db import Database
     from forge.models import Repository
+    from forge.repos.repositories import disk_path
     from forge.search.code_index import index_code as bring_up_to_date
 
-    database = Database(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
     try:
         with database.session() as session:
             repository = session.get(Repository, repository_id)
             if repository is None:
                 return {"skipped": "the repository is gone"}
-            state = bring_up_to_date(session, Path(repo_path), repository)
+            path = Path(repo_path) if repo_path else disk_path(settings.repos_dir, repository)
+            state = bring_up_to_date(session, path, repository)
             return {"commit": state.commit_sha, "files": state.files}
     finally:
         database.dispose()

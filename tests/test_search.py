@@ -338,3 +338,16 @@ def test_a_private_organization_repository_is_found_through_the_organization_onl
     assert code_paths(bob, "turbocharger") == ["acme/engine:engine.py"]
     assert [r.full_name for r in bob.search_repositories("engine")] == ["acme/engine"]
     assert code_paths(github(tokens["carol"]), "turbocharger") == []
+
+
+def test_a_new_default_branch_is_indexed_in_place_of_the_old(project, git, github, settings):
+    git.run("checkout", "-q", "-b", "trunk", cwd=project.work)
+    git.commit(project.work, {"src/greeter.py": "def salute_guest():\n    pass\n"}, "Salute")
+    git.run("push", project.push_url, "trunk", cwd=project.work)
+    index(settings)
+    alice = github(project.token)
+    assert code_paths(alice, "salute_guest") == []
+    alice.get_repo("alice/project").edit(default_branch="trunk")
+    index(settings)
+    assert code_paths(alice, "salute_guest") == ["alice/project:src/greeter.py"]
+    assert code_paths(alice, "greet_visitor") == []

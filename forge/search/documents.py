@@ -6,6 +6,9 @@ when it is opened or its title or description edited, whichever code path did it
 the API, a push to refs/for, the Gerrit REST layer). Deleting a repository takes its
 documents with it (a foreign key that cascades). An issue, once forge has them, is one more
 kind here: a row with kind "issue" written the same way.
+
+A repository whose default branch changes (its settings, the API) gets its code indexed again
+from the new branch: the same outbox job a push leaves, recorded in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy import delete, event, insert, inspect, select
 from sqlalchemy.orm import Session
 
+from forge import outbox
 from forge.models import Change, Repository, User
 from forge.models.search import CHANGE, REPOSITORY, SearchDocument
 
@@ -25,6 +29,7 @@ def install() -> None:
     """Keep documents in step in every session of this process (idempotent)."""
     global _installed
     if not _installed:
+        event.listen(Session, "before_flush", _follow_default_branch)
         event.listen(Session, "after_flush", _follow_flush)
         _installed = True
 
@@ -32,6 +37,13 @@ def install() -> None:
 def _changed(obj, fields: tuple[str, ...]) -> bool:
     state = inspect(obj)
     return any(state.attrs[name].history.has_changes() for name in fields)
+
+
+def _follow_default_branch(session: Session, _context, _instances) -> None:
+    for obj in list(session.dirty):
+        if isinstance(obj, Repository) and _changed(obj, ("default_branch",)):
+            # The job finds the repository's folder itself (no path: settings' repos_dir).
+            outbox.put(session, "default", "forge.jobs.index_code", obj.id, None)
 
 
 def _follow_flush(session: Session, _context) -> None:
