@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+import requests
 from support.github_schema import github_response_errors, operation_key
 
 from forge.api.openapi import FOLDER, METHODS, load
@@ -28,6 +29,8 @@ HOOK_TARGET = "http://127.0.0.1:9/hook"  # nothing listens there; no worker deli
 DOWNLOADS = {
     ("GET", "/repos/{}/{}/actions/jobs/{}/logs"),
     ("GET", "/repos/{}/{}/actions/runs/{}/logs"),
+    ("GET", "/repos/{}/{}/zipball/{}"),
+    ("GET", "/repos/{}/{}/tarball/{}"),
 }
 
 
@@ -446,6 +449,7 @@ def test_every_answer_matches_githubs_schema(conformance, database, settings):
     c.call("DELETE", r, "/repos/alice/second", 204)
 
     _drive_organizations_and_teams(c)
+    _drive_releases_and_stars(c)
 
     assert not c.failures, f"{len(c.failures)} answers break GitHub's schema:\n  " + "\n  ".join(
         c.failures
@@ -461,6 +465,49 @@ def test_every_answer_matches_githubs_schema(conformance, database, settings):
     assert not missing, "endpoints GitHub also has that this test does not drive:\n  " + (
         "\n  ".join(f"{m} {s}" for m, s in missing)
     )
+
+
+def _drive_releases_and_stars(c: Conformance) -> None:
+    """A release of tag v1 with an asset uploaded to its upload_url, then taken away; bob
+    stars alice/project."""
+    r, p = "/repos/{owner}/{repo}", "/repos/alice/project"
+    one = r + "/releases/{release_id}"
+    release = c.call("POST", r + "/releases", p + "/releases", 201,
+                     json={"tag_name": "v1", "name": "One", "body": "First **one**"})  # fmt: skip
+    if release is None:
+        return
+    mine = f"{p}/releases/{release['id']}"
+    upload = requests.post(
+        release["upload_url"].split("{")[0], params={"name": "app.bin", "label": "The app"},
+        data=b"\x00binary", headers={"Authorization": f"token {c.token}",
+        "Content-Type": "application/octet-stream"}, timeout=30,
+    )  # fmt: skip
+    assert upload.status_code == 201, upload.text
+    for error in github_response_errors("POST", one + "/assets", 201, upload.json()):
+        c.failures.append(f"POST {release['upload_url']} (201) {error}")
+    asset = upload.json()["id"]
+    c.call("GET", r + "/releases", p + "/releases", 200)
+    c.call("GET", one, mine, 200)
+    c.call("PATCH", one, mine, 200, json={"body": "First one, edited", "prerelease": False})
+    c.call("GET", r + "/releases/latest", p + "/releases/latest", 200)
+    c.call("GET", r + "/releases/tags/{tag}", p + "/releases/tags/v1", 200)
+    c.call("GET", one + "/assets", mine + "/assets", 200)
+    c.call("GET", r + "/releases/assets/{asset_id}", f"{p}/releases/assets/{asset}", 200)
+    c.call("PATCH", r + "/releases/assets/{asset_id}", f"{p}/releases/assets/{asset}", 200,
+           json={"label": "The app, renamed"})  # fmt: skip
+    c.call("GET", r + "/zipball/{ref}", p + "/zipball/v1", 200)
+    c.call("GET", r + "/tarball/{ref}", p + "/tarball/v1", 200)
+    c.call("DELETE", r + "/releases/assets/{asset_id}", f"{p}/releases/assets/{asset}", 204)
+    c.call("DELETE", one, mine, 204)
+
+    starred = "/user/starred/{owner}/{repo}"
+    c.call("PUT", starred, "/user/starred/alice/project", 204, token=c.bob_token)
+    c.call("GET", starred, "/user/starred/alice/project", 204, token=c.bob_token)
+    c.call("GET", r + "/stargazers", p + "/stargazers", 200)
+    c.call("GET", "/user/starred", "/user/starred", 200, token=c.bob_token)
+    c.call("GET", "/users/{username}/starred", "/users/bob/starred", 200)
+    c.call("DELETE", starred, "/user/starred/alice/project", 204, token=c.bob_token)
+    c.call("GET", starred, "/user/starred/alice/project", 404, token=c.bob_token)
 
 
 def _drive_organizations_and_teams(c: Conformance) -> None:

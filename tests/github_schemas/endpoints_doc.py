@@ -40,8 +40,8 @@ published description (npm `@octokit/openapi` {version}, api.github.com): {serve
 schema for it (tests/test_github_conformance.py checks every one); forge adds {own} of its own.
 
 A field forge cannot fill takes the empty value GitHub's schema allows (`null`, `0`, `[]`,
-`""` for `ssh_url`): forge has no issues, labels, milestones, stars, wikis, licences or SSH,
-so what counts or links them is empty. The `*_url` fields of users and repositories are
+`""` for `ssh_url`): forge has no issues, labels, milestones, wikis, licences or SSH, so what
+counts or links them is empty. The `*_url` fields of users and repositories are
 GitHub's URLs; those pointing at operations listed as not served below answer 404.
 
 ## The GitHub CLI
