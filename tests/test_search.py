@@ -88,6 +88,10 @@ def test_pygithub_finds_repositories_changes_code_and_users(
     assert [p.number for p in titled] == [bell.number]
     assert titled[0].pull_request is not None and titled[0].state == "open"
     assert titled[0].title == "Ring the doorbell"
+    oldest_first = bob.search_issues("doorbell", sort="created", order="asc")
+    assert [p.number for p in oldest_first] == [bell.number, typo.number]
+    newest_first = bob.search_issues("doorbell", sort="created", order="desc")
+    assert [p.number for p in newest_first] == [typo.number, bell.number]
     typo.edit(state="closed")
     assert [p.number for p in bob.search_issues("doorbell", is_="closed")] == [typo.number]
     assert [p.number for p in bob.search_issues("doorbell", is_="open")] == [bell.number]

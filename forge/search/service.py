@@ -128,6 +128,18 @@ def _page(session, query, rank, order_by, page, per_page):
     return total or 0, rows
 
 
+def _sorted_page(session, query, rank, sort_order, sorts: dict, newest, page, per_page):
+    """A page in the order asked for (`sort` among `sorts`), else best match first when words
+    were typed; then the most recently updated first."""
+    chosen = _sorting(*sort_order, sorts)
+    if chosen is not None:
+        rank = None
+    # Ties (the same second) keep the asked direction, by id: the order of creation.
+    tie = newest[1].asc() if chosen is not None and sort_order[1] == "asc" else newest[1].desc()
+    ordering = (chosen or [newest[0].desc()]) + [tie]
+    return _page(session, query, rank, ordering, page, per_page)
+
+
 def _check_is(parsed: SearchQuery, allowed: set[str]) -> None:
     for value in parsed.values("is"):
         if value.lower() not in allowed:
@@ -159,11 +171,9 @@ def search_repositories(session, viewer, text, page=1, per_page=30, sort=None, o
     query = query.where(
         *_visibility(parsed, viewer), *_owner_and_repo_filters(session, parsed, viewer)
     )
-    chosen = _sorting(sort, order, {"updated": Repository.updated_at})
-    if chosen is not None:
-        rank = None
-    ordering = (chosen or [Repository.updated_at.desc()]) + [Repository.id.desc()]
-    total, rows = _page(session, query, rank, ordering, page, per_page)
+    sorts = {"updated": Repository.updated_at}
+    newest = (Repository.updated_at, Repository.id)
+    total, rows = _sorted_page(session, query, rank, (sort, order), sorts, newest, page, per_page)
     words = parsed.words()
     hits = [
         Hit(
@@ -227,11 +237,9 @@ def search_changes(session, viewer, text, page=1, per_page=30, sort=None, order=
             Change.author_id.in_(select(User.id).where(User.lower_name == login.lower()))
         )
     query = query.where(*conditions)
-    chosen = _sorting(sort, order, {"created": Change.created_at, "updated": Change.updated_at})
-    if chosen is not None:
-        rank = None
-    ordering = (chosen or [Change.updated_at.desc()]) + [Change.id.desc()]
-    total, rows = _page(session, query, rank, ordering, page, per_page)
+    sorts = {"created": Change.created_at, "updated": Change.updated_at}
+    newest = (Change.updated_at, Change.id)
+    total, rows = _sorted_page(session, query, rank, (sort, order), sorts, newest, page, per_page)
     words = parsed.words()
     hits = [
         Hit(
