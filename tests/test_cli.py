@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from conftest import forge_cli
 from sqlalchemy import select
@@ -259,7 +261,7 @@ def test_worker_without_redis_says_where_it_looked(cli, ready):
     assert_refused(result, mentions="cannot reach Redis")
 
 
-def forge_after(*args, env: dict, input: str | None = None):
+def forge_after(*args, env: dict, input: str | None = None, cwd=None, timeout: int = 60):
     """Run `forge CMD ... --home DIR` as users type it: the option after the command."""
     import os
     import subprocess
@@ -271,8 +273,81 @@ def forge_after(*args, env: dict, input: str | None = None):
         capture_output=True,
         text=True,
         env={**os.environ, **env},
-        timeout=60,
+        cwd=cwd,
+        timeout=timeout,
     )
+
+
+def leaf_commands(group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import click
+
+    found = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += leaf_commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+def test_every_command_takes_home_after_its_name(tmp_path):
+    """Each command's own --help offers --home (forge.cli's one home_option), so a command
+    added without it shows here, not when a user types `forge NEW --home DIR`."""
+    from forge.cli import main
+
+    commands = leaf_commands(main)
+    assert ("serve",) in commands and ("ci", "reconcile") in commands  # the tree was walked
+    for command in commands:
+        shown = forge_after(*command, "--help", env={}, cwd=tmp_path)
+        assert shown.returncode == 0, (command, shown.stderr)
+        assert "--home DIRECTORY" in shown.stdout, (command, shown.stdout)
+
+
+def test_worker_reconcile_backup_and_restore_take_home_after_the_command(
+    home, tmp_path, database_url, clean_redis, rows
+):
+    """In an empty directory (no ./instance to fall back on), each finds the home given
+    after its name: the worker and the reconciler run, backup reads it, restore fills one."""
+    from conftest import EXTERNAL_DATABASE, postgres_schema
+
+    env = {"DATABASE_URL": database_url, "REDIS_URL": clean_redis}
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    assert forge_after("db", "upgrade", "--home", str(home), env=env, cwd=here).returncode == 0
+    created = forge_after(
+        "user", "create", "alice", "--email", "a@example.org", "--password-stdin",
+        "--home", str(home), env=env, input=PASSWORD, cwd=here,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    worked = forge_after(
+        "worker", "--burst", "--queues", "default", "--home", str(home), env=env, cwd=here
+    )
+    assert worked.returncode == 0, worked.stderr
+    reconciled = forge_after("ci", "reconcile", "--home", str(home), env=env, cwd=here)
+    assert reconciled.returncode == 0, reconciled.stderr
+    archive = tmp_path / "backup.tar.gz"
+    backed_up = forge_after(
+        "backup", str(archive), "--home", str(home), env=env, cwd=here, timeout=300
+    )
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert archive.stat().st_size > 0
+
+    restored_home = tmp_path / "restored"
+    with contextlib.ExitStack() as stack:
+        # The restore goes into a new, empty database: a schema of its own on PostgreSQL.
+        url = stack.enter_context(postgres_schema("restore_")) if EXTERNAL_DATABASE else ""
+        restored = forge_after(
+            "restore", str(archive), "--home", str(restored_home),
+            env={"DATABASE_URL": url}, cwd=here, timeout=300,
+        )  # fmt: skip
+        assert restored.returncode == 0, restored.stderr
+        database = Database(url or f"sqlite:///{restored_home / 'forge.db'}")
+        try:
+            with database.session() as session:
+                assert list(session.scalars(select(User.name))) == ["alice"]
+        finally:
+            database.dispose()
+    assert not (here / "instance").exists()
 
 
 def test_home_after_the_command_is_the_home_used(home, database_url, rows):
