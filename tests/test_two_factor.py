@@ -134,3 +134,20 @@ def test_git_and_the_api_take_a_token_and_refuse_the_password_of_a_two_factor_ac
     assert "personal access token" in by_password.json()["message"]
     by_token = requests.get(api, auth=("alice", repo.token), timeout=30)
     assert by_token.status_code == 200 and by_token.json()["login"] == "alice"
+
+
+def test_new_recovery_codes_need_a_code_and_replace_the_old_ones(app, client, login, make_user):
+    make_user("alice")
+    login("alice")
+    secret, old_codes = enrol_in_settings(client)
+    refused = form_post(client, "/settings/two-factor", "/settings/two-factor/recovery-codes",
+                        {"code": "000000"}, follow_redirects=True)  # fmt: skip
+    assert "not right" in refused.get_data(as_text=True)
+    made = form_post(client, "/settings/two-factor", "/settings/two-factor/recovery-codes",
+                     {"code": code_at(secret, 30)})  # fmt: skip
+    new_codes = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", made.get_data(as_text=True))
+    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+    old = app.test_client()
+    password_step(old)
+    assert code_step(old, old_codes[0]).status_code == 401
+    assert code_step(old, new_codes[0]).status_code == 302 and signed_in(old)

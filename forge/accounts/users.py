@@ -60,7 +60,7 @@ def users_by_email(session: Session, emails) -> dict[str, User]:
     if not wanted:
         return {}
     query = select(User).where(
-        func.lower(User.email).in_(wanted),
+        User.lower_email.in_(wanted),
         User.is_suspended.is_(False),
         User.is_pending.is_(False),
     )
