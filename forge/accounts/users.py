@@ -91,8 +91,8 @@ def create_user(
     check_password(password)
     if find_user(session, name) is not None:
         raise Invalid(f"a user named {name!r} already exists", field="name")
-    if session.scalar(select(func.count()).select_from(User)) == 0:
     check_email_free(session, email)
+    if session.scalar(select(func.count()).select_from(User)) == 0:
         is_admin = True  # as in Gitea: the first account administers the forge
     user = User(
         name=name,
@@ -107,7 +107,6 @@ def create_user(
     return user
 
 
-def check_password(password: str) -> None:
 def check_email_free(session: Session, email: str, user: User | None = None) -> None:
     """Refuse an address another account has, regardless of case (ix_users_lower_email)."""
     query = select(User.id).where(User.lower_email == email.lower())
@@ -134,6 +133,7 @@ def change_email(session: Session, user: User, email: str) -> bool:
     return True
 
 
+def check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(
             f"the password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
@@ -211,8 +211,8 @@ def check_credentials(
     one must not be refused because someone else failed with passwords from its address.
     """
     if accept_tokens and (password or "").startswith(TOKEN_PREFIX):
-        found = user_for_token(session, password)
         # A token works with or without two-factor sign-in, as on GitHub.
+        found = user_for_token(session, password)
         return None if found is None else Credentials(found[0], frozenset(found[1].scope_list))
     buckets = login_buckets(name, client_ip, limits)
     retry_after = rate_limits.reserve(connection, buckets, limits.window_seconds)
@@ -228,13 +228,13 @@ def check_credentials(
         rate_limits.refund(connection, bucket)
     if user.is_pending:  # said only to whoever knows the password
         raise AwaitingApproval("your account awaits an administrator's approval")
-    return Credentials(user, None)
     if accept_tokens and user.two_factor_enabled:
         # git has no way to ask for the second factor: a password alone would skip it.
         raise TwoFactorRequired(
             "this account uses two-factor sign-in: use a personal access token as the "
             "password (Settings, Tokens)"
         )
+    return Credentials(user, None)
 
 
 # --- personal access tokens -----------------------------------------------------------------
@@ -269,6 +269,8 @@ def create_token(
     session: Session, user: User, label: str, scopes: str | list[str] | None = None
 ) -> tuple[AccessToken, str]:
     """Create a token; returns the row and the secret, which is never stored or shown again."""
+    if user.is_organization:  # nobody acts as an organization: its members use their own
+        raise Invalid(f"{user.name} is an organization, which has no tokens", field="user")
     label = (label or "").strip()
     if not label or len(label) > 100:
         raise Invalid("a token needs a label of 1 to 100 characters", field="label")
@@ -339,12 +341,12 @@ class AwaitingApproval(Forbidden):
     """The password is right, but an admin has not approved the account yet."""
 
 
-def signup_mode(session: Session, configured: str) -> str:
 class TwoFactorRequired(Forbidden):
     """The password is right, but the account signs in with a second factor, which git and
     the API cannot ask for: they take a token instead."""
 
 
+def signup_mode(session: Session, configured: str) -> str:
     """How the sign-up form works now: FORGE_SIGNUP (`configured`), or closed when an admin
     turned sign-up off on the admin page."""
     return "closed" if configured == "closed" or not signup_enabled(session) else configured
