@@ -5,8 +5,11 @@ real `git` over HTTP, and whoever leaves the organization loses the private repo
 from __future__ import annotations
 
 import pytest
-from conftest import authed
+from conftest import authed, csrf_from
 from github import GithubException
+
+from forge.accounts import users as accounts
+from forge.errors import Invalid
 
 
 @pytest.fixture
@@ -92,10 +95,18 @@ def test_a_team_with_write_pushes_to_a_private_org_repository_until_removed(
     assert api("GET", "/repos/acme/engine", tokens["bob"]).status_code == 404
 
 
-def test_org_rules_refuse_what_github_refuses(org_story, github, api):
+def test_org_rules_refuse_what_github_refuses(org_story, github, api, client, database):
     tokens, alice = org_story
     org = alice.get_organization("acme")
-    # Nobody signs in as an organization, nor takes a name a user has.
+    # Nobody signs in as an organization or holds a token of it, nor takes a user's name.
+    form = csrf_from(client.get("/login").get_data(as_text=True))
+    for password in ("!", "", "anything at all"):
+        signed = client.post(
+            "/login", data={"username": "acme", "password": password, "csrf_token": form}
+        )
+        assert signed.status_code != 302
+    with database.session() as session, pytest.raises(Invalid, match="has no tokens"):
+        accounts.create_token(session, accounts.get_user(session, "acme"), "sneaky")
     taken = api("POST", "/admin/organizations", tokens["bob"], json={"login": "alice"})
     assert taken.status_code == 422 and "already taken" in taken.text
     # A non-member may not create repositories or teams in it, nor see its teams.
@@ -135,3 +146,39 @@ def test_org_rules_refuse_what_github_refuses(org_story, github, api):
     alice.get_user().create_repo("personal")
     foreign = api("PUT", f"/orgs/acme/teams/{team.slug}/repos/alice/personal", tokens["alice"])
     assert foreign.status_code == 422 and "does not belong to acme" in foreign.text
+
+
+def test_the_review_queue_follows_a_teams_role(org_story, github, git, tmp_path, live_server, api):
+    """Who may review a private organization repository's change is whom its teams let read
+    it: the queue shows the change to a team member and to no one else, and forgets it when
+    the team loses the repository."""
+    tokens, alice = org_story
+    org = alice.get_organization("acme")
+    edited = api(
+        "PATCH", "/orgs/acme", tokens["alice"], json={"default_repository_permission": "none"}
+    )
+    assert edited.status_code == 200, edited.text
+    repo = org.create_repo("engine", private=True)
+    url = authed(f"{live_server}/acme/engine.git", "alice", tokens["alice"])
+    work = git.init(tmp_path / "seed", {"README.md": "# engine\n"})
+    git.run("push", url, "main", cwd=work)
+    git.run("checkout", "-q", "-b", "faster", cwd=work)
+    git.commit(work, {"engine.py": "SPEED = 2\n"}, "Go faster")
+    git.run("push", url, "faster", cwd=work)
+    change = repo.create_pull(title="Go faster", head="faster", base="main")
+
+    def queued(name):
+        answer = api("GET", "/review-queue", tokens[name])
+        assert answer.status_code == 200, answer.text
+        return [item["number"] for item in answer.json()]
+
+    team = org.create_team("Reviewers", privacy="closed")
+    bob = github(tokens["bob"])
+    team.add_membership(bob.get_user("bob"))
+    org.add_to_members(bob.get_user("carol"), "member")  # a member, in no team
+    assert queued("bob") == [] and queued("carol") == []
+    team.update_team_repository(repo, "triage")
+    assert queued("bob") == [change.number]
+    assert queued("carol") == []
+    team.remove_from_repos(repo)
+    assert queued("bob") == []

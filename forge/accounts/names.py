@@ -28,6 +28,7 @@ RESERVED_USER_NAMES = frozenset(
         "new",
         "notifications",
         "org",
+        "organizations",  # /organizations/new creates one
         "orgs",
         "pulls",
         "repos",

@@ -146,3 +146,39 @@ def require(session: Session, user: User | None, action: str, repo: Repository) 
     if ROLE_RANK[role] < ROLE_RANK[action]:
         raise Forbidden(f"you need the {action} role on {repo.full_name} to do this")
     return role
+
+
+def granted_user_ids(session: Session, repo: Repository, action: str) -> set[int]:
+    """Who holds `action` or more on the repository through a grant: its collaborators and,
+    on an organization's repository, its owners, its members by the base permission and the
+    members of its teams (the owner and site admins are the caller's to add)."""
+    enough = [role for role in ROLES if ROLE_RANK[role] >= ROLE_RANK[action]]
+    ids = set(
+        session.scalars(
+            select(Collaborator.user_id).where(
+                Collaborator.repository_id == repo.id, Collaborator.role.in_(enough)
+            )
+        )
+    )
+    if repo.owner.is_organization:
+        ids |= set(
+            session.scalars(
+                select(OrgMembership.user_id)
+                .join(Organization, Organization.id == OrgMembership.org_id)
+                .where(
+                    OrgMembership.org_id == repo.owner_id,
+                    or_(
+                        OrgMembership.role == "admin",
+                        Organization.default_repository_permission.in_(enough),
+                    ),
+                )
+            )
+        )
+        ids |= set(
+            session.scalars(
+                select(TeamMember.user_id)
+                .join(TeamRepository, TeamRepository.team_id == TeamMember.team_id)
+                .where(TeamRepository.repository_id == repo.id, TeamRepository.role.in_(enough))
+            )
+        )
+    return ids

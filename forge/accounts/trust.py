@@ -45,10 +45,10 @@ from sqlalchemy import event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forge.accounts.permissions import ROLE_RANK, roles_of
+from forge.accounts.permissions import ROLE_RANK, granted_user_ids, roles_of
 from forge.config import ReputationRules
 from forge.errors import Forbidden, Invalid, NotFound
-from forge.models import Change, Collaborator, Repository, User
+from forge.models import Change, Repository, User
 from forge.models.quality import Audit, TrustEdge
 
 UNIT = 1000  # the flow runs on whole thousandths of a vote
@@ -139,15 +139,9 @@ class Earned:
 
 def _seeds(session: Session, repo: Repository) -> set[int]:
     """Everyone whose role in the repository grants trust: the owner, site admins and
-    collaborators of triage or more (suspended accounts are nobody)."""
-    granting = [role for role in ROLE_RANK if ROLE_RANK[role] >= ROLE_RANK["triage"]]
-    ids = set(
-        session.scalars(
-            select(Collaborator.user_id).where(
-                Collaborator.repository_id == repo.id, Collaborator.role.in_(granting)
-            )
-        )
-    )
+    those granted triage or more, as collaborators or through an organization and its teams
+    (suspended accounts are nobody)."""
+    ids = granted_user_ids(session, repo, "triage")
     ids |= set(session.scalars(select(User.id).where(User.is_admin.is_(True))))
     ids.add(repo.owner_id)
     if not ids:

@@ -503,12 +503,11 @@ def delete_comment(session: Session, actor: User, comment: ChangeComment) -> Non
 def awaiting_review(session: Session, user: User) -> list[Change]:
     """Open changes by others in repositories where the user may push (so may approve), and
     those the user was asked to review (a push's r=); work in progress waits."""
-    from forge.models import Collaborator, Review
+    from forge.accounts.permissions import granted_repository_ids
+    from forge.models import Review
     from forge.review.reviewers import requested_of
 
-    member_of = select(Collaborator.repository_id).where(
-        Collaborator.user_id == user.id, Collaborator.role.in_(("write", "maintain", "admin"))
-    )
+    member_of = granted_repository_ids(user, "write")
     reviewed = select(Review.change_id).where(
         Review.author_id == user.id, Review.state != "PENDING"
     )
