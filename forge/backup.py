@@ -131,6 +131,7 @@ def _write(settings: Settings, database: Database, tar: tarfile.TarFile) -> Summ
         conn.rollback()
     for arcname, path, snap in repositories:
         git_snapshot.add_to_tar(tar, arcname, path, snap)
+    _add_release_assets(tar, settings.releases_dir)
     secret = settings.home / "secret_key"
     if secret.is_file():
         tar.add(str(secret), arcname="home/secret_key")
@@ -179,6 +180,20 @@ def _snapshot(settings: Settings, engine: sa.Engine, conn: Connection) -> Connec
         f"no moment without database writers in {SNAPSHOT_TIMEOUT:.0f} s "
         "(or repositories kept being created); try again"
     )
+
+
+def _add_release_assets(tar: tarfile.TarFile, root: Path) -> None:
+    """Release assets' files (FORGE_HOME/releases), after the rows that name them: a file is
+    never changed once in place, so each is whole; one uploaded since the rows were read is
+    an extra file nothing names, one deleted since is missing (its download answers 404)."""
+    if not root.is_dir():
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.name.startswith(".upload-"):  # uploads still arriving
+            try:
+                tar.add(str(path), arcname="home/releases/" + path.relative_to(root).as_posix())
+            except FileNotFoundError:
+                continue  # deleted with its release while the backup ran
 
 
 def _repository_paths(repos_dir: Path) -> list[Path]:

@@ -31,6 +31,7 @@ from forge.db import Database
 from forge.models import PushEvent, Webhook
 
 BUNDLE = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "dulwich.bundle"
+ASSET_BYTES = bytes(range(256)) * 64
 HOOK_SECRET = "s3cret-for-the-hook"
 
 pytestmark = pytest.mark.skipif(not BUNDLE.exists(), reason="dulwich.bundle is not there")
@@ -87,6 +88,14 @@ def test_a_backup_taken_during_a_push_restores_into_a_new_home(
     }
     answer = api("POST", "/repos/alice/dulwich/hooks", repo.token, json=hook)
     assert answer.status_code == 201, answer.text
+    # A release with an uploaded file, kept in FORGE_HOME/releases, outside the database.
+    release = api("POST", "/repos/alice/dulwich/releases", repo.token, json={"tag_name": "kept"})
+    assert release.status_code == 201, release.text
+    upload = requests.post(
+        release.json()["upload_url"].split("{")[0], params={"name": "build.bin"},
+        data=ASSET_BYTES, headers={"Authorization": f"token {repo.token}"}, timeout=30,
+    )  # fmt: skip
+    assert upload.status_code == 201, upload.text
     before_push = ls_remote(git, repo.url)
     change = api("GET", "/repos/alice/dulwich/pulls/1", repo.token).json()
     votes = api("GET", "/repos/alice/dulwich/pulls/1/votes", repo.token).json()["votes"]
@@ -178,6 +187,13 @@ def _check_restored(git, tmp_path, base, repo, before_push, after_push, change, 
         for key in ("label", "ref", "sha"):
             assert restored_change[side][key] == change[side][key], (side, key)
     assert call("/repos/alice/dulwich/pulls/1/votes")["votes"] == here(votes)
+    [release] = call("/repos/alice/dulwich/releases")
+    [asset] = release["assets"]
+    download = requests.get(
+        asset["url"], headers={"Authorization": f"token {repo.token}",
+        "Accept": "application/octet-stream"}, timeout=30,
+    )  # fmt: skip
+    assert download.status_code == 200 and download.content == ASSET_BYTES
     [hook] = call("/repos/alice/dulwich/hooks")
     assert hook["config"]["url"] == "http://127.0.0.1:9/hook"
     assert set(hook["events"]) == {"push", "pull_request"}
