@@ -47,11 +47,11 @@ class Topic:
         self.seed = git.head(self.work)
         self.heads: dict[int, str] = {}
 
-    def upload(self, name: str, options: str = "topic=pair") -> int:
+    def upload(self, name: str, options: str = "topic=pair", files: dict | None = None) -> int:
         """A change adding `name`, on main (not on the one before: no chain), in the topic."""
         git = self.git
         git.run("checkout", "-q", "--detach", self.seed, cwd=self.work)
-        git.commit(self.work, {name: f"{name}\n"}, f"Add {name}")
+        git.commit(self.work, files or {name: f"{name}\n"}, f"Add {name}")
         out = git.run("push", self.repo.push_url, f"HEAD:refs/for/main%{options}", cwd=self.work)
         number = int(out.stderr.split("change #", 1)[1].split(":", 1)[0])
         self.heads[number] = git.head(self.work)
@@ -143,6 +143,19 @@ def test_the_api_merges_the_whole_topic_as_one_update_or_names_the_change_that_b
     assert subject == "Land a"  # the title given is the asked change's
 
 
+def test_a_topic_whose_changes_conflict_is_refused_whole(topic):
+    t = topic()
+    t.upload("a.txt", files={"a.txt": "a\n", "README.md": "# a's project\n"})
+    t.upload("b.txt", files={"README.md": "# b's project\n"})
+    refused = t.merge(2)
+    assert refused.status_code == 405, refused.text
+    assert (
+        "change #2 cannot be submitted: it conflicts with main and the changes before it in "
+        "README.md; it needs a rebase" in refused.json()["message"]
+    )
+    assert t.states() == {1: "open", 2: "open"} and t.main_tip() == t.seed
+
+
 def test_the_merge_button_merges_the_topic_or_says_which_change_blocks(topic, client, login):
     t = topic()
     first = t.upload("a.txt")
@@ -230,3 +243,21 @@ def test_a_topic_whose_merge_fails_leaves_the_queue_whole(ci, topic, settings, a
         first: "ejected",
         second: "ejected",
     }
+
+
+def test_a_topic_change_that_conflicts_takes_its_topic_out_of_the_queue(ci, topic, settings):
+    t = topic({".forge/ci.yml": GREEN})
+    # Both retitle README.md: each merges alone, not one on the other.
+    first = t.upload("a.txt", files={"a.txt": "a\n", "README.md": "# a's project\n"})
+    second = t.upload("b.txt", files={"README.md": "# b's project\n"})
+    assert (first, second) == (1, 2)
+    work(settings)
+    t.approve(first)
+    t.approve(second)  # the topic enters whole, by itself
+    work(settings)
+
+    entries = t.entries()
+    assert [entries[n].state for n in (1, 2)] == ["ejected", "ejected"]
+    assert "conflicts with the changes ahead of it in the queue (#1)" in entries[2].reason
+    assert entries[1].reason.startswith("change #2 of its topic left the merge queue:")
+    assert t.states() == {1: "open", 2: "open"} and t.main_tip() == t.seed

@@ -373,6 +373,8 @@ def leave(
     """The entry leaves the queue; the entries behind it are rebuilt by the next advance
     (their base is now stale), and its run, if still going, is cancelled. The entries of its
     topic's batch leave with it, in the same state (a topic lands whole or not at all)."""
+    if entry.state not in MERGE_QUEUE_ACTIVE:
+        return  # it left already, with an entry of its batch
     _leave_one(session, entry, state, reason, sender, base_url)
     if state == "merged" or entry.batch_id is None:
         return

@@ -147,6 +147,8 @@ def build(session, repos_dir, git, entries, tip: str, config, steps) -> bool:
     repo_path = disk_path(repos_dir, repo)
     ahead: list[MergeQueueEntry] = []
     for entry in entries:
+        if entry.state not in MERGE_QUEUE_ACTIVE:
+            continue  # ejected above with an entry of its topic's batch
         if is_current(entry, parent):
             parent = entry.speculative_sha
             ahead.append(entry)

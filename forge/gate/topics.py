@@ -99,9 +99,13 @@ def blocker(
     return None
 
 
-def check_submittable(session: Session, repos_dir: Path, actor: User, batch: list[Change]):
-    """Refuse, naming the first change that blocks, before anything lands."""
+def check_submittable(
+    session: Session, repos_dir: Path, actor: User, batch: list[Change]
+) -> dict[int, str]:
+    """Refuse, naming the first change that blocks, before anything lands; returns the unmet
+    submit requirements an admin's merge bypasses, by change id."""
     ids = {change.id for change in batch}
+    bypassed: dict[int, str] = {}
     for change in batch:
         why = blocker(session, repos_dir, actor, change, ids)
         if why is not None:
@@ -109,6 +113,10 @@ def check_submittable(session: Session, repos_dir: Path, actor: User, batch: lis
                 f"change #{change.number} cannot be submitted: {why}" + topic_note(change, batch),
                 field="merge",
             )
+        status = submit_status(session, repos_dir, change)
+        if not status.ready:
+            bypassed[change.id] = "; ".join(status.unmet)
+    return bypassed
 
 
 def topic_note(change: Change, batch: list[Change]) -> str:
@@ -146,7 +154,7 @@ def merge_together(
                 raise Conflict(
                     f"change #{change.number} is being changed by another request; reload it"
                 ) from None
-        check_submittable(session, repos_dir, actor, batch)
+        bypassed = check_submittable(session, repos_dir, actor, batch)
         if asked is not None:
             merging.check_head(asked, expected_head_sha)
         landed, tips = _landing_commits(git, actor, batch, method, asked, commit_title,
@@ -167,11 +175,10 @@ def merge_together(
             git_refs.undo_updates(git, moved)  # one branch refused: the others go back too
             raise
     for change in batch:
-        status = submit_status(session, repos_dir, change)
-        if not status.ready:  # an admin's bypass, as merge_change records it
+        if change.id in bypassed:  # an admin's bypass, on the timeline as merge_change puts it
             session.add(
                 ChangeEvent(change_id=change.id, actor_id=actor.id, kind="bypassed",
-                            detail="; ".join(status.unmet))
+                            detail=bypassed[change.id])
             )  # fmt: skip
         merging.record_merged(session, change, actor, method, landed[change.id], config.base_url)
     return landed
