@@ -98,7 +98,7 @@ def test_mail_goes_over_tls_to_a_server_whose_certificate_is_checked(
 
 
 def test_a_new_account_verifies_its_address_through_the_mailed_link(
-    app, client, database, mail_settings, smtp_server, send_mail_now, make_token
+    app, client, database, mail_settings, smtp_server, send_mail_now, make_token, github
 ):
     assert sign_up(client, "alice", "Alice@Example.org").status_code == 302
     token = make_token("alice", scopes="user")
@@ -120,6 +120,8 @@ def test_a_new_account_verifies_its_address_through_the_mailed_link(
     assert opened.status_code == 302
     assert "Verified." in client.get("/settings/").get_data(as_text=True)
     assert api_emails()[0]["verified"] is True
+    (seen_by_pygithub,) = github(token).get_user().get_emails()
+    assert (seen_by_pygithub.email, seen_by_pygithub.verified) == ("Alice@Example.org", True)
     # A link works once.
     again = client.get(path_of(link))
     assert again.status_code == 400 and "expired or was used" in again.get_data(as_text=True)
