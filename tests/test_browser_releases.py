@@ -76,6 +76,11 @@ def test_a_release_is_drafted_published_and_its_file_downloaded(
         "application/zip"
     )
 
+    # The tags page links the tag's release.
+    page.click("nav.tabs a:text-is('Tags')")
+    page.click(".release-link:text-is('Release')")
+    expect(page).to_have_url(f"{live_server}/alice/project/releases/tag/v1.0")
+
     page.click("text=All releases")
     expect(page.locator(".release-title")).to_have_text(["First light"])
     expect(page.locator(".badge-latest")).to_be_visible()

@@ -224,6 +224,11 @@ def test_a_private_repositorys_releases_do_not_exist_for_outsiders(
         )  # fmt: skip
         assert upload.status_code in (401, 404)
     assert api("PUT", "/user/starred/alice/project", outsider).status_code == 404
+    # Nor do its pages.
+    site = info.url.removesuffix("/alice/project.git")
+    for page in ("/releases", "/releases/tag/v1.0", f"/releases/{release.id}", "/stargazers",
+                 "/forks", "/releases/download/v1.0/s.txt"):  # fmt: skip
+        assert requests.get(f"{site}/alice/project{page}", timeout=30).status_code == 404, page
 
 
 def test_stars_and_forks_are_listed_as_github_lists_them(

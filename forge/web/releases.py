@@ -61,6 +61,17 @@ def _writer_repo(owner: str, name: str):
     return repo
 
 
+@bp.app_template_global()
+def releases_by_tag(repo) -> dict:
+    """The repository's releases the viewer may see, by tag name (the tags page links them)."""
+    return {r.tag_name: r for r in release_service.releases_of(db(), repo, viewer())}
+
+
+@bp.app_template_global()
+def can_write_releases(repo) -> bool:
+    return can(db(), viewer(), "write", repo)
+
+
 def notes_html(release):
     full_name = release.repository.full_name
     return render_markdown(
