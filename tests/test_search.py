@@ -106,6 +106,7 @@ def test_pygithub_finds_repositories_changes_code_and_users(
     assert code_paths(bob, "hello language:markdown") == ["alice/project:README.md"]
     assert code_paths(bob, "hello extension:py") == ["alice/project:src/greeter.py"]
     assert code_paths(bob, "hello path:src") == ["alice/project:src/greeter.py"]
+    assert code_paths(bob, "hello filename:README.md user:alice") == ["alice/project:README.md"]
     assert code_paths(bob, "hello -visitor") == ["alice/project:README.md"]
     assert code_paths(bob, "BELL") == [], "a branch that is not the default is not indexed"
     item = bob.search_code("Doorbell")[0]
@@ -355,3 +356,26 @@ def test_a_new_default_branch_is_indexed_in_place_of_the_old(project, git, githu
     index(settings)
     assert code_paths(alice, "salute_guest") == ["alice/project:src/greeter.py"]
     assert code_paths(alice, "greet_visitor") == []
+
+
+def test_files_past_the_cap_are_left_out_and_the_results_say_so(
+    project, database, settings, api, client
+):
+    from forge.models import Repository
+    from forge.search.code_index import CodeLimits, forget_state, index_code
+
+    # The cap is 20,000 files; a repository of two files shows it with a cap of one.
+    with database.session() as session:
+        repo = session.query(Repository).filter_by(name="project").one()
+        forget_state(session, repo.id)
+        path = settings.repos_dir / "alice" / "project.git"
+        index_code(session, path, repo, CodeLimits(max_files=1))
+    answer = api("GET", "/search/code?q=hello+repo:alice/project", project.token).json()
+    assert answer["incomplete_results"] is True
+    assert [item["path"] for item in answer["items"]] == ["README.md"], "the first in path order"
+    page = client.get("/search?q=hello+repo:alice/project&type=code").get_data(as_text=True)
+    assert "only the first 1 files are indexed; 1 more are not searched" in page
+    assert (
+        api("GET", "/search/code?q=hello+filename:greeter.py", project.token).json()["total_count"]
+        == 0
+    ), "the file past the cap is not found by name either"
