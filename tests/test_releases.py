@@ -257,3 +257,13 @@ def test_stars_and_forks_are_listed_as_github_lists_them(
     forks = api("GET", "/repos/alice/project/forks")
     assert [f["full_name"] for f in forks.json()] == ["bob/project"]
     assert github(bob).get_repo("alice/project").forks_count == 1
+
+
+def test_deleting_the_repository_removes_its_release_files(project, github, api, settings):
+    repo = github(project.token).get_repo("alice/project")
+    release = repo.create_git_release("v1.0", "One", "")
+    release.upload_asset_from_memory(io.BytesIO(b"kept until the repository goes"), 30, "a.bin")
+    assert asset_files(settings)
+    assert api("DELETE", "/repos/alice/project", project.token).status_code == 204
+    assert asset_files(settings) == []
+    assert not (settings.releases_dir / str(repo.id)).exists()
