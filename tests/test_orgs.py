@@ -71,6 +71,11 @@ def test_a_team_with_write_pushes_to_a_private_org_repository_until_removed(
     head = git.commit(clone, {"engine.py": "print('vroom')\n"}, "Start the engine")
     git.run("push", "origin", "main", cwd=clone)
     assert alice.get_repo("acme/engine").get_branch("main").commit.sha == head
+    # The repository's collaborators are whom the organization and its teams reach.
+    people = {c.login: c.role_name for c in repo.get_collaborators()}
+    assert people == {"alice": "admin", "bob": "write"}
+    assert repo.has_in_collaborators("bob") and not repo.has_in_collaborators("carol")
+    assert repo.get_collaborator_permission("bob") == "write"
     # carol is not in the organization: still nothing there for her.
     assert api("GET", "/repos/acme/engine", tokens["carol"]).status_code == 404
 

@@ -141,9 +141,7 @@ def delete_repository(owner: str, name: str):
 @api.get("/repos/<owner>/<name>/collaborators")
 def list_collaborators(owner: str, name: str):
     repo = _repository(owner, name, "write")
-    people = [(repo.owner, "admin")] + [
-        (c.user, c.role) for c in repo_service.collaborators(db(), repo)
-    ]
+    people = repo_service.people_with_access(db(), repo)
     items, headers = paginate(people, lambda pair: collaborator_shapes.collaborator(*pair))
     return jsonify(items), 200, headers
 

@@ -9,7 +9,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from forge.accounts.names import check_repo_name
-from forge.accounts.permissions import ROLES, granted_repository_ids, require
+from forge.accounts.permissions import (
+    ROLES,
+    granted_repository_ids,
+    granted_user_ids,
+    require,
+    roles_of,
+)
 from forge.accounts.users import find_user
 from forge.cache import LRU
 from forge.db import after_commit, after_rollback, utcnow
@@ -299,11 +305,26 @@ def get_collaborator_role(session: Session, repo: Repository, user_name: str) ->
         raise NotFound(f"no user named {user_name!r}")
     if user.id == repo.owner_id:
         return "admin"
+    if repo.owner.is_organization:  # its owners, members and teams are collaborators too
+        if user.id not in granted_user_ids(session, repo, "read"):
+            return None
+        return roles_of(session, [user], repo)[user.id]
     return session.scalar(
         select(Collaborator.role).where(
             Collaborator.repository_id == repo.id, Collaborator.user_id == user.id
         )
     )
+
+
+def people_with_access(session: Session, repo: Repository) -> list[tuple[User, str]]:
+    """Everyone with a role on the repository, as GitHub lists its collaborators: the owner
+    and each collaborator or, for an organization's, everyone a grant reaches, by name."""
+    if not repo.owner.is_organization:
+        return [(repo.owner, "admin")] + [(c.user, c.role) for c in collaborators(session, repo)]
+    ids = granted_user_ids(session, repo, "read")
+    people = list(session.scalars(select(User).where(User.id.in_(ids)).order_by(User.lower_name)))
+    roles = roles_of(session, people, repo)
+    return [(person, roles[person.id]) for person in people if roles[person.id]]
 
 
 def collaborators(session: Session, repo: Repository) -> list[Collaborator]:
