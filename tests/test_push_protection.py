@@ -324,3 +324,29 @@ def test_past_the_budget_the_oldest_files_go_unscanned_and_the_newest_are_scanne
     assert scan.unscanned == 2
     whole = scan_updates(repo, [update])
     assert {f.path for f in whole.findings} == {"new.env", "older-key.txt"}
+
+
+def test_the_api_switches_it_as_github_does_and_shows_it_to_admins_only(
+    hosted_repo, git, tmp_path, github, make_user, make_token, api
+):
+    info = hosted_repo()
+    work, _ = clone_with_readme(git, tmp_path, info)
+    repo = github(info.token).get_repo("alice/project")
+    status = repo.raw_data["security_and_analysis"]["secret_scanning_push_protection"]["status"]
+    assert status == "enabled"
+    repo.edit(security_and_analysis={"secret_scanning_push_protection": {"status": "disabled"}})
+    analysis = repo.security_and_analysis.secret_scanning_push_protection
+    assert analysis.status == "disabled"
+    commit = git.commit(work, {"config/settings.py": SETTINGS_PY}, "settings")
+    git.run("push", "-q", info.push_url, "HEAD:refs/heads/main", cwd=work)
+    assert commit in server_refs(git, info)
+
+    # A wrong value changes nothing, not even the fields beside it.
+    body = {"description": "x", "security_and_analysis": {"secret_scanning_push_protection": {}}}
+    answer = api("PATCH", "/repos/alice/project", info.token, json=body)
+    assert answer.status_code == 422 and "enabled or disabled" in answer.json()["message"]
+    assert api("GET", "/repos/alice/project", info.token).json()["description"] is None
+
+    make_user("bob")  # a reader: no security_and_analysis, as on GitHub
+    reader = api("GET", "/repos/alice/project", make_token("bob")).json()
+    assert "security_and_analysis" not in reader

@@ -15,6 +15,7 @@ from forge.api.shapes import collaborators as collaborator_shapes
 from forge.api.shapes import repos as repo_shapes
 from forge.errors import Invalid
 from forge.git import fsck
+from forge.repos import push_protection
 from forge.repos import repositories as repo_service
 from forge.web.context import db, settings
 
@@ -82,6 +83,7 @@ def update_repository(owner: str, name: str):
     body = json_body()
     visibility = body_field(body, "visibility", str)
     private = body_field(body, "private", bool)
+    protection = _push_protection_status(body_field(body, "security_and_analysis", dict))
     if visibility is not None:
         if visibility not in ("public", "private"):
             raise Invalid("visibility must be public or private", field="visibility")
@@ -97,7 +99,27 @@ def update_repository(owner: str, name: str):
         default_branch=body_field(body, "default_branch", str),
         require_change_id=body_field(body, "require_change_id", bool),
     )
+    if protection is not None:
+        push_protection.set_enabled(db(), repo, user, protection == "enabled")
     return jsonify(_repo_json(repo))
+
+
+def _push_protection_status(analysis: dict | None) -> str | None:
+    """GitHub's security_and_analysis.secret_scanning_push_protection.status, checked before
+    anything changes; the features forge does not have are ignored, as unknown fields are."""
+    if analysis is None:
+        return None
+    setting = analysis.get("secret_scanning_push_protection")
+    if setting is None:
+        return None
+    status = setting.get("status") if isinstance(setting, dict) else None
+    if status not in ("enabled", "disabled"):
+        raise Invalid(
+            "security_and_analysis.secret_scanning_push_protection.status must be "
+            "enabled or disabled",
+            field="security_and_analysis",
+        )
+    return status
 
 
 # --- object checks (git's receive.fsck.<msg-id>, forge's own endpoint) -----------------------

@@ -27,24 +27,33 @@ class AddedBlob:
     commit: str
 
 
-def added_blobs(git: Repo, new_tips: list[str]) -> Iterator[AddedBlob]:
-    """Blobs of the commits `new_tips` reach that no current ref reaches, oldest commit first
-    (so each is named by the commit that introduced it). Read while the push's objects are
-    visible and before its refs move: the refs are the repository's old ones."""
+def new_commits(git: Repo, new_tips: list[str]) -> list[Commit]:
+    """The commits `new_tips` reach that no current ref reaches, oldest first. Read while the
+    push's objects are visible and before its refs move: the refs are the repository's old
+    ones."""
     store = git.object_store
     include = [sha for sha in (_peel_to_commit(store, tip) for tip in new_tips) if sha]
     if not include:
-        return
+        return []
     old = {_peel_to_commit(store, sha.decode()) for sha in git.refs.as_dict().values()}
     exclude = [sha for sha in old if sha and sha not in include]
-    commits = [entry.commit for entry in Walker(store, include, exclude=exclude, reverse=True)]
+    return [entry.commit for entry in Walker(store, include, exclude=exclude, reverse=True)]
+
+
+def added_blobs(git: Repo, commits: list[Commit], newest: int | None = None) -> Iterator[AddedBlob]:
+    """The blobs `commits` (new_commits') add, each named by the first of them that has it.
+    With `newest`, only the newest that many commits' trees are walked: the files of older
+    ones are met at the oldest walked commit if they are still there, else not at all."""
+    store = git.object_store
     new = {commit.id for commit in commits}
+    walked = commits[-newest:] if newest else commits
     seen: set[bytes] = set()  # trees and blobs already on the server or met earlier
-    for commit in commits:
+    marked: set[bytes] = set()
+    for commit in walked:
         for parent in commit.parents:
-            if parent in new:
+            if parent in new or parent in marked:
                 continue
-            new.add(parent)  # marked once
+            marked.add(parent)
             # Not `parent in store`: a push's overlay store answers that for loose objects only.
             try:
                 boundary = store[parent]
@@ -52,7 +61,7 @@ def added_blobs(git: Repo, new_tips: list[str]) -> Iterator[AddedBlob]:
                 continue  # a shallow push's edge: nothing older to compare with
             # The boundary: what the old side holds is not new, whatever path it is at.
             _mark_tree(store, boundary.tree, seen)
-    for commit in commits:
+    for commit in walked:
         yield from _new_in_tree(store, commit.tree, b"", commit.id.decode(), seen)
 
 

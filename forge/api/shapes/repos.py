@@ -13,6 +13,7 @@ from sqlalchemy.orm import object_session
 from forge.api.shapes.links import api_url, external_url, timestamp
 from forge.api.shapes.users import avatar_url, permissions, simple_user
 from forge.models import Repository
+from forge.repos import push_protection
 from forge.repos.forks import fork_count
 from forge.repos.repositories import size_kb
 from forge.repos.stars import star_count
@@ -80,6 +81,8 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
     if role is not None:
         body["permissions"] = permissions(role)
     if repo.fork_of is not None:
+    if role == "admin":  # as GitHub shows it: to those who may change it
+        body["security_and_analysis"] = _security_and_analysis(repo)
         body["fork"] = True
         if family:
             body["parent"] = repository(repo.fork_of, None, family=False)
@@ -144,6 +147,14 @@ def _fork_count(repo: Repository) -> int:
 
 
 def _star_count(repo: Repository) -> int:
+def _security_and_analysis(repo: Repository) -> dict:
+    site_default = (
+        current_app.extensions["forge.settings"].push_protection if has_app_context() else True
+    )
+    enabled = push_protection.is_enabled(repo, site_default)
+    return {"secret_scanning_push_protection": {"status": "enabled" if enabled else "disabled"}}
+
+
     session = object_session(repo)
     return star_count(session, repo) if session is not None else 0
 
