@@ -55,11 +55,15 @@ def how_to_propose(ctx: PushContext, branch: str) -> str:
     land: uploaded for review to refs/for/BRANCH, or pushed to a fork and proposed from there."""
     if ctx.via != "push":
         return ""  # a merge or an API call: the caller is not at a git prompt
-    fork_page = f"{ctx.base_url.rstrip('/')}/{ctx.repository.full_name}/fork"
-    return (
+    refs_for = (
         "\nhint: to propose this change for review instead, push it to refs/for/:"
         f"\nhint:   git push origin HEAD:refs/for/{branch}"
-        f"\nhint: or fork {ctx.repository.full_name} at {fork_page}, push your branch"
+    )
+    if ctx.pusher is not None and ctx.pusher.id == ctx.repository.owner_id:
+        return refs_for  # nobody forks their own repository
+    fork_page = f"{ctx.base_url.rstrip('/')}/{ctx.repository.full_name}/fork"
+    return (
+        refs_for + f"\nhint: or fork {ctx.repository.full_name} at {fork_page}, push your branch"
         f"\nhint: to the fork and open a change from it to {branch}."
     )
 
