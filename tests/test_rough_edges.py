@@ -384,5 +384,7 @@ def test_the_readme_walk_through_takes_a_change_from_clone_to_merged(
     errors = watch_console(page)
     page.goto(f"{live_server}/alice/project/pull/1")
     expect(page.locator(".state")).to_contain_text("Merged")
+    # As GitHub says it: who merged it (alice's vote submitted it), not who proposed it.
+    expect(page.locator(".change-meta")).to_contain_text("alice merged 1 commit into main")
     shot(page, "rough-edges-walk-through-merged")
     assert errors == [], errors
