@@ -60,6 +60,9 @@ def test_an_owner_builds_an_organization_and_its_team_in_the_browser(
     expect(page.locator(".team-repositories")).to_contain_text("acme/engine")
     expect(page.locator(".team-repositories")).to_contain_text("write")
     shot(page, "org-team")
+    page.goto(f"{live_server}/acme/engine/settings")
+    expect(page.locator(".repo-teams")).to_contain_text("Core Devs")
+    expect(page.locator(".repo-teams")).to_contain_text("write")
 
     # Settings: the base permission becomes none, so only the team's role counts.
     page.goto(f"{live_server}/orgs/acme/settings")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from forge.accounts.orgs import repository_owners
+from forge.accounts.orgs import repository_owners, teams_on_repository
 from forge.accounts.permissions import can
 from forge.errors import Invalid, NotFound
 from forge.repos import forks as fork_service
@@ -106,6 +106,7 @@ def _settings_page(repo, status=200, **forms):
         "repo_settings.html",
         repo=repo,
         collaborators=repo_service.collaborators(db(), repo),
+        teams=teams_on_repository(db(), repo),
         remove_form=RemoveCollaboratorForm(prefix="remove"),
         **forms,
     ), status
