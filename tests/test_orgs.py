@@ -122,6 +122,7 @@ def test_org_rules_refuse_what_github_refuses(org_story, github, api, client, da
     outsider = api("POST", "/orgs/acme/teams", tokens["bob"], json={"name": "Mine"})
     assert outsider.status_code == 403
     assert api("GET", "/orgs/acme/teams", tokens["bob"]).status_code == 403
+    assert [m.login for m in bob.get_organization("acme").get_members()] == []
     # A member may create repositories (GitHub's default) until an owner says otherwise.
     org.add_to_members(bob.get_user("bob"), "member")
     assert bob.get_organization("acme").create_repo("tools").full_name == "acme/tools"

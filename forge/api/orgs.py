@@ -166,10 +166,13 @@ def _require_member(org) -> None:
 @api.get("/orgs/<org>/members")
 def organization_members(org: str):
     account = _org(org)
-    _require_member(account)  # forge has no public memberships: members see members
     role = request.args.get("role", "all")
     if role not in ("all", "admin", "member"):
         raise Invalid("role must be all, admin or member", field="role")
+    if not org_service.is_member(db(), current_user(), account):
+        # Outsiders see public members on GitHub; a membership is private there unless its
+        # member publishes it, which forge has no way to do: none to show.
+        return _users([])
     return _users(org_service.members(db(), account, None if role == "all" else role))
 
 
