@@ -80,9 +80,9 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
     }
     if role is not None:
         body["permissions"] = permissions(role)
-    if repo.fork_of is not None:
     if role == "admin":  # as GitHub shows it: to those who may change it
         body["security_and_analysis"] = _security_and_analysis(repo)
+    if repo.fork_of is not None:
         body["fork"] = True
         if family:
             body["parent"] = repository(repo.fork_of, None, family=False)
@@ -146,7 +146,6 @@ def _fork_count(repo: Repository) -> int:
     return fork_count(session, repo) if session is not None else 0
 
 
-def _star_count(repo: Repository) -> int:
 def _security_and_analysis(repo: Repository) -> dict:
     site_default = (
         current_app.extensions["forge.settings"].push_protection if has_app_context() else True
@@ -155,6 +154,7 @@ def _security_and_analysis(repo: Repository) -> dict:
     return {"secret_scanning_push_protection": {"status": "enabled" if enabled else "disabled"}}
 
 
+def _star_count(repo: Repository) -> int:
     session = object_session(repo)
     return star_count(session, repo) if session is not None else 0
 
