@@ -35,6 +35,10 @@ if TYPE_CHECKING:
         ChangeComment,
         CiRun,
         CommitStatus,
+        Issue,
+        IssueComment,
+        IssueLabel,
+        Milestone,
         PatchSet,
         Release,
         Repository,
@@ -281,3 +285,65 @@ class ReleaseChanged(Event):
     @property
     def repository(self) -> Repository:
         return self.release.repository
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueChanged(Event):
+    """An issue was opened, edited, closed, reopened, labeled, unlabeled, assigned,
+    unassigned, milestoned, demilestoned, locked or unlocked (`action` as GitHub's `issues`
+    event names it); `extra` holds what the action names (label, assignee, milestone, changes).
+    """
+
+    issue: Issue
+    sender: User
+    action: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def repository(self) -> Repository:
+        return self.issue.repository
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueCommented(Event):
+    """A comment on an issue was created, edited (`changes`: its previous body) or deleted."""
+
+    issue: Issue
+    comment: IssueComment
+    sender: User
+    action: str = "created"
+    changes: dict = field(default_factory=dict)
+
+    @property
+    def repository(self) -> Repository:
+        return self.issue.repository
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueLabelChanged(Event):
+    """A repository's issue label was created, edited or deleted."""
+
+    label: IssueLabel
+    repo: Repository = _internal()
+    sender: User
+    action: str
+    changes: dict = field(default_factory=dict)
+
+    @property
+    def repository(self) -> Repository:
+        return self.repo
+
+
+@dataclass(frozen=True, kw_only=True)
+class MilestoneChanged(Event):
+    """A milestone was created, edited, opened, closed or deleted."""
+
+    milestone: Milestone
+    repo: Repository = _internal()
+    sender: User
+    action: str
+    changes: dict = field(default_factory=dict)
+
+    @property
+    def repository(self) -> Repository:
+        return self.repo

@@ -24,6 +24,7 @@ def register() -> None:
     from forge.api.hooks import payload_builders
     from forge.ci import runs as ci
     from forge.gate import auto_submit, merge_queue, merge_queue_advance, votes
+    from forge.issues import references as issue_references
     from forge.notify import inbox, webhook_recording, webhook_subscriptions
     from forge.search import documents as search_documents
 
@@ -50,14 +51,18 @@ def register() -> None:
         merge_queue_advance.on_run_finished(session, event.run)
 
     wiring: dict[type[events.Event], list] = {
-        events.ChangeOpened: [ci.on_change_head],
+        events.ChangeOpened: [ci.on_change_head, issue_references.on_change_written],
         events.PatchSetUploaded: [
             votes.on_patch_set_uploaded,
             ci.on_change_head,
             queue_drops_new_patch_set,
+            issue_references.on_change_written,
         ],
+        # `#N` in a change's description or commits shows on both pages.
+        events.ChangeEdited: [issue_references.on_change_written],
         events.ChangeClosed: [reputation.on_change_closed, queue_drops_closed],
-        events.ChangeMerged: [reputation.on_change_merged],
+        # A merged change closes the issues it says it fixes (Fixes #N).
+        events.ChangeMerged: [reputation.on_change_merged, issue_references.on_change_merged],
         events.ReviewSubmitted: [votes.on_review_submitted],
         events.ReviewDismissed: [votes.on_review_dismissed],
         events.VoteCast: [reputation.on_vote_cast, queue_considers_vote],

@@ -21,6 +21,8 @@ from forge.api import (  # noqa: E402,F401
     gate,
     git_data,
     hooks,
+    issue_labels,
+    issues,
     merge_queue,
     notifications,
     openapi,

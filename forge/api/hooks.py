@@ -20,10 +20,13 @@ from forge.api.bodies import body_field, json_body
 from forge.api.pagination import paginate
 from forge.api.shapes import events as event_shapes
 from forge.api.shapes import hooks as hook_shapes
+from forge.api.shapes import issues as issue_shapes
 from forge.api.shapes import releases as release_shapes
 from forge.api.shapes.links import links_from
 from forge.config import Settings
 from forge.errors import Invalid
+from forge.issues import catalog
+from forge.models import Repository
 from forge.notify import webhook_recording, webhook_subscriptions, webhooks
 from forge.repos import contents as content_service
 from forge.repos.branches import list_branches
@@ -85,11 +88,20 @@ def payload_builders() -> dict:
                 )
             )
         ),
-        "issue_comment": _links(
-            lambda repository, change, comment, sender, action="created", **changes: (
-                event_shapes.issue_comment_event(
-                    change, comment, sender, _comments_after(change, action), action, **changes
-                )
+        "issue_comment": _links(_issue_comment_event),
+        "issues": _links(
+            lambda repository, issue, sender, action, extra: issue_shapes.issues_event(
+                _issue_body(issue), repository, sender, action, _with_milestone(extra)
+            )
+        ),
+        "label": _links(
+            lambda repository, label, sender, action, changes: issue_shapes.label_event(
+                label, repository, sender, action, changes
+            )
+        ),
+        "milestone": _links(
+            lambda repository, milestone, sender, action, changes: issue_shapes.milestone_event(
+                _milestone_body(milestone), repository, sender, action, changes
             )
         ),
         "status": _links(
@@ -148,6 +160,50 @@ def _comments_after(change, action: str) -> int:
     is still there while its payload is built."""
     count = len(change_service.conversation(_session(change), change))
     return count - 1 if action == "deleted" else count
+
+
+def _issue_comment_event(repository, comment, sender, action="created", change=None,
+                         issue=None, **changes) -> dict:  # fmt: skip
+    """A comment in a change's conversation or on an issue: GitHub's issue_comment either way."""
+    if change is not None:
+        return event_shapes.issue_comment_event(
+            change, comment, sender, _comments_after(change, action), action, **changes
+        )
+    return issue_shapes.issue_comment_event(
+        _issue_body(issue, action), comment, repository, sender, action, changes.get("changes", {})
+    )
+
+
+def _issue_body(issue, comment_action: str | None = None) -> dict:
+    """An issue's REST shape with its counts, for the issues and issue_comment events (a
+    deleted comment still counts while its payload is built)."""
+    from forge.issues import reactions, tracker
+
+    session = _session(issue)
+    comments = tracker.comment_counts(session, [issue.id]).get(issue.id, 0)
+    if comment_action == "deleted":
+        comments -= 1
+    counts = catalog.issue_counts(session, issue.milestone) if issue.milestone else (0, 0)
+    return issue_shapes.issue(
+        issue,
+        comments=comments,
+        reaction_counts=reactions.counts(reactions.reactions_of(session, issue)),
+        milestone_counts=counts,
+    )
+
+
+def _milestone_body(milestone) -> dict:
+    session = _session(milestone)
+    repo = session.get(Repository, milestone.repository_id)
+    return issue_shapes.milestone(
+        milestone, repo.full_name, *catalog.issue_counts(session, milestone)
+    )
+
+
+def _with_milestone(extra: dict) -> dict:
+    if extra.get("milestone") is None:
+        return extra
+    return extra | {"milestone_json": _milestone_body(extra["milestone"])}
 
 
 def _status_commit(repository, sha: str) -> tuple:

@@ -121,12 +121,14 @@ def mail(session: Session, smtp, notification_id: int, base_url: str) -> bool:
     row = session.get(Notification, notification_id)
     if smtp is None or row is None or row.read:
         return False
-    user, change = session.get(User, row.user_id), row.change
+    user, subject = session.get(User, row.user_id), row.change or row.issue
     if user is None or not user.email or not user.email_verified:
         return False
-    repo = change.repository
-    link = f"{base_url}/{repo.full_name}/pull/{change.number}"
+    repo = subject.repository
+    kind = "pull" if row.change is not None else "issues"  # an issue's news: forge.issues.inbox
+    link = f"{base_url}/{repo.full_name}/{kind}/{subject.number}"
     why = WHY.get(row.reason, "you take part in it").format(repo=repo.full_name)
+    change = subject
     body = (
         f"{row.detail}.\n\n"
         f"{change.title} (#{change.number})\n{link}\n\n"

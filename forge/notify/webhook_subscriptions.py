@@ -75,6 +75,10 @@ SUBSCRIPTIONS: dict[type[events.Event], Callable[[Session, events.Event], None]]
     events.VoteCast: send("vote"),
     events.MergeQueueChanged: send("merge_queue"),
     events.ReleaseChanged: send("release"),
+    events.IssueChanged: send("issues"),
+    events.IssueCommented: send("issue_comment"),
+    events.IssueLabelChanged: send("label"),
+    events.MilestoneChanged: send("milestone"),
 }
 
 

@@ -53,6 +53,9 @@ EVENTS = (
     "pull_request_review",
     "pull_request_review_comment",
     "issue_comment",
+    "issues",
+    "label",
+    "milestone",
     "status",
     "release",
     # forge's own: votes on a change's labels, and its way through the merge queue.

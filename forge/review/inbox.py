@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from forge import outbox
 from forge.accounts.permissions import can
 from forge.accounts.users import find_user
 from forge.db import after_commit, after_rollback
-from forge.models import Change, Notification, Repository, User
+from forge.models import Change, Issue, Notification, Repository, User
 
 MENTION = re.compile(r"(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9._-]{0,38})")
 # Reasons that come from the user's own part in the change (GitHub's "participating").
@@ -73,8 +73,16 @@ def notify_mentions(session: Session, change: Change, actor: User, text: str) ->
 def _mine(user: User, repository: Repository | None):
     query = select(Notification).where(Notification.user_id == user.id)
     if repository is not None:
-        query = query.join(Change, Notification.change_id == Change.id).where(
-            Change.repository_id == repository.id
+        # An entry is about a change or, since issues, an issue (forge.issues.inbox).
+        query = (
+            query.outerjoin(Change, Notification.change_id == Change.id)
+            .outerjoin(Issue, Notification.issue_id == Issue.id)
+            .where(
+                or_(
+                    Change.repository_id == repository.id,
+                    Issue.repository_id == repository.id,
+                )
+            )
         )
     return query
 
@@ -136,7 +144,10 @@ def mark_read(
         query = query.where(Notification.id == notification_id)
     if repository is not None:
         changes = select(Change.id).where(Change.repository_id == repository.id)
-        query = query.where(Notification.change_id.in_(changes))
+        issues = select(Issue.id).where(Issue.repository_id == repository.id)
+        query = query.where(
+            or_(Notification.change_id.in_(changes), Notification.issue_id.in_(issues))
+        )
     if before is not None:
         query = query.where(Notification.created_at < before)
     session.execute(query.values(read=True).execution_options(synchronize_session=False))

@@ -87,6 +87,11 @@ def init_app(app: Flask) -> None:
     from forge.web import push_protection as push_protection_pages
 
     app.register_blueprint(push_protection_pages.bp)
+    from forge.web import issue_labels as issue_label_pages  # labels and milestones
+    from forge.web import issues as issue_pages  # the Issues tab, an issue, a new one
+
+    app.register_blueprint(issue_pages.bp)
+    app.register_blueprint(issue_label_pages.bp)
 
     @login_manager.user_loader
     def load_user(user_id: str):

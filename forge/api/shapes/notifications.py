@@ -1,4 +1,4 @@
-"""A user's inbox entries as GitHub's notification threads (every one about a pull request), and
+"""A user's inbox entries as GitHub's notification threads (about a pull request or an issue), and
 repository subscriptions (watching)."""
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ from forge.db import utcnow
 
 def notification(row) -> dict:
     """An inbox entry as GitHub's notification thread (every one is about a pull request)."""
-    change = row.change
-    url, _html = pull_urls(change)
+    change = row.change or row.issue
+    if row.change is not None:
+        url, _html = pull_urls(change)
+    else:  # news of an issue (forge.issues.inbox)
+        url = api_url(f"/repos/{change.repository.full_name}/issues/{change.number}")
     thread = api_url(f"/notifications/threads/{row.id}")
     return {
         "id": str(row.id),
@@ -24,7 +27,7 @@ def notification(row) -> dict:
             "title": change.title,
             "url": url,
             "latest_comment_url": url,
-            "type": "PullRequest",
+            "type": "PullRequest" if row.change is not None else "Issue",
         },
         "repository": repository(change.repository, None),
         "url": thread,
