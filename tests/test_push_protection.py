@@ -244,7 +244,7 @@ def test_in_a_browser_the_pusher_allows_the_secret_and_the_same_push_passes(
     page.goto(f"{live_server}/alice/project/settings/push-protection")
     row = page.locator("table tbody tr")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("aws-access-token")
+    expect(row).to_contain_text("AWS access key")
     expect(row).to_contain_text("config/settings.py:3")
     expect(row).to_contain_text("alice")
     expect(row).to_contain_text("It's used in tests")

@@ -17,6 +17,8 @@ from dulwich.pack import DELTA_TYPES
 from dulwich.repo import Repo
 from dulwich.walk import Walker
 
+from forge.git.quarantine import _delta_result_size  # the one reader of a delta's sizes
+
 ZERO = "0" * 40
 
 
@@ -124,20 +126,5 @@ def blob_size(store, sha: bytes) -> int | None:
             unpacked = pack.data.get_unpacked_object_at(offset)
             if unpacked.pack_type_num not in DELTA_TYPES:
                 return unpacked.decomp_len
-            return _delta_target_size(b"".join(unpacked.decomp_chunks))
+            return _delta_result_size(b"".join(unpacked.decomp_chunks))
     return None
-
-
-def _delta_target_size(delta: bytes) -> int:
-    """A delta starts with two sizes (git's varints): its base's, then its result's."""
-    position = 0
-    for _ in range(2):
-        size = shift = 0
-        while True:
-            byte = delta[position]
-            position += 1
-            size |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-    return size

@@ -77,6 +77,11 @@ def _rule(entry: dict) -> Rule:
     )
 
 
+def kind_of(rule_id: str) -> str:
+    """What a rule finds, as the pusher reads it ("AWS access key"); the id if it is gone."""
+    return next((rule.name for rule in rules() if rule.id == rule_id), rule_id)
+
+
 def fingerprint(secret: bytes) -> str:
     return hashlib.sha256(secret).hexdigest()
 

@@ -15,6 +15,7 @@ from wtforms import RadioField
 from forge.accounts.permissions import can
 from forge.repos import push_protection
 from forge.repos.repositories import get_repository
+from forge.repos.secret_scanning import kind_of
 from forge.web.context import db, settings, viewer
 
 bp = Blueprint("push_protection", __name__)
@@ -92,4 +93,5 @@ def settings_tab(owner: str, name: str):
         site_default=settings().push_protection,
         bypasses=push_protection.bypasses(db(), viewer(), repo),
         reasons=push_protection.REASONS,
+        kind_of=kind_of,
     ), status
