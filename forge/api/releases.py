@@ -17,10 +17,11 @@ from forge.api.shapes import releases as release_shapes
 from forge.repos import browse
 from forge.repos import releases as release_service
 from forge.repos.refs import RefChangeSettings
-from forge.repos.release_files import CHUNK, read_chunks
+from forge.repos.release_files import CHUNK
 from forge.repos.repositories import get_repository
 from forge.web import external_url
 from forge.web.context import db, redis_connection, settings
+from forge.web.releases import asset_download
 
 UPLOAD_RULE = "/api/uploads/repos/<owner>/<name>/releases/<int:release_id>/assets"
 UPLOAD_ENDPOINT = "api.upload_release_asset"
@@ -135,16 +136,6 @@ def get_asset(owner: str, name: str, asset_id: int):
     if not _wants_bytes():
         return jsonify(release_shapes.asset(asset))
     return asset_download(asset)
-
-
-def asset_download(asset) -> Response:
-    """The asset's bytes, streamed from disk; shared by the API and the release page."""
-    path = release_service.asset_file(db(), store(), asset)
-    response = Response(read_chunks(path), mimetype="application/octet-stream")
-    response.headers["Content-Length"] = str(asset.size)
-    response.headers["Content-Disposition"] = f'attachment; filename="{asset.name}"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @api.patch("/repos/<owner>/<name>/releases/assets/<int:asset_id>")

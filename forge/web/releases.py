@@ -121,6 +121,11 @@ def show(owner: str, name: str, release_id: int):
     return _show(repo, release)
 
 
+def _fields(form: ReleaseForm) -> dict:
+    names = ("tag_name", "target_commitish", "name", "body", "draft", "prerelease")
+    return {name: getattr(form, name).data for name in names}
+
+
 def _form_page(repo, form, release=None, status=200):
     return _page("repo_release_form.html", repo, status, form=form, release=release)
 
@@ -151,11 +156,8 @@ def new(owner: str, name: str):
         return _form_page(repo, form, status=400)
     try:
         release = release_service.create_release(
-            db(), settings().repos_dir, repo, viewer(), _config(),
-            tag_name=form.tag_name.data, target_commitish=form.target_commitish.data,
-            name=form.name.data, body=form.body.data, draft=form.draft.data,
-            prerelease=form.prerelease.data,
-        )  # fmt: skip
+            db(), settings().repos_dir, repo, viewer(), _config(), **_fields(form)
+        )
     except Invalid as exc:
         _refused(form, exc)
         return _form_page(_writer_repo(owner, name), form, status=400)
@@ -176,11 +178,8 @@ def edit(owner: str, name: str, release_id: int):
         return _form_page(repo, form, release, status=400)
     try:
         release = release_service.update_release(
-            db(), settings().repos_dir, release, viewer(), _config(),
-            tag_name=form.tag_name.data, target_commitish=form.target_commitish.data,
-            name=form.name.data, body=form.body.data, draft=form.draft.data,
-            prerelease=form.prerelease.data,
-        )  # fmt: skip
+            db(), settings().repos_dir, release, viewer(), _config(), **_fields(form)
+        )
     except Invalid as exc:
         _refused(form, exc)
         repo = _writer_repo(owner, name)
@@ -252,9 +251,14 @@ def download(owner: str, name: str, tag: str, filename: str):
     found = next((a for a in release.assets if a.name == filename), None)
     if found is None:
         raise NotFound(f"release {tag} has no file named {filename}")
-    path = release_service.asset_file(db(), _store(), found)
+    return asset_download(found)
+
+
+def asset_download(asset) -> Response:
+    """An asset's bytes, streamed from disk and counted as a download (the API's too)."""
+    path = release_service.asset_file(db(), _store(), asset)
     response = Response(read_chunks(path), mimetype="application/octet-stream")
-    response.headers["Content-Length"] = str(found.size)
-    response.headers["Content-Disposition"] = f'attachment; filename="{found.name}"'
+    response.headers["Content-Length"] = str(asset.size)
+    response.headers["Content-Disposition"] = f'attachment; filename="{asset.name}"'
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
