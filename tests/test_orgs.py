@@ -141,6 +141,12 @@ def test_org_rules_refuse_what_github_refuses(org_story, github, api, client, da
     unknown = api("PUT", "/orgs/acme/memberships/nobody", tokens["alice"], json={})
     assert unknown.status_code == 404
     team = org.create_team("Ops")
+    # A team's maintainer who is no owner adds members of the organization, not outsiders.
+    team.add_membership(bob.get_user("bob"), "maintainer")
+    as_bob = f"/orgs/acme/teams/{team.slug}/memberships"
+    assert api("PUT", f"{as_bob}/carol", tokens["bob"], json={}).status_code == 403
+    assert api("GET", "/orgs/acme/members/carol", tokens["alice"]).status_code == 404
+    assert api("PUT", f"{as_bob}/alice", tokens["bob"], json={}).status_code == 200
     wrong = api(
         "PUT",
         f"/orgs/acme/teams/{team.slug}/repos/acme/tools",

@@ -435,7 +435,11 @@ def set_team_membership(
 ) -> TeamMember:
     _require_manager(session, actor, team)
     _check_choice(role, TEAM_ROLES, "role")
-    return _join(session, team, _person(session, user_name), role)
+    user = _person(session, user_name)
+    if membership(session, team.org, user) is None and not is_owner(session, actor, team.org):
+        # Joining the team makes them a member of the organization: an owner's decision.
+        raise Forbidden(f"only owners of {team.org.name} may add people from outside it")
+    return _join(session, team, user, role)
 
 
 def team_membership(session: Session, team: Team, user_name: str) -> TeamMember:
