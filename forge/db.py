@@ -243,6 +243,24 @@ def after_commit(session: Session, action) -> None:
     session.info.setdefault("after_commit", []).append(action)
 
 
+_COUNTED = "forge.counted_once"
+
+
+def counted_once(session: Session, kind: str, key: int, count) -> int:
+    """`count()` (a query of a number) asked once per `kind` and `key` while the session does
+    not write: a listing shows many objects of a few repositories (a review queue's changes),
+    and a count per object made its queries grow with its length. Forgotten at every flush."""
+    counts = session.info.setdefault(_COUNTED, {})
+    if (kind, key) not in counts:
+        counts[kind, key] = count()
+    return counts[kind, key]
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_counts(session: Session, _context) -> None:
+    session.info.pop(_COUNTED, None)
+
+
 def after_rollback(session: Session, action) -> None:
     session.info.setdefault("after_rollback", []).append(action)
 

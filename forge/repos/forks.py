@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forge.accounts.names import check_repo_name
 from forge.accounts.permissions import can, require
-from forge.db import after_rollback
+from forge.db import after_rollback, counted_once
 from forge.errors import Invalid
 from forge.git import storage
 from forge.models import Repository, User
@@ -69,23 +69,7 @@ def forks_of(session: Session, source: Repository, viewer: User | None) -> list[
     return [fork for fork in session.scalars(query) if can(session, viewer, "read", fork)]
 
 
-_FORK_COUNTS = "forge.fork_counts"
-
-
 def fork_count(session: Session, source: Repository) -> int:
-    """How many direct forks `source` has, GitHub's `forks_count`.
-
-    Counted once per repository and session: a listing shows many objects of a few
-    repositories (a review queue's changes), and a count per object made the page's queries
-    grow with its length. The counts are forgotten whenever the session writes."""
-    counts = session.info.setdefault(_FORK_COUNTS, {})
-    if source.id not in counts:
-        counts[source.id] = session.scalar(
-            select(func.count()).select_from(Repository).where(Repository.fork_of_id == source.id)
-        )
-    return counts[source.id]
-
-
-@event.listens_for(Session, "after_flush")
-def _forget_fork_counts(session: Session, _context) -> None:
-    session.info.pop(_FORK_COUNTS, None)
+    """How many direct forks `source` has, GitHub's `forks_count`."""
+    query = select(func.count()).select_from(Repository).where(Repository.fork_of_id == source.id)
+    return counted_once(session, "forks", source.id, lambda: session.scalar(query))

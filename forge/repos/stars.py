@@ -3,10 +3,11 @@ read access; a private repository's stars are seen by its readers only."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forge.accounts.permissions import can, require
+from forge.db import counted_once
 from forge.models import Repository, Star, User
 
 
@@ -39,23 +40,10 @@ def unstar(session: Session, user: User, repo: Repository) -> None:
         session.flush()
 
 
-_STAR_COUNTS = "forge.star_counts"
-
-
 def star_count(session: Session, repo: Repository) -> int:
-    """GitHub's `stargazers_count`, counted once per repository and session as
-    `forks.fork_count` is (a listing shows a few repositories many times over)."""
-    counts = session.info.setdefault(_STAR_COUNTS, {})
-    if repo.id not in counts:
-        counts[repo.id] = session.scalar(
-            select(func.count()).select_from(Star).where(Star.repository_id == repo.id)
-        )
-    return counts[repo.id]
-
-
-@event.listens_for(Session, "after_flush")
-def _forget_star_counts(session: Session, _context) -> None:
-    session.info.pop(_STAR_COUNTS, None)
+    """GitHub's `stargazers_count`."""
+    query = select(func.count()).select_from(Star).where(Star.repository_id == repo.id)
+    return counted_once(session, "stars", repo.id, lambda: session.scalar(query))
 
 
 def stargazers(session: Session, repo: Repository, viewer: User | None) -> list[Star]:

@@ -8,9 +8,10 @@ may read it when it is said (`forge.review.inbox.notify`).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from forge.db import counted_once
 from forge.models import Repository, User, Watch
 
 
@@ -53,12 +54,11 @@ def watchers(session: Session, repo: Repository) -> list[User]:
 
 
 def watcher_count(session: Session, repo: Repository) -> int:
-    from sqlalchemy import func
-
+    """GitHub's `subscribers_count`."""
     query = select(func.count(Watch.id)).where(
         Watch.repository_id == repo.id, Watch.ignored.is_(False)
     )
-    return session.scalar(query) or 0
+    return counted_once(session, "watchers", repo.id, lambda: session.scalar(query))
 
 
 def watched_by(session: Session, user: User) -> list[Repository]:
