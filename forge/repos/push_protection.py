@@ -96,7 +96,8 @@ def scan_updates(
     store = git.object_store
     # Newest first, so that when a long history's first push outruns the budget, what goes
     # unscanned is its oldest files, not what the pusher just wrote.
-    commits = new_commits(git, [u.new for u in updates if not u.deleted])
+    live = [u for u in updates if not u.deleted]
+    commits = new_commits(git, [u.new for u in live], [u.old for u in live])
     scan.unwalked_commits = max(len(commits) - max_walked_commits, 0)
     blobs = list(added_blobs(git, commits, newest=max_walked_commits))
     for index, blob in enumerate(reversed(blobs)):
