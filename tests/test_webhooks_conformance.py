@@ -92,6 +92,8 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     release.update_release("Two, renamed", "new notes")
     release.update_release("Two, renamed", "new notes", draft=True)
     release.delete_release()
+    candidate = repo.create_git_release("v2.1-rc", "Candidate", "", prerelease=True)
+    candidate.update_release("Candidate", "", prerelease=False)  # made final: released
 
     # A pull request's life: opened, edited, a new patch set, comments, reviews, a status,
     # closed, reopened, merged.
@@ -162,7 +164,8 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
         ("pull_request_review_comment", "edited"), ("pull_request_review_comment", "deleted"),
         ("status", None),
         ("release", "created"), ("release", "published"), ("release", "edited"),
-        ("release", "unpublished"), ("release", "deleted"),
+        ("release", "unpublished"), ("release", "deleted"), ("release", "released"),
+        ("release", "prereleased"),
     }  # fmt: skip
     assert expected <= sent, expected - sent
     # A release's edit says what it was, and carries the asset uploaded before it.

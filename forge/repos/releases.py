@@ -185,7 +185,7 @@ def create_release(
         _publish_tag(session, repos_dir, repo, actor, release, config)
     _announce(session, release, actor, "created", base_url)
     if not release.draft:
-        _announce(session, release, actor, "published", base_url)
+        _announce_published(session, release, actor, base_url)
     return release
 
 
@@ -203,7 +203,7 @@ def update_release(
     repo = release.repository
     require(session, actor, "write", repo)
     before = {"name": release.name, "body": release.body}
-    was_draft = release.draft
+    was_draft, was_prerelease = release.draft, release.prerelease
     if fields.get("tag_name") is not None:
         tag = _check_tag(fields["tag_name"])
         taken = session.scalar(
@@ -235,9 +235,11 @@ def update_release(
         _publish_tag(session, repos_dir, repo, actor, release, config)
     changes = {key: {"from": old} for key, old in before.items() if getattr(release, key) != old}
     if was_draft and not release.draft:
-        _announce(session, release, actor, "published", base_url)
+        _announce_published(session, release, actor, base_url)
     elif release.draft and not was_draft:
         _announce(session, release, actor, "unpublished", base_url)
+    elif was_prerelease and not release.prerelease and not release.draft:
+        _announce(session, release, actor, "released", base_url)  # a pre-release made final
     _announce(session, release, actor, "edited", base_url, changes)
     return release
 
@@ -252,6 +254,14 @@ def delete_release(
     session.delete(release)
     session.flush()
     after_commit(session, lambda: release_files.remove(files))
+
+
+def _announce_published(session, release: Release, actor: User, base_url) -> None:
+    """GitHub's order: published, then prereleased or released."""
+    _announce(session, release, actor, "published", base_url)
+    _announce(
+        session, release, actor, "prereleased" if release.prerelease else "released", base_url
+    )
 
 
 def _announce(session, release: Release, actor: User, action: str, base_url, changes=None):
