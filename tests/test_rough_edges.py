@@ -1,7 +1,8 @@
 """The rough edges a new user found (issue 23), each as that user meets it: the new-change page
-in Chromium, the change page and the merge queue, the API's repository size through PyGithub,
-the favicon, and the README's walk-through of a first change followed command by command.
-Screenshots land in tests/artifacts/.
+in Chromium, a refused push's two routes (refs/for and the fork page, followed to a change), the
+change page and the merge queue, the API's repository size through PyGithub, the favicon, and
+the README's walk-through of a first change followed command by command, to the merge.
+Screenshots land in tests/artifacts/. (`forge CMD --home DIR` is tests/test_cli.py's.)
 """
 
 from __future__ import annotations
