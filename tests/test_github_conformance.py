@@ -450,6 +450,7 @@ def test_every_answer_matches_githubs_schema(conformance, database, settings):
 
     _drive_organizations_and_teams(c)
     _drive_releases_and_stars(c)
+    _drive_issues(c)
 
     assert not c.failures, f"{len(c.failures)} answers break GitHub's schema:\n  " + "\n  ".join(
         c.failures
@@ -508,6 +509,63 @@ def _drive_releases_and_stars(c: Conformance) -> None:
     c.call("GET", "/users/{username}/starred", "/users/bob/starred", 200)
     c.call("DELETE", starred, "/user/starred/alice/project", 204, token=c.bob_token)
     c.call("GET", starred, "/user/starred/alice/project", 404, token=c.bob_token)
+
+
+def _drive_issues(c: Conformance) -> None:
+    """An issue of alice/project with a label, a milestone, an assignee, a comment and
+    reactions; edited, locked, closed; its events and timeline; then the label and milestone
+    taken away."""
+    r, p = "/repos/{owner}/{repo}", "/repos/alice/project"
+    c.call("POST", r + "/labels", p + "/labels", 201, json={"name": "bug", "color": "d73a4a"})
+    c.call("GET", r + "/labels", p + "/labels", 200)
+    c.call("PATCH", r + "/labels/{name}", p + "/labels/bug", 200, json={"description": "Broken"})
+    c.call("GET", r + "/labels/{name}", p + "/labels/bug", 200)
+    milestone = c.call("POST", r + "/milestones", p + "/milestones", 201,
+                       json={"title": "v1", "due_on": "2030-01-01T00:00:00Z"})  # fmt: skip
+    if milestone is None:
+        return
+    m = f"{p}/milestones/{milestone['number']}"
+    c.call("GET", r + "/milestones", p + "/milestones", 200)
+    c.call("GET", r + "/milestones/{milestone_number}", m, 200)
+    c.call("PATCH", r + "/milestones/{milestone_number}", m, 200, json={"description": "First"})
+    issue = c.call("POST", r + "/issues", p + "/issues", 201,
+                   json={"title": "Crash", "body": "It crashes", "labels": ["bug"],
+                         "milestone": milestone["number"], "assignees": ["alice"]})  # fmt: skip
+    if issue is None:
+        return
+    i, n = r + "/issues/{issue_number}", f"{p}/issues/{issue['number']}"
+    c.call("GET", r + "/issues", p + "/issues", 200)
+    c.call("GET", i, n, 200)
+    c.call("PATCH", i, n, 200, json={"title": "Crash on start"})
+    c.call("GET", i + "/labels", n + "/labels", 200)
+    c.call("POST", i + "/labels", n + "/labels", 200, json={"labels": ["bug"]})
+    c.call("PUT", i + "/labels", n + "/labels", 200, json={"labels": ["bug"]})
+    c.call("DELETE", i + "/labels/{name}", n + "/labels/bug", 200)
+    c.call("DELETE", i + "/labels", n + "/labels", 204)
+    c.call("GET", r + "/assignees", p + "/assignees", 200)
+    c.call("GET", r + "/assignees/{assignee}", p + "/assignees/alice", 204)
+    c.call("DELETE", i + "/assignees", n + "/assignees", 200, json={"assignees": ["alice"]})
+    c.call("POST", i + "/assignees", n + "/assignees", 201, json={"assignees": ["alice"]})
+    comment = c.call("POST", i + "/comments", n + "/comments", 201, json={"body": "Seen it"})
+    c.call("GET", i + "/comments", n + "/comments", 200)
+    if comment is not None:
+        cr = r + "/issues/comments/{comment_id}/reactions"
+        mine = f"{p}/issues/comments/{comment['id']}/reactions"
+        c.call("POST", cr, mine, 201, json={"content": "heart"})
+        c.call("GET", cr, mine, 200)
+    reaction = c.call("POST", i + "/reactions", n + "/reactions", 201, json={"content": "+1"})
+    c.call("GET", i + "/reactions", n + "/reactions", 200)
+    if reaction is not None:
+        c.call("DELETE", i + "/reactions/{reaction_id}", f"{n}/reactions/{reaction['id']}", 204)
+    c.call("PUT", i + "/lock", n + "/lock", 204, json={"lock_reason": "resolved"})
+    c.call("DELETE", i + "/lock", n + "/lock", 204)
+    c.call("PATCH", i, n, 200, json={"state": "closed", "state_reason": "not_planned"})
+    events = c.call("GET", i + "/events", n + "/events", 200)
+    if events:
+        c.call("GET", r + "/issues/events/{event_id}", f"{p}/issues/events/{events[0]['id']}", 200)
+    c.call("GET", i + "/timeline", n + "/timeline", 200)
+    c.call("DELETE", r + "/milestones/{milestone_number}", m, 204)
+    c.call("DELETE", r + "/labels/{name}", p + "/labels/bug", 204)
 
 
 def _drive_organizations_and_teams(c: Conformance) -> None:
