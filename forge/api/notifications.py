@@ -8,6 +8,8 @@ Notifications: GET/PUT /notifications, GET/PUT /repos/{o}/{r}/notifications, and
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import jsonify, request
 
 from forge.accounts.permissions import can
@@ -50,6 +52,10 @@ def _mark_read(repository=None):
     user = require_scope("repo")
     body = json_body() if request.get_data() else {}
     before = iso_time(body_field(body, "last_read_at", str), "last_read_at")
+    if before is not None and before.microsecond == 0:
+        # GitHub's times name whole seconds: what a client saw "at" that second it saw, and
+        # PyGithub sends the moment it asks, truncated, so news of that very second counts.
+        before += timedelta(seconds=1)
     if body_field(body, "read", bool, True):
         inbox.mark_read(db(), user, repository=repository, before=before)
     return "", 205
