@@ -55,6 +55,9 @@ def test_an_issue_lives_its_life_through_pygithub(project, github, make_token):
     other = carol.create_issue("Typo in README", body="@alice look", labels=["bug"])
     # Someone who may not triage opens an issue, but its labels are not theirs to set.
     assert other.number == 3 and other.labels == []
+    # The @mention reached alice's inbox, as news of an issue.
+    threads = alice.get_user().get_notifications()
+    assert [(t.subject.title, t.subject.type) for t in threads] == [("Typo in README", "Issue")]
 
     # GitHub's /issues lists pull requests too; issue.pull_request tells them apart.
     listed = {i.number: i.pull_request is not None for i in repo.get_issues(state="open")}

@@ -3,7 +3,7 @@
 Notifications: GET/PUT /notifications, GET/PUT /repos/{o}/{r}/notifications, and GET, PATCH
 (read) and DELETE (done) of /notifications/threads/{id}. Watching: GET/PUT/DELETE
 /repos/{o}/{r}/subscription, GET /repos/{o}/{r}/subscribers, GET /user/subscriptions and
-/users/{username}/subscriptions. Every thread is about a pull request (a change).
+/users/{username}/subscriptions. A thread is about a pull request (a change) or an issue.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _list(repository=None):
         before=iso_time(request.args.get("before"), "before"),
     )
     # A token without `repo` sees no private repositories, nor news about them.
-    shown = [row for row in found if can(db(), viewer, "read", row.change.repository)]
+    shown = [row for row in found if can(db(), viewer, "read", _subject(row).repository)]
     body, headers = paginate(shown, notification_shapes.notification)
     return jsonify(body), 200, headers
 
@@ -85,10 +85,15 @@ def mark_repository_notifications_read(owner: str, name: str):
     return _mark_read(_repository(owner, name))
 
 
+def _subject(row):
+    """What an inbox entry is about: a change, or an issue (forge.issues.inbox)."""
+    return row.change if row.change is not None else row.issue
+
+
 def _thread(thread_id: int):
     user = require_scope("repo")
     row = inbox.entry(db(), user, thread_id)
-    if row is None or not can(db(), repo_viewer(), "read", row.change.repository):
+    if row is None or not can(db(), repo_viewer(), "read", _subject(row).repository):
         raise ApiError(404, "Not Found")
     return user, row
 
