@@ -144,6 +144,12 @@ def test_every_event_of_a_pull_requests_life_validates_against_githubs_schemas(
     pull.edit(state="closed")
     pull.edit(state="open")
     pull.merge(merge_method="merge")
+    # The tracker (forge.issues): a label and a milestone, an issue opened with them,
+    # commented on and closed (tests/test_issue_closing.py drives every action of these).
+    label = repo.create_label("bug", "d73a4a")
+    issue = repo.create_issue("Crash", labels=[label], milestone=repo.create_milestone("v1"))
+    issue.create_comment("seen it")
+    issue.edit(state="closed")
     hook.ping()
     drain(settings, lambda: receiver.events("ping") and any(
         r.payload().get("pull_request", {}).get("merged")
