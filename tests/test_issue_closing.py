@@ -120,3 +120,21 @@ def test_the_trackers_webhooks_validate_against_githubs_schemas(
             except AssertionError as failure:
                 failures.append(f"[{delivery.event}/{delivery.payload().get('action')}] {failure}")
     assert not failures, "\n".join(failures)
+
+
+def test_a_mention_from_a_private_repository_shows_only_to_those_who_may_read_it(
+    hosted_repo, github, live_server, api
+):
+    public = hosted_repo()
+    secret = hosted_repo(name="secret", private=True)
+    target = github(public.token).get_repo("alice/project").create_issue("Public bug")
+    source = github(secret.token).get_repo("alice/secret")
+    source.create_issue("Internal plan", body=f"Tracks alice/project#{target.number}")
+
+    page = f"{live_server}/alice/project/issues/{target.number}"
+    assert "Internal plan" not in requests.get(page, timeout=30).text
+    timeline = f"/repos/alice/project/issues/{target.number}/timeline"
+    assert [e["event"] for e in api("GET", timeline).json()] == []
+    # Its owner, who may read both, sees where it was mentioned.
+    owned = [e for e in api("GET", timeline, public.token).json()]
+    assert [e["source"]["issue"]["title"] for e in owned] == ["Internal plan"]

@@ -155,8 +155,8 @@ def show(owner: str, name: str, number: int):
         # GitHub sends /issues/N of a pull request to the pull request.
         return redirect(url_for("changes.show", owner=owner, name=name, number=number))
     tracker.get_issue(session, repo, viewer(), number)
-    items = tracker.timeline(session, issue)
     me = viewer()
+    items = [i for i in tracker.timeline(session, issue) if _visible_item(session, me, i)]
     return _page(
         "repo_issue.html",
         repo,
@@ -182,6 +182,14 @@ def show(owner: str, name: str, number: int):
         reason_words=REASON_WORDS,
         is_comment=lambda item: isinstance(item, IssueComment),
     )
+
+
+def _visible_item(session, me, item) -> bool:
+    """A mention from a repository the viewer cannot read is not shown (nor its title)."""
+    if isinstance(item, IssueComment) or item.event not in ("cross-referenced", "referenced"):
+        return True
+    source = item.source_issue or item.source_change
+    return source is not None and can(session, me, "read", source.repository)
 
 
 def _act(owner: str, name: str, number: int, action, anchor: str = ""):
