@@ -353,8 +353,12 @@ def close_issue(
     change=None,
     base_url=None,
 ) -> Issue:
-    """Close with GitHub's reason: completed, not_planned or duplicate (of `duplicate_of`)."""
-    _may_close(session, actor, issue)
+    """Close with GitHub's reason: completed, not_planned or duplicate (of `duplicate_of`).
+    Closed by a merged `change` (Fixes #N), the merge is the authority: whoever landed it
+    (auto-submit may land a contributor's change) need not be able to close issues, and a
+    refusal here would refuse the merge itself."""
+    if change is None:
+        _may_close(session, actor, issue)
     reason = reason or "completed"
     if reason not in CLOSE_REASONS:
         raise Invalid(
