@@ -64,6 +64,9 @@ def create_home(root: Path) -> ForgeHome:
     env = {**os.environ, "FORGE_HOME": str(home), "MALLOC_ARENA_MAX": "2"}
     # A benchmark's thousands of calls with one token would run into the API's hourly limit.
     env["FORGE_API_RATE_LIMIT"] = "100000000"
+    # Real histories are imported as a site imports them, without push protection (their own
+    # tests' fake credentials are refused by it); bench/push_protection.py measures it.
+    env.setdefault("FORGE_PUSH_PROTECTION", "off")
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     subprocess.run([*FORGE, "db", "upgrade"], env=env, check=True, capture_output=True)

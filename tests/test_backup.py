@@ -39,8 +39,12 @@ pytestmark = pytest.mark.skipif(not BUNDLE.exists(), reason="dulwich.bundle is n
 
 @pytest.fixture
 def settings(settings):
-    """A webhook to a loopback receiver may be made (nothing is delivered in this test)."""
-    return loopback_settings(settings)
+    """A webhook to a loopback receiver may be made (nothing is delivered in this test), and
+    dulwich's history is imported as a site imports one, without push protection (its tests'
+    fake tokens would be refused: tests/test_push_protection.py)."""
+    settings = loopback_settings(settings)
+    settings.push_protection = False
+    return settings
 
 
 @pytest.fixture

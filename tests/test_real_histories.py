@@ -302,8 +302,13 @@ def test_a_site_setting_error_refuses_the_tag_and_changes_nothing(
 
 @pytest.fixture
 def settings(settings, request):
-    """The site's FORGE_FSCK, for tests that set one (indirect parametrization)."""
+    """The site's FORGE_FSCK, for tests that set one (indirect parametrization). Push
+    protection is off, as a site importing histories turns it: dulwich's and git's own tests
+    hold credential-shaped fixtures (fake tokens, test keys) that it refuses, each with a link
+    to allow it (tests/test_push_protection.py); what these tests ask is whether forge takes
+    every object git takes."""
     settings.fsck = getattr(request, "param", "")
+    settings.push_protection = False
     return settings
 
 
