@@ -160,6 +160,8 @@ class ReputationRules:
     reverted_approver: int = -5  # a reviewer who approved a change later reverted
     audit_passed: int = 3  # a right answer on an audit
     audit_failed: int = -5  # a wrong answer on an audit
+    triage_fixed: int = 2  # confirmed an issue that a merged change then fixed
+    triage_not_planned: int = -2  # confirmed an issue that maintainers closed as not planned
     revert_window_days: int = 14
     # Trust (forge.accounts.trust): what a vote weighs toward a repository's quorum. Granted
     # by role: maintainers, admins and the owner weigh max_weight, writers writer_weight,

@@ -25,6 +25,7 @@ def register() -> None:
     from forge.ci import runs as ci
     from forge.gate import auto_submit, merge_queue, merge_queue_advance, votes
     from forge.issues import references as issue_references
+    from forge.issues import repro, triage
     from forge.notify import inbox, webhook_recording, webhook_subscriptions
     from forge.search import documents as search_documents
 
@@ -62,12 +63,25 @@ def register() -> None:
         events.ChangeEdited: [issue_references.on_change_written],
         events.ChangeClosed: [reputation.on_change_closed, queue_drops_closed],
         # A merged change closes the issues it says it fixes (Fixes #N).
-        events.ChangeMerged: [reputation.on_change_merged, issue_references.on_change_merged],
+        # Reports with a repro script run again first (the run is asked for, the tracker then
+        # closes them), so the fix is verified on the new tip.
+        events.ChangeMerged: [
+            reputation.on_change_merged,
+            repro.on_change_merged,
+            issue_references.on_change_merged,
+        ],
+        # Crowdsourced triage: a new report starts unconfirmed, a closed one settles its
+        # confirmers' reputation; a repro script runs in CI.
+        events.IssueChanged: [triage.on_issue_changed, repro.on_issue_changed],
         events.ReviewSubmitted: [votes.on_review_submitted],
         events.ReviewDismissed: [votes.on_review_dismissed],
         events.VoteCast: [reputation.on_vote_cast, queue_considers_vote],
         events.StatusChanged: [queue_considers_status],
-        events.CiRunFinished: [reputation.on_ci_run_finished, queue_follows_run],
+        events.CiRunFinished: [
+            reputation.on_ci_run_finished,
+            queue_follows_run,
+            repro.on_run_finished,
+        ],
     }
     # The inbox hears of what the handlers above decided (a vote a review became, an entry
     # the queue ejected) before the webhooks describe it.

@@ -39,6 +39,9 @@ TAKEN_BACK = "vote_agreed_revoked"
 VOTE_KINDS = ("vote_agreed", "vote_disagreed")
 AUDIT_KINDS = ("audit_passed", "audit_failed")
 AUDIT_EXPECTATIONS = ("bad", "good")
+# Crowdsourced triage (forge.issues.triage): a confirmation the issue's outcome agreed with
+# (fixed by a merged change) or disagreed with (closed as not planned).
+TRIAGE_KINDS = ("triage_fixed", "triage_not_planned")
 REVERT_LINE = re.compile(r"This reverts commit ([0-9a-f]{7,40})", re.IGNORECASE)
 
 
@@ -61,10 +64,12 @@ def record(
     reason: str,
     repository: Repository | None = None,
     change: Change | None = None,
+    issue_id: int | None = None,
 ) -> ReputationEvent | None:
     """Log one event and move the user's cached reputation with it, in this transaction.
 
-    Idempotent per (user, kind, change): the second call returns None and changes nothing.
+    Idempotent per (user, kind, change) and per (user, kind, issue) for triage's events about
+    an issue: the second call returns None and changes nothing.
     `reason` is what the user reads; the signed delta is put in front of it.
     """
     if change is not None and repository is None:
@@ -84,6 +89,7 @@ def record(
         user_id=user.id,
         repository_id=repository.id if repository is not None else None,
         change_id=change_id,
+        issue_id=issue_id,
         kind=kind,
         delta=delta,
         reason=f"{_signed(delta)}: {reason}",

@@ -38,6 +38,7 @@ from forge.api import (  # noqa: E402,F401
     search,
     stars,
     statuses,
+    triage,
     users,
     votes,
 )

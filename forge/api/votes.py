@@ -100,6 +100,7 @@ def put_quality_gate(owner: str, name: str):
         require_verified=body.get("require_verified"),
         auto_submit=body.get("auto_submit"),
         community_quorum=body.get("community_quorum"),
+        triage_threshold=body.get("triage_threshold"),
         labels=[_label_spec(item) for item in labels] if labels is not None else None,
     )
     return jsonify(gate_shapes.quality_gate(gate, label_service.labels_of(db(), repo)))

@@ -68,6 +68,10 @@ def job_status(session: Session, job: CiJob) -> None:
 
 
 def record_status(session: Session, run: CiRun, context: str, state: str, description: str) -> None:
+    if run.event == "repro":
+        # An issue's reproduction (forge.issues.repro) runs on the default branch's tip: a
+        # reproduced bug is what it hopes to show, not a red commit.
+        return
     # Set by forge itself, so not through statuses.create_status (which checks a user's role).
     status = CommitStatus(
         repository_id=run.repository_id,

@@ -52,6 +52,9 @@ from forge.repos.repositories import disk_path
 
 REQUIRE_VERIFIED = ("auto", "always", "never")
 MAX_QUORUM = 100.0
+# Crowdsourced triage (forge.issues.triage): the trust-weighted "I can reproduce this" that
+# confirm a report; two writers' worth, as the quorum is two approvals' worth.
+DEFAULT_TRIAGE_THRESHOLD = 2.0
 
 
 @dataclass
@@ -66,14 +69,21 @@ class Gate:
     # +1 from a triager, writer or someone with `approver_trust` earned). On: trust-weighted
     # +1s reaching the quorum pass without one.
     community_quorum: bool = False
+    triage_threshold: float = DEFAULT_TRIAGE_THRESHOLD
 
 
 def gate_of(session: Session, repo: Repository) -> Gate:
     row = session.scalar(select(QualityGate).where(QualityGate.repository_id == repo.id))
     if row is None:
         return Gate()
+    threshold = row.triage_threshold
     return Gate(
-        row.enabled, row.quorum, row.require_verified, row.auto_submit, row.community_quorum
+        row.enabled,
+        row.quorum,
+        row.require_verified,
+        row.auto_submit,
+        row.community_quorum,
+        DEFAULT_TRIAGE_THRESHOLD if threshold is None else threshold,
     )
 
 
@@ -88,6 +98,7 @@ def update_gate(
     auto_submit: bool | None = None,
     community_quorum: bool | None = None,
     labels: list[LabelSpec] | None = None,
+    triage_threshold: float | None = None,
 ) -> Gate:
     """Change the gate's settings (those given); `labels`, when given, is the full list of
     labels: added ones missing from it are removed, built-in ones missing are kept.
@@ -104,6 +115,14 @@ def update_gate(
             raise Invalid("quorum must be a number", field="quorum")
         if not 0 < quorum <= MAX_QUORUM:
             raise Invalid(f"quorum must be above 0 and at most {MAX_QUORUM:g}", field="quorum")
+    if triage_threshold is not None:
+        if isinstance(triage_threshold, bool) or not isinstance(triage_threshold, int | float):
+            raise Invalid("triage_threshold must be a number", field="triage_threshold")
+        if not 0 < triage_threshold <= MAX_QUORUM:
+            raise Invalid(
+                f"triage_threshold must be above 0 and at most {MAX_QUORUM:g}",
+                field="triage_threshold",
+            )
     if require_verified is not None and require_verified not in REQUIRE_VERIFIED:
         raise Invalid(
             f"require_verified must be one of {', '.join(REQUIRE_VERIFIED)}",
@@ -144,6 +163,8 @@ def update_gate(
         row.auto_submit = auto_submit
     if community_quorum is not None:
         row.community_quorum = community_quorum
+    if triage_threshold is not None:
+        row.triage_threshold = float(triage_threshold)
     if labels is not None:
         wanted = {spec.name.lower() for spec in labels}
         for label in labels_of(session, repo):

@@ -49,6 +49,7 @@ from forge.models.quality import (
 from forge.models.releases import Release, ReleaseAsset, Star
 from forge.models.repos import Collaborator, Repository, Watch
 from forge.models.statuses import CommitStatus
+from forge.models.triage import IssueConfirmation, IssueTriageClaim
 
 __all__ = [
     "AccessToken",
@@ -65,11 +66,13 @@ __all__ = [
     "CommitStatus",
     "Issue",
     "IssueComment",
+    "IssueConfirmation",
     "IssueEdit",
     "IssueEvent",
     "IssueLabel",
     "IssueReference",
     "IssueSubscription",
+    "IssueTriageClaim",
     "Label",
     "LoginFailure",
     "MailMessage",

@@ -37,7 +37,11 @@ class CiRun(Base):
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
     sha: Mapped[str] = mapped_column(String(40))
     ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    event: Mapped[str] = mapped_column(String(16))  # push, change
+    event: Mapped[str] = mapped_column(String(16))  # push, change, repro
+    # A repro run (forge.issues.repro): the issue whose script it runs.
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     change_id: Mapped[int | None] = mapped_column(
         ForeignKey("changes.id", ondelete="SET NULL"), nullable=True
     )

@@ -104,6 +104,9 @@ class QualityGate(Base):
     # False (the default): a change needs an approval by a person with standing here (a
     # writer, a triager, or enough earned trust); True: trusted +1s reaching the quorum do.
     community_quorum: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Crowdsourced triage: trust-weighted "I can reproduce this" that confirm an issue
+    # (None: forge.gate.quality_gate's default).
+    triage_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -119,6 +122,10 @@ class ReputationEvent(Base):
     )
     change_id: Mapped[int | None] = mapped_column(
         ForeignKey("changes.id", ondelete="SET NULL"), nullable=True
+    )
+    # Triage's events are about an issue (forge.issues.triage), settled once per issue.
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="SET NULL"), nullable=True
     )
     # merged_author, vote_agreed, vote_disagreed, reverted_author, reverted_approver,
     # audit_passed, audit_failed, ...
@@ -138,6 +145,7 @@ class ReputationEvent(Base):
             "change_id",
             unique=True,
         ),
+        Index("ix_reputation_events_once_per_issue", "user_id", "kind", "issue_id", unique=True),
     )
 
 

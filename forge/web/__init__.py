@@ -92,6 +92,9 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(issue_pages.bp)
     app.register_blueprint(issue_label_pages.bp)
+    from forge.web import triage as triage_pages  # crowdsourced triage: panel and queues
+
+    app.register_blueprint(triage_pages.bp)
 
     @login_manager.user_loader
     def load_user(user_id: str):

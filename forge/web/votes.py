@@ -55,6 +55,10 @@ class GateForm(FlaskForm):
         "Community quorum: trusted +1 votes reaching the quorum pass without an approval by a "
         "triager, writer or maintainer"
     )
+    triage_threshold = FloatField(
+        "Threshold of weighted 'I can reproduce this' that confirm an issue",
+        validators=[Optional()],  # left out: unchanged
+    )
 
 
 class LabelForm(FlaskForm):
@@ -186,7 +190,8 @@ def quality(owner: str, name: str):
         return _settings_page(repo)
     form = GateForm(prefix="gate")
     if not form.validate_on_submit():
-        return _settings_page(repo, 400, "the quorum must be a number", gate_form=form)
+        refusal = "the quorum and the triage threshold must be numbers"
+        return _settings_page(repo, 400, refusal, gate_form=form)
     try:
         quality_gate.update_gate(
             db(),
@@ -197,6 +202,7 @@ def quality(owner: str, name: str):
             require_verified=form.require_verified.data,
             auto_submit=form.auto_submit.data,
             community_quorum=form.community_quorum.data,
+            triage_threshold=form.triage_threshold.data,
         )
     except Invalid as exc:
         return _refused(owner, name, exc, gate_form=form)

@@ -62,6 +62,7 @@ def quality_gate(gate, labels: list) -> dict:
         "require_verified": gate.require_verified,
         "auto_submit": gate.auto_submit,
         "community_quorum": gate.community_quorum,
+        "triage_threshold": gate.triage_threshold,
         "labels": [label(row) for row in labels],
     }
 
