@@ -1,0 +1,84 @@
+"""Reproduction by CI, end to end with the real parts: a report carrying a ```repro script is
+run by a real rq worker in the bubblewrap sandbox on the default branch's tip and shows
+"reproduced on <sha>"; a change saying `Fixes #N`, pushed with git and merged, runs it again
+on the new tip, where it passes, and the report is closed as completed with forge's comment
+saying so. A newcomer's script waits for a maintainer's approval, as a newcomer's change does.
+"""
+
+from __future__ import annotations
+
+import requests
+from support.ci import work
+
+from forge.models import CiRun
+
+REPO = "/repos/alice/project"
+BUGGY = "echo $(($1 + 1))\n"  # double.sh: doubles its argument, except it adds one
+FIXED = "echo $(($1 * 2))\n"
+REPORT = """`sh double.sh 2` prints 3.
+
+```repro
+test "$(sh double.sh 2)" = 4
+```
+"""
+
+
+def test_a_repro_script_is_reproduced_then_passes_after_the_fix_merges_and_closes_the_report(
+    ci,
+    database,
+    hosted_repo,
+    git,
+    tmp_path,
+    api,
+    github,
+    settings,
+    live_server,
+    make_user,
+    make_token,
+):
+    info = hosted_repo()
+    work_dir = git.init(tmp_path / "work", {"double.sh": BUGGY})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_dir)
+    main_sha = git.head(work_dir)
+
+    created = api(
+        "POST", f"{REPO}/issues", info.token, json={"title": "2 doubled is 3", "body": REPORT}
+    )
+    number = created.json()["number"]
+    queued = api("GET", f"{REPO}/issues/{number}/triage", info.token).json()["repro"]
+    assert (queued["sha"], queued["state"]) == (main_sha, "queued")
+    work(settings)
+    repro = api("GET", f"{REPO}/issues/{number}/triage", info.token).json()["repro"]
+    assert (repro["result"], repro["sha"]) == ("reproduced", main_sha)
+    page = requests.get(f"{live_server}/alice/project/issues/{number}", timeout=30).text
+    assert f"Reproduced on <code>{main_sha[:7]}</code>" in page
+    assert f"/alice/project/actions/runs/{repro['id']}" in page
+    with database.session() as session:
+        job = session.get(CiRun, repro["id"]).jobs[0]
+        assert (job.name, job.sandboxed, job.exit_code) == ("repro", True, 1)
+    # The default branch got no red status from it.
+    statuses = api("GET", f"{REPO}/commits/{main_sha}/statuses", info.token).json()
+    assert statuses == []
+
+    git.run("checkout", "-q", "-b", "fix", cwd=work_dir)
+    git.commit(work_dir, {"double.sh": FIXED}, f"Double, do not add one\n\nFixes #{number}")
+    git.run("push", "-q", info.push_url, "fix", cwd=work_dir)
+    repo = github(info.token).get_repo("alice/project")
+    pull = repo.create_pull(title="Fix double", body="", base="main", head="fix")
+    merged = pull.merge(merge_method="merge")
+    assert merged.merged
+    work(settings)
+    after = api("GET", f"{REPO}/issues/{number}/triage", info.token).json()["repro"]
+    assert (after["result"], after["sha"]) == ("not reproduced", merged.sha)
+    issue = api("GET", f"{REPO}/issues/{number}", info.token).json()
+    assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
+    comments = api("GET", f"{REPO}/issues/{number}/comments", info.token).json()
+    said = [c["body"] for c in comments if c["user"]["login"] == "forge-ci"]
+    assert len(said) == 1 and f"on {merged.sha[:7]}" in said[0] and "passes now" in said[0]
+
+    # A newcomer's script waits for approval before it runs anywhere.
+    make_user("mallory")
+    stranger = make_token("mallory")
+    held = api("POST", f"{REPO}/issues", stranger, json={"title": "Also", "body": REPORT}).json()
+    waiting = api("GET", f"{REPO}/issues/{held['number']}/triage", info.token).json()["repro"]
+    assert waiting["state"] == "waiting" and waiting["result"] == "waiting for approval"
