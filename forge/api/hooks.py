@@ -175,21 +175,10 @@ def _issue_comment_event(repository, comment, sender, action="created", change=N
 
 
 def _issue_body(issue, comment_action: str | None = None) -> dict:
-    """An issue's REST shape with its counts, for the issues and issue_comment events (a
-    deleted comment still counts while its payload is built)."""
-    from forge.issues import reactions, tracker
+    """The issue of an issues or issue_comment event, with its counts."""
+    from forge.api.issues import issue_body
 
-    session = _session(issue)
-    comments = tracker.comment_counts(session, [issue.id]).get(issue.id, 0)
-    if comment_action == "deleted":
-        comments -= 1
-    counts = catalog.issue_counts(session, issue.milestone) if issue.milestone else (0, 0)
-    return issue_shapes.issue(
-        issue,
-        comments=comments,
-        reaction_counts=reactions.counts(reactions.reactions_of(session, issue)),
-        milestone_counts=counts,
-    )
+    return issue_body(_session(issue), issue, -1 if comment_action == "deleted" else 0)
 
 
 def _milestone_body(milestone) -> dict:

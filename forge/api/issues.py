@@ -45,8 +45,13 @@ def _writer_issue(owner: str, name: str, number: int):
 
 
 def issue_json(issue: Issue) -> dict:
-    session = db()
-    counts = tracker.comment_counts(session, [issue.id]).get(issue.id, 0)
+    return issue_body(db(), issue)
+
+
+def issue_body(session, issue: Issue, comments_delta: int = 0) -> dict:
+    """An issue's REST shape with its counts (`comments_delta`: a webhook's deleted comment
+    still counts while its payload is built)."""
+    counts = tracker.comment_counts(session, [issue.id]).get(issue.id, 0) + comments_delta
     milestone_counts = catalog.issue_counts(session, issue.milestone) if issue.milestone else (0, 0)
     return shapes.issue(
         issue,

@@ -11,35 +11,27 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forge import outbox
 from forge.accounts.permissions import can
 from forge.accounts.users import find_user
-from forge.db import after_commit, after_rollback
 from forge.models import Issue, IssueSubscription, Notification, User
-from forge.review.inbox import MENTION
+from forge.review.inbox import MENTION, deliver, told_in_transaction
 
 
 def notify(session: Session, user_id: int, issue: Issue, reason: str, detail: str) -> bool:
+    """Put news of the issue in the user's inbox (as forge.review.inbox.notify does for a
+    change); True if added."""
     from forge.repos.watching import ignores
 
-    told = session.info.get("forge.issue_notified")
-    if told is None:
-        told = session.info["forge.issue_notified"] = set()
-        forget = lambda: session.info.pop("forge.issue_notified", None)  # noqa: E731
-        after_commit(session, forget)
-        after_rollback(session, forget)
-    if (user_id, issue.id) in told or ignores(session, user_id, issue.repository_id):
+    told = told_in_transaction(session)
+    key = (user_id, "issue", issue.id)
+    if key in told or ignores(session, user_id, issue.repository_id):
         return False
     user = session.get(User, user_id)
     if user is None or not can(session, user, "read", issue.repository):
         return False
-    row = Notification(user_id=user_id, issue_id=issue.id, reason=reason, detail=detail)
-    session.add(row)
-    told.add((user_id, issue.id))
-    if user.email and user.email_verified:
-        session.flush()
-        base_url = session.info.get("forge.base_url") or ""
-        outbox.put(session, "default", "forge.jobs.mail_notification", row.id, base_url)
+    deliver(session, user, Notification(user_id=user_id, issue_id=issue.id, reason=reason,
+                                        detail=detail))  # fmt: skip
+    told.add(key)
     return True
 
 

@@ -37,12 +37,7 @@ def notify(session: Session, user_id: int, change: Change, reason: str, detail: 
     from forge.repos.watching import ignores
     from forge.review.gerrit_query import may_see
 
-    told = session.info.get("forge.notified")
-    if told is None:
-        told = session.info["forge.notified"] = set()
-        forget = lambda: session.info.pop("forge.notified", None)  # noqa: E731
-        after_commit(session, forget)
-        after_rollback(session, forget)
+    told = told_in_transaction(session)
     if (user_id, change.id) in told:
         return False
     if ignores(session, user_id, change.repository_id):
@@ -50,15 +45,32 @@ def notify(session: Session, user_id: int, change: Change, reason: str, detail: 
     user = session.get(User, user_id)
     if user is None or not may_see(session, user, change):
         return False
-    row = Notification(user_id=user_id, change_id=change.id, reason=reason, detail=detail)
-    session.add(row)
+    deliver(session, user, Notification(user_id=user_id, change_id=change.id, reason=reason,
+                                        detail=detail))  # fmt: skip
     told.add((user_id, change.id))
+    return True
+
+
+def told_in_transaction(session: Session) -> set:
+    """What this transaction already told whom (keys such as (user_id, change_id); an issue's
+    are (user_id, "issue", issue_id)), so one action reaches a user once."""
+    told = session.info.get("forge.notified")
+    if told is None:
+        told = session.info["forge.notified"] = set()
+        forget = lambda: session.info.pop("forge.notified", None)  # noqa: E731
+        after_commit(session, forget)
+        after_rollback(session, forget)
+    return told
+
+
+def deliver(session: Session, user: User, row: Notification) -> None:
+    """Put the entry in the inbox, mailed after this commits when the user's address is
+    verified and the site sends mail (forge.notify.inbox.mail)."""
+    session.add(row)
     if user.email and user.email_verified:
-        # Mailed after this commits, if the site sends mail (forge.notify.inbox.mail).
         session.flush()
         base_url = session.info.get("forge.base_url") or ""
         outbox.put(session, "default", "forge.jobs.mail_notification", row.id, base_url)
-    return True
 
 
 def notify_mentions(session: Session, change: Change, actor: User, text: str) -> None:
