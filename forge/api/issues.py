@@ -23,7 +23,7 @@ from forge.api.pulls import pull_of
 from forge.api.shapes import issues as shapes
 from forge.api.shapes.pulls import issue_of_change
 from forge.errors import Invalid, NotFound
-from forge.issues import catalog, reactions, tracker
+from forge.issues import catalog, metadata, reactions, tracker
 from forge.models import Change, Issue, IssueComment
 from forge.repos.repositories import get_repository
 from forge.review.gerrit_query import may_see
@@ -184,16 +184,16 @@ def update_issue(owner: str, name: str, number: int):
         )
     if "labels" in body:
         names = _names(body_field(body, "labels", list), "labels")
-        tracker.set_labels(session, issue, user, names, replace=True)
+        metadata.set_labels(session, issue, user, names, replace=True)
     if "assignees" in body or "assignee" in body:
         logins = _names(body_field(body, "assignees", list), "assignees")
         if body_field(body, "assignee", str):
             logins.append(body["assignee"])
-        tracker.set_assignees(session, issue, user, logins)
+        metadata.set_assignees(session, issue, user, logins)
     if "milestone" in body:
         # null or "" (PyGithub's edit(milestone=None)) takes the issue out of its milestone.
         wanted = None if body["milestone"] in (None, "") else body_field(body, "milestone", int)
-        tracker.set_milestone(session, issue, user, wanted)
+        metadata.set_milestone(session, issue, user, wanted)
     state = body_field(body, "state", str)
     reason = body_field(body, "state_reason", str)
     if state not in (None, "open", "closed"):
@@ -237,28 +237,28 @@ def list_issue_labels(owner: str, name: str, number: int):
 @api.post("/repos/<owner>/<name>/issues/<int:number>/labels")
 def add_issue_labels(owner: str, name: str, number: int):
     user, issue = _writer_issue(owner, name, number)
-    tracker.set_labels(db(), issue, user, _label_names_body(), replace=False)
+    metadata.set_labels(db(), issue, user, _label_names_body(), replace=False)
     return jsonify(_labels_json(issue))
 
 
 @api.put("/repos/<owner>/<name>/issues/<int:number>/labels")
 def set_issue_labels(owner: str, name: str, number: int):
     user, issue = _writer_issue(owner, name, number)
-    tracker.set_labels(db(), issue, user, _label_names_body(), replace=True)
+    metadata.set_labels(db(), issue, user, _label_names_body(), replace=True)
     return jsonify(_labels_json(issue))
 
 
 @api.delete("/repos/<owner>/<name>/issues/<int:number>/labels")
 def clear_issue_labels(owner: str, name: str, number: int):
     user, issue = _writer_issue(owner, name, number)
-    tracker.set_labels(db(), issue, user, [], replace=True)
+    metadata.set_labels(db(), issue, user, [], replace=True)
     return "", 204
 
 
 @api.delete("/repos/<owner>/<name>/issues/<int:number>/labels/<path:label_name>")
 def remove_issue_label(owner: str, name: str, number: int, label_name: str):
     user, issue = _writer_issue(owner, name, number)
-    tracker.remove_label(db(), issue, user, label_name)
+    metadata.remove_label(db(), issue, user, label_name)
     return jsonify(_labels_json(issue))
 
 
@@ -269,7 +269,7 @@ def remove_issue_label(owner: str, name: str, number: int, label_name: str):
 def add_assignees(owner: str, name: str, number: int):
     user, issue = _writer_issue(owner, name, number)
     logins = _names(body_field(json_body(), "assignees", list), "assignees")
-    tracker.assign(db(), issue, user, logins)
+    metadata.assign(db(), issue, user, logins)
     return jsonify(issue_json(issue)), 201
 
 
@@ -277,7 +277,7 @@ def add_assignees(owner: str, name: str, number: int):
 def remove_assignees(owner: str, name: str, number: int):
     user, issue = _writer_issue(owner, name, number)
     logins = _names(body_field(json_body(), "assignees", list), "assignees")
-    tracker.unassign(db(), issue, user, logins)
+    metadata.unassign(db(), issue, user, logins)
     return jsonify(issue_json(issue))
 
 

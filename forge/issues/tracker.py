@@ -220,13 +220,13 @@ def _body(value, field: str = "body") -> str:
     return value
 
 
-def _event(session: Session, issue: Issue, actor: User | None, event: str, **fields) -> None:
+def record_event(session: Session, issue: Issue, actor: User | None, event: str, **fields) -> None:
     session.add(
         IssueEvent(issue_id=issue.id, actor_id=actor.id if actor else None, event=event, **fields)
     )
 
 
-def _publish(session, issue: Issue, actor: User, action: str, base_url=None, **extra) -> None:
+def announce(session, issue: Issue, actor: User, action: str, base_url=None, **extra) -> None:
     session.flush()
     events.publish(
         session,
@@ -272,13 +272,13 @@ def open_issue(
         state="open",
     )
     triager = may_triage(session, actor, repo)
-    chosen_labels = _labels_named(session, repo, labels) if labels and triager else []
+    chosen_labels = labels_named(session, repo, labels) if labels and triager else []
     for name in template_labels:
-        known = _labels_named(session, repo, [name]) if _label_exists(session, repo, name) else []
+        known = labels_named(session, repo, [name]) if label_exists(session, repo, name) else []
         chosen_labels += [label for label in known if label not in chosen_labels]
-    chosen_assignees = _assignable(session, repo, assignees) if assignees and triager else []
+    chosen_assignees = assignable(session, repo, assignees) if assignees and triager else []
     chosen_milestone = (
-        _milestone_numbered(session, repo, milestone) if milestone and triager else None
+        milestone_numbered(session, repo, milestone) if milestone and triager else None
     )
     issue.number = next_number(session, repo)
     session.add(issue)
@@ -288,11 +288,13 @@ def open_issue(
     session.flush()
     # GitHub's timeline shows what the issue was opened with as events too.
     for label in chosen_labels:
-        _event(session, issue, actor, "labeled", label_name=label.name, label_color=label.color)
+        record_event(
+            session, issue, actor, "labeled", label_name=label.name, label_color=label.color
+        )
     if chosen_milestone is not None:
-        _event(session, issue, actor, "milestoned", milestone_title=chosen_milestone.title)
+        record_event(session, issue, actor, "milestoned", milestone_title=chosen_milestone.title)
     for user in chosen_assignees:
-        _event(session, issue, actor, "assigned", assignee_id=user.id)
+        record_event(session, issue, actor, "assigned", assignee_id=user.id)
     inbox.subscribe(session, issue, actor.id)
     references.record(session, repo, actor, issue.body, source_issue=issue)
     inbox.tell_mentioned(session, issue, actor, issue.body)
@@ -300,14 +302,14 @@ def open_issue(
         inbox.subscribe(session, issue, user.id)
         if user.id != actor.id:
             inbox.notify(session, user.id, issue, "assign", f"{actor.name} assigned you")
-    _publish(session, issue, actor, "opened", base_url)
+    announce(session, issue, actor, "opened", base_url)
     # As GitHub: what the issue was opened with follows as events of their own.
     for label in issue.labels:
-        _publish(session, issue, actor, "labeled", base_url, label=label)
+        announce(session, issue, actor, "labeled", base_url, label=label)
     for user in chosen_assignees:
-        _publish(session, issue, actor, "assigned", base_url, assignee=user)
+        announce(session, issue, actor, "assigned", base_url, assignee=user)
     if chosen_milestone is not None:
-        _publish(session, issue, actor, "milestoned", base_url, milestone=chosen_milestone)
+        announce(session, issue, actor, "milestoned", base_url, milestone=chosen_milestone)
     return issue
 
 
@@ -330,7 +332,7 @@ def edit_issue(
         )
     )
     if new_title != issue.title:
-        _event(session, issue, actor, "renamed", rename_from=issue.title, rename_to=new_title)
+        record_event(session, issue, actor, "renamed", rename_from=issue.title, rename_to=new_title)
         changes["title"] = {"from": issue.title}
     if new_body != issue.body:
         changes["body"] = {"from": issue.body}
@@ -338,7 +340,7 @@ def edit_issue(
         inbox.tell_mentioned(session, issue, actor, new_body, previous=issue.body)
     issue.title, issue.body = new_title, new_body
     issue.updated_at = utcnow()
-    _publish(session, issue, actor, "edited", base_url, changes=changes)
+    announce(session, issue, actor, "edited", base_url, changes=changes)
     return issue
 
 
@@ -371,8 +373,8 @@ def close_issue(
     issue.closed_by_id, issue.updated_at = actor.id, now
     if duplicate_of is not None:
         issue.duplicate_of_id = duplicate_of.id
-        _event(session, issue, actor, "marked_as_duplicate", source_issue_id=duplicate_of.id)
-    _event(
+        record_event(session, issue, actor, "marked_as_duplicate", source_issue_id=duplicate_of.id)
+    record_event(
         session,
         issue,
         actor,
@@ -382,7 +384,7 @@ def close_issue(
         source_change_id=change.id if change is not None else None,
     )
     inbox.tell_followers(session, issue, actor, "state_change", f"{actor.name} closed this")
-    _publish(session, issue, actor, "closed", base_url)
+    announce(session, issue, actor, "closed", base_url)
     return issue
 
 
@@ -392,9 +394,9 @@ def reopen_issue(session: Session, issue: Issue, actor: User, base_url=None) -> 
         return issue
     issue.state, issue.state_reason, issue.closed_at = "open", "reopened", None
     issue.closed_by_id, issue.duplicate_of_id, issue.updated_at = None, None, utcnow()
-    _event(session, issue, actor, "reopened", state_reason="reopened")
+    record_event(session, issue, actor, "reopened", state_reason="reopened")
     inbox.tell_followers(session, issue, actor, "state_change", f"{actor.name} reopened this")
-    _publish(session, issue, actor, "reopened", base_url)
+    announce(session, issue, actor, "reopened", base_url)
     return issue
 
 
@@ -412,8 +414,8 @@ def lock_issue(
     if reason is not None and reason not in LOCK_REASONS:
         raise Invalid("lock_reason must be one of: " + ", ".join(LOCK_REASONS), field="lock_reason")
     issue.locked, issue.lock_reason, issue.updated_at = True, reason, utcnow()
-    _event(session, issue, actor, "locked", lock_reason=reason)
-    _publish(session, issue, actor, "locked", base_url)
+    record_event(session, issue, actor, "locked", lock_reason=reason)
+    announce(session, issue, actor, "locked", base_url)
     return issue
 
 
@@ -422,8 +424,8 @@ def unlock_issue(session: Session, issue: Issue, actor: User, base_url=None) -> 
     if not issue.locked:
         return issue
     issue.locked, issue.lock_reason, issue.updated_at = False, None, utcnow()
-    _event(session, issue, actor, "unlocked")
-    _publish(session, issue, actor, "unlocked", base_url)
+    record_event(session, issue, actor, "unlocked")
+    announce(session, issue, actor, "unlocked", base_url)
     return issue
 
 
@@ -500,10 +502,10 @@ def delete_comment(session: Session, comment: IssueComment, actor: User, base_ur
     session.flush()
 
 
-# --- labels, assignees, milestone on an issue ------------------------------------------------
+# --- what labels, assignees and a milestone name (forge.issues.metadata sets them) -----------
 
 
-def _labels_named(session: Session, repo: Repository, names) -> list[IssueLabel]:
+def labels_named(session: Session, repo: Repository, names) -> list[IssueLabel]:
     found = []
     for name in names or []:
         if not isinstance(name, str) or not name.strip():
@@ -521,7 +523,7 @@ def _labels_named(session: Session, repo: Repository, names) -> list[IssueLabel]
     return found
 
 
-def _label_exists(session: Session, repo: Repository, name: str) -> bool:
+def label_exists(session: Session, repo: Repository, name: str) -> bool:
     return (
         session.scalar(
             select(IssueLabel.id).where(
@@ -532,7 +534,7 @@ def _label_exists(session: Session, repo: Repository, name: str) -> bool:
     )
 
 
-def _assignable(session: Session, repo: Repository, logins) -> list[User]:
+def assignable(session: Session, repo: Repository, logins) -> list[User]:
     """The people named, each of whom must be able to write to the repository (GitHub's
     assignees are its collaborators with push access)."""
     found: list[User] = []
@@ -546,95 +548,10 @@ def _assignable(session: Session, repo: Repository, logins) -> list[User]:
     return found
 
 
-def _milestone_numbered(session: Session, repo: Repository, number) -> Milestone:
+def milestone_numbered(session: Session, repo: Repository, number) -> Milestone:
     found = session.scalar(
         select(Milestone).where(Milestone.repository_id == repo.id, Milestone.number == number)
     )
     if found is None:
         raise Invalid(f"no milestone {number} in {repo.full_name}", field="milestone")
     return found
-
-
-def set_labels(
-    session: Session, issue: Issue, actor: User, names, *, replace: bool, base_url=None
-) -> list[IssueLabel]:
-    """Add the labels named (replace: make them the issue's only labels)."""
-    require(session, actor, "triage", issue.repository)
-    wanted = _labels_named(session, issue.repository, names)
-    current = list(issue.labels)
-    removed = [label for label in current if label not in wanted] if replace else []
-    added = [label for label in wanted if label not in current]
-    for label in removed:
-        remove_label(session, issue, actor, label.name, base_url=base_url)
-    for label in added:
-        issue.labels.append(label)
-        _event(session, issue, actor, "labeled", label_name=label.name, label_color=label.color)
-        _publish(session, issue, actor, "labeled", base_url, label=label)
-    issue.updated_at = utcnow()
-    return list(issue.labels)
-
-
-def remove_label(session: Session, issue: Issue, actor: User, name: str, base_url=None) -> None:
-    require(session, actor, "triage", issue.repository)
-    label = next((lb for lb in issue.labels if lb.lower_name == name.strip().lower()), None)
-    if label is None:
-        raise NotFound(f"issue #{issue.number} has no label {name!r}")
-    issue.labels.remove(label)
-    issue.updated_at = utcnow()
-    _event(session, issue, actor, "unlabeled", label_name=label.name, label_color=label.color)
-    _publish(session, issue, actor, "unlabeled", base_url, label=label)
-
-
-def assign(session: Session, issue: Issue, actor: User, logins, base_url=None) -> Issue:
-    require(session, actor, "triage", issue.repository)
-    for user in _assignable(session, issue.repository, logins):
-        if user in issue.assignees:
-            continue
-        issue.assignees.append(user)
-        _event(session, issue, actor, "assigned", assignee_id=user.id)
-        inbox.subscribe(session, issue, user.id)
-        if user.id != actor.id:
-            inbox.notify(session, user.id, issue, "assign", f"{actor.name} assigned you")
-        _publish(session, issue, actor, "assigned", base_url, assignee=user)
-    issue.updated_at = utcnow()
-    return issue
-
-
-def unassign(session: Session, issue: Issue, actor: User, logins, base_url=None) -> Issue:
-    require(session, actor, "triage", issue.repository)
-    for login in logins or []:
-        user = next((u for u in issue.assignees if u.name.lower() == str(login).lower()), None)
-        if user is None:
-            continue
-        issue.assignees.remove(user)
-        _event(session, issue, actor, "unassigned", assignee_id=user.id)
-        _publish(session, issue, actor, "unassigned", base_url, assignee=user)
-    issue.updated_at = utcnow()
-    return issue
-
-
-def set_assignees(session: Session, issue: Issue, actor: User, logins, base_url=None) -> Issue:
-    wanted = {u.id for u in _assignable(session, issue.repository, logins)}
-    gone = [u.name for u in issue.assignees if u.id not in wanted]
-    unassign(session, issue, actor, gone, base_url)
-    return assign(session, issue, actor, logins, base_url)
-
-
-def set_milestone(
-    session: Session, issue: Issue, actor: User, number: int | None, base_url=None
-) -> Issue:
-    require(session, actor, "triage", issue.repository)
-    wanted = _milestone_numbered(session, issue.repository, number) if number else None
-    previous = issue.milestone
-    if wanted is previous:
-        return issue
-    if previous is not None:
-        _event(session, issue, actor, "demilestoned", milestone_title=previous.title)
-    issue.milestone = wanted
-    issue.updated_at = utcnow()
-    if wanted is not None:
-        _event(session, issue, actor, "milestoned", milestone_title=wanted.title)
-        _publish(session, issue, actor, "milestoned", base_url, milestone=wanted)
-    else:
-        _publish(session, issue, actor, "demilestoned", base_url, milestone=previous)
-    return issue

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from forge.accounts.permissions import can
 from forge.errors import ForgeError, Invalid
-from forge.issues import catalog, reactions, references, templates, tracker
+from forge.issues import catalog, metadata, reactions, references, templates, tracker
 from forge.issues import inbox as issue_inbox
 from forge.models import Change, IssueComment
 from forge.models.issues import CLOSE_REASONS, LOCK_REASONS, REACTIONS
@@ -282,14 +282,14 @@ def lock(owner: str, name: str, number: int):
 def set_labels(owner: str, name: str, number: int):
     names = request.form.getlist("label")
     return _act(owner, name, number,
-                lambda s, i, u: tracker.set_labels(s, i, u, names, replace=True))  # fmt: skip
+                lambda s, i, u: metadata.set_labels(s, i, u, names, replace=True))  # fmt: skip
 
 
 @bp.route("/<owner>/<name>/issues/<int:number>/assignees", methods=["POST"])
 @login_required
 def set_assignees(owner: str, name: str, number: int):
     logins = request.form.getlist("assignee")
-    return _act(owner, name, number, lambda s, i, u: tracker.set_assignees(s, i, u, logins))
+    return _act(owner, name, number, lambda s, i, u: metadata.set_assignees(s, i, u, logins))
 
 
 @bp.route("/<owner>/<name>/issues/<int:number>/milestone", methods=["POST"])
@@ -297,7 +297,7 @@ def set_assignees(owner: str, name: str, number: int):
 def set_milestone(owner: str, name: str, number: int):
     wanted = request.form.get("milestone", "")
     chosen = int(wanted) if wanted.isdigit() else None
-    return _act(owner, name, number, lambda s, i, u: tracker.set_milestone(s, i, u, chosen))
+    return _act(owner, name, number, lambda s, i, u: metadata.set_milestone(s, i, u, chosen))
 
 
 @bp.route("/<owner>/<name>/issues/<int:number>/reactions", methods=["POST"])
