@@ -82,3 +82,42 @@ def test_a_repro_script_is_reproduced_then_passes_after_the_fix_merges_and_close
     held = api("POST", f"{REPO}/issues", stranger, json={"title": "Also", "body": REPORT}).json()
     waiting = api("GET", f"{REPO}/issues/{held['number']}/triage", info.token).json()["repro"]
     assert waiting["state"] == "waiting" and waiting["result"] == "waiting for approval"
+
+
+PATCHED_REPORT = """A test shows it:
+
+```repro-patch
+diff --git a/test_double.sh b/test_double.sh
+new file mode 100644
+--- /dev/null
++++ b/test_double.sh
+@@ -0,0 +1 @@
++test "$(sh double.sh 21)" = 42
+```
+
+```repro
+sh test_double.sh
+```
+"""
+
+
+def test_a_repro_patch_adds_the_failing_test_and_one_that_does_not_apply_is_no_reproduction(
+    ci, hosted_repo, git, tmp_path, api, settings
+):
+    info = hosted_repo()
+    work_dir = git.init(tmp_path / "work", {"double.sh": BUGGY})
+    git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_dir)
+    patched = api(
+        "POST", f"{REPO}/issues", info.token, json={"title": "21 doubled", "body": PATCHED_REPORT}
+    ).json()["number"]
+    stale = PATCHED_REPORT.replace("new file mode 100644\n--- /dev/null", "--- a/test_double.sh")
+    stale = stale.replace("@@ -0,0 +1 @@", "@@ -1 +1 @@\n-old line")
+    broken = api(
+        "POST", f"{REPO}/issues", info.token, json={"title": "Stale patch", "body": stale}
+    ).json()["number"]
+    work(settings)
+    results = {
+        n: api("GET", f"{REPO}/issues/{n}/triage", info.token).json()["repro"]["result"]
+        for n in (patched, broken)
+    }
+    assert results == {patched: "reproduced", broken: "could not run"}

@@ -7,6 +7,10 @@ that fails (exits non-zero) while the bug is there:
     python -c "import mod; assert mod.f(2) == 4"
     ```
 
+and a `repro-patch` block, a patch (`git diff` output) applied before the script runs: a test
+file the script then runs. A patch that does not apply ends the job with exit 125 and the
+issue says "could not run", not "reproduced".
+
 forge runs it as a one-job `CiRun` of event "repro" (with `issue_id`) on the tip of the
 default branch, through the CI machinery every job goes through (the queue, the bubblewrap
 sandbox, its time, memory, process and log bounds, the log page), and the issue shows
@@ -42,6 +46,10 @@ from forge.models import Change, CiJob, CiRun, Issue, IssueComment, IssueReferen
 from forge.repos.branches import open_git
 
 REPRO_BLOCK = re.compile(r"^(`{3,}|~{3,})[ \t]*repro[ \t]*\n(.*?)^\1[ \t]*$", re.M | re.S)
+PATCH_BLOCK = re.compile(r"^(`{3,}|~{3,})[ \t]*repro-patch[ \t]*\n(.*?)^\1[ \t]*$", re.M | re.S)
+# The exit code of a job whose patch did not apply (git bisect's "cannot test"): not a
+# reproduction, whatever the script would have said.
+CANNOT_TEST = 125
 EVENT = "repro"
 JOB_NAME = "repro"
 TIMEOUT = 300  # seconds: a reproduction is one test, not a build
@@ -49,12 +57,22 @@ MAX_SCRIPT = 20000
 
 
 def repro_script(body: str | None) -> str | None:
-    """The report's `repro` block, or None."""
+    """The script the job runs: the report's `repro` block, after applying its `repro-patch`
+    block (a patch adding a test file, say) when it has one; None without a `repro` block."""
     found = REPRO_BLOCK.search(body or "")
-    if found is None:
+    script = found.group(2).strip() if found is not None else ""
+    if not script:
         return None
-    script = found.group(2).strip()
-    return script[:MAX_SCRIPT] if script else None
+    patch = PATCH_BLOCK.search(body or "")
+    if patch is not None and patch.group(2).strip():
+        marker = "FORGE_REPRO_PATCH_END"
+        text = patch.group(2).replace(marker, "")
+        script = (
+            f"forge_patch=$(mktemp)\ncat > \"$forge_patch\" <<'{marker}'\n{text}{marker}\n"
+            f'git apply "$forge_patch" || {{ echo "forge: the report\'s repro-patch does not '
+            f'apply here"; exit {CANNOT_TEST}; }}\n{script}'
+        )
+    return script[:MAX_SCRIPT] if len(script) <= MAX_SCRIPT else None
 
 
 def latest_run(session: Session, issue: Issue) -> CiRun | None:
@@ -67,6 +85,8 @@ def verdict(run: CiRun | None) -> str | None:
     """What the issue says of its latest run: reproduced, not reproduced, or still going."""
     if run is None:
         return None
+    if run.state == "failed" and run.jobs and run.jobs[0].exit_code == CANNOT_TEST:
+        return "could not run"
     return {
         "failed": "reproduced",
         "timed_out": "reproduced",
