@@ -119,7 +119,8 @@ def on_issue_changed(session: Session, event) -> None:
         issue.triage_state = UNCONFIRMED if standing.weight <= 0 else None
         session.flush()
     elif event.action == "closed":
-        original = issue.duplicate_of
+        # By id: the relationship may have been read before the close set the column.
+        original = session.get(Issue, issue.duplicate_of_id) if issue.duplicate_of_id else None
         if issue.state_reason == "duplicate" and original is not None:
             move_to_original(session, issue, original, event.sender)
         settle_closed(session, issue)
