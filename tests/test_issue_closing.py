@@ -55,6 +55,8 @@ def test_a_merged_change_that_says_fixes_closes_the_issue(
     assert "closed this as completed" in issue_page and "/alice/project/pull/3" in issue_page
     change_page = requests.get(f"{live_server}/alice/project/pull/3", timeout=30).text
     assert "Closed issue" in change_page and "/alice/project/issues/1" in change_page
+    # Its description's "alice/project#2" is a link to that issue.
+    assert 'class="issue-link" href="/alice/project/issues/2"' in change_page
     # The issue that mentioned #1 links it, and #1's page lists it.
     two = requests.get(f"{live_server}/alice/project/issues/2", timeout=30).text
     assert 'href="/alice/project/issues/1"' in two

@@ -43,6 +43,7 @@ from forge.web.change_forms import (
 )
 from forge.web.context import db, redis_connection, settings, viewer
 from forge.web.forms import PostForm
+from forge.web.issue_markup import link_references
 from forge.web.merge_queue import AutoMergeForm
 from forge.web.votes import panel as vote_panel
 
@@ -60,7 +61,8 @@ def diff_anchor(path: str) -> str:
 def comment_markdown(body: str, change) -> str:
     """A review comment's Markdown as sanitized HTML, its relative links in the base branch."""
     repo, ref = change.repository, change.base_branch
-    return render_markdown(body or "", code_url(repo, "blob", ref), code_url(repo, "raw", ref), "")
+    html = render_markdown(body or "", code_url(repo, "blob", ref), code_url(repo, "raw", ref), "")
+    return link_references(db(), repo, viewer(), html)  # #N: the issue or change it names
 
 
 @bp.app_context_processor
@@ -226,7 +228,9 @@ def conversation_page(repo, change, status: int = 200, error: str | None = None,
     blob_base = code_url(repo, "blob", change.base_branch)
     raw_base = code_url(repo, "raw", change.base_branch)
     description = (
-        render_markdown(change.description, blob_base, raw_base, "")
+        link_references(
+            db(), repo, user, render_markdown(change.description, blob_base, raw_base, "")
+        )
         if (change.description)
         else None
     )

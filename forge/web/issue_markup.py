@@ -1,6 +1,6 @@
-"""Markdown of issues and comments as pages show it: sanitized by forge.repos.markup, then
-`#N` and `OWNER/REPO#N` made links to the issue or change they name (only those that exist
-and that the viewer may read), outside code and existing links."""
+"""Markdown of issues, comments and change descriptions as pages show it: sanitized by
+forge.repos.markup, then `#N` and `OWNER/REPO#N` made links to the issue or change they name
+(only those that exist and that the viewer may read), outside code and existing links."""
 
 from __future__ import annotations
 
@@ -20,14 +20,18 @@ _SKIP = ("a", "code", "pre")
 
 def issue_markdown(session: Session, repo, viewer, text: str) -> Markup:
     full_name = repo.full_name
-    html = str(
-        render_markdown(
-            text or "",
-            external_url(f"/{full_name}/blob/{repo.default_branch}"),
-            external_url(f"/{full_name}/raw/{repo.default_branch}"),
-            "",
-        )
+    html = render_markdown(
+        text or "",
+        external_url(f"/{full_name}/blob/{repo.default_branch}"),
+        external_url(f"/{full_name}/raw/{repo.default_branch}"),
+        "",
     )
+    return link_references(session, repo, viewer, html)
+
+
+def link_references(session: Session, repo, viewer, html: Markup | str) -> Markup:
+    """Sanitized HTML (forge.repos.markup's) with its `#N` references made links."""
+    html = str(html)
     depth = dict.fromkeys(_SKIP, 0)
     out = []
     for part in _TAG.split(html):
