@@ -16,7 +16,7 @@ the text it wrote (forge.issues.references) and tells those who follow the issue
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from forge import events
@@ -36,21 +36,10 @@ from forge.models import (
     User,
 )
 from forge.models.issues import CLOSE_REASONS, LOCK_REASONS
+from forge.review.changes import next_number
 
 MAX_TITLE = 256
 MAX_BODY = 65_536  # GitHub's limit on an issue's or comment's body
-
-
-def next_number(session: Session, repo: Repository) -> int:
-    """The repository's next number, from the sequence changes draw on too (one UPDATE, so
-    two openings at once never get the same one)."""
-    session.execute(
-        update(Repository)
-        .where(Repository.id == repo.id)
-        .values(last_change_number=Repository.last_change_number + 1)
-    )
-    session.refresh(repo, ["last_change_number"])
-    return repo.last_change_number
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -90,8 +90,10 @@ def _check_has_commits(base_sha: str, head_sha: str, merge_base: str, base: str,
         raise Invalid(f"there are no commits between {base} and {head}", field="head")
 
 
-def _next_number(session: Session, repo: Repository) -> int:
-    # One UPDATE hands out the number, so concurrent openings never get the same one.
+def next_number(session: Session, repo: Repository) -> int:
+    """The repository's next number for a change or an issue (forge.issues shares the
+    sequence, as GitHub's pulls and issues do). One UPDATE hands it out, so concurrent
+    openings never get the same one."""
     session.execute(
         update(Repository)
         .where(Repository.id == repo.id)
@@ -152,7 +154,7 @@ def _create(
         raise Invalid(f"the title is longer than {MAX_TITLE} characters", field="title")
     change = Change(
         repository_id=repo.id,
-        number=_next_number(session, repo),
+        number=next_number(session, repo),
         title=title,
         description=(description or "").strip(),
         author=author,
