@@ -73,7 +73,10 @@ def test_an_issue_from_template_to_closed_in_the_browser(
     expect(reporter.locator(".issue-sidebar .issue-label")).to_have_text(["bug"])
     expect(reporter.locator("text=Edit labels")).to_have_count(0)
 
-    owner.goto(f"{live_server}/alice/project/issues/1")
+    # bob's "cc @alice" is in alice's inbox, and leads to the issue.
+    owner.goto(f"{live_server}/notifications")
+    owner.click("text=alice/project#1: [bug] Crash on **start**")
+    expect(owner).to_have_url(f"{live_server}/alice/project/issues/1")
     owner.click("#issue-body summary:text-is('Edit')")
     owner.fill("#issue-body textarea[name=body]", "It crashes at once.")
     owner.click("#issue-body button:text-is('Save')")
