@@ -7,12 +7,22 @@ saying so. A newcomer's script waits for a maintainer's approval, as a newcomer'
 
 from __future__ import annotations
 
+import pytest
 import requests
 from support.ci import work
+from support.github_webhook_schema import assert_valid_webhook
+from support.webhooks import drain, loopback_settings, make_hook
 
 from forge.models import CiRun
 
 REPO = "/repos/alice/project"
+
+
+@pytest.fixture
+def settings(settings):
+    return loopback_settings(settings)
+
+
 BUGGY = "echo $(($1 + 1))\n"  # double.sh: doubles its argument, except it adds one
 FIXED = "echo $(($1 * 2))\n"
 REPORT = """`sh double.sh 2` prints 3.
@@ -35,7 +45,11 @@ def test_a_repro_script_is_reproduced_then_passes_after_the_fix_merges_and_close
     live_server,
     make_user,
     make_token,
+    receiver,
+    monkeypatch,
 ):
+    # The CI worker sends what its jobs decided (forge-ci's comment) to the loopback receiver.
+    monkeypatch.setenv("FORGE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
     info = hosted_repo()
     work_dir = git.init(tmp_path / "work", {"double.sh": BUGGY})
     git.run("push", "-q", info.push_url, "HEAD:main", cwd=work_dir)
@@ -63,7 +77,7 @@ def test_a_repro_script_is_reproduced_then_passes_after_the_fix_merges_and_close
     git.run("checkout", "-q", "-b", "fix", cwd=work_dir)
     git.commit(work_dir, {"double.sh": FIXED}, f"Double, do not add one\n\nFixes #{number}")
     git.run("push", "-q", info.push_url, "fix", cwd=work_dir)
-    repo = github(info.token).get_repo("alice/project")
+    repo, _hook = make_hook(github, info, receiver, settings, events=("issue_comment",))
     pull = repo.create_pull(title="Fix double", body="", base="main", head="fix")
     merged = pull.merge(merge_method="merge")
     assert merged.merged
@@ -75,6 +89,17 @@ def test_a_repro_script_is_reproduced_then_passes_after_the_fix_merges_and_close
     comments = api("GET", f"{REPO}/issues/{number}/comments", info.token).json()
     said = [c["body"] for c in comments if c["user"]["login"] == "forge-ci"]
     assert len(said) == 1 and f"on {merged.sha[:7]}" in said[0] and "passes now" in said[0]
+    # The comment went out as GitHub's issue_comment webhook, valid against its schema.
+
+    def ci_commented():
+        return [
+            r for r in receiver.events("issue_comment")
+            if r.payload()["comment"]["user"]["login"] == "forge-ci"
+        ]  # fmt: skip
+
+    drain(settings, ci_commented)
+    [delivery] = ci_commented()
+    assert_valid_webhook("issue_comment", delivery.payload())
 
     # A newcomer's script waits for approval before it runs anywhere.
     make_user("mallory")
