@@ -97,7 +97,7 @@ def test_pygithub_finds_repositories_changes_code_and_users(
     assert [p.number for p in bob.search_issues("doorbell", is_="open")] == [bell.number]
     assert [p.number for p in bob.search_issues("is:pr author:alice bell")] == [bell.number]
     assert bob.search_issues("doorbell", author="bob").totalCount == 0
-    assert bob.search_issues("doorbell is:issue").totalCount == 0, "forge has no issues yet"
+    assert bob.search_issues("doorbell is:issue").totalCount == 0, "issues are not indexed yet"
     assert bob.search_issues("doorbell", is_="merged").totalCount == 0
 
     # Code: the default branch's files, by words, phrases and qualifiers.

@@ -198,7 +198,7 @@ def search_changes(session, viewer, text, page=1, per_page=30, sort=None, order=
     _check_is(parsed, {"pr", "issue", "open", "closed", "merged", "unmerged", "public", "private"})
     kinds = {v.lower() for v in parsed.values("is") + parsed.values("type")}
     if kinds & {"issue"} and not kinds & {"pr"}:
-        # forge has no issues yet: a search for issues alone finds nothing.
+        # Issues are not in the search index yet: a search for issues alone finds nothing.
         return Results(
             CHANGE,
             parsed,
@@ -206,7 +206,10 @@ def search_changes(session, viewer, text, page=1, per_page=30, sort=None, order=
             [],
             page,
             per_page,
-            notes=["forge has no issues yet; changes are found with is:pr"],
+            notes=[
+                "issues are not searched here yet: filter them on a repository's Issues tab; "
+                "changes are found with is:pr"
+            ],
         )
     query = (
         select(Change, Repository)
