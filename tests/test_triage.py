@@ -275,3 +275,49 @@ def test_confirming_pays_when_a_merge_fixes_the_report_and_costs_when_not_planne
     )  # fmt: skip
     kinds = [e["kind"] for e in history("bob")]
     assert kinds.count("triage_not_planned") == 1
+
+
+def test_the_issue_pages_close_as_duplicate_and_the_gate_settings_threshold_work_too(
+    hosted_repo, api, make_user, make_token, database, client, login, app
+):
+    """The tracker's own "Close as duplicate" form moves confirmations as triage's does, and the
+    quality gate's settings page sets the threshold (its form needs its CSRF token)."""
+    info = hosted_repo()
+    tokens = _people(
+        make_user, make_token, database,
+        [("mallory", None), ("erin", None), ("bob", "triage"), ("carol", "write")],
+    )  # fmt: skip
+    original = _report(api, tokens["mallory"], "Crash when saving")
+    duplicate = _report(api, tokens["erin"], "Saving crashes")
+    _confirm(api, tokens["carol"], duplicate, environment="macOS 14")
+    login("bob")
+    page_url = f"/alice/project/issues/{duplicate}"
+    closed = client.post(
+        f"{page_url}/state",
+        data={
+            "csrf_token": csrf_from(client.get(page_url).get_data(as_text=True)),
+            "reason": "duplicate",
+            "duplicate_of": f"#{original}",
+        },
+    )
+    assert closed.status_code == 302
+    moved = api("GET", f"{REPO}/issues/{original}/triage", info.token).json()
+    assert [c["user"]["login"] for c in moved["confirmations"]] == ["carol"]
+    assert moved["weight"] == 1.0
+
+    owner = login("alice", test_client=app.test_client())
+    settings_url = "/alice/project/settings/quality"
+    form = owner.get(settings_url).get_data(as_text=True)
+    assert 'name="gate-triage_threshold"' in form
+    saved = owner.post(
+        settings_url,
+        data={
+            "csrf_token": csrf_from(form), "gate-enabled": "y", "gate-quorum": "2",
+            "gate-require_verified": "auto", "gate-triage_threshold": "1",
+        },
+    )  # fmt: skip
+    assert saved.status_code == 302
+    gate = api("GET", f"{REPO}/quality-gate", info.token).json()
+    assert gate["triage_threshold"] == 1.0
+    # carol's weight (1) now reaches the threshold on her next confirmation.
+    assert _confirm(api, tokens["carol"], original).json()["state"] == "confirmed"
