@@ -207,16 +207,33 @@ def claim(
         raise Invalid(f"change #{change.number} is {change.state}; only open changes are reviewed")
     if change.author_id == user.id:
         raise Invalid("you cannot claim your own change for review")
-    now = now or utcnow()
-    # The same reviewer claiming in two requests at once: the second waits here until the
+    return take_claim(
+        session, user, ReviewClaim, ReviewClaim.change_id, change.id, max_claims,
+        now=now or utcnow(),
+        conflict=lambda row: _conflict(change, row),
+        outranks=lambda row: _outranks(session, user, row, change),
+    )  # fmt: skip
+
+
+def take_claim(session: Session, user: User, model, subject, subject_id: int, max_claims: int,
+               *, now: datetime, conflict, outranks):  # fmt: skip
+    """The claim both queues share (a change here, an issue in forge.issues.triage_queue):
+    `model` is the claim's table, `subject` its unique column naming what is claimed;
+    `conflict(row)` makes the Conflict that names the holder, `outranks(row)` says whether
+    the claimer may take a live claim over."""
+    # The same person claiming in two requests at once: the second waits here until the
     # first has committed, then counts its claim.
     _lock_claims_of(session, user)
-    existing = _claim_of(session, change)
+    existing = session.scalar(select(model).where(subject == subject_id))
     live = existing is not None and existing.expires_at > now
-    if live and existing.user_id != user.id and not _outranks(session, user, existing, change):
-        raise _conflict(change, existing)
+    if live and existing.user_id != user.id and not outranks(existing):
+        raise conflict(existing)
     if not (live and existing.user_id == user.id):  # renewing one's own claim is no new one
-        held = _claims_held(session, user, now, besides=change)
+        held = session.scalar(
+            select(func.count())
+            .select_from(model)
+            .where(model.user_id == user.id, model.expires_at > now, subject != subject_id)
+        )
         if held >= max_claims:
             raise TooManyClaims(held)
     if existing is not None:
@@ -224,16 +241,16 @@ def claim(
         session.flush()
         session.refresh(existing, ["user"])
         return existing
-    claim_row = ReviewClaim(change_id=change.id, user_id=user.id, expires_at=now + CLAIM_FOR)
+    row = model(user_id=user.id, expires_at=now + CLAIM_FOR, **{subject.key: subject_id})
     try:
-        # Two reviewers pressing Claim at once: the unique change_id lets one through.
+        # Two people pressing Claim at once: the unique subject column lets one through.
         with session.begin_nested():
-            session.add(claim_row)
+            session.add(row)
             session.flush()
     except IntegrityError:
-        raise _conflict(change, _claim_of(session, change)) from None
-    session.refresh(claim_row, ["user"])
-    return claim_row
+        raise conflict(session.scalar(select(model).where(subject == subject_id))) from None
+    session.refresh(row, ["user"])
+    return row
 
 
 def _outranks(session: Session, user: User, existing: ReviewClaim, change: Change) -> bool:
@@ -272,19 +289,6 @@ def _lock_claims_of(session: Session, user: User) -> None:
         session.execute(
             users.update().where(users.c.id == user.id).values(updated_at=users.c.updated_at)
         )
-
-
-def _claims_held(session: Session, user: User, now: datetime, besides: Change) -> int:
-    """The user's live claims on changes other than `besides`."""
-    return session.scalar(
-        select(func.count())
-        .select_from(ReviewClaim)
-        .where(
-            ReviewClaim.user_id == user.id,
-            ReviewClaim.expires_at > now,
-            ReviewClaim.change_id != besides.id,
-        )
-    )
 
 
 def _conflict(change: Change, claim_row: ReviewClaim | None) -> Conflict:

@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from forge.accounts import privileges
 from forge.accounts.permissions import can, require
 from forge.db import utcnow
 from forge.errors import Conflict, Forbidden, Invalid, NotFound
-from forge.gate.review_queue import CLAIM_FOR, TooManyClaims, _lock_claims_of, _readable
+from forge.gate.review_queue import _readable, take_claim
 from forge.models import Issue, Reaction, Repository, User
 from forge.models.triage import IssueConfirmation, IssueTriageClaim
-
 
 MAX_OFFSET = 2**31
 
@@ -157,38 +155,12 @@ def claim(
         raise Invalid(f"issue #{issue.number} is closed; only open reports are triaged")
     if issue.author_id == user.id:
         raise Invalid("you cannot claim your own report for triage")
-    now = now or utcnow()
-    _lock_claims_of(session, user)
-    existing = session.scalar(select(IssueTriageClaim).where(IssueTriageClaim.issue_id == issue.id))
-    live = existing is not None and existing.expires_at > now
-    if live and existing.user_id != user.id and not _outranks(session, user, existing, issue):
-        raise _conflict(issue, existing)
-    if not (live and existing.user_id == user.id):
-        held = session.scalar(
-            select(func.count())
-            .select_from(IssueTriageClaim)
-            .where(
-                IssueTriageClaim.user_id == user.id,
-                IssueTriageClaim.expires_at > now,
-                IssueTriageClaim.issue_id != issue.id,
-            )
-        )
-        if held >= max_claims:
-            raise TooManyClaims(held)
-    if existing is not None:
-        existing.user_id, existing.expires_at = user.id, now + CLAIM_FOR
-        session.flush()
-        session.refresh(existing, ["user"])
-        return existing
-    row = IssueTriageClaim(issue_id=issue.id, user_id=user.id, expires_at=now + CLAIM_FOR)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        raise _conflict(issue, claim_of(session, issue)) from None
-    session.refresh(row, ["user"])
-    return row
+    return take_claim(
+        session, user, IssueTriageClaim, IssueTriageClaim.issue_id, issue.id, max_claims,
+        now=now or utcnow(),
+        conflict=lambda row: _conflict(issue, row),
+        outranks=lambda row: _outranks(session, user, row, issue),
+    )  # fmt: skip
 
 
 def _outranks(session: Session, user: User, existing: IssueTriageClaim, issue: Issue) -> bool:
