@@ -32,7 +32,8 @@ def test_peers_confirm_a_report_from_the_triage_queue_in_the_browser(
     triager = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     errors = watch_console(triager)
     sign_in(triager, live_server, "bob")
-    triager.goto(f"{live_server}/alice/project/triage")
+    triager.goto(f"{live_server}/alice/project/issues")
+    triager.click("text=Triage queue")
     item = triager.locator(f"li[data-issue='alice/project#{number}']")
     expect(item).to_contain_text("unconfirmed")
     expect(item).to_contain_text("0 looks")
@@ -56,11 +57,12 @@ def test_peers_confirm_a_report_from_the_triage_queue_in_the_browser(
     writer.get_by_role("button", name="I can reproduce this").click()
     expect(writer.locator("#triage .triage-state")).to_have_text("confirmed")
     expect(writer.locator("#triage .triage-weight")).to_have_text("2")
+    expect(writer.locator(".timeline")).to_contain_text("confirmed this report")
     writer.locator("#triage").screenshot(path=_artifact("triage-panel"))
     shot(writer, "triage-issue-confirmed")
 
     # The report left carol's queue (she looked at it); the queue says so.
-    writer.goto(f"{live_server}/triage")
+    writer.click("a.triage-link")
     expect(writer.get_by_text("No report waits for your triage")).to_be_visible()
     assert errors == []
 
