@@ -63,12 +63,11 @@ def register() -> None:
         events.ChangeEdited: [issue_references.on_change_written],
         events.ChangeClosed: [reputation.on_change_closed, queue_drops_closed],
         # A merged change closes the issues it says it fixes (Fixes #N).
-        # Reports with a repro script run again first (the run is asked for, the tracker then
-        # closes them), so the fix is verified on the new tip.
+        # Reports with a repro script are closed by their script passing on the new tip.
         events.ChangeMerged: [
             reputation.on_change_merged,
-            repro.on_change_merged,
             issue_references.on_change_merged,
+            repro.on_change_merged,
         ],
         # Crowdsourced triage: a new report starts unconfirmed, a closed one settles its
         # confirmers' reputation; a repro script runs in CI.

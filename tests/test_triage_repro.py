@@ -81,11 +81,16 @@ def test_a_repro_script_is_reproduced_then_passes_after_the_fix_merges_and_close
     pull = repo.create_pull(title="Fix double", body="", base="main", head="fix")
     merged = pull.merge(merge_method="merge")
     assert merged.merged
+    # The merge alone does not close a report that carries its own test: the test decides.
+    assert api("GET", f"{REPO}/issues/{number}", info.token).json()["state"] == "open"
     work(settings)
     after = api("GET", f"{REPO}/issues/{number}/triage", info.token).json()["repro"]
     assert (after["result"], after["sha"]) == ("not reproduced", merged.sha)
     issue = api("GET", f"{REPO}/issues/{number}", info.token).json()
     assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
+    events = api("GET", f"{REPO}/issues/{number}/events", info.token).json()
+    closed = [e for e in events if e["event"] == "closed"]
+    assert [e["commit_id"] for e in closed] == [merged.sha]
     comments = api("GET", f"{REPO}/issues/{number}/comments", info.token).json()
     said = [c["body"] for c in comments if c["user"]["login"] == "forge-ci"]
     assert len(said) == 1 and f"on {merged.sha[:7]}" in said[0] and "passes now" in said[0]

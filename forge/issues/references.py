@@ -227,13 +227,14 @@ def on_change_written(session: Session, event) -> None:
 
 
 def on_change_merged(session: Session, event) -> None:
-    """Subscriber of ChangeMerged: close the issues the change says it fixes."""
-    from forge.issues import tracker
+    """Subscriber of ChangeMerged: close the issues the change says it fixes (those with a
+    repro script close when CI sees it pass on the new tip: forge.issues.repro)."""
+    from forge.issues import repro, tracker
 
     change = event.change
     record_change(session, change, event.sender)
     for issue in closing_issues(session, change):
-        if issue.state == "open":
+        if issue.state == "open" and repro.repro_script(issue.body) is None:
             tracker.close_issue(
                 session,
                 issue,

@@ -19,8 +19,10 @@ run sets no commit status: a reproduced bug must not mark the default branch red
 
 The script runs when the report is opened or its script edited, when a triager or the author
 asks again, and after a change that says it fixes the report (Fixes #N) merges: that run,
-on the new tip, verifies the fix. If it passes, forge says so in a comment and the report is
-(or stays) closed as completed; if the bug is still reproduced, forge reopens it and says so.
+on the new tip, verifies the fix. The tracker leaves such a report open at the merge
+(`forge.issues.references`); if the script passes, forge says so in a comment and closes it
+as completed by the change; if the bug is still reproduced, forge says so and it stays open;
+if the script cannot tell (errored, cancelled, a stale patch), the change's word stands.
 A report by a newcomer (no write access, nothing merged here) waits for a maintainer's
 approval before it runs, as a newcomer's change does.
 """
@@ -182,10 +184,20 @@ def on_issue_changed(session: Session, event) -> None:
 
 
 def on_change_merged(session: Session, event) -> None:
-    """Subscriber of ChangeMerged: the reports it says it fixes run again on the new tip."""
-    for issue in references.closing_issues(session, event.change):
-        if repro_script(issue.body) is not None:
-            request_repro(session, issue, event.sender)
+    """Subscriber of ChangeMerged: the open reports it says it fixes that carry a script (the
+    tracker left them open) run it again on the new tip; one that cannot run is closed as the
+    tracker closes the others."""
+    change = event.change
+    for issue in references.closing_issues(session, change):
+        if issue.state != "open" or repro_script(issue.body) is None:
+            continue
+        if request_repro(session, issue, event.sender) is None:
+            _close_fixed(session, issue, change, event.sender)
+
+
+def _close_fixed(session: Session, issue: Issue, fix: Change, actor: User | None) -> None:
+    tracker.close_issue(session, issue, actor or fix.author, "completed", change=fix,
+                        commit_id=fix.merge_commit_sha)  # fmt: skip
 
 
 def _fixed_by(session: Session, issue: Issue) -> Change | None:
@@ -213,25 +225,22 @@ def on_run_finished(session: Session, event) -> None:
     fix = _fixed_by(session, issue)
     if fix is None or fix.merged_at is None or run.created_at < fix.merged_at:
         return  # no fix to verify: the panel shows the result
-    short = run.sha[:7]
-    closer = run.actor or fix.author
-    if run.state == "passed":
-        _comment(
-            session, issue,
-            f"forge's CI ran this report's repro on {short} after #{fix.number} merged: it "
-            "passes now (exit 0), so the bug is fixed.",
-        )  # fmt: skip
+    short, after = run.sha[:7], f"after #{fix.number} merged"
+    result = verdict(run)
+    if result == "not reproduced":
+        _comment(session, issue, f"forge's CI ran this report's repro on {short} {after}: it "
+                 "passes now (exit 0), so the bug is fixed.")  # fmt: skip
         if issue.state == "open":
-            tracker.close_issue(session, issue, closer, "completed", change=fix,
-                                commit_id=fix.merge_commit_sha)  # fmt: skip
-    elif run.state in ("failed", "timed_out"):
-        _comment(
-            session, issue,
-            f"forge's CI ran this report's repro on {short} after #{fix.number} merged: it "
-            "still fails, so the bug is still there.",
-        )  # fmt: skip
-        if issue.state == "closed" and issue.state_reason == "completed":
-            tracker.reopen_issue(session, issue, closer)
+            _close_fixed(session, issue, fix, run.actor)
+    elif result == "reproduced":
+        _comment(session, issue, f"forge's CI ran this report's repro on {short} {after}: it "
+                 "still fails, so the report stays open.")  # fmt: skip
+    elif issue.state == "open":
+        # The script could not tell (errored, cancelled, a stale patch): the change's word
+        # stands, as for a report without a script.
+        _comment(session, issue, f"forge's CI could not run this report's repro on {short} "
+                 f"{after} ({result}); closing it as the change says it fixes it.")  # fmt: skip
+        _close_fixed(session, issue, fix, run.actor)
 
 
 def _comment(session: Session, issue: Issue, text: str) -> None:
