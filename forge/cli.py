@@ -259,7 +259,6 @@ def gc(ctx: click.Context):
     click.echo(f"wrote {len(written)} missing patch set ref(s)", err=True)
 
 
-
 @main.group()
 def search():
     """Search's index (repositories, changes and the default branches' code)."""

@@ -17,6 +17,7 @@ from forge.repos import push_protection
 from forge.repos.forks import fork_count
 from forge.repos.repositories import size_kb
 from forge.repos.stars import star_count
+from forge.repos.watching import watcher_count
 
 
 def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
@@ -90,7 +91,7 @@ def repository(repo: Repository, role: str | None, family: bool = True) -> dict:
     if family:
         # The full repository of GET /repos/{o}/{r} (and everything built with its family).
         body["network_count"] = _fork_count(_root(repo)) if repo.fork_of is not None else forks
-        body["subscribers_count"] = 0
+        body["subscribers_count"] = watcher_count(object_session(repo), repo)
     return body
 
 
