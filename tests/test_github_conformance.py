@@ -638,10 +638,14 @@ def test_docs_api_md_lists_what_forge_serves_and_is_up_to_date():
     )
     rows = {line for line in committed.splitlines() if line.startswith("| ")}
     assert "| yes | GET | `/repos/{owner}/{repo}` | Get a repository (`repos/get`) |" in rows
-    assert "| no | GET | `/repos/{owner}/{repo}/issues` | List repository issues " in {
-        row[: len("| no | GET | `/repos/{owner}/{repo}/issues` | List repository issues ")]
+    assert "| yes | GET | `/repos/{owner}/{repo}/issues` | List repository issues " in {
+        row[: len("| yes | GET | `/repos/{owner}/{repo}/issues` | List repository issues ")]
         for row in rows
     }
+    assert "| no | GET | `/repos/{owner}/{repo}/actions/artifacts` | List artifacts for a " in {
+        row[: len("| no | GET | `/repos/{owner}/{repo}/actions/artifacts` | List artifacts for a ")]
+        for row in rows
+    }  # what forge does not serve is listed too
     assert any(
         row.startswith("| PUT | `/repos/{owner}/{repo}/pulls/{pull_number}/votes`")
         or row.startswith("| POST | `/repos/{owner}/{repo}/pulls/{pull_number}/votes`")
