@@ -16,6 +16,7 @@ from conftest import authed, forge_cli
 from github import GithubException
 from playwright.sync_api import expect
 from support.browser import shot, sign_in, watch_console
+from support.github_schema import github_response_errors
 
 from forge.worker import run_worker
 
@@ -97,8 +98,22 @@ def test_pygithub_finds_repositories_changes_code_and_users(
     assert [p.number for p in bob.search_issues("doorbell", is_="open")] == [bell.number]
     assert [p.number for p in bob.search_issues("is:pr author:alice bell")] == [bell.number]
     assert bob.search_issues("doorbell", author="bob").totalCount == 0
-    assert bob.search_issues("doorbell is:issue").totalCount == 0, "issues are not indexed yet"
     assert bob.search_issues("doorbell", is_="merged").totalCount == 0
+
+    # Issues come from the same search; is:issue keeps them, is:pr the changes.
+    report = repo.create_issue(title="The doorbell is silent", body="Nothing rings")
+    found = list(bob.search_issues("doorbell is:issue"))
+    assert [(i.number, i.pull_request) for i in found] == [(report.number, None)]
+    both = bob.search_issues("doorbell", repo="alice/project")
+    assert {i.number for i in both} == {bell.number, typo.number, report.number}
+    assert [i.number for i in bob.search_issues("rings author:alice is:open")] == [report.number]
+    answer = api("GET", "/search/issues?q=doorbell+is:issue", project.token,
+                 headers={"Accept": "application/vnd.github.text-match+json"})  # fmt: skip
+    assert github_response_errors("GET", "/search/issues", 200, answer.json()) == []
+    assert answer.json()["items"][0]["text_matches"][0]["matches"][0]["text"] == "doorbell"
+    report.edit(title="The bell is silent", state="closed")  # the document follows the edit
+    assert bob.search_issues("doorbell is:issue").totalCount == 0
+    assert [i.number for i in bob.search_issues("silent is:issue is:closed")] == [report.number]
 
     # Code: the default branch's files, by words, phrases and qualifiers.
     assert code_paths(bob, "greet_visitor") == ["alice/project:src/greeter.py"]
@@ -158,8 +173,10 @@ def test_private_code_is_found_by_its_collaborator_only(
         )
     index(settings)
 
+    github(secret.token).get_repo("alice/vault").create_issue("Swordfish leaked", body="rotate")
     carol = github(make_token("carol"))
     assert code_paths(carol, "swordfish") == ["alice/vault:combination.txt"]
+    assert [i.title for i in carol.search_issues("swordfish is:issue")] == ["Swordfish leaked"]
     assert [r.full_name for r in carol.search_repositories("vault")] == ["alice/vault"]
     for outsider in (
         github(make_token("mallory")),
@@ -169,6 +186,7 @@ def test_private_code_is_found_by_its_collaborator_only(
     ):
         assert code_paths(outsider, "swordfish") == []
         assert outsider.search_repositories("vault").totalCount == 0
+        assert outsider.search_issues("swordfish").totalCount == 0
     with pytest.raises(GithubException) as refused:
         list(github(make_token("mallory")).search_code("swordfish", repo="alice/vault"))
     assert refused.value.status == 422, "a repository one may not see is refused as missing"
@@ -264,6 +282,7 @@ def test_the_top_bar_search_shows_tabs_counts_and_marked_matches(
     git.commit(project.work, {"VISIT.md": "visit\n"}, "Welcome a visitor")
     git.run("push", project.push_url, "visit", cwd=project.work)
     repo.create_pull(title="Welcome each visitor", body="", head="visit", base="main")
+    repo.create_issue(title="A visitor found no bell", body="")
 
     page = browser.new_page()
     errors = watch_console(page)
@@ -271,7 +290,7 @@ def test_the_top_bar_search_shows_tabs_counts_and_marked_matches(
     page.fill(".top-search input[name=q]", "visitor")
     page.press(".top-search input[name=q]", "Enter")
     expect(page.locator(".search-tabs a[data-kind=repositories] .count")).to_have_text("1")
-    expect(page.locator(".search-tabs a[data-kind=changes] .count")).to_have_text("1")
+    expect(page.locator(".search-tabs a[data-kind=changes] .count")).to_have_text("2")
     expect(page.locator(".search-tabs a[data-kind=code] .count")).to_have_text("1")
     expect(page.locator(".search-results mark").first).to_have_text("visitor")
     page.click(".search-tabs a[data-kind=code]")
@@ -279,8 +298,14 @@ def test_the_top_bar_search_shows_tabs_counts_and_marked_matches(
     expect(page.locator(".search-line mark").first).to_have_text("visitor")
     shot(page, "search-code")
     page.click(".search-tabs a[data-kind=changes]")
-    expect(page.locator(".search-results .search-title")).to_have_text("Welcome each visitor")
-    page.click(".search-results .search-title")
+    expect(page.locator(".search-results .search-title")).to_have_count(2)
+    titles = set(page.locator(".search-results .search-title").all_inner_texts())
+    assert titles == {"A visitor found no bell", "Welcome each visitor"}  # best match first
+    expect(page.locator(".search-issue .badge")).to_have_text("issue open")
+    page.click(".search-issue .search-title")
+    expect(page).to_have_url(f"{live_server}/alice/project/issues/2")
+    page.go_back()
+    page.click(".search-results li:not(.search-issue) .search-title")
     expect(page).to_have_url(f"{live_server}/alice/project/pull/1")
     assert errors == []
 

@@ -13,6 +13,7 @@ from forge.api.auth import repo_viewer
 from forge.api.pagination import link_header, page_args
 from forge.api.shapes import search as shapes
 from forge.errors import Invalid
+from forge.issues import tracker
 from forge.search import service
 from forge.web.context import db
 
@@ -65,7 +66,14 @@ def search_issues():
     sort, order = _sort_args()
     results = service.search_changes(db(), repo_viewer(), _query(), page, per_page, sort, order)
     matches = _text_matches()
-    items = [shapes.change_hit(hit, matches) for hit in results.hits]
+    issue_ids = [hit.issue.id for hit in results.hits if hit.issue is not None]
+    comments = tracker.comment_counts(db(), issue_ids) if issue_ids else {}
+    items = [
+        shapes.change_hit(hit, matches)
+        if hit.issue is None
+        else shapes.issue_hit(hit, matches, comments.get(hit.issue.id, 0))
+        for hit in results.hits
+    ]
     # GitHub says which of its searches answered; forge's is always the lexical one.
     return _answer(results, items, search_type="lexical")
 

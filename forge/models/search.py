@@ -1,5 +1,5 @@
-"""What search reads: one row per searchable thing (a repository, a change, a file of a default
-branch; issues join as another kind), whatever the engine that indexes its text.
+"""What search reads: one row per searchable thing (a repository, a change, an issue, a file of
+a default branch), whatever the engine that indexes its text.
 
 The full-text index itself is the database's own and lives beside these rows: an FTS5 table
 kept in step by triggers on SQLite, a generated `tsvector` column with a GIN index on
@@ -15,8 +15,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from forge.db import Base, UTCDateTime, utcnow
 
-# The kinds of document; an issue will be one more ("issue", key: the issue's id).
-REPOSITORY, CHANGE, CODE = "repository", "change", "code"
+# The kinds of document.
+REPOSITORY, CHANGE, ISSUE, CODE = "repository", "change", "issue", "code"
 
 
 class SearchDocument(Base):
@@ -33,10 +33,10 @@ class SearchDocument(Base):
     repository_id: Mapped[int] = mapped_column(
         ForeignKey("repositories.id", ondelete="CASCADE"), index=True
     )
-    # Which one of its kind in the repository: "" for the repository itself, the change's id,
-    # the file's path.
+    # Which one of its kind in the repository: "" for the repository itself, the change's or
+    # the issue's id, the file's path.
     key: Mapped[str] = mapped_column(Text, default="")
-    target_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a change's id
+    target_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a change's, an issue's
     title: Mapped[str] = mapped_column(Text, default="")  # ranks above the body
     body: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(40), default="")

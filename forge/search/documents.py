@@ -1,11 +1,11 @@
-"""The repository and change documents, kept in step with their rows in the same transaction.
+"""The repository, change and issue documents, kept in step with their rows in the same
+transaction.
 
 A session listener (installed once per process by `forge.subscribers.register`) writes a
-repository's document when it is created, renamed, moved or described anew, and a change's
-when it is opened or its title or description edited, whichever code path did it (the web,
+repository's document when it is created, renamed, moved or described anew, and a change's or
+an issue's when it is opened or its title or text edited, whichever code path did it (the web,
 the API, a push to refs/for, the Gerrit REST layer). Deleting a repository takes its
-documents with it (a foreign key that cascades). An issue, once forge has them, is one more
-kind here: a row with kind "issue" written the same way.
+documents with it (a foreign key that cascades).
 
 A repository whose default branch changes (its settings, the API) gets its code indexed again
 from the new branch: the same outbox job a push leaves, recorded in the same transaction.
@@ -17,11 +17,12 @@ from sqlalchemy import delete, event, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from forge import outbox
-from forge.models import Change, Repository, User
-from forge.models.search import CHANGE, REPOSITORY, SearchDocument
+from forge.models import Change, Issue, Repository, User
+from forge.models.search import CHANGE, ISSUE, REPOSITORY, SearchDocument
 
 _REPOSITORY_FIELDS = ("name", "description", "owner_id")
 _CHANGE_FIELDS = ("title", "description")
+_ISSUE_FIELDS = ("title", "body")
 _installed = False
 
 
@@ -58,11 +59,15 @@ def _follow_flush(session: Session, _context) -> None:
         elif isinstance(obj, Change) and (obj in session.new or _changed(obj, _CHANGE_FIELDS)):
             _write(connection, CHANGE, obj.repository_id, str(obj.id), obj.id, obj.title,
                    obj.description or "")  # fmt: skip
+        elif isinstance(obj, Issue) and (obj in session.new or _changed(obj, _ISSUE_FIELDS)):
+            _write(connection, ISSUE, obj.repository_id, str(obj.id), obj.id, obj.title,
+                   obj.body or "")  # fmt: skip
     for obj in session.deleted:
-        if isinstance(obj, Change):
+        kind = CHANGE if isinstance(obj, Change) else ISSUE if isinstance(obj, Issue) else None
+        if kind is not None:
             connection.execute(
                 delete(SearchDocument).where(
-                    SearchDocument.kind == CHANGE, SearchDocument.target_id == obj.id
+                    SearchDocument.kind == kind, SearchDocument.target_id == obj.id
                 )
             )
 
@@ -92,7 +97,8 @@ def _write(connection, kind, repository_id, key, target_id, title, body) -> None
 
 
 def rebuild(session: Session) -> int:
-    """Write every repository's and change's document again (`forge search reindex`)."""
+    """Write every repository's, change's and issue's document again (`forge search
+    reindex`)."""
     connection = session.connection()
     count = 0
     for repo in session.scalars(select(Repository)):
@@ -101,5 +107,9 @@ def rebuild(session: Session) -> int:
     for change in session.scalars(select(Change)):
         _write(connection, CHANGE, change.repository_id, str(change.id), change.id, change.title,
                change.description or "")  # fmt: skip
+        count += 1
+    for issue in session.scalars(select(Issue)):
+        _write(connection, ISSUE, issue.repository_id, str(issue.id), issue.id, issue.title,
+               issue.body or "")  # fmt: skip
         count += 1
     return count

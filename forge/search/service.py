@@ -1,4 +1,5 @@
-"""The searches: repositories, changes, code and users, each a page of hits the viewer may see.
+"""The searches: repositories, changes and issues, code and users, each a page of hits the viewer
+may see.
 
 Each takes what was typed (words, phrases, GitHub's qualifiers), the viewer (None: anonymous;
 the API passes None for a token without the `repo` scope), a page number and size, and returns
@@ -15,8 +16,8 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from forge.errors import Invalid
-from forge.models import Change, Repository, User
-from forge.models.search import CHANGE, CODE, REPOSITORY, CodeIndexState, SearchDocument
+from forge.models import Change, Issue, Repository, User
+from forge.models.search import CHANGE, CODE, ISSUE, REPOSITORY, CodeIndexState, SearchDocument
 from forge.search import highlight
 from forge.search.code_index import LANGUAGES, CodeLimits
 from forge.search.engines import engine_for
@@ -37,6 +38,7 @@ class Hit:
     repository: Repository
     rank: float | None = None
     change: Change | None = None
+    issue: Issue | None = None
     user: User | None = None
     path: str = ""
     blob_sha: str = ""
@@ -192,42 +194,32 @@ CHANGE_STATES = {"open": ("open",), "closed": ("closed", "merged"), "merged": ("
 
 
 def search_changes(session, viewer, text, page=1, per_page=30, sort=None, order=None):
-    """Changes (GitHub's pull requests, which its /search/issues returns with `is:pr`)."""
+    """Changes and issues, as GitHub's /search/issues finds pull requests and issues (`is:pr`
+    or `type:pr` keeps the changes, `is:issue` the issues)."""
     page, per_page = _bounded_page(page, per_page)
     parsed = parse(text, CHANGE_QUALIFIERS)
     _check_is(parsed, {"pr", "issue", "open", "closed", "merged", "unmerged", "public", "private"})
     kinds = {v.lower() for v in parsed.values("is") + parsed.values("type")}
-    if kinds & {"issue"} and not kinds & {"pr"}:
-        # Issues are not in the search index yet: a search for issues alone finds nothing.
-        return Results(
-            CHANGE,
-            parsed,
-            0,
-            [],
-            page,
-            per_page,
-            notes=[
-                "issues are not searched here yet: filter them on a repository's Issues tab; "
-                "changes are found with is:pr"
-            ],
-        )
+    wanted = [kind for kind, word in ((CHANGE, "pr"), (ISSUE, "issue")) if word in kinds]
     query = (
-        select(Change, Repository)
-        .join(Repository, Repository.id == Change.repository_id)
-        .join(
-            SearchDocument,
-            and_(SearchDocument.kind == CHANGE, SearchDocument.target_id == Change.id),
+        select(SearchDocument, Repository, Change, Issue)
+        .join(Repository, Repository.id == SearchDocument.repository_id)
+        .outerjoin(
+            Change, and_(SearchDocument.kind == CHANGE, Change.id == SearchDocument.target_id)
         )
+        .outerjoin(Issue, and_(SearchDocument.kind == ISSUE, Issue.id == SearchDocument.target_id))
+        .where(SearchDocument.kind.in_(wanted or [CHANGE, ISSUE]))
     )
     query, rank = _ranked(session, query, parsed, "title" in parsed.values("in"))
     conditions = _visibility(parsed, viewer) + _owner_and_repo_filters(session, parsed, viewer)
     private = visible_changes(viewer)
-    if private is not None:
-        conditions.append(private)
+    if private is not None:  # private changes, as Gerrit's; an issue is as its repository
+        conditions.append(or_(SearchDocument.kind == ISSUE, private))
+    state = func.coalesce(Change.state, Issue.state)
     for value in parsed.values("is") + parsed.values("state"):
         value = value.lower()
         if value in CHANGE_STATES:
-            conditions.append(Change.state.in_(CHANGE_STATES[value]))
+            conditions.append(state.in_(CHANGE_STATES[value]))
         elif value == "unmerged":
             conditions.append(Change.state == "closed")
     if parsed.values("state") and not set(v.lower() for v in parsed.values("state")) <= {
@@ -236,23 +228,25 @@ def search_changes(session, viewer, text, page=1, per_page=30, sort=None, order=
     }:
         raise Invalid("state must be open or closed", field="q")
     for login in parsed.values("author"):
-        conditions.append(
-            Change.author_id.in_(select(User.id).where(User.lower_name == login.lower()))
-        )
+        author = select(User.id).where(User.lower_name == login.lower())
+        conditions.append(func.coalesce(Change.author_id, Issue.author_id).in_(author))
     query = query.where(*conditions)
-    sorts = {"created": Change.created_at, "updated": Change.updated_at}
-    newest = (Change.updated_at, Change.id)
+    created = func.coalesce(Change.created_at, Issue.created_at)
+    updated = func.coalesce(Change.updated_at, Issue.updated_at)
+    sorts = {"created": created, "updated": updated}
+    newest = (updated, SearchDocument.id)
     total, rows = _sorted_page(session, query, rank, (sort, order), sorts, newest, page, per_page)
     words = parsed.words()
     hits = [
         Hit(
-            kind=CHANGE,
+            kind=document.kind,
             repository=repo,
             change=change,
-            title=highlight.marked(change.title, words),
-            body=highlight.marked((change.description or "")[:500], words),
+            issue=issue,
+            title=highlight.marked(document.title, words),
+            body=highlight.marked((document.body or "")[:500], words),
         )
-        for change, repo in rows
+        for document, repo, change, issue in rows
     ]
     return Results(CHANGE, parsed, total, hits, page, per_page)
 

@@ -1,5 +1,6 @@
-"""The top bar's search: /search?q=...&type=repositories|changes|code, a results page with a
-tab per kind (each with its count), pagination and the matched words marked."""
+"""The top bar's search: /search?q=...&type=repositories|changes|code (changes and issues share
+a tab, as GitHub's issue search finds both), a results page with a tab per kind (each with its
+count), pagination and the matched words marked."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from forge.api.shapes import issues as issue_shapes
 from forge.api.shapes.links import api_url, external_url
 from forge.api.shapes.pulls import issue_of_change
 from forge.api.shapes.repos import repository
@@ -66,6 +67,15 @@ def change_hit(hit, text_matches: bool) -> dict:
     if text_matches:
         body["text_matches"] = _text_matches(
             issue_url, "Issue", [("title", hit.title), ("body", hit.body)]
+        )
+    return body
+
+
+def issue_hit(hit, text_matches: bool, comments: int) -> dict:
+    body = {**issue_shapes.issue(hit.issue, comments=comments), "score": _score(hit)}
+    if text_matches:
+        body["text_matches"] = _text_matches(
+            body["url"], "Issue", [("title", hit.title), ("body", hit.body)]
         )
     return body
 
