@@ -23,11 +23,12 @@ csrf = CSRFProtect()
 
 
 class DatabaseInteger(IntegerConverter):
-    """`<int:...>` in URLs, up to what a database integer holds: a larger number finds
-    nothing (404) instead of overflowing in the database driver (500)."""
+    """`<int:...>` in URLs, up to what a database integer holds (SQLAlchemy's Integer is
+    PostgreSQL's 4-byte integer): a larger number finds nothing (404) instead of overflowing
+    in the database (500: psycopg casts the bound value to the column's type)."""
 
     def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
 
 

@@ -9,8 +9,9 @@ driven only from outside (the `forge` command, the real `git` client over HTTP, 
 
 One scenario raises each event in `forge.notify.webhooks.EVENTS`: pushes that create and delete a
 branch, a change opened by `git push HEAD:refs/for/main`, a review with an inline comment, an
-issue comment, a commit status, and a maintainer's Code-Review +2 that sends the change through
-the merge queue onto main (auto-submit), which closes it.
+issue comment, a commit status, a label, a milestone, an issue and a release, and a
+maintainer's Code-Review +2 that sends the change through the merge queue onto main
+(auto-submit), which closes it.
 """
 
 from __future__ import annotations
@@ -193,6 +194,13 @@ def all_events_arrive(deployment: Deployment, receiver, git, tmp_path: Path) -> 
     api("POST", f"/repos/{REPO}/statuses/{head}", alice, 201,
         json={"state": "success", "context": "ci/external", "description": "green"})  # fmt: skip
 
+    # label, milestone, issues: the tracker; release: a release of main, tagged as it publishes.
+    api("POST", f"/repos/{REPO}/labels", alice, 201, json={"name": "bug", "color": "d73a4a"})
+    api("POST", f"/repos/{REPO}/milestones", alice, 201, json={"title": "v1"})
+    api("POST", f"/repos/{REPO}/issues", bob, 201, json={"title": "A report", "labels": ["bug"]})
+    api("POST", f"/repos/{REPO}/releases", alice, 201,
+        json={"tag_name": "v0.1", "target_commitish": "main", "name": "First"})  # fmt: skip
+
     # vote, then merge_queue: a maintainer's +2 makes the change submittable; auto-submit queues
     # it, a worker lands it on main (push) and closes it (pull_request closed).
     api("POST", f"/repos/{REPO}/pulls/{number}/votes", bob, 201,
@@ -218,6 +226,10 @@ def all_events_arrive(deployment: Deployment, receiver, git, tmp_path: Path) -> 
         "status": lambda: receiver.events("status"),
         "vote": lambda: receiver.events("vote"),
         "merge_queue": lambda: {"queued", "merged"} <= actions("merge_queue"),
+        "label": lambda: "created" in actions("label"),
+        "milestone": lambda: "created" in actions("milestone"),
+        "issues": lambda: "opened" in actions("issues"),
+        "release": lambda: "published" in actions("release"),
     }
     assert set(expected) == set(EVENTS), "an event forge sends is not raised by this scenario"
 
