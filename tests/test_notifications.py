@@ -237,6 +237,13 @@ def test_news_is_mailed_to_verified_addresses_when_the_site_sends_mail(
     assert smtp_server.to("carol@example.org") == []
     with database.session() as session:
         assert [m.recipient for m in session.scalars(select(MailMessage))] == ["dave@example.org"]
+    # News of an issue is mailed too, its link to the issue.
+    report = p.gh["bob"].get_repo("alice/project").create_issue("Broken bell", body="@dave see")
+    send_mail_now()
+    message = smtp_server.wait_for(
+        "dave@example.org", f"[alice/project] Broken bell (#{report.number})"
+    )
+    assert link_in(message, "/alice/project/issues/").endswith(f"/issues/{report.number}")
 
 
 def edit_line(git, p, branch: str, text: str) -> int:

@@ -121,21 +121,20 @@ def mail(session: Session, smtp, notification_id: int, base_url: str) -> bool:
     row = session.get(Notification, notification_id)
     if smtp is None or row is None or row.read:
         return False
-    user, subject = session.get(User, row.user_id), row.change or row.issue
+    user, about = session.get(User, row.user_id), row.change or row.issue
     if user is None or not user.email or not user.email_verified:
         return False
-    repo = subject.repository
+    repo = about.repository
     kind = "pull" if row.change is not None else "issues"  # an issue's news: forge.issues.inbox
-    link = f"{base_url}/{repo.full_name}/{kind}/{subject.number}"
+    link = f"{base_url}/{repo.full_name}/{kind}/{about.number}"
     why = WHY.get(row.reason, "you take part in it").format(repo=repo.full_name)
-    change = subject
     body = (
         f"{row.detail}.\n\n"
-        f"{change.title} (#{change.number})\n{link}\n\n"
+        f"{about.title} (#{about.number})\n{link}\n\n"
         f"-- \nYou get this because {why}. Your inbox: {base_url}/notifications\n"
         f"To hear of every change in {repo.full_name}, or of none, use the Watch menu on "
         f"{base_url}/{repo.full_name}\n"
     )
-    subject = f"[{repo.full_name}] {change.title} (#{change.number})"
+    subject = f"[{repo.full_name}] {about.title} (#{about.number})"
     queue_mail(session, smtp, user.email, subject, body)
     return True
