@@ -498,20 +498,24 @@ def cpu_seconds(processes: list[subprocess.Popen]) -> dict[str, float]:
     """CPU seconds used so far: by the server (its process trees, with the children they
     reaped, such as rq's work horses), by the git clients (this process's reaped children:
     the servers are reaped only at the end), by locust itself, and by the whole machine."""
-    server = 0.0
+    server, kinds = 0.0, {}
     for process in processes:
         with suppress(psutil.NoSuchProcess):
             parent = psutil.Process(process.pid)
             for member in [parent, *parent.children(recursive=True)]:
                 with suppress(psutil.NoSuchProcess):
                     times = member.cpu_times()
-                    server += times.user + times.system + times.children_user
-                    server += times.children_system
+                    used = times.user + times.system + times.children_user
+                    used += times.children_system
+                    server += used
+                    kind = f"server: {process_kind(member.cmdline())}"
+                    kinds[kind] = kinds.get(kind, 0.0) + used
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     itself = resource.getrusage(resource.RUSAGE_SELF)
     machine = psutil.cpu_times()
     return {
         "server": server,
+        **kinds,
         "git clients": children.ru_utime + children.ru_stime,
         "locust": itself.ru_utime + itself.ru_stime,
         "machine busy": sum(machine) - machine.idle - getattr(machine, "iowait", 0.0),
@@ -584,7 +588,7 @@ def measure(deployment: Deployment, args, root: Path, source: Path) -> Results:
         gevent.sleep(args.seconds)
         results.measuring = False
         after = cpu_seconds(deployment.processes)
-        results.cpu = {who: after[who] - cpu_before[who] for who in after}
+        results.cpu = {who: after[who] - cpu_before.get(who, 0.0) for who in after}
     finally:
         runner.quit()
         sampler.kill()

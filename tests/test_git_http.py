@@ -1,10 +1,13 @@
 """The real git client against forge over smart HTTP: clone, fetch, push, and access rules."""
 
+import io
+
 import requests
 from conftest import authed
 from dulwich.repo import Repo
 from sqlalchemy import select
 
+from forge.git import smart_http
 from forge.git.refs import RefUpdate, apply_updates, locked_refs, recent_tips
 from forge.models import PushEvent
 
@@ -241,6 +244,38 @@ def test_a_fetch_that_read_the_refs_before_a_push_still_gets_its_pack(git, hoste
     answer = requests.post(f"{repo.url}/git-upload-pack", data=wants, timeout=30, headers=kind)
     assert answer.status_code == 200
     assert b"ERR" not in answer.content[:200] and b"PACK" in answer.content, answer.content[:200]
+
+
+def test_a_push_landing_while_a_fetch_reads_the_refs_still_leaves_its_want_fetchable(
+    git, hosted_repo, tmp_path, settings
+):
+    """The fetch reads the refs, then the tips pushes replaced: read the other way round, a
+    push landing between the two reads left the client's want in neither, and the clone
+    failed with 'Client wants invalid object' (bench/load.py, 1 clone in 17). The push is
+    made to land at that moment by the refs read itself, since no timing makes it reliably."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# one\n"})
+    git.run("push", "-q", repo.push_url, "HEAD:main", cwd=work)
+    shown = git.head(work)
+    new = git.commit(work, {"README.md": "# two\n"}, "two")
+    git.run("push", "-q", repo.push_url, "HEAD:refs/heads/staging", cwd=work)  # the objects
+    bare = Repo(str(settings.repos_dir / "alice" / "project.git"))
+    read_refs = bare.get_refs
+
+    def refs_read_while_a_push_lands():
+        if bare.refs[b"refs/heads/main"].decode() == shown:
+            with locked_refs(bare):
+                apply_updates(bare, [RefUpdate("refs/heads/main", shown, new)])
+        return read_refs()
+
+    bare.get_refs = refs_read_while_a_push_lands
+    caps = b"ofs-delta side-band-64k thin-pack"
+    wants = pkt(b"want %s %s\n" % (shown.encode(), caps)) + b"0000" + pkt(b"done\n")
+    environ = {"wsgi.input": io.BytesIO(wants), "CONTENT_LENGTH": str(len(wants))}
+    answer = bytearray()
+    smart_http.upload_pack(bare, smart_http.RequestBody(environ, 1 << 20), answer.extend)
+    assert bare.refs[b"refs/heads/main"].decode() == new  # the push did land meanwhile
+    assert b"ERR" not in answer[:200] and b"PACK" in answer, bytes(answer[:200])
 
 
 def test_a_replaced_tip_is_fetchable_from_the_moment_its_ref_moves(

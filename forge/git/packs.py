@@ -121,7 +121,7 @@ class StoredObjects:
 
 
 def stored_objects_for(
-    repo: Repo, request: Negotiation, recent: set[bytes] = frozenset()
+    repo: Repo, request: Negotiation, recent_tips: Callable[[Repo], set[bytes]] = lambda _: set()
 ) -> StoredObjects | None:
     """Everything the repository stores, opened, when that answers this request: a clone
     (nothing had, no filter or depth) from a client that takes offset deltas and side-band-64k.
@@ -130,7 +130,8 @@ def stored_objects_for(
     A clone wants the tips it was shown, each a branch's or tag's now or one of the `recent`
     tips pushes replaced since (pushes land between a client's two requests all the time on
     a busy repository), and most branches and tags still hold what it wants. A fetch of one
-    branch of many is left to the negotiation, which sends that branch's objects only."""
+    branch of many is left to the negotiation, which sends that branch's objects only.
+    `recent_tips` is asked after the refs are read (see `smart_http._with_recent_tips`)."""
     if not request.done or request.other_commands or not request.wants:
         return None
     if not {b"side-band-64k", b"ofs-delta"} <= request.capabilities:
@@ -146,7 +147,9 @@ def stored_objects_for(
     # Only a request for (nearly) everything, a clone, is answered with everything: every
     # want a tip shown to it, and at least half the branches and tags still where it saw them.
     wanted = set(request.wants)
-    if not wanted <= set(tips) | recent or sum(sha in wanted for sha in tips) * 2 < len(tips):
+    if sum(sha in wanted for sha in tips) * 2 < len(tips):
+        return None
+    if not wanted <= set(tips) | recent_tips(repo):
         return None
     loose_paths = loose_objects(objects)
     if len(loose_paths) > MAX_LOOSE_SERVED:

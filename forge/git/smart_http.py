@@ -228,17 +228,16 @@ def upload_pack(repo: Repo, body: RequestBody, write: Callable[[bytes], object])
     fly (see `forge.git.packs`); everything else goes through dulwich's handler.
     """
     body.unread(fetch.read_bounded_negotiation(body))
-    recent = {sha.encode() for sha in recent_tips(repo)}  # read once, for either path
     request = packs.read_negotiation(body)
     if request is not None:
         # A clone streamed from the stored packs would carry what hidden refs point at too.
         if not getattr(repo, "forge_hides_refs", False):
-            stored = packs.stored_objects_for(repo, request, recent)
+            stored = packs.stored_objects_for(repo, request, _recent_tips_of)
             if stored is not None:
                 packs.send_stored(stored, request, write)
                 return
         body.unread(request.raw)
-    _with_recent_tips(repo, recent)
+    _with_recent_tips(repo)
     proto = BodyProtocol(body.recv, write)
     handler = fetch.ForgeUploadPackHandler(_OneRepoBackend(repo), ["/"], proto, stateless_rpc=True)
     handler.handle()
@@ -259,21 +258,26 @@ def hide_refs(repo: Repo, prefixes: list[str]) -> None:
     repo.forge_hides_refs = True
 
 
-def _with_recent_tips(repo: Repo, recent: set[bytes]) -> None:
+def _recent_tips_of(repo: Repo) -> set[bytes]:
+    return {sha.encode() for sha in recent_tips(repo)}
+
+
+def _with_recent_tips(repo: Repo) -> None:
     """Let this request's wants name a tip a push replaced since the client read the refs
-    (`recent`, see `refs.recent_tips`): upload-pack accepts a want only if some ref holds it,
-    so they join this repository object's refs, under names no client is ever shown (a
-    stateless upload-pack answers wants without advertising refs)."""
-    tips = sorted(recent)
-    if not tips:
-        return
+    (see `refs.recent_tips`): upload-pack accepts a want only if some ref holds it, so they
+    join this repository object's refs, under names no client is ever shown (a stateless
+    upload-pack answers wants without advertising refs).
+
+    The recent tips are read after the refs, each time: a push notes the tip it replaces
+    before it moves the ref, so a tip missing from the refs read is then among the recent
+    ones. Read before the refs, a push landing between the two reads left the client's want
+    in neither (the rare 'Client wants invalid object' of clones racing pushes)."""
     current = repo.get_refs
 
     def get_refs():
         refs = current()
-        held = set(refs.values())
-        extra = {b"refs/forge-recent/%d" % i: sha for i, sha in enumerate(tips) if sha not in held}
-        return {**refs, **extra}
+        tips = sorted(_recent_tips_of(repo) - set(refs.values()))
+        return {**refs, **{b"refs/forge-recent/%d" % i: sha for i, sha in enumerate(tips)}}
 
     repo.get_refs = get_refs  # this request's object only (opened per request)
 
