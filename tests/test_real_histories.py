@@ -23,7 +23,7 @@ from forge.app import create_app
 from forge.config import ConfigError
 from forge.git import storage
 from forge.git.browse import RepoReader
-from forge.git.commit_graph import write_commit_graph
+from forge.git.commit_graph import loaded_graph, write_commit_graph
 from forge.git.maintenance import merge_packs
 from forge.models import Repository
 
@@ -448,6 +448,33 @@ def test_maintenance_writes_a_commit_graph_git_verifies_and_walks_read(
         listed = re.findall(r'href="/alice/flask/commit/([0-9a-f]{40})"', page)
         expected = git.run("log", "--format=%H", "-n", "50", "main", "--", folder, cwd=path)
         assert list(dict.fromkeys(listed)) == expected.stdout.split(), folder
+
+
+def test_maintenance_rewrites_the_graph_once_it_lacks_more_commits_than_its_slack(
+    histories, git, hosted_repo, settings, tmp_path
+):
+    """Rewriting git.git's graph after every push took most of the maintenance jobs' CPU
+    under load: a graph lacking a few commits is kept (walks read those from their packs),
+    and one lacking more than the slack is rewritten whole, which C git verifies."""
+    repo = hosted_repo("alice", "flask")
+    push(git, histories["flask"], repo, *ALL_REFS)
+    path = storage.repo_path(settings.repos_dir, repo.owner, repo.name)
+    assert write_commit_graph(path) is not None
+    graph = path / "objects" / "info" / "commit-graph"
+    first = loaded_graph(path)
+    assert first is loaded_graph(path)  # parsed once, shared by every reader
+    work = tmp_path / "work"
+    git.run("clone", "-q", str(histories["flask"]), str(work), timeout=300)
+    for number in range(3):
+        git.commit(work, {"NOTES.txt": f"{number}\n"}, f"note {number}")
+    push(git, work, repo, "HEAD:refs/heads/notes")
+    every = git.run("rev-list", "--all", cwd=path).stdout.split()
+    assert len(read_commit_graph(str(graph))) == len(every) - 3
+    assert write_commit_graph(path, slack=3) is None  # three missing: kept
+    assert loaded_graph(path) is first
+    assert write_commit_graph(path, slack=2) == len(every)  # a fourth would be too many
+    git.run("commit-graph", "verify", cwd=path)
+    assert loaded_graph(path) is not first and len(loaded_graph(path)) == len(every)
 
 
 def test_the_commit_graph_grows_with_a_push_and_git_still_verifies_it(

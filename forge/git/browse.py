@@ -14,11 +14,9 @@ objects, and look up paths in raw tree data.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import re
 import stat
-import struct
 import threading
 from binascii import hexlify, unhexlify
 from collections import OrderedDict
@@ -27,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dulwich._objects import parse_tree
-from dulwich.commit_graph import CommitGraph, read_commit_graph
+from dulwich.commit_graph import CommitGraph
 from dulwich.diff_tree import RenameDetector, tree_changes
 from dulwich.errors import NotGitRepository
 from dulwich.graph import find_merge_base
@@ -38,11 +36,11 @@ from dulwich.walk import Walker
 from forge.cache import LRU
 from forge.git import archives, history, page_cache
 from forge.git.blame import blame as blame_commits
-from forge.git.commit_graph import graph_path, parse_headers
+from forge.git.commit_graph import loaded_graph, parse_headers
 from forge.git.history import Missing
+from forge.git.refs import ref_values
 from forge.git.xdiff import split_records
 
-log = logging.getLogger(__name__)
 HEX = re.compile(r"^[0-9a-f]{7,40}$")
 COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
 SUBMODULE_MODE = 0o160000
@@ -149,9 +147,6 @@ _PEELED = LRU(4 * MB, weigh=lambda commit: 300)
 _PATHS = LRU(16 * MB, weigh=lambda found: 400)
 # Full commits as shown on pages.
 _COMMITS = LRU(32 * MB, weigh=lambda info: 1200 + len(info.message))
-# Commit-graph files by (repository, the file's identity): 36 bytes a commit on disk, about
-# 400 in dulwich's objects; git.git's 75,000 commits make 30 MB.
-_GRAPHS = LRU(128 * MB, weigh=lambda graph: 1000 + 400 * len(graph) if graph else 1000)
 # Blame results by (head, path): runs of (commit id, how many lines).
 _BLAME = LRU(32 * MB, weigh=lambda runs: 120 + 150 * len(runs))
 
@@ -251,7 +246,7 @@ class RepoReader:
         if found is None:
             found = self._ref_maps[prefix] = {
                 name.decode("utf-8", "replace"): sha
-                for name, sha in self.repo.refs.as_dict(prefix).items()
+                for name, sha in ref_values(self.repo, prefix).items()
             }
         return found
 
@@ -446,17 +441,9 @@ class RepoReader:
         return found
 
     def _commit_graph(self) -> CommitGraph | None:
-        """The repository's commit-graph, loaded once per version of the file and shared by
-        every reader (dulwich's own would be loaded again for each opened repository)."""
+        """The repository's commit-graph, shared by every reader (`loaded_graph`)."""
         if self._graph is MISSING:
-            path = graph_path(self.path)
-            try:
-                info = os.stat(path)
-            except OSError:
-                self._graph = None
-                return None
-            key = (self.key, info.st_ino, info.st_mtime_ns, info.st_size)
-            self._graph = _GRAPHS.get_or_compute(key, lambda: _read_graph(path))
+            self._graph = loaded_graph(self.path)
         return self._graph
 
     def tree_items(self, sha: bytes) -> list[tuple[bytes, int, bytes]]:
@@ -625,15 +612,6 @@ def _find_entry(raw: bytes, name: bytes) -> tuple[int, bytes] | None:
         if entry_name == name:
             return mode, sha
     return None
-
-
-def _read_graph(path: Path) -> CommitGraph | None:
-    try:
-        return read_commit_graph(str(path))
-    except (OSError, ValueError, struct.error) as exc:
-        # A damaged graph only costs speed: walks read the commits themselves.
-        log.warning("cannot read %s (%s); walking without it", path, exc)
-        return None
 
 
 def _person(raw: bytes, when: int | None, offset: int | None) -> Person:

@@ -58,6 +58,10 @@ GEOMETRIC_FACTOR = 2
 # Small packs (or loose objects) merged with each other once there are this many.
 MAX_SMALL_PACKS = 8
 MAX_LOOSE = 100
+# After a push the commit-graph is rewritten once it lacks more than this many commits:
+# rewriting it for every push was most of the CPU the maintenance jobs took under load
+# (8 pushers), and a walk reads the few it lacks from their packs.
+GRAPH_SLACK = 256
 
 
 def merge_packs(repo_path: Path) -> MergeResult | None:
@@ -82,7 +86,7 @@ def maintain(repo_path: Path) -> MergeResult | None:
     if result is not None:
         with Repo(str(repo_path)) as repo:
             pack_refs(repo)
-        write_commit_graph(Path(repo_path))
+        write_commit_graph(Path(repo_path), slack=GRAPH_SLACK)
     return result
 
 

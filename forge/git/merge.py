@@ -49,12 +49,17 @@ from dulwich.repo import Repo
 from dulwich.walk import ORDER_TOPO, Walker
 from merge3 import Merge3
 
+from forge.cache import LRU
+
 # A tree entry as (mode, sha); None where a side has nothing at that path.
 Entry = tuple[int, bytes]
 _DIRECTORY = stat.S_IFDIR
 # difflib's autojunk heuristic drops frequent lines (blank lines, braces) from the matching
 # in files of 200 lines or more, which misplaces hunks and invents conflicts.
 _LINE_MATCHER = functools.partial(difflib.SequenceMatcher, autojunk=False)
+# Whether `head` merges into `base_tip`, by (objects directory, base_tip, head): commits never
+# change, so neither does the answer, and a change's page asks it on every view.
+_MERGEABLE = LRU(4 * 1024 * 1024, weigh=lambda conflicts: 200 + sum(60 + len(p) for p in conflicts))
 
 
 @dataclass
@@ -122,8 +127,12 @@ def _commits_between(repo: Repo, base: str | None, head: str) -> list[bytes]:
 def check_mergeable(repo: Repo, base_tip: str, head: str) -> list[str]:
     """The paths that conflict when merging `head` into `base_tip` ([] when it merges
     cleanly). Nothing is written to the repository."""
-    _tree, conflicts = _merge_commits(_Objects(repo), base_tip.encode(), head.encode())
-    return conflicts
+    key = (repo.object_store.path, base_tip, head)
+    conflicts = _MERGEABLE.get(key)
+    if conflicts is None:
+        _tree, conflicts = _merge_commits(_Objects(repo), base_tip.encode(), head.encode())
+        _MERGEABLE.put(key, tuple(conflicts))
+    return list(conflicts)
 
 
 def merge_commit(

@@ -1,4 +1,5 @@
-"""Refs: name rules (as `git check-ref-format`), and atomic, locked ref updates."""
+"""Refs: name rules (as `git check-ref-format`), atomic, locked ref updates, and reading many
+refs at once."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from dulwich.file import GitFile
 from dulwich.refs import write_packed_refs
 from dulwich.repo import Repo
+
+from forge.cache import LRU
 
 _FORBIDDEN_CHARS = set(" ~^:?*[\\\x7f")
 
@@ -303,3 +306,62 @@ def is_ancestor(repo: Repo, ancestor: str, descendant: str) -> bool:
     from dulwich.graph import can_fast_forward
 
     return can_fast_forward(repo, ancestor.encode(), descendant.encode())
+
+
+# --- reading many refs --------------------------------------------------------------------------
+# dulwich's `refs.as_dict` tries a loose file for every ref, then looks it up in packed-refs:
+# under load that was an eighth of the web workers' CPU, for pages that list a repository's
+# 200 branches and tags. Here packed-refs is parsed once per version of the file (it is
+# replaced whole) and only the loose files that exist are read.
+
+_PACKED = LRU(16 * 1024 * 1024, weigh=lambda refs: 200 + 150 * len(refs))
+_HEX = frozenset(b"0123456789abcdef")
+
+
+def ref_values(repo: Repo, base: bytes) -> dict[bytes, bytes]:
+    """The refs under `base` (b"refs/heads"), named below it, with the ids they hold: what
+    dulwich's `repo.refs.as_dict(base)` answers, for which it stays the fallback (a symbolic
+    ref, an odd file)."""
+    control = repo.controldir()
+    prefix = base + b"/"
+    found = {
+        name[len(prefix) :]: sha
+        for name, sha in _packed_refs(os.path.join(control, "packed-refs")).items()
+        if name.startswith(prefix)
+    }
+    top = os.path.join(control, os.fsdecode(base))
+    for folder, _folders, files in os.walk(top):
+        for file in files:
+            if file.endswith(".lock"):
+                continue  # a ref being written: its file holds the value until the rename
+            path = os.path.join(folder, file)
+            try:
+                with open(path, "rb") as loose:
+                    value = loose.read(64).rstrip(b"\n")
+            except (FileNotFoundError, IsADirectoryError):
+                continue  # deleted meanwhile; packed-refs says whether it still exists
+            if len(value) != 40 or not _HEX.issuperset(value):
+                return repo.refs.as_dict(base)
+            found[os.fsencode(os.path.relpath(path, top))] = value
+    return found
+
+
+def _packed_refs(path: str) -> dict[bytes, bytes]:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return {}
+    key = (path, info.st_ino, info.st_mtime_ns, info.st_size)
+
+    def parse() -> dict[bytes, bytes]:
+        refs = {}
+        with open(path, "rb") as packed:
+            for line in packed:
+                if line[:1] in (b"#", b"^"):  # the header, a tag's peeled value
+                    continue
+                sha, _, name = line.rstrip(b"\n").partition(b" ")
+                if len(sha) == 40 and name:
+                    refs[name] = sha
+        return refs
+
+    return _PACKED.get_or_compute(key, parse)

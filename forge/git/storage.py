@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -9,6 +10,8 @@ from pathlib import Path
 
 from dulwich.pack import PackFileDisappeared
 from dulwich.repo import Repo
+
+from forge.git.commit_graph import loaded_graph
 
 
 def repo_path(repos_dir: Path, owner: str, name: str) -> Path:
@@ -25,6 +28,8 @@ def open_repo(path: Path | str) -> Repo:
         # forge never writes a multi-pack index; without this, dulwich stats for one on
         # every object lookup (8% of a small fetch).
         store._use_midx = False
+    # Parsed once per process, not once per opened repository (merge bases read it).
+    store.get_commit_graph = functools.partial(loaded_graph, Path(path))
     return repo
 
 
