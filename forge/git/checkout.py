@@ -15,6 +15,8 @@ from pathlib import Path
 from dulwich.objects import Commit, Tree
 from dulwich.repo import Repo
 
+from forge.cache import LRU
+
 _GITLINK = 0o160000
 
 
@@ -22,21 +24,40 @@ class CheckoutError(Exception):
     """The commit cannot be written out (it is missing, or holds a name no tree may hold)."""
 
 
+# Small files read at a commit, by (repository, commit, path): a commit never changes, and the
+# change page asks for the CI configuration at two commits on every view.
+_SMALL_FILES = LRU(8 * 1024 * 1024, weigh=lambda data: 100 + len(data or b""))
+_SMALL = 64 * 1024
+
+
 def read_file_at(repo_path: Path, sha: str, path: str) -> bytes | None:
     """The contents of a file at a commit, or None when there is no such (regular) file."""
+    key = (str(repo_path), sha, path)
+    found = _SMALL_FILES.get(key, _SMALL_FILES)
+    if found is not _SMALL_FILES:
+        return found
+    complete, data = _read_file_at(repo_path, sha, path)
+    if complete and (data is None or len(data) <= _SMALL):
+        _SMALL_FILES.put(key, data)
+    return data
+
+
+def _read_file_at(repo_path: Path, sha: str, path: str) -> tuple[bool, bytes | None]:
+    """(whether every object asked for was there, the file's contents): an answer given for
+    want of an object may change once a push brings it, so it is not remembered."""
     repo = Repo(str(repo_path))
     try:
         obj = repo.object_store[repo[sha.encode()].tree]
         for part in path.split("/"):
             if not isinstance(obj, Tree) or part.encode() not in obj:
-                return None
+                return True, None
             mode, child = obj[part.encode()]
-            obj = repo.object_store[child]
             if stat.S_ISLNK(mode):
-                return None
-        return obj.data if obj.type_name == b"blob" else None
+                return True, None
+            obj = repo.object_store[child]
+        return True, (obj.data if obj.type_name == b"blob" else None)
     except KeyError:
-        return None
+        return False, None
     finally:
         repo.close()
 

@@ -135,8 +135,12 @@ def locked_refs(repo: Repo):
 
 
 def current_value(repo: Repo, ref: str) -> str:
+    """The id `ref` holds, ZERO when there is no such ref."""
+    value = _loose_or_packed(repo, ref)
+    if value is not None:
+        return value.decode()
     try:
-        return repo.refs[ref.encode()].decode()
+        return repo.refs[ref.encode()].decode()  # symbolic, or an odd file: dulwich follows it
     except KeyError:
         return ZERO
 
@@ -344,6 +348,22 @@ def ref_values(repo: Repo, base: bytes) -> dict[bytes, bytes]:
                 return repo.refs.as_dict(base)
             found[os.fsencode(os.path.relpath(path, top))] = value
     return found
+
+
+def _loose_or_packed(repo: Repo, ref: str) -> bytes | None:
+    """A plain ref's id as git reads it, its loose file first, then packed-refs (parsed once
+    per version); None when neither holds a plain id for it (or when it is not there)."""
+    if not ref.startswith("refs/") or "/." in ref:
+        return None  # HEAD (symbolic), or a name no ref may have: dulwich's reading
+    control = repo.controldir()
+    try:
+        with open(os.path.join(control, ref), "rb") as loose:
+            value = loose.read(64).rstrip(b"\n")
+    except FileNotFoundError:
+        return _packed_refs(os.path.join(control, "packed-refs")).get(ref.encode())
+    except (IsADirectoryError, NotADirectoryError):
+        return None
+    return value if len(value) == 40 and _HEX.issuperset(value) else None
 
 
 def _packed_refs(path: str) -> dict[bytes, bytes]:
