@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dulwich.repo import Repo
 
-from forge.git.refs import ref_values
+from forge.git.refs import ZERO, current_value, ref_values
 
 
 def git_listing(git, path, base: str) -> dict[bytes, bytes]:
@@ -34,6 +34,11 @@ def test_refs_read_at_once_are_the_refs_git_lists(git, tmp_path):
         assert ref_values(repo, base.encode()) == git_listing(git, work, base), base
     assert ref_values(repo, b"refs/heads")[b"old"] == second.encode()
     assert b"gone" not in ref_values(repo, b"refs/heads")
+    # One ref at a time, as ref updates read it: loose, packed, deleted, never there.
+    for name in ("refs/heads/old", "refs/heads/feature/deep/x", "refs/tags/v1", "refs/tags/v2"):
+        assert current_value(repo, name) == git.run("rev-parse", name, cwd=work).stdout.strip()
+    assert current_value(repo, "refs/heads/gone") == ZERO
+    assert current_value(repo, "refs/heads/never") == ZERO
 
     # A ref being written has its lock file beside it until the rename: the value stays.
     (work / ".git" / "refs" / "heads" / "old.lock").write_text(first + "\n")
@@ -41,3 +46,4 @@ def test_refs_read_at_once_are_the_refs_git_lists(git, tmp_path):
     # A symbolic ref among the branches is followed, as dulwich follows it.
     git.run("symbolic-ref", "refs/heads/alias", "refs/heads/old", cwd=work)
     assert ref_values(repo, b"refs/heads")[b"alias"] == second.encode()
+    assert current_value(repo, "refs/heads/alias") == second
