@@ -627,7 +627,7 @@ def test_a_huge_diff_says_so_instead_of_hanging(client, git, project):
     assert 'href="/alice/project/raw/' in page
 
 
-def test_a_long_file_changed_by_a_commit_is_diffed_without_highlighting_all_of_it(
+def test_a_long_file_changed_by_a_commit_is_diffed_highlighted_around_the_change(
     client, git, project
 ):
     long = "".join(f"def f{n}():\n    return {n}\n" for n in range(1500))  # 3,000 lines
@@ -636,9 +636,13 @@ def test_a_long_file_changed_by_a_commit_is_diffed_without_highlighting_all_of_i
     commit(git, project.work, {"src/long.py": changed}, "Spell seven out")
     push(git, project, "main")
     page = text(client.get("/alice/project/commit/main"))
-    # The changed line, as plain escaped text: highlighting 3,000 lines on each side to show
-    # one would cost the page seconds on real repositories.
-    assert "    return &#39;seven&#39;" in page and "    return 7" in page
+    # The changed line, highlighted: the lines around it are, not all 3,000 on each side,
+    # which cost the page seconds on real repositories.
+    rows = page.split('class="diff-table')[1].split("</tr>")
+    [added] = [row for row in rows if "seven" in row]
+    assert '<span class="k">return</span>' in added and '<span class="s1">seven</span>' in added
+    [removed] = [row for row in rows if '<span class="mi">7</span>' in row]
+    assert '<span class="k">return</span>' in removed
     # A short file's diff is still highlighted.
     commit(git, project.work, {"src/app.py": APP.replace("count = len(argv)", "n = 1")}, "n")
     push(git, project, "main")

@@ -429,6 +429,30 @@ def test_dulwich_blame_names_the_commits_git_blame_names(histories, git):
             assert got == git_blame(git, histories["dulwich"], main, path), path
 
 
+@pytest.mark.parametrize(
+    "name, pairs",
+    [
+        ("flask", [("2.3.0", "3.0.0"), ("3.0.0", "2.3.0"), ("1.0", "main"), ("0.1", "0.12")]),
+        ("dulwich", [("dulwich-0.21.0", "dulwich-0.22.0"), ("dulwich-0.19.0", "main")]),
+    ],
+)
+def test_compare_lists_the_commits_and_merge_base_git_does(histories, git, name, pairs, tmp_path):
+    """A compare's commits (`git rev-list head ^base`, newest first) and merge base, walked
+    from the commit-graph's rows, as C git answers them on real histories with merges."""
+    path = tmp_path / f"{name}.git"
+    git.run("clone", "-q", "--bare", "--shared", str(histories[name]), str(path), timeout=300)
+    write_commit_graph(path)
+    with RepoReader(path) as reader:
+        for base, head in pairs:
+            old, new = reader.revision(base).commit, reader.revision(head).commit
+            for limit in (250, 7):
+                listed = git.run("rev-list", "-n", str(limit), new, f"^{old}", cwd=path)
+                got = [c.sha for c in reader.commits_between(old, new, limit)]
+                assert got == listed.stdout.split(), (base, head, limit)
+            expected = git.run("merge-base", old, new, cwd=path).stdout.strip()
+            assert reader.merge_base(old, new) == expected, (base, head)
+
+
 def test_maintenance_writes_a_commit_graph_git_verifies_and_walks_read(
     histories, git, hosted_repo, settings, client
 ):
