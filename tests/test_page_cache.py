@@ -21,12 +21,14 @@ FRESH_PROCESS = """
 import json, sys
 from forge.app import create_app
 from forge.git import browse
+from forge.repos import file_views
 client = create_app().test_client()
 pages = {path: client.get(path) for path in json.loads(sys.argv[1])}
 print(json.dumps({
     "status": {path: page.status_code for path, page in pages.items()},
     "pages": {path: page.get_data(as_text=True) for path, page in pages.items()},
     "commits_walked": len(browse._HEADERS),
+    "files_highlighted": len(file_views._HIGHLIGHTED),
 }))
 """
 
@@ -86,6 +88,30 @@ def test_a_restarted_site_shows_history_pages_without_walking_history(project, c
     without = in_fresh_process(settings, 0)
     assert without["status"] == dict.fromkeys(PAGES, 200)
     assert without["commits_walked"] > 0
+
+
+def test_a_restarted_site_shows_compares_and_commits_without_diffing_again(
+    project, client, settings, git
+):
+    """A compare of two git.git releases takes seconds to diff: the diffs are kept on disk
+    with the rest, so a restarted (or another) worker shows them as they were."""
+    bare = settings.repos_dir / "alice" / "project.git"
+    commits = git.run("rev-list", "main", cwd=bare).stdout.split()
+    pages = [f"/alice/project/compare/{commits[12]}...main", f"/alice/project/commit/{commits[3]}"]
+    seen = {path: client.get(path).get_data(as_text=True) for path in pages}
+
+    fresh = in_fresh_process(settings, settings.page_cache_mb, pages)
+    assert fresh["status"] == dict.fromkeys(pages, 200)
+    for path in pages:
+        assert diff_rows(fresh["pages"][path]) == diff_rows(seen[path]) != []
+    assert fresh["files_highlighted"] == 0  # nothing diffed (and highlighted) again
+
+    without = in_fresh_process(settings, 0, pages)
+    assert without["files_highlighted"] > 0
+
+
+def diff_rows(page: str) -> list[str]:
+    return re.findall(r"<tr class=\"(?:add|del|context)\">.*?</tr>", page, re.S)
 
 
 def test_the_maintenance_after_a_push_walks_history_so_the_first_visitor_does_not(

@@ -5,14 +5,17 @@ the object ids it shows, so it is worked out once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
 
 from markupsafe import Markup
 
 from forge.cache import LRU
+from forge.git import page_cache
 from forge.git.browse import Change, RepoReader
-from forge.repos.diffs import Hunk, diff_lines, split_lines
+from forge.repos.diffs import DiffLine, Hunk, diff_lines, split_lines
 from forge.repos.highlight import MAX_BYTES, MAX_LINES, highlight_lines
 
 MAX_DIFF_FILES = 300  # files of one page that get a line diff
@@ -26,6 +29,8 @@ DIFF_HIGHLIGHT_LINES = 200
 _LEAD, _WINDOW = 10, 60
 
 _HIGHLIGHTED = LRU(96 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(x) + 56 for x in lines))
+# The stored diffs' layout: a new one reads none of an older forge's.
+_STORED_FORMAT = 1
 _DIFFS = LRU(64 * 1024 * 1024, weigh=lambda files: 256 + sum(f.weight for f in files))
 
 
@@ -87,15 +92,57 @@ def too_large(data: bytes) -> bool:
 
 def diff_trees(reader: RepoReader, old_tree: str | None, new_tree: str) -> DiffSummary:
     key = (reader.key, old_tree, new_tree)
-    files = _DIFFS.get_or_compute(
-        key, lambda: _file_diffs(reader, reader.changes(old_tree, new_tree))
-    )
+    files = _DIFFS.get_or_compute(key, lambda: _stored_diffs(reader, old_tree, new_tree))
     return DiffSummary(
         files,
         sum(f.additions or 0 for f in files),
         sum(f.deletions or 0 for f in files),
         any(f.note == "not shown" for f in files),
         ("diff", old_tree, new_tree),
+    )
+
+
+def _stored_diffs(reader: RepoReader, old_tree: str | None, new_tree: str) -> list[FileDiff]:
+    """The file diffs between two trees from the page cache on disk (so a restarted or another
+    worker has them: a compare of two git.git releases takes seconds to work out), else
+    worked out and kept there. Two trees' ids fix their files, names included."""
+    cache = page_cache.current()
+    key = f"diffs{_STORED_FORMAT}:{old_tree}:{new_tree}"
+    stored = cache.get(key) if cache is not None else None
+    if stored is not None:
+        return [_from_json(item) for item in json.loads(stored)]
+    files = _file_diffs(reader, reader.changes(old_tree, new_tree))
+    if cache is not None:
+        cache.put(key, json.dumps([_to_json(f) for f in files], separators=(",", ":")).encode())
+    return files
+
+
+def _to_json(diff: FileDiff) -> list:
+    hunks = [
+        [h.old_start, h.old_count, h.new_start, h.new_count,
+         [[line.kind, line.old, line.new, str(line.html)] for line in h.lines]]
+        for h in diff.hunks
+    ]  # fmt: skip
+    return [dataclasses.astuple(diff.change), hunks, diff.additions, diff.deletions, diff.note]
+
+
+def _from_json(item: list) -> FileDiff:
+    change, hunks, additions, deletions, note = item
+    return FileDiff(
+        Change(*change),
+        [
+            Hunk(
+                a,
+                b,
+                c,
+                d,
+                [DiffLine(kind, old, new, Markup(html)) for kind, old, new, html in rows],
+            )
+            for a, b, c, d, rows in hunks
+        ],
+        additions,
+        deletions,
+        note,
     )
 
 
