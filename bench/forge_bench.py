@@ -92,6 +92,7 @@ def start_web(env: dict, port: int, timeout: int = 300) -> subprocess.Popen:
             *[sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"],
             *["--workers", "2", "--worker-class", "gthread", "--threads", "8"],
             *["--timeout", str(timeout), "--no-control-socket", "--log-level", "warning"],
+            *["--config", "python:forge.web.gunicorn_config"],
             "forge.app:create_app()",
         ],
         env=env,

@@ -227,7 +227,8 @@ def start_scale(root: Path, stack: ExitStack, redis_db: int):
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "4",
          "--worker-class", "gthread", "--threads", "8", "--timeout", "120",
          "--graceful-timeout", "10", "--keep-alive", "30", "--no-control-socket",
-         "--log-level", "warning", "forge.app:create_app()"],
+         "--log-level", "warning", "--config", "python:forge.web.gunicorn_config",
+         "forge.app:create_app()"],
         [*FORGE, "worker", "--queues", "default,hooks"],
         [*FORGE, "worker", "--queues", "ci"],
     ]  # fmt: skip

@@ -116,7 +116,11 @@ class Server:
                 self.process.kill()
 
 
-def gunicorn(app: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
+# forge's own gunicorn settings (`forge serve` and docs/deploy.md give them too).
+FORGE_CONFIG = ("--config", "python:forge.web.gunicorn_config")
+
+
+def gunicorn(app: str, port: int, env: dict, cwd: Path, *options: str) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"127.0.0.1:{port}",
@@ -125,6 +129,7 @@ def gunicorn(app: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
         "--threads", str(THREADS),
         "--timeout", "300",
         "--log-level", "warning",
+        *options,
         app,
     ]  # fmt: skip
     return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
@@ -161,7 +166,7 @@ def serve_forge(home: Path) -> tuple[subprocess.Popen, int]:
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
     port = free_port()
-    process = gunicorn("forge.app:create_app()", port, env, home)
+    process = gunicorn("forge.app:create_app()", port, env, home, *FORGE_CONFIG)
     wait_until_up(port)
     return process, port
 

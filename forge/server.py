@@ -113,6 +113,8 @@ class Supervisor:
             "--error-logfile",
             "-",
             "--no-control-socket",
+            "--config",
+            "python:forge.web.gunicorn_config",
             "forge.app:create_app()",
         ]
 
