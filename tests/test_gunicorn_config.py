@@ -18,5 +18,5 @@ def test_a_worker_compiles_every_template_before_its_first_request(app):
     templates = app.jinja_env.list_templates(filter_func=lambda name: name.endswith(".html"))
     assert len(templates) > 50
     post_worker_init(Worker(app))
-    compiled = {name for (_loader, name) in app.jinja_env.cache.keys()}
+    compiled = {name for (_loader, name) in app.jinja_env.cache}
     assert set(templates) <= compiled

@@ -22,6 +22,9 @@ import json, sys
 from forge.app import create_app
 from forge.git import browse
 from forge.repos import file_views
+highlighted = []  # each highlighting done in this process
+highlight_lines = file_views.highlight_lines
+file_views.highlight_lines = lambda *args: highlighted.append(args[1]) or highlight_lines(*args)
 client = create_app().test_client()
 pages = {path: client.get(path) for path in json.loads(sys.argv[1])}
 print(json.dumps({
@@ -29,6 +32,7 @@ print(json.dumps({
     "pages": {path: page.get_data(as_text=True) for path, page in pages.items()},
     "commits_walked": len(browse._HEADERS),
     "files_highlighted": len(file_views._HIGHLIGHTED),
+    "highlighted": highlighted,
 }))
 """
 
@@ -108,6 +112,30 @@ def test_a_restarted_site_shows_compares_and_commits_without_diffing_again(
 
     without = in_fresh_process(settings, 0, pages)
     assert without["files_highlighted"] > 0
+
+
+def test_a_restarted_site_shows_a_long_file_without_highlighting_it_again(
+    project, client, settings, git, tmp_path
+):
+    work = tmp_path / "long"
+    git.run("clone", "-q", project.push_url, str(work))
+    long = "".join(f"def f{n}():\n    return {n}\n" for n in range(400))  # 800 lines
+    git.commit(work, {"src/long.py": long, "src/short.py": "x = 1\n"}, "Add a long module")
+    git.run("push", "-q", "origin", "HEAD:main", cwd=work)
+    pages = ["/alice/project/blob/main/src/long.py", "/alice/project/blob/main/src/short.py"]
+    seen = {path: client.get(path).get_data(as_text=True) for path in pages}
+    assert '<span class="k">def</span>' in seen[pages[0]]
+
+    fresh = in_fresh_process(settings, settings.page_cache_mb, pages)
+    assert fresh["status"] == dict.fromkeys(pages, 200)
+    for path in pages:
+        assert code_rows(fresh["pages"][path]) == code_rows(seen[path]) != []
+    # The long file's lines came from the disk; a short one is quicker to highlight again.
+    assert fresh["highlighted"] == ["short.py"]
+
+
+def code_rows(page: str) -> list[str]:
+    return re.findall(r'<tr id="L\d+".*?</tr>', page, re.S)
 
 
 def diff_rows(page: str) -> list[str]:

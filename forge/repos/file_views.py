@@ -29,7 +29,10 @@ DIFF_HIGHLIGHT_LINES = 200
 _LEAD, _WINDOW = 10, 60
 
 _HIGHLIGHTED = LRU(96 * 1024 * 1024, weigh=lambda lines: 64 + sum(len(x) + 56 for x in lines))
-# The stored diffs' layout: a new one reads none of an older forge's.
+# A file's highlighted lines are kept on disk once it has more than this many.
+STORED_HIGHLIGHT_LINES = 500
+# The layout of what is kept on disk (diffs, highlighted lines): a new one reads none of an
+# older forge's.
 _STORED_FORMAT = 1
 _DIFFS = LRU(64 * 1024 * 1024, weigh=lambda files: 256 + sum(f.weight for f in files))
 
@@ -74,7 +77,20 @@ def highlighted(reader: RepoReader, sha: str, name: str, data: bytes | None = No
             lines.pop()
         return lines
 
-    return _HIGHLIGHTED.get_or_compute(key, compute)
+    def stored() -> list[Markup]:
+        # A long file is kept on disk too: git.git's diff.c (7,858 lines) takes 2 s to
+        # highlight, which each restarted or other worker paid again.
+        cache = page_cache.current()
+        disk_key = f"highlighted{_STORED_FORMAT}:{sha}:{key[2]}"
+        found = cache.get(disk_key) if cache is not None else None
+        if found is not None:
+            return [Markup(line) for line in json.loads(found)]
+        lines = compute()
+        if cache is not None and len(lines) > STORED_HIGHLIGHT_LINES:
+            cache.put(disk_key, json.dumps(lines, separators=(",", ":")).encode())
+        return lines
+
+    return _HIGHLIGHTED.get_or_compute(key, stored)
 
 
 def is_binary(data: bytes) -> bool:
