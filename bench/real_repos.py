@@ -9,7 +9,8 @@ directory: forge under gunicorn (2 workers x 8 threads, as `forge serve` runs it
 running under the same gunicorn (`apt-get install cgit gitweb`). For each repository and page:
 
   first     forge's first request ever (nothing cached in memory or on disk)
-  restart   the first request after restarting the server (forge: its page cache on disk kept)
+  restart   the first request after restarting the server, once it answers (forge: its page
+            cache on disk kept)
   p50, p95  of sequential requests afterwards (warm)
 
 cgit and gitweb keep nothing between requests (each request is a new process), so for them the
@@ -230,7 +231,12 @@ def gitweb_config(root: Path, repos_dir: Path) -> Path:
 
 
 def start_forge(home: Path, pages: dict) -> Server:
+    """forge under gunicorn, once a worker answers: gunicorn listens before its workers have
+    started (imported forge, set it up), and a page asked then would wait for that too."""
+    started = time.monotonic()
     process, port = serve_forge(home)
+    Client(port).get("/healthz")  # whatever it answers: a worker is taking requests
+    print(f"forge: answering {time.monotonic() - started:.1f} s after its start", file=sys.stderr)
     return Server("forge", "", port, process, pages)
 
 
