@@ -14,7 +14,6 @@ objects, and look up paths in raw tree data.
 from __future__ import annotations
 
 import atexit
-import heapq
 import os
 import re
 import stat
@@ -139,8 +138,6 @@ class TagInfo:
 # In-process caches, each bounded in bytes: the weights below are what CPython spends on an
 # entry (its key, the tuples and strings of its value, the dict slot), measured roughly.
 MB = 1024 * 1024
-# Commits a walk of `head ^base` goes on after the last from head's side, as git's `slop`.
-_SLOP = 5
 # Commit headers (tree, parents, committer time) of walked commits, shared by all walks.
 _HEADERS = LRU(64 * MB, weigh=lambda headers: 450 + 80 * len(headers[1]))
 # The commit each ref target (a commit or an annotated tag) means.
@@ -504,58 +501,10 @@ class RepoReader:
         """Commits reachable from `head` but not from `base`, newest first (at most `limit`)."""
 
         def walk() -> list[str]:
-            return self._between(base.encode(), head.encode(), limit)
+            return history.commits_between(self._headers, base.encode(), head.encode(), limit)
 
         ids = history.remembered(f"between:{base}:{head}:{limit}", walk)
         return [self.commit(sha) for sha in ids]
-
-    def _between(self, base: bytes, head: bytes, limit: int) -> list[str]:
-        """`git rev-list -n limit head ^base`, newest committer time first, from the commits'
-        headers (the commit-graph's rows): dulwich's Walker inflated 50,000 commits of git.git
-        for two releases. As git's, the walk goes by committer time and stops once no commit
-        from head's side is left to walk, plus _SLOP more: a commit whose time is older than
-        its parent's (a skewed clock) can still hide that the parent is reachable from base,
-        and marks found that late are carried down to commits already walked."""
-        if base == head:
-            return []
-        headers = self._headers
-        excluded: set[bytes] = set()
-        walked: set[bytes] = set()
-
-        def exclude(sha: bytes) -> None:
-            stack = [sha]
-            while stack:
-                sha = stack.pop()
-                if sha not in excluded:
-                    excluded.add(sha)
-                    if sha in walked:
-                        stack.extend(headers(sha)[1])
-
-        queued: set[bytes] = {head, base}
-        heap = [(-headers(head)[2], head, False), (-headers(base)[2], base, True)]
-        found: list[bytes] = []
-        waiting, slop = 1, _SLOP  # commits queued from head's side, and pops after the last
-        while heap and len(found) < limit + _SLOP:
-            if not waiting:
-                slop -= 1
-                if slop < 0:
-                    break
-            _when, sha, queued_from_base = heapq.heappop(heap)
-            waiting -= not queued_from_base
-            walked.add(sha)
-            from_base = queued_from_base or sha in excluded
-            parents = headers(sha)[1]
-            if from_base:
-                for parent in parents:
-                    exclude(parent)
-            else:
-                found.append(sha)
-            for parent in parents:
-                if parent not in queued:
-                    queued.add(parent)
-                    heapq.heappush(heap, (-headers(parent)[2], parent, from_base))
-                    waiting += not from_base
-        return [sha.decode() for sha in found if sha not in excluded][:limit]
 
     def merge_base(self, base: str, head: str) -> str | None:
         def find() -> str | None:
