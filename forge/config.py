@@ -27,7 +27,8 @@ ENVIRONMENT = {
     "FORGE_MAX_ASSET_MB": "largest file that may be uploaded to a release, in MiB; assets are "
     "kept in $FORGE_HOME/releases (256)",
     "FORGE_PAGE_CACHE_MB": "disk the page cache ($FORGE_HOME/cache: last commits, path "
-    "histories, blames) may fill, in MiB; the least recently used go first; 0 turns it off (512)",
+    "histories, blames, diffs, long files highlighted) may fill, in MiB; the least recently "
+    "used go first; 0 turns it off (512)",
     "FORGE_MAX_API_BODY_KB": "largest request body of the API and web pages (not git), in KiB "
     "(1024); a larger one answers 413",
     "FORGE_CI_MAX_TIMEOUT": "longest a CI job may run, in seconds; caps a job's `timeout` (3600)",
