@@ -246,6 +246,18 @@ def test_a_fetch_that_read_the_refs_before_a_push_still_gets_its_pack(git, hoste
     assert b"ERR" not in answer.content[:200] and b"PACK" in answer.content, answer.content[:200]
 
 
+def a_tip_ready_to_replace(git, hosted_repo, tmp_path, settings) -> tuple[Repo, str, str]:
+    """alice/project with main at one commit and a second commit's objects pushed (to
+    staging), so main can be moved to it without a push: (the bare repository, old, new)."""
+    repo = hosted_repo()
+    work = git.init(tmp_path / "work", {"README.md": "# one\n"})
+    git.run("push", "-q", repo.push_url, "HEAD:main", cwd=work)
+    old = git.head(work)
+    new = git.commit(work, {"README.md": "# two\n"}, "two")
+    git.run("push", "-q", repo.push_url, "HEAD:refs/heads/staging", cwd=work)  # the objects
+    return Repo(str(settings.repos_dir / "alice" / "project.git")), old, new
+
+
 def test_a_push_landing_while_a_fetch_reads_the_refs_still_leaves_its_want_fetchable(
     git, hosted_repo, tmp_path, settings
 ):
@@ -253,13 +265,7 @@ def test_a_push_landing_while_a_fetch_reads_the_refs_still_leaves_its_want_fetch
     push landing between the two reads left the client's want in neither, and the clone
     failed with 'Client wants invalid object' (bench/load.py, 1 clone in 17). The push is
     made to land at that moment by the refs read itself, since no timing makes it reliably."""
-    repo = hosted_repo()
-    work = git.init(tmp_path / "work", {"README.md": "# one\n"})
-    git.run("push", "-q", repo.push_url, "HEAD:main", cwd=work)
-    shown = git.head(work)
-    new = git.commit(work, {"README.md": "# two\n"}, "two")
-    git.run("push", "-q", repo.push_url, "HEAD:refs/heads/staging", cwd=work)  # the objects
-    bare = Repo(str(settings.repos_dir / "alice" / "project.git"))
+    bare, shown, new = a_tip_ready_to_replace(git, hosted_repo, tmp_path, settings)
     read_refs = bare.get_refs
 
     def refs_read_while_a_push_lands():
@@ -285,13 +291,7 @@ def test_a_replaced_tip_is_fetchable_from_the_moment_its_ref_moves(
     the old refs and asks in between found it neither a ref's value nor a recent tip (the
     rare 'Client wants invalid object' of bench/load.py). The ref's move is watched, and at
     that moment the old tip must already be one a fetch may ask for."""
-    repo = hosted_repo()
-    work = git.init(tmp_path / "work", {"README.md": "# one\n"})
-    git.run("push", "-q", repo.push_url, "HEAD:main", cwd=work)
-    old = git.head(work)
-    new = git.commit(work, {"README.md": "# two\n"}, "two")
-    git.run("push", "-q", repo.push_url, "HEAD:refs/heads/staging", cwd=work)  # the objects
-    bare = Repo(str(settings.repos_dir / "alice" / "project.git"))
+    bare, old, new = a_tip_ready_to_replace(git, hosted_repo, tmp_path, settings)
     seen_when_moving = []
     set_if_equals = bare.refs.set_if_equals
 
