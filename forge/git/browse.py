@@ -5,7 +5,8 @@ repository by a path that came from a URL. Objects never change once written, so
 expensive to work out is cached, keyed by the object ids it was computed from: in process
 (bounded in bytes) and, for what history walks compute, in the site's page cache on disk.
 The walks themselves are in forge.git.history, blame in forge.git.blame, downloads in
-forge.git.archives; the reader's methods for them are thin doors.
+forge.git.archives; the reader's methods for them are thin doors. The values it answers with
+are in forge.git.values.
 
 History walks read commits with a small parser of their headers instead of full dulwich
 objects, and look up paths in raw tree data.
@@ -21,7 +22,6 @@ import threading
 from binascii import hexlify, unhexlify
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from dulwich._objects import parse_tree
@@ -38,101 +38,21 @@ from forge.git.blame import blame as blame_commits
 from forge.git.commit_graph import loaded_graph, parse_headers
 from forge.git.history import Missing
 from forge.git.refs import ref_values
+from forge.git.values import (
+    SUBMODULE_MODE,
+    BranchInfo,
+    Change,
+    CommitInfo,
+    Entry,
+    Person,
+    Revision,
+    TagInfo,
+)
 from forge.git.xdiff import split_records
 
 HEX = re.compile(r"^[0-9a-f]{7,40}$")
 COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
-SUBMODULE_MODE = 0o160000
 MISSING = object()
-
-
-# --- plain values -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Revision:
-    """What a ref in a URL named: a branch, a tag or a commit id, and the commit it means."""
-
-    name: str
-    kind: str  # "branch", "tag" or "commit"
-    commit: str
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    email: str
-    time: int
-    offset: int  # seconds east of UTC
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    sha: str
-    tree: str
-    parents: tuple[str, ...]
-    author: Person
-    committer: Person
-    message: str
-
-    @property
-    def summary(self) -> str:
-        return self.message.split("\n", 1)[0].strip()
-
-    @property
-    def body(self) -> str:
-        parts = self.message.strip("\n").split("\n", 1)
-        return parts[1].strip("\n") if len(parts) > 1 else ""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One entry of a tree: `path` is its full path from the repository's root."""
-
-    name: str
-    path: str
-    mode: int
-    sha: str
-
-    @property
-    def kind(self) -> str:
-        if self.mode == SUBMODULE_MODE:
-            return "submodule"
-        if stat.S_ISDIR(self.mode):
-            return "tree"
-        if stat.S_ISLNK(self.mode):
-            return "symlink"
-        return "blob"
-
-
-@dataclass(frozen=True)
-class Change:
-    """One file changed between two trees."""
-
-    status: str  # added, deleted, modified, renamed, copied
-    old_path: str | None
-    new_path: str | None
-    old_sha: str | None
-    new_sha: str | None
-    old_mode: int | None
-    new_mode: int | None
-
-    @property
-    def path(self) -> str:
-        return self.new_path or self.old_path or ""
-
-
-@dataclass(frozen=True)
-class BranchInfo:
-    name: str
-    commit: CommitInfo
-
-
-@dataclass(frozen=True)
-class TagInfo:
-    name: str
-    commit: CommitInfo
-    message: str  # an annotated tag's message, else ""
 
 
 # In-process caches, each bounded in bytes: the weights below are what CPython spends on an
