@@ -138,7 +138,7 @@ def current_value(repo: Repo, ref: str) -> str:
     """The id `ref` holds, ZERO when there is no such ref."""
     value = _loose_or_packed(repo, ref)
     if value is not None:
-        return value.decode()
+        return value.decode() if value else ZERO
     try:
         return repo.refs[ref.encode()].decode()  # symbolic, or an odd file: dulwich follows it
     except KeyError:
@@ -352,7 +352,8 @@ def ref_values(repo: Repo, base: bytes) -> dict[bytes, bytes]:
 
 def _loose_or_packed(repo: Repo, ref: str) -> bytes | None:
     """A plain ref's id as git reads it, its loose file first, then packed-refs (parsed once
-    per version); None when neither holds a plain id for it (or when it is not there)."""
+    per version); b"" when neither has it, None when its file holds no plain id (dulwich
+    then reads it)."""
     if not ref.startswith("refs/") or "/." in ref:
         return None  # HEAD (symbolic), or a name no ref may have: dulwich's reading
     control = repo.controldir()
@@ -360,7 +361,7 @@ def _loose_or_packed(repo: Repo, ref: str) -> bytes | None:
         with open(os.path.join(control, ref), "rb") as loose:
             value = loose.read(64).rstrip(b"\n")
     except FileNotFoundError:
-        return _packed_refs(os.path.join(control, "packed-refs")).get(ref.encode())
+        return _packed_refs(os.path.join(control, "packed-refs")).get(ref.encode(), b"")
     except (IsADirectoryError, NotADirectoryError):
         return None
     return value if len(value) == 40 and _HEX.issuperset(value) else None
