@@ -16,6 +16,7 @@ import base64
 import gzip
 import hashlib
 import http.client
+import itertools
 import os
 import socket
 import struct
@@ -90,9 +91,11 @@ def raw_pack(*entries: tuple[int, bytes, bytes | None]) -> bytes:
     return body + hashlib.sha1(body).digest()
 
 
-def raw_tree(name: bytes, blob: Blob) -> tuple[bytes, bytes]:
-    """Tree bytes made by hand with one entry, and the tree's id."""
-    data = b"100644 " + name + b"\0" + bytes.fromhex(blob.id.decode())
+def raw_tree(name: bytes, blob: Blob, *others: bytes) -> tuple[bytes, bytes]:
+    """Tree bytes made by hand with an entry `name` (and `others` beside it, in git's
+    order), each a file holding `blob`, and the tree's id."""
+    sha = bytes.fromhex(blob.id.decode())
+    data = b"".join(b"100644 " + entry + b"\0" + sha for entry in sorted({name, *others}))
     return data, hashlib.sha1(b"tree %d\0" % len(data) + data).hexdigest().encode()
 
 
@@ -288,8 +291,12 @@ def test_tree_entries_with_dangerous_names_are_refused(pushed, git):
         b".git.": "hasDotgit",
         b"a/b": "fullPathname",
     }
-    for name, msg_id in names.items():
-        data, tree_id = raw_tree(name, blob)
+    # Alone, and among the harmless dotfiles and plain files a real project's top folder has
+    # (trees like that are checked a whole tree at a time, dotfiles one by one).
+    for (name, msg_id), others in itertools.product(
+        names.items(), [(), (b".gitignore", b".mailmap", b"Makefile", b"README.md")]
+    ):
+        data, tree_id = raw_tree(name, blob, *others)
         commit = make_commit(tree_id, [pushed.base.encode()])
         pack = raw_pack(
             (Blob.type_num, blob.as_raw_string(), None),
