@@ -34,6 +34,7 @@ from dulwich.objects import DEFAULT_OBJECT_FORMAT, Blob, Commit, ShaFile, Tree
 from dulwich.pack import REF_DELTA, create_delta, write_pack_objects
 from dulwich.repo import Repo
 
+from forge.git import index_pack
 from forge.git.fsck import MESSAGES
 
 ZERO = "0" * 40
@@ -883,4 +884,62 @@ def test_an_entry_inflating_past_its_declared_size_is_stopped_there(pushed, git)
     answer = pushed.push(pushed.update_main(commit.id) + body + hashlib.sha1(body).digest())
     assert answer.report[1:] == ["ng refs/heads/main unpacker error"]
     assert "decompressed data exceeds expected size" in answer.remote
+    assert_unchanged(pushed, before, git)
+
+
+# --- a pack large enough to be resolved in several processes ---------------------------------
+
+
+@pytest.mark.parametrize("bad_tree", ["first", "last"])
+def test_a_bad_tree_is_refused_whichever_process_resolves_it(pushed, git, bad_tree):
+    # A pack of PARALLEL_MIN_OBJECTS objects or more is resolved in shares, one per core
+    # (forge.git.index_pack): of two trees, each with nothing resting on it, one is in this
+    # process's share and the other in a helper's.
+    before = pushed.refs()
+    blobs = [Blob.from_string(b"file %d\n" % n) for n in range(index_pack.PARALLEL_MIN_OBJECTS)]
+    good_data, good_tree = raw_tree(b"README.md", blobs[0])
+    bad_data, bad_tree_id = raw_tree(b".git", blobs[1], b".gitignore")
+    trees = [(Tree.type_num, good_data, None), (Tree.type_num, bad_data, None)]
+    if bad_tree == "first":
+        trees.reverse()
+    commit = make_commit(good_tree, [pushed.base.encode()])
+    pack = raw_pack(
+        *((Blob.type_num, blob.as_raw_string(), None) for blob in blobs),
+        *trees,
+        (Commit.type_num, commit.as_raw_string(), None),
+    )
+    answer = pushed.push(pushed.update_main(commit.id) + pack)
+    processes = min(len(os.sched_getaffinity(0)), index_pack.MAX_PROCESSES)
+    count = len(blobs) + 3
+    told = f"Resolving deltas of {count} objects" + (
+        f" in {processes} processes." if processes > 1 else "."
+    )
+    assert told in answer.remote
+    problem = f"object {bad_tree_id.decode()}: hasDotgit: {MESSAGES['hasDotgit'][1]}"
+    assert problem in answer.report[0] and problem in answer.remote
+    assert answer.report[1:] == ["ng refs/heads/main rejected"]
+    assert_unchanged(pushed, before, git)
+
+
+def test_a_delta_on_no_entry_of_a_large_pack_is_refused(pushed, git):
+    # Each delta tree is shared out from a whole object down; a delta whose base offset
+    # lands inside another entry is in no tree, and must refuse the pack, not be left out.
+    before = pushed.refs()
+    body = bytearray()
+    count = index_pack.PARALLEL_MIN_OBJECTS
+    for n in range(count):
+        data = b"file %d\n" % n
+        body += bytes([(Blob.type_num << 4) | len(data)]) + zlib.compress(data)
+    delta = bytes([5, 3, 3]) + b"abc"  # base of 5 bytes, result of 3: insert "abc"
+    distance = 12 + len(body) - 13  # back to the second byte of the first entry
+    encoded = [distance & 0x7F]
+    while distance := distance >> 7:
+        distance -= 1
+        encoded.insert(0, 0x80 | (distance & 0x7F))
+    body += bytes([(6 << 4) | len(delta)]) + bytes(encoded) + zlib.compress(delta)
+    pack = b"PACK" + struct.pack(">II", 2, count + 1) + bytes(body)
+    pack += hashlib.sha1(pack).digest()
+    answer = pushed.push(pushed.update_main(b"1" * 40) + pack)
+    assert answer.report == ["unpack error bad pack", "ng refs/heads/main unpacker error"]
+    assert "error: the pack could not be read" in answer.remote
     assert_unchanged(pushed, before, git)

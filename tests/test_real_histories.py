@@ -10,6 +10,7 @@ that tag is written here byte for byte as it is in git.git.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import replace
@@ -21,7 +22,7 @@ from dulwich.commit_graph import read_commit_graph
 
 from forge.app import create_app
 from forge.config import ConfigError
-from forge.git import storage
+from forge.git import index_pack, storage
 from forge.git.browse import RepoReader
 from forge.git.commit_graph import loaded_graph, write_commit_graph
 from forge.git.maintenance import merge_packs
@@ -101,6 +102,14 @@ def push(git, cwd: Path, repo: HostedRepo, *refspecs: str, check=True):
     return result, time.monotonic() - started
 
 
+def resolving_line(objects: int) -> str:
+    """What the pusher is told when forge resolves a large pack's deltas (forge.git.index_pack)."""
+    processes = min(len(os.sched_getaffinity(0)), index_pack.MAX_PROCESSES)
+    if processes < 2:
+        return f"remote: Resolving deltas of {objects} objects."
+    return f"remote: Resolving deltas of {objects} objects in {processes} processes."
+
+
 def warnings(stderr: str) -> list[str]:
     # git pads `remote:` lines with spaces, to blank out what progress wrote there.
     lines = (line.rstrip() for line in stderr.splitlines())
@@ -122,12 +131,38 @@ def test_flask_is_accepted_with_gits_warnings_and_head_on_main(
         f"remote: warning: object {tree}: zeroPaddedFilemode: contains zero-padded file modes"
         for tree in FLASK_PADDED_TREES
     )
+    # 26,179 objects: resolved in a share per core, and every share's warnings are shown.
+    assert resolving_line(26_179) in result.stderr
     # flask has both main and master: main, as git and GitHub choose.
     assert head_of(settings, database, repo) == ("ref: refs/heads/main", "main")
     # And an admin changes it as on GitHub: PATCH /repos/{o}/{r} with default_branch.
     answer = api("PATCH", "/repos/alice/flask", repo.token, json={"default_branch": "master"})
     assert answer.status_code == 200 and answer.json()["default_branch"] == "master"
     assert head_of(settings, database, repo) == ("ref: refs/heads/master", "master")
+
+
+def test_flask_pushed_onto_its_first_release_comes_back_whole(
+    histories, git, hosted_repo, settings, tmp_path
+):
+    # The second push is thin: deltas on objects of 0.1, which the repository already has,
+    # name their base by id. Those chains are shared out among the processes too.
+    repo = hosted_repo("alice", "flask")
+    push(git, histories["flask"], repo, "refs/tags/0.1:refs/tags/0.1")
+    result, _seconds = push(git, histories["flask"], repo, *ALL_REFS)
+    assert re.search(resolving_line(0).replace(" 0 ", r" \d+ "), result.stderr), result.stderr
+    assert server_refs(git, repo) == local_refs(git, histories["flask"])
+    # Each pack's index is the one git's index-pack writes for it, byte for byte.
+    packs = sorted((settings.repos_dir / "alice" / "flask.git" / "objects" / "pack").glob("*.pack"))
+    assert packs
+    for number, pack in enumerate(packs):
+        ours = pack.with_suffix(".idx").read_bytes()
+        theirs = tmp_path / f"git-{number}.idx"
+        git.run("index-pack", "-o", str(theirs), str(pack), timeout=300)
+        assert ours == theirs.read_bytes(), pack.name
+    clone = tmp_path / "clone.git"
+    git.run("clone", "-q", "--mirror", repo.url, str(clone), timeout=300)
+    assert git.run("fsck", "--no-dangling", cwd=clone, check=False, timeout=300).returncode == 0
+    assert local_refs(git, clone) == local_refs(git, histories["flask"])
 
 
 def test_a_repository_setting_error_refuses_flask_naming_the_msg_id(

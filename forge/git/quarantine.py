@@ -28,14 +28,13 @@ from dulwich.errors import ChecksumMismatch
 from dulwich.object_format import SHA1
 from dulwich.object_store import PACK_MODE, DiskObjectStore
 from dulwich.pack import (
-    PackIndexer,
     PackStreamCopier,
     UnpackedObject,
     extend_pack,
     read_pack_header,
-    write_pack_index,
 )
 
+from forge.git.index_pack import RECORD, CheckingIndexer, resolve, write_index
 from forge.git.integrity import IntegrityError, ObjectChecker, format_size
 from forge.git.packs import OFS_DELTA, REF_DELTA, read_entry_header
 
@@ -49,21 +48,11 @@ INFLATE_STEP = 65536  # the most one step of a streaming inflate produces
 _DELTA_OVERHEAD = 128
 
 
-class _CheckingIndexer(PackIndexer):
-    """dulwich's indexer, showing each resolved object to the checker on the way."""
-
-    def __init__(self, file, checker: ObjectChecker, resolve_ext_ref):
-        super().__init__(file, SHA1.hash_func, resolve_ext_ref=resolve_ext_ref)
-        self.checker = checker
-
-    def _result(self, unpacked: UnpackedObject):
-        sha = unpacked.sha()
-        self.checker.inspect(sha.hex().encode(), unpacked.obj_type_num, unpacked.obj_chunks)
-        return sha, unpacked.offset, unpacked.crc32
-
-
-def receive_checked(objects_dir: Path, read_all, read_some, checker: ObjectChecker):
-    """Receive a pack into a new quarantine beside `objects_dir`, checking every object.
+def receive_checked(
+    objects_dir: Path, read_all, read_some, checker: ObjectChecker, say=lambda message: None
+):
+    """Receive a pack into a new quarantine beside `objects_dir`, checking every object;
+    `say` tells the pusher how a large one is going.
 
     Returns the quarantine's object store (the caller closes it and removes its folder).
     Raises what reading or checking the pack raised, leaving nothing behind.
@@ -77,7 +66,7 @@ def receive_checked(objects_dir: Path, read_all, read_some, checker: ObjectCheck
         (path / "info").mkdir()
         (path / "info" / "alternates").write_text(str(objects_dir) + "\n")
         store = DiskObjectStore(str(path))
-        _receive_pack(store, read_all, read_some, checker)
+        _receive_pack(store, read_all, read_some, checker, say)
     except BaseException:
         if store is not None:
             store.close()
@@ -86,29 +75,31 @@ def receive_checked(objects_dir: Path, read_all, read_some, checker: ObjectCheck
     return store
 
 
-def _receive_pack(store: DiskObjectStore, read_all, read_some, checker: ObjectChecker) -> None:
+def _receive_pack(store: DiskObjectStore, read_all, read_some, checker: ObjectChecker, say):
     fd, tmp_path = tempfile.mkstemp(dir=store.path, prefix="tmp_pack_")
     with os.fdopen(fd, "w+b") as pack_file:
-        indexer = _CheckingIndexer(pack_file, checker, resolve_ext_ref=store.get_raw)
+        indexer = CheckingIndexer(pack_file, checker, resolve_ext_ref=store.get_raw)
         _BoundedPackStream(
             read_all, read_some, pack_file, indexer, checker.max_object_bytes
         ).verify()
         pack_file.flush()
         # The indexer reads the entries back through the file, not a mapping of it: a mapped
         # pack counts whole in the process's memory once read (323 MB for git.git).
-        entries = list(indexer)
+        records, outside_bases = resolve(indexer, Path(tmp_path), store, checker, say)
         # The bases of the thin pack's deltas, copied in from the repository.
         pack_sha, extra = extend_pack(
-            pack_file, set(indexer.ext_refs()), get_raw=store.get_raw, object_format=SHA1
+            pack_file, set(outside_bases), get_raw=store.get_raw, object_format=SHA1
         )
-    entries.extend(extra)
-    entries.sort()
-    name = hashlib.sha1(b"".join(sha for sha, _offset, _crc in entries)).hexdigest()
+    for sha, offset, crc in extra:
+        records += RECORD.pack(sha, offset, crc)
+    fd, index_path = tempfile.mkstemp(dir=store.pack_dir, prefix="tmp_idx_")
+    with os.fdopen(fd, "wb") as index_file:
+        name = write_index(index_file, records, pack_sha)
     base = Path(store.pack_dir) / f"pack-{name}"
     os.chmod(tmp_path, PACK_MODE)
+    os.chmod(index_path, PACK_MODE)
     os.rename(tmp_path, base.with_suffix(".pack"))
-    with open(base.with_suffix(".idx"), "wb") as index_file:
-        write_pack_index(index_file, entries, pack_sha)
+    os.rename(index_path, base.with_suffix(".idx"))
 
 
 class _BoundedPackStream(PackStreamCopier):

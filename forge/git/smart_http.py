@@ -372,7 +372,9 @@ def receive_pack(
             try:
                 checker = ObjectChecker(max_object_bytes, fsck)
                 objects_dir = Path(repo.object_store.path)
-                quarantine = receive_checked(objects_dir, body.read, body.recv, checker)
+                quarantine = receive_checked(
+                    objects_dir, body.read, body.recv, checker, session.say
+                )
                 tips = [u.new for u in commands if not u.deleted]
                 checked = checker.finish(quarantine, repo.object_store, tips)
             except BodyTooLarge as exc:
