@@ -31,6 +31,7 @@ print(json.dumps({
     "status": {path: page.status_code for path, page in pages.items()},
     "pages": {path: page.get_data(as_text=True) for path, page in pages.items()},
     "commits_walked": len(browse._HEADERS),
+    "commits_read": sorted(sha for _repo, sha in browse._COMMITS._items),
     "files_highlighted": len(file_views._HIGHLIGHTED),
     "highlighted": highlighted,
 }))
@@ -92,6 +93,26 @@ def test_a_restarted_site_shows_history_pages_without_walking_history(project, c
     without = in_fresh_process(settings, 0)
     assert without["status"] == dict.fromkeys(PAGES, 200)
     assert without["commits_walked"] > 0
+
+
+def test_a_restarted_site_lists_a_folder_without_reading_its_entries_commits(
+    project, client, settings, git
+):
+    # Each entry's last commit is shown by its summary and date, kept on disk with its id:
+    # git.git's home read its 400 commits again after every restart.
+    seen = client.get("/alice/project").get_data(as_text=True)
+    bare = settings.repos_dir / "alice" / "project.git"
+    head = git.run("rev-parse", "main", cwd=bare).stdout.strip()
+    listed = set(commits_on(seen)) - {head}
+    assert len(listed) == 2  # src/ and docs/ last changed before the head
+
+    fresh = in_fresh_process(settings, settings.page_cache_mb, ["/alice/project"])
+    assert commits_on(fresh["pages"]["/alice/project"]) == commits_on(seen)
+    assert "Change 27" in fresh["pages"]["/alice/project"]
+    assert fresh["commits_read"] == [head]
+
+    without = in_fresh_process(settings, 0, ["/alice/project"])
+    assert listed <= set(without["commits_read"])
 
 
 def test_a_restarted_site_shows_compares_and_commits_without_diffing_again(

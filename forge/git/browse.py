@@ -44,6 +44,7 @@ from forge.git.values import (
     Change,
     CommitInfo,
     Entry,
+    LastChange,
     Person,
     Revision,
     TagInfo,
@@ -416,6 +417,10 @@ class RepoReader:
     def last_commits(self, head: str, path: str, tree: str) -> dict[str, str]:
         """The newest commit that changed each entry of a folder: see history.last_commits."""
         return history.last_commits(self, head, path, tree)
+
+    def last_changes(self, head: str, path: str, tree: str) -> dict[str, LastChange]:
+        """What a folder listing shows of each entry's last commit: see history.last_changes."""
+        return history.last_changes(self, head, path, tree)
 
     def commits_between(self, base: str, head: str, limit: int) -> list[CommitInfo]:
         """Commits reachable from `head` but not from `base`, newest first (at most `limit`)."""

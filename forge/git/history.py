@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from forge.cache import LRU
 from forge.git import page_cache
+from forge.git.values import LastChange
 
 MISSING = object()
 
@@ -182,6 +183,18 @@ def last_commits(reader, head: str, path: str, tree: str) -> dict[str, str]:
     return remembered(f"last:{head}:{path}", lambda: _last_commits(reader, head, path, tree))
 
 
+def last_changes(reader, head: str, path: str, tree: str) -> dict[str, LastChange]:
+    """What a listing of the folder shows of each entry's last commit (`last_commits`), kept
+    on disk as well: after a restart git.git's home read its 400 commits again (60 ms)."""
+
+    def compute() -> dict[str, list]:
+        ids = last_commits(reader, head, path, tree)
+        return {name: LastChange.of(reader.commit(sha)).to_json() for name, sha in ids.items()}
+
+    listed = remembered(f"listed:{head}:{path}", compute)
+    return {name: LastChange.from_json(value) for name, value in listed.items()}
+
+
 def remembered(key: str, compute):
     """An answer (plain JSON values) that depends only on the object ids in `key`: from this
     process, else from the page cache, else computed and kept in both."""
@@ -302,7 +315,7 @@ def warm_home(repo_path) -> str | None:
         if branch is None:
             return None
         head = reader.revision(branch).commit
-        last_commits(reader, head, "", reader.commit(head).tree)
+        last_changes(reader, head, "", reader.commit(head).tree)
         return head
 
 

@@ -47,6 +47,28 @@ class CommitInfo:
 
 
 @dataclass(frozen=True)
+class LastChange:
+    """What a folder listing shows of the newest commit that changed an entry."""
+
+    sha: str
+    summary: str
+    committer: Person
+
+    @classmethod
+    def of(cls, commit: CommitInfo) -> LastChange:
+        return cls(commit.sha, commit.summary, commit.committer)
+
+    def to_json(self) -> list:
+        person = self.committer
+        return [self.sha, self.summary, person.name, person.email, person.time, person.offset]
+
+    @classmethod
+    def from_json(cls, value: list) -> LastChange:
+        sha, summary, *person = value
+        return cls(sha, summary, Person(*person))
+
+
+@dataclass(frozen=True)
 class Entry:
     """One entry of a tree: `path` is its full path from the repository's root."""
 

@@ -23,6 +23,7 @@ from forge.git.browse import (
     BranchInfo,
     CommitInfo,
     Entry,
+    LastChange,
     Missing,
     RepoReader,
     Revision,
@@ -127,7 +128,7 @@ class FolderView:
     location: Location
     tree: str
     entries: list[Entry]
-    last: dict[str, CommitInfo]
+    last: dict[str, LastChange]
     latest: CommitInfo | None
     readme: Readme | None
     refs: Refs
@@ -303,9 +304,8 @@ def _folder(reader, repo, location: Location, blob_base, raw_base) -> FolderView
         return None
     head = location.revision.commit
 
-    def listing() -> tuple[list[Entry], dict[str, CommitInfo]]:
-        last_ids = reader.last_commits(head, location.path, entry.sha)
-        last = {name: reader.commit(sha) for name, sha in last_ids.items()}
+    def listing() -> tuple[list[Entry], dict[str, LastChange]]:
+        last = reader.last_changes(head, location.path, entry.sha)
         return reader.list_tree(entry.sha, location.path), last
 
     key = (reader.key, head, location.path, entry.sha)
