@@ -18,7 +18,7 @@ from sqlalchemy import select
 from support.browser import shot, sign_in, watch_console
 from support.ci import work
 
-from forge.accounts import privileges, trust
+from forge.accounts import privileges, trust, trust_edges
 from forge.accounts import users as accounts
 from forge.ci.runs import _is_newcomer
 from forge.gate import quality_gate
@@ -294,9 +294,11 @@ def test_fifty_sybils_weigh_no_more_than_the_trust_honest_people_gave_them(
         change = session.scalar(select(Change).where(Change.number == number))
         # The attack edges: maya merged one change of sybil0, bob vouched 0.5 for sybil1,
         # and all fifty copied maya's verdict on an honest change (one share, split fifty ways).
-        assert trust.give(session, project, maya, ring[0], "merged", rules.trust_merged, rules)
-        assert trust.vouch(session, bob, project, ring[1], 0.5, rules)
-        trust.settle_merged(session, change, maya, ring, rules)
+        assert trust_edges.give(
+            session, project, maya, ring[0], "merged", rules.trust_merged, rules
+        )
+        assert trust_edges.vouch(session, bob, project, ring[1], 0.5, rules)
+        trust_edges.settle_merged(session, change, maya, ring, rules)
         attack_edges = sum(
             edge.amount
             for edge in session.scalars(

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forge import events
-from forge.accounts import trust
+from forge.accounts import trust_edges
 from forge.accounts.permissions import can, require
 from forge.accounts.privileges import CODE_REVIEW, repository_reputation, rules_of
 from forge.db import utcnow
@@ -201,13 +201,13 @@ def settle_merged(session: Session, change: Change, decider: User) -> None:
     """A change merged by `decider`'s action: its author earns `merged_author`; final-patch-set
     voters are settled (+ agreed, - disagreed); and where the decider holds trust, the author
     and the approvers who voted before the decider did earn trust from them
-    (forge.accounts.trust). Call once the change is marked merged; harmless twice."""
+    (forge.accounts.trust_edges). Call once the change is marked merged; harmless twice."""
     if is_audit(session, change):
         return
     rules = rules_of(session)
     final = _final_votes(session, change)
     approvers = [vote.user for vote in _before(final, decider) if vote.value > 0]
-    trust.settle_merged(session, change, decider, approvers, rules)
+    trust_edges.settle_merged(session, change, decider, approvers, rules)
     record(
         session,
         change.author,
@@ -227,7 +227,7 @@ def settle_abandoned(session: Session, change: Change, closer: User) -> None:
         return
     final = _final_votes(session, change)
     opposed = [vote.user for vote in _before(final, closer) if vote.value < 0]
-    trust.settle_abandoned(session, change, closer, opposed, rules_of(session))
+    trust_edges.settle_abandoned(session, change, closer, opposed, rules_of(session))
     _settle_votes(session, change, final, False, "it was abandoned")
 
 
@@ -318,7 +318,7 @@ def settle_revert(
     name = _change_name(change)
     why = f"change {name} was reverted by {reverted_by[:12]}"
     record(session, change.author, "reverted_author", rules.reverted_author, why, change=change)
-    trust.settle_revert(session, change)
+    trust_edges.settle_revert(session, change)
     for vote in _final_votes(session, change):
         if vote.value <= 0:
             continue
@@ -406,7 +406,7 @@ def settle_audit(session: Session, change: Change) -> None:
         passed = (vote.value < 0) == (audit.expected == "bad")
         auditor = session.get(User, audit.created_by_id) if audit.created_by_id else None
         if auditor is not None:
-            trust.settle_audit_answer(session, change, auditor, vote.user, passed, rules)
+            trust_edges.settle_audit_answer(session, change, auditor, vote.user, passed, rules)
         kind = "audit_passed" if passed else "audit_failed"
         delta = rules.audit_passed if passed else rules.audit_failed
         record(session, vote.user, kind, delta,

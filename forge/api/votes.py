@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from forge.accounts import privileges, trust
+from forge.accounts import privileges, trust_edges
 from forge.accounts.users import get_user
 from forge.api import api
 from forge.api.auth import repo_viewer, require_scope
@@ -136,7 +136,7 @@ def put_vouch(owner: str, name: str, username: str):
     body = json_body()
     if "amount" not in body:
         raise Invalid("amount is required: the trust to lend, e.g. 0.5", field="amount")
-    trust.vouch(db(), user, repo, trustee, body["amount"], privileges.rules_of(db()))
+    trust_edges.vouch(db(), user, repo, trustee, body["amount"], privileges.rules_of(db()))
     return _trust_answer(repo, trustee)
 
 
@@ -144,11 +144,11 @@ def put_vouch(owner: str, name: str, username: str):
 def delete_vouch(owner: str, name: str, username: str):
     user = require_scope("repo")
     repo = get_repository(db(), owner, name, repo_viewer())
-    if not trust.unvouch(db(), user, repo, get_user(db(), username)):
+    if not trust_edges.unvouch(db(), user, repo, get_user(db(), username)):
         raise NotFound(f"you do not vouch for {username} in {repo.full_name}")
     return "", 204
 
 
 def _trust_answer(repo, user):
     who = privileges.standing(db(), user, repo)
-    return jsonify(gate_shapes.trust(user, repo, who, trust.vouches_by(db(), repo, user)))
+    return jsonify(gate_shapes.trust(user, repo, who, trust_edges.vouches_by(db(), repo, user)))

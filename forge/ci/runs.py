@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from forge import events, outbox
-from forge.accounts import trust
+from forge.accounts import trust_edges
 from forge.accounts.permissions import can, require
 from forge.ci.config import CONFIG_PATH, CiConfigError, parse
 from forge.ci.results import finish, job_status, record_status, update_run_state
@@ -123,7 +123,7 @@ def _is_newcomer(session: Session, repo: Repository, author: User | None) -> boo
         return True
     if can(session, author, "write", repo):
         return False
-    return not trust.merged_here_by_trusted(session, repo, author)
+    return not trust_edges.merged_here_by_trusted(session, repo, author)
 
 
 def _cancel_older_runs(session: Session, change: Change, sha: str) -> None:

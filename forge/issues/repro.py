@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forge import events
-from forge.accounts import trust
+from forge.accounts import trust_edges
 from forge.accounts.permissions import can, require
 from forge.ci.results import job_status
 from forge.ci.runs import _dispatch_after_commit
@@ -103,7 +103,7 @@ def _held(session: Session, issue: Issue) -> bool:
     author = issue.author
     if can(session, author, "write", issue.repository):
         return False
-    return not trust.merged_here_by_trusted(session, issue.repository, author)
+    return not trust_edges.merged_here_by_trusted(session, issue.repository, author)
 
 
 def request_repro(session: Session, issue: Issue, actor: User | None) -> CiRun | None:

@@ -152,9 +152,9 @@ class ReputationEvent(Base):
 class TrustEdge(Base):
     """One decision by which `truster` gave `trustee` trust in a repository (or, with a
     negative amount, took some back): merging their change, agreeing with their vote, an
-    audit they answered, a vouch. `forge.accounts.trust` lets trust flow from the
-    repository's maintainers along these edges; an edge from someone who holds none carries
-    nothing."""
+    audit they answered, a vouch (recorded by `forge.accounts.trust_edges`).
+    `forge.accounts.trust` lets trust flow from the repository's maintainers along these
+    edges; an edge from someone who holds none carries nothing."""
 
     __tablename__ = "trust_edges"
 

@@ -19,7 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from forge.accounts import privileges, reputation, trust
+from forge.accounts import privileges, reputation, trust_edges
 from forge.accounts.permissions import can
 from forge.accounts.users import get_user
 from forge.errors import Forbidden, Invalid, NotFound
@@ -264,13 +264,15 @@ def _trust_page(repo, person, status: int = 200, error: str | None = None):
     me = viewer()
     mine = privileges.standing(session, me, repo) if me is not None else None
     rules = privileges.rules_of(session)
-    lent_by_me = trust.vouches_by(session, repo, me).get(person.name) if me is not None else None
+    lent_by_me = (
+        trust_edges.vouches_by(session, repo, me).get(person.name) if me is not None else None
+    )
     return render_template(
         "repo_trust.html",
         repo=repo,
         person=person,
         who=privileges.standing(session, person, repo),
-        vouches=trust.vouches_by(session, repo, person),
+        vouches=trust_edges.vouches_by(session, repo, person),
         may_vouch=mine is not None and mine.weight > 0 and me.id != person.id,
         lent_by_me=lent_by_me,
         max_vouch=rules.max_vouch,
@@ -296,7 +298,7 @@ def vouch(owner: str, name: str, username: str):
     if not form.validate_on_submit():
         return _trust_page(repo, person, 400, "the amount must be a number")
     try:
-        trust.vouch(db(), viewer(), repo, person, form.amount.data, privileges.rules_of(db()))
+        trust_edges.vouch(db(), viewer(), repo, person, form.amount.data, privileges.rules_of(db()))
     except (Invalid, Forbidden) as exc:
         db().rollback()
         return _trust_page(repo, person, 403 if isinstance(exc, Forbidden) else 400, exc.message)
@@ -311,6 +313,6 @@ def unvouch(owner: str, name: str, username: str):
     person = get_user(db(), username)
     if not UnvouchForm(prefix="unvouch").validate_on_submit():
         return _trust_page(repo, person, 400, "the form is out of date; try again")
-    trust.unvouch(db(), viewer(), repo, person)
+    trust_edges.unvouch(db(), viewer(), repo, person)
     flash(f"You no longer vouch for {person.name} in {repo.full_name}.", "success")
     return redirect(url_for(".trust_page", owner=owner, name=name, username=person.name))
