@@ -25,7 +25,11 @@ from forge.repos import file_views
 highlighted = []  # each highlighting done in this process
 highlight_lines = file_views.highlight_lines
 file_views.highlight_lines = lambda *args: highlighted.append(args[1]) or highlight_lines(*args)
-client = create_app().test_client()
+app = create_app()
+rendered = []  # each file's rows rendered in this process (their line counts)
+code_rows = app.jinja_env.globals["code_rows"]
+app.jinja_env.globals["code_rows"] = lambda lines: rendered.append(len(lines)) or code_rows(lines)
+client = app.test_client()
 pages = {path: client.get(path) for path in json.loads(sys.argv[1])}
 print(json.dumps({
     "status": {path: page.status_code for path, page in pages.items()},
@@ -34,6 +38,7 @@ print(json.dumps({
     "commits_read": sorted(sha for _repo, sha in browse._COMMITS._items),
     "files_highlighted": len(file_views._HIGHLIGHTED),
     "highlighted": highlighted,
+    "rendered": rendered,
 }))
 """
 
@@ -153,6 +158,9 @@ def test_a_restarted_site_shows_a_long_file_without_highlighting_it_again(
         assert code_rows(fresh["pages"][path]) == code_rows(seen[path]) != []
     # The long file's lines came from the disk; a short one is quicker to highlight again.
     assert fresh["highlighted"] == ["short.py"]
+    # And so did its rendered rows; the short file's are rendered again (one line).
+    assert fresh["rendered"] == [1]
+    assert in_fresh_process(settings, 0, pages)["rendered"] == [800, 1]
 
 
 def code_rows(page: str) -> list[str]:

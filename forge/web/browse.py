@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from urllib.parse import quote
 
+import pygments
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
@@ -24,6 +25,8 @@ from forge.cache import LRU
 from forge.errors import NotFound
 from forge.repos import browse, statuses
 from forge.repos import repositories as repo_service
+from forge.repos.file_views import stored_html
+from forge.version import __version__
 from forge.web.context import db, settings, viewer
 
 bp = Blueprint("browse", __name__)
@@ -121,13 +124,43 @@ def links_for(repo) -> Links:
 
 
 @bp.app_template_global()
-def fragment(key: tuple, render, *args, timed: bool = False) -> Markup:
+def fragment(key: tuple, render, *args, timed: bool = False, stored: bool = False) -> Markup:
     """HTML that depends only on `key` (object ids and names, with the repository's full
     name), rendered by `render(*args)` once and then reused. Pieces that say how long ago
-    something happened are reused for a minute at most."""
+    something happened are reused for a minute at most; `stored` ones (code and diffs) are
+    kept on disk too, for a restarted or another worker."""
     if timed:
         key = (*key, int(time.time() // 60))
-    return _FRAGMENTS.get_or_compute(key, lambda: Markup(render(*args)))
+    if not stored:
+        return _FRAGMENTS.get_or_compute(key, lambda: Markup(render(*args)))
+    # The same objects render differently under other templates or at another URL prefix.
+    disk_key = (templates_version(), request.script_root, *key)
+    return _FRAGMENTS.get_or_compute(
+        key, lambda: Markup(stored_html(disk_key, lambda: str(render(*args))))
+    )
+
+
+@lru_cache(maxsize=1)
+def templates_version() -> str:
+    """What rendering depends on besides the objects: forge's templates and its highlighter."""
+    env = current_app.jinja_env
+    digest = hashlib.sha1(f"{__version__} {pygments.__version__}".encode())
+    for name in sorted(env.list_templates()):
+        digest.update(name.encode() + b"\0" + env.loader.get_source(env, name)[0].encode())
+    return digest.hexdigest()[:16]
+
+
+@bp.app_template_global()
+def code_rows(lines: list[Markup]) -> Markup:
+    """A file's rows, numbered, each line already highlighted HTML. Built here rather than by
+    a template loop: Jinja took 35 ms for git.git's diff.c (7,858 lines), this takes 4."""
+    return Markup(
+        "".join(
+            f'\n<tr id="L{n}"><td class="ln"><a href="#L{n}">{n}</a></td>'
+            f'<td class="lc">{line}</td></tr>'
+            for n, line in enumerate(lines, 1)
+        )
+    )
 
 
 @bp.app_template_global()

@@ -19,6 +19,7 @@ def warm_up(app) -> None:
 
     from forge.repos.highlight import highlight_lines
     from forge.repos.markup import render_markdown
+    from forge.web.browse import templates_version
 
     configure_mappers()  # SQLAlchemy does it on the first query: 0.3 s for forge's 57 models
     for name in app.jinja_env.list_templates(filter_func=lambda name: name.endswith(".html")):
@@ -28,3 +29,5 @@ def warm_up(app) -> None:
     for name in ("a.py", "a.c", "a.h", "a.js", "a.ts", "a.go", "a.rs", "a.sh", "a.md", "a.txt"):
         highlight_lines("x\n", name)
     render_markdown("# forge\n\n`x`", "/", "/", "")
+    with app.app_context():
+        templates_version()  # part of the key of code and diffs kept on disk
