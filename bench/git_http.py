@@ -33,8 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import redis
 import requests
 from forge_bench import FORGE, GIT_ENV, create_home, free_port, start_web, wait_until_up
+from rq import Queue
+from rq.registry import StartedJobRegistry
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -268,11 +271,19 @@ def measured(server: Server, memory: bool, interval: float = 0.02):
         result.peak_mb = peak[0] / 1e6
 
 
-def wait_for_single_pack(server: Server, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(list((server.repo_dir / "objects" / "pack").glob("*.pack"))) == 1:
-            return
+def wait_for_maintenance(server: Server, timeout: float = 120.0) -> None:
+    """Until forge's job worker has nothing queued or running twice in a row: what a push sets
+    off (maintenance: a pack merge when one is due, the commit-graph, the home page's walk)
+    must not run into the next measurement. This waited for the repository to be one pack
+    until maintenance began merging geometrically (30ea84d), and then waited its whole
+    timeout after every push."""
+    time.sleep(0.5)  # the push's jobs are enqueued once its transaction has ended
+    connection = redis.Redis.from_url(server.redis.url)
+    deadline, idle = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline and idle < 2:
+        queues = Queue.all(connection=connection)
+        busy = any(queue.count or StartedJobRegistry(queue=queue).count for queue in queues)
+        idle = 0 if busy else idle + 1
         time.sleep(0.2)
 
 
@@ -344,7 +355,7 @@ def warm_up(server: Server, root: Path) -> None:
         git("push", "-q", server.push_url, f"warm-{n}:refs/heads/warm-{n}", cwd=pusher)
         shutil.rmtree(pusher)
         if server.name == "forge":
-            wait_for_single_pack(server)
+            wait_for_maintenance(server)
 
 
 def run_once(server: Server, root: Path, run: int, memory: bool, measures: Measures) -> None:
@@ -387,7 +398,7 @@ def run_once(server: Server, root: Path, run: int, memory: bool, measures: Measu
         git("push", "-q", server.push_url, f"{branch}:refs/heads/{branch}", cwd=pusher)
     measures.record("push 100 commits", sample, memory)
     if server.name == "forge":
-        wait_for_single_pack(server)
+        wait_for_maintenance(server)
     shutil.rmtree(scratch, ignore_errors=True)
 
 
