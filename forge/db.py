@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import DateTime, MetaData, create_engine, event, inspect, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -254,6 +254,19 @@ def counted_once(session: Session, kind: str, key: int, count) -> int:
     if (kind, key) not in counts:
         counts[kind, key] = count()
     return counts[kind, key]
+
+
+def added_once(session: Session, row) -> bool:
+    """Add `row` in a savepoint; False, with nothing added and the caller's transaction going
+    on, when a unique constraint says it is there already (another request's, or the same
+    decision recorded before)."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 @event.listens_for(Session, "after_flush")

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forge import events
 from forge.accounts import trust_edges
 from forge.accounts.permissions import can, require
 from forge.accounts.privileges import CODE_REVIEW, repository_reputation, rules_of
-from forge.db import utcnow
+from forge.db import added_once, utcnow
 from forge.errors import Invalid, NotFound
 from forge.models import Change, PatchSet, Repository, User
 from forge.models.quality import Audit, ReputationEvent, Vote
@@ -95,11 +94,7 @@ def record(
         reason=f"{_signed(delta)}: {reason}",
     )
     # A savepoint: a concurrent settlement that got there first must not undo our caller's work.
-    try:
-        with session.begin_nested():
-            session.add(event)
-            session.flush()
-    except IntegrityError:
+    if not added_once(session, event):
         return None
     session.execute(
         update(User)

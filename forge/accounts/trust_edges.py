@@ -10,11 +10,11 @@ cached flow is forgotten after each.
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forge.accounts.trust import forget, holds_trust, trust_of
 from forge.config import ReputationRules
+from forge.db import added_once
 from forge.errors import Forbidden, Invalid, NotFound
 from forge.models import Change, Repository, User
 from forge.models.quality import TrustEdge
@@ -48,11 +48,7 @@ def give(
         kind=kind,
         amount=round(amount, 4),
     )
-    try:
-        with session.begin_nested():
-            session.add(edge)
-            session.flush()
-    except IntegrityError:
+    if not added_once(session, edge):
         return None
     forget(session, repo)
     return edge
@@ -122,12 +118,7 @@ def settle_revert(session: Session, change: Change) -> None:
             trustee_id=edge.trustee_id, change_id=change.id, kind="reverted",
             amount=-edge.amount,
         )  # fmt: skip
-        try:
-            with session.begin_nested():
-                session.add(back)
-                session.flush()
-        except IntegrityError:
-            pass
+        added_once(session, back)
     forget(session, change.repository)
 
 

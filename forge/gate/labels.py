@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forge.accounts.permissions import require
 from forge.accounts.privileges import CODE_REVIEW, VERIFIED
+from forge.db import added_once
 from forge.errors import Invalid
 from forge.models import Change, Repository, User
 from forge.models.quality import Label, Vote
@@ -64,11 +64,7 @@ def labels_of(session: Session, repo: Repository) -> list[Label]:
             repository_id=repo.id, name=name, min_value=low, max_value=high,
             function=function, copy_values=copy, description=text, position=position,
         )  # fmt: skip
-        try:
-            with session.begin_nested():  # another request may write them at the same time
-                session.add(row)
-        except IntegrityError:
-            pass
+        added_once(session, row)  # another request may write them at the same time
     return _labels(session, repo)
 
 

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from forge.accounts import privileges, trust
 from forge.accounts.permissions import can, granted_repository_ids, require
 from forge.accounts.privileges import CODE_REVIEW, VERIFIED
-from forge.db import utcnow
+from forge.db import added_once, utcnow
 from forge.errors import Conflict, Forbidden, Invalid, NotFound
 from forge.models import Change, PatchSet, Repository, User
 from forge.models.quality import Label, ReviewClaim, Vote
@@ -242,13 +241,9 @@ def take_claim(session: Session, user: User, model, subject, subject_id: int, ma
         session.refresh(existing, ["user"])
         return existing
     row = model(user_id=user.id, expires_at=now + CLAIM_FOR, **{subject.key: subject_id})
-    try:
-        # Two people pressing Claim at once: the unique subject column lets one through.
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        raise conflict(session.scalar(select(model).where(subject == subject_id))) from None
+    # Two people pressing Claim at once: the unique subject column lets one through.
+    if not added_once(session, row):
+        raise conflict(session.scalar(select(model).where(subject == subject_id)))
     session.refresh(row, ["user"])
     return row
 

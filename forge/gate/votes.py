@@ -20,14 +20,13 @@ from pathlib import Path
 
 from dulwich.repo import Repo
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forge import events
 from forge.accounts import privileges
 from forge.accounts.privileges import CI_VOTER, CODE_REVIEW, VERIFIED
 from forge.config import ReputationRules
-from forge.db import utcnow
+from forge.db import added_once, utcnow
 from forge.errors import Invalid
 from forge.gate.labels import copy_values_of, find_label, is_int, labels_of
 from forge.git import merge as git_merge
@@ -52,10 +51,7 @@ def ci_voter(session: Session) -> User:
         password_hash="!",  # no password hash matches this
         is_suspended=True,
     )
-    try:
-        with session.begin_nested():
-            session.add(bot)
-    except IntegrityError:  # made by another request just now
+    if not added_once(session, bot):  # made by another request just now
         return session.scalar(select(User).where(User.lower_name == CI_VOTER))
     return bot
 
@@ -130,15 +126,12 @@ def record_vote(
             change_id=change.id, user=voter, label=found.name, value=value, message=message,
             patch_set_number=patch_set, via=via,
         )  # fmt: skip
-        try:
-            with session.begin_nested():
-                session.add(vote)
-        except IntegrityError:  # the same person's other request won the race
+        if not added_once(session, vote):  # the same person's other request won the race
             raise Invalid(
                 f"your {found.name} vote was recorded by another request just now; reload and "
                 "vote again if you meant to change it",
                 field="label",
-            ) from None
+            )
         action = "created"
     else:
         vote.value, vote.message, vote.patch_set_number, vote.via = value, message, patch_set, via

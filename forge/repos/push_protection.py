@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 
 from dulwich.repo import Repo
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forge.accounts.permissions import require
-from forge.db import utcnow
+from forge.db import added_once, utcnow
 from forge.errors import Forbidden, Invalid, NotFound
 from forge.git.integrity import format_size
 from forge.git.pushed_blobs import added_blobs, blob_size, new_commits
@@ -311,10 +310,7 @@ def allow_secret(
         created_by=user,
         created_at=utcnow(),
     )
-    try:
-        with session.begin_nested():
-            session.add(bypass)
-    except IntegrityError:  # allowed at the same moment from another tab
+    if not added_once(session, bypass):  # allowed at the same moment from another tab
         return allowed_bypass(session, repository, request.fingerprint)
     return bypass
 
